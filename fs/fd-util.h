@@ -1,0 +1,25 @@
+/* fd-util.h - close a file descriptor when it goes out of scope (glib 2.74
+ * has no g_autofd). */
+#pragma once
+
+#include <errno.h>
+#include <unistd.h>
+
+static inline void fd_closep(int *fd)
+{
+        if (*fd >= 0) {
+                int saved_errno = errno;
+                close(*fd);
+                errno = saved_errno;
+        }
+}
+
+#define autoclose_fd __attribute__((cleanup(fd_closep)))
+
+/* Hands the descriptor over and leaves -1 behind, like g_steal_pointer. */
+static inline int fd_steal(int *fd)
+{
+        int stolen = *fd;
+        *fd = -1;
+        return stolen;
+}

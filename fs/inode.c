@@ -1,0 +1,418 @@
+/* inode.c - node table keyed by node id and by backing (dev, ino).
+ *
+ * Invariants, all under InodeTable.mutex:
+ * - every Inode is in by_nodeid; it is in by_backing unless it was
+ *   displaced by a newer node for the same (dev, ino) (an inode number the
+ *   backing filesystem reused after the old file lost its last name);
+ * - an InodeName is in its parent's children table and in its child's
+ *   names list, both or neither; it keeps its parent alive;
+ * - a node is freed when nlookup is 0 and it has no children (the root is
+ *   never freed).
+ */
+#include "inode.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h> /* RENAME_EXCHANGE */
+#include <string.h>
+
+typedef struct Inode Inode;
+
+typedef struct {
+        Inode *parent;
+        Inode *child;
+        char *name;
+} InodeName;
+
+struct Inode {
+        InodeKey key;
+        uint64_t nlookup;     /* guarded by InodeTable.mutex */
+        GList *names;         /* of InodeName*, most recent first; guarded by InodeTable.mutex */
+        GHashTable *children; /* name -> InodeName*, NULL when empty; guarded by InodeTable.mutex */
+        GArray *open_fds;     /* of int, NULL when none; guarded by InodeTable.mutex */
+};
+
+struct InodeTable {
+        GMutex mutex;
+        GHashTable *by_nodeid;  /* fuse_ino_t* -> Inode*, owns the nodes; guarded by mutex */
+        GHashTable *by_backing; /* InodeBackingId* -> Inode*; guarded by mutex */
+        fuse_ino_t next_nodeid; /* guarded by mutex */
+        Inode *root;
+};
+
+/* Names deeper than this are refused rather than walked: a cycle can only
+ * come from a bug, and must not hang a handler. */
+#define INODE_PATH_DEPTH_MAX 4096
+
+static guint backing_id_hash(gconstpointer p)
+{
+        const InodeBackingId *id = p;
+        return g_int64_hash(&(gint64){(gint64)id->ino}) ^ (guint)id->dev;
+}
+
+static gboolean backing_id_equal(gconstpointer a, gconstpointer b)
+{
+        const InodeBackingId *x = a, *y = b;
+        return x->dev == y->dev && x->ino == y->ino;
+}
+
+static Inode *inode_new(InodeTable *table, const struct stat *st)
+{
+        Inode *node = g_new0(Inode, 1);
+        node->key.nodeid = table->next_nodeid++;
+        node->key.backing.dev = st->st_dev;
+        node->key.backing.ino = st->st_ino;
+        node->key.type = st->st_mode & S_IFMT;
+        g_hash_table_insert(table->by_nodeid, &node->key.nodeid, node);
+        g_hash_table_insert(table->by_backing, &node->key.backing, node);
+        return node;
+}
+
+InodeTable *inode_table_new(const struct stat *root_st)
+{
+        InodeTable *table = g_new0(InodeTable, 1);
+        g_mutex_init(&table->mutex);
+        table->by_nodeid = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
+        table->by_backing = g_hash_table_new(backing_id_hash, backing_id_equal);
+        table->next_nodeid = FUSE_ROOT_ID;
+        table->root = inode_new(table, root_st);
+        table->root->nlookup = 1;
+        return table;
+}
+
+static void inode_free(Inode *node)
+{
+        g_assert(node->names == NULL);
+        if (node->children)
+                g_hash_table_unref(node->children);
+        if (node->open_fds)
+                g_array_unref(node->open_fds);
+        g_free(node);
+}
+
+void inode_table_free(InodeTable *table)
+{
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, table->by_nodeid);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Inode *node = value;
+                g_list_free(node->names);
+                node->names = NULL;
+        }
+        g_hash_table_iter_init(&iter, table->by_nodeid);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                Inode *node = value;
+                if (node->children) {
+                        GHashTableIter child_iter;
+                        gpointer name;
+                        g_hash_table_iter_init(&child_iter, node->children);
+                        while (g_hash_table_iter_next(&child_iter, NULL, &name)) {
+                                g_free(((InodeName *)name)->name);
+                                g_free(name);
+                        }
+                }
+                inode_free(node);
+        }
+        g_hash_table_unref(table->by_nodeid);
+        g_hash_table_unref(table->by_backing);
+        g_mutex_clear(&table->mutex);
+        g_free(table);
+}
+
+static Inode *inode_lookup_locked(InodeTable *table, fuse_ino_t nodeid)
+{
+        gint64 key = (gint64)nodeid;
+        return g_hash_table_lookup(table->by_nodeid, &key);
+}
+
+static void inode_maybe_free_locked(InodeTable *table, Inode *node);
+
+static void inode_name_drop_locked(InodeTable *table, InodeName *name)
+{
+        Inode *parent = name->parent;
+        Inode *child = name->child;
+
+        g_hash_table_remove(parent->children, name->name);
+        child->names = g_list_remove(child->names, name);
+        g_free(name->name);
+        g_free(name);
+        inode_maybe_free_locked(table, parent);
+}
+
+static bool inode_has_children(const Inode *node)
+{
+        return node->children && g_hash_table_size(node->children) > 0;
+}
+
+static void inode_maybe_free_locked(InodeTable *table, Inode *node)
+{
+        if (node == table->root || node->nlookup > 0 || inode_has_children(node))
+                return;
+
+        while (node->names)
+                inode_name_drop_locked(table, node->names->data);
+        if (g_hash_table_lookup(table->by_backing, &node->key.backing) == node)
+                g_hash_table_remove(table->by_backing, &node->key.backing);
+        g_hash_table_remove(table->by_nodeid, &node->key.nodeid);
+        inode_free(node);
+}
+
+int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key)
+{
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node)
+                *key = node->key;
+        g_mutex_unlock(&table->mutex);
+        return node ? 0 : -ESTALE;
+}
+
+static char *inode_path_locked(InodeTable *table, Inode *node, int *error)
+{
+        GPtrArray *components = g_ptr_array_new();
+        int depth = 0;
+
+        while (node != table->root) {
+                if (!node->names || ++depth > INODE_PATH_DEPTH_MAX) {
+                        g_ptr_array_free(components, TRUE);
+                        *error = node->names ? -ELOOP : -ENOENT;
+                        return NULL;
+                }
+                InodeName *name = node->names->data;
+                g_ptr_array_add(components, name->name);
+                node = name->parent;
+        }
+
+        GString *path = g_string_new(NULL);
+        for (guint i = components->len; i > 0; i--) {
+                if (path->len)
+                        g_string_append_c(path, '/');
+                g_string_append(path, components->pdata[i - 1]);
+        }
+        g_ptr_array_free(components, TRUE);
+        return g_string_free(path, FALSE);
+}
+
+char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error)
+{
+        char *path = NULL;
+
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node)
+                path = inode_path_locked(table, node, error);
+        else
+                *error = -ESTALE;
+        g_mutex_unlock(&table->mutex);
+        return path;
+}
+
+char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *name, int *error)
+{
+        g_autofree char *parent_path = inode_table_path(table, parent, error);
+        if (!parent_path)
+                return NULL;
+        return parent_path[0] ? g_strconcat(parent_path, "/", name, NULL) : g_strdup(name);
+}
+
+/* Makes @name of @parent refer to @child, dropping whatever it named
+ * before. */
+static void inode_name_set_locked(InodeTable *table, Inode *parent, const char *name, Inode *child)
+{
+        if (!parent->children)
+                parent->children = g_hash_table_new(g_str_hash, g_str_equal);
+
+        InodeName *old = g_hash_table_lookup(parent->children, name);
+        if (old && old->child == child) {
+                /* Most recent first: this is the name to build paths from. */
+                child->names = g_list_remove(child->names, old);
+                child->names = g_list_prepend(child->names, old);
+                return;
+        }
+        /* Hold the parent while the old name goes, or dropping it could
+         * free the parent (a directory whose only child was renamed). */
+        parent->nlookup++;
+        if (old) {
+                Inode *old_child = old->child;
+                inode_name_drop_locked(table, old);
+                inode_maybe_free_locked(table, old_child);
+        }
+
+        InodeName *entry = g_new0(InodeName, 1);
+        entry->parent = parent;
+        entry->child = child;
+        entry->name = g_strdup(name);
+        g_hash_table_insert(parent->children, entry->name, entry);
+        child->names = g_list_prepend(child->names, entry);
+        parent->nlookup--;
+}
+
+fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent_id, const char *name,
+                                const struct stat *st)
+{
+        InodeBackingId id = {.dev = st->st_dev, .ino = st->st_ino};
+
+        g_mutex_lock(&table->mutex);
+        Inode *parent = inode_lookup_locked(table, parent_id);
+        Inode *node = g_hash_table_lookup(table->by_backing, &id);
+        if (node && node->key.type != (st->st_mode & S_IFMT)) {
+                /* The backing filesystem reused the inode number for a file
+                 * of another type: the old node is a different file. */
+                g_hash_table_remove(table->by_backing, &id);
+                node = NULL;
+        }
+        if (!node)
+                node = inode_new(table, st);
+        node->nlookup++;
+        if (parent)
+                inode_name_set_locked(table, parent, name, node);
+        fuse_ino_t nodeid = node->key.nodeid;
+        g_mutex_unlock(&table->mutex);
+        return nodeid;
+}
+
+void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup)
+{
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node && node != table->root) {
+                node->nlookup = nlookup >= node->nlookup ? 0 : node->nlookup - nlookup;
+                inode_maybe_free_locked(table, node);
+        }
+        g_mutex_unlock(&table->mutex);
+}
+
+static InodeName *inode_child_name_locked(InodeTable *table, fuse_ino_t parent_id, const char *name)
+{
+        Inode *parent = inode_lookup_locked(table, parent_id);
+        if (!parent || !parent->children)
+                return NULL;
+        return g_hash_table_lookup(parent->children, name);
+}
+
+/* A node that lost its last name is no longer what its (dev, ino) names in
+ * the backing store: a later file may get the same inode number. */
+static void inode_orphan_check_locked(InodeTable *table, Inode *child)
+{
+        if (!child->names && g_hash_table_lookup(table->by_backing, &child->key.backing) == child)
+                g_hash_table_remove(table->by_backing, &child->key.backing);
+}
+
+void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *name)
+{
+        g_mutex_lock(&table->mutex);
+        InodeName *entry = inode_child_name_locked(table, parent_id, name);
+        if (entry) {
+                Inode *child = entry->child;
+                child->nlookup++; /* keep it while we look at it */
+                inode_name_drop_locked(table, entry);
+                inode_orphan_check_locked(table, child);
+                child->nlookup--;
+                inode_maybe_free_locked(table, child);
+        }
+        g_mutex_unlock(&table->mutex);
+}
+
+void inode_table_renamed(InodeTable *table, fuse_ino_t parent_id, const char *name,
+                         fuse_ino_t newparent_id, const char *newname, unsigned flags)
+{
+        g_mutex_lock(&table->mutex);
+        Inode *parent = inode_lookup_locked(table, parent_id);
+        Inode *newparent = inode_lookup_locked(table, newparent_id);
+        InodeName *from = inode_child_name_locked(table, parent_id, name);
+        InodeName *to = inode_child_name_locked(table, newparent_id, newname);
+        Inode *moved = from ? from->child : NULL;
+        Inode *other = to ? to->child : NULL;
+
+        /* Pin all four while names move between them: dropping a name may
+         * otherwise free its parent or its child. */
+        if (parent)
+                parent->nlookup++;
+        if (newparent)
+                newparent->nlookup++;
+        if (moved)
+                moved->nlookup++;
+        if (other)
+                other->nlookup++;
+        if (from)
+                inode_name_drop_locked(table, from);
+        if (to)
+                inode_name_drop_locked(table, to);
+
+        if (moved && newparent)
+                inode_name_set_locked(table, newparent, newname, moved);
+        if (other && (flags & RENAME_EXCHANGE) && parent)
+                inode_name_set_locked(table, parent, name, other);
+
+        if (moved) {
+                inode_orphan_check_locked(table, moved);
+                moved->nlookup--;
+                inode_maybe_free_locked(table, moved);
+        }
+        if (other) {
+                inode_orphan_check_locked(table, other);
+                other->nlookup--;
+                inode_maybe_free_locked(table, other);
+        }
+        if (newparent) {
+                newparent->nlookup--;
+                inode_maybe_free_locked(table, newparent);
+        }
+        if (parent) {
+                parent->nlookup--;
+                inode_maybe_free_locked(table, parent);
+        }
+        g_mutex_unlock(&table->mutex);
+}
+
+void inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd)
+{
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node) {
+                if (!node->open_fds)
+                        node->open_fds = g_array_new(FALSE, FALSE, sizeof(int));
+                g_array_append_val(node->open_fds, fd);
+        }
+        g_mutex_unlock(&table->mutex);
+}
+
+void inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd)
+{
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        for (guint i = 0; node && node->open_fds && i < node->open_fds->len; i++) {
+                if (g_array_index(node->open_fds, int, i) == fd) {
+                        g_array_remove_index_fast(node->open_fds, i);
+                        break;
+                }
+        }
+        g_mutex_unlock(&table->mutex);
+}
+
+int inode_table_dup_open_file(InodeTable *table, fuse_ino_t nodeid)
+{
+        int fd = -ENOENT;
+
+        /* Duplicated under the lock: a release removes the descriptor from
+         * the list before it closes it. */
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node && node->open_fds && node->open_fds->len > 0) {
+                fd = fcntl(g_array_index(node->open_fds, int, 0), F_DUPFD_CLOEXEC, 0);
+                if (fd < 0)
+                        fd = -errno;
+        }
+        g_mutex_unlock(&table->mutex);
+        return fd;
+}
+
+guint inode_table_size(InodeTable *table)
+{
+        g_mutex_lock(&table->mutex);
+        guint size = g_hash_table_size(table->by_nodeid);
+        g_mutex_unlock(&table->mutex);
+        return size;
+}

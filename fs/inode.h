@@ -1,0 +1,76 @@
+/* inode.h - the kernel's inodes, known by name, holding no descriptors.
+ *
+ * The kernel refers to files by node id. Each node remembers the backing
+ * (dev, ino), its type and the names (parent node + entry name) under which
+ * the kernel looked it up; its path is rebuilt from those names when an
+ * operation needs it. No file descriptor is kept per node, so the daemon's
+ * descriptors are bounded by the files clients hold open, however many
+ * files the postoffice has.
+ *
+ * A node lives while the kernel holds a lookup count on it or while one of
+ * its names is the parent of another living node. Node ids are never
+ * reused during a mount.
+ */
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+typedef struct InodeTable InodeTable;
+
+/* Which backing file a node is. */
+typedef struct {
+        dev_t dev;
+        ino_t ino;
+} InodeBackingId;
+
+/* An immutable view of a node, safe to use without the table lock. */
+typedef struct {
+        fuse_ino_t nodeid;
+        InodeBackingId backing;
+        mode_t type; /* S_IFMT bits */
+} InodeKey;
+
+InodeTable *inode_table_new(const struct stat *root_st);
+void inode_table_free(InodeTable *table);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(InodeTable, inode_table_free)
+
+/* Fills @key for @nodeid; -ESTALE when the node is unknown (a confused or
+ * hostile kernel request must not crash the daemon). */
+int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key);
+
+/* The node's path relative to the backing root ("" for the root), or NULL
+ * with -ENOENT in @error when the node has no name left (unlinked). */
+char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error);
+
+/* The path of entry @name in directory @parent. */
+char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *name, int *error);
+
+/* A lookup of @name in @parent found @st: returns the node id for it and
+ * counts one kernel reference. */
+fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent, const char *name,
+                                const struct stat *st);
+
+/* The kernel dropped @nlookup references. */
+void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);
+
+/* Entry @name of @parent was removed from the backing store. */
+void inode_table_unlinked(InodeTable *table, fuse_ino_t parent, const char *name);
+
+/* Entry @name of @parent is now @newname of @newparent; with RENAME_EXCHANGE
+ * the two entries swapped. */
+void inode_table_renamed(InodeTable *table, fuse_ino_t parent, const char *name,
+                         fuse_ino_t newparent, const char *newname, unsigned flags);
+
+/* Open files of a node: an unlinked file that a client still holds open
+ * has no path, and the kernel asks for its attributes by node alone
+ * (fstat, fchmod), so such requests go through one of its descriptors. */
+void inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd);
+void inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd);
+/* A duplicate of one of the node's open descriptors, or -ENOENT. */
+int inode_table_dup_open_file(InodeTable *table, fuse_ino_t nodeid);
+
+/* Number of nodes the table holds (for tests and stats). */
+guint inode_table_size(InodeTable *table);

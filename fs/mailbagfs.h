@@ -1,0 +1,24 @@
+/* mailbagfs.h - the daemon's state, shared by its request handlers.
+ *
+ * Everything here is set up before the FUSE loop starts and is immutable
+ * afterwards, except what the modules it points to guard themselves.
+ */
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "backing.h"
+#include "inode.h"
+
+typedef struct {
+        Backing backing;
+        InodeTable *inodes;
+        double entry_timeout; /* seconds the kernel may cache names */
+        double attr_timeout;  /* seconds the kernel may cache attributes */
+        /* The daemon runs as root: files a client creates are handed to the
+         * client's uid and gid, as a file server would. */
+        bool chown_created;
+} Mailbagfs;
+
+extern const struct fuse_lowlevel_ops mailbagfs_ops;

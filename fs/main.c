@@ -1,0 +1,254 @@
+/* main.c - command line, startup checks, and the FUSE session's life.
+ *
+ * mailbagfs [options] BACKING MOUNTPOINT
+ *
+ * The backing directory is opened before the mount is made, so BACKING and
+ * MOUNTPOINT may be the same directory: the share is then served in place.
+ * A mountpoint strictly inside BACKING is refused, as the daemon would
+ * otherwise walk into its own mount.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <glib.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mailbagfs.h"
+
+typedef struct {
+        char *backing;    /* first non-option argument */
+        char *mountpoint; /* second, checked here; libfuse parses it again */
+        char *log_level; /* -o log_level= */
+        double cache_timeout;
+        int ready_fd;
+} Options;
+
+#define MAILBAGFS_OPT(templ, field, value) {templ, offsetof(Options, field), value}
+
+static const struct fuse_opt option_spec[] = {
+        MAILBAGFS_OPT("log_level=%s", log_level, 0),
+        MAILBAGFS_OPT("cache_timeout=%lf", cache_timeout, 0),
+        MAILBAGFS_OPT("ready_fd=%d", ready_fd, 0),
+        FUSE_OPT_END,
+};
+
+static int option_take_backing(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+        Options *options = data;
+        if (key == FUSE_OPT_KEY_NONOPT && !options->backing) {
+                options->backing = g_strdup(arg);
+                return 0;
+        }
+        if (key == FUSE_OPT_KEY_NONOPT && !options->mountpoint)
+                options->mountpoint = g_strdup(arg);
+        return 1;
+}
+
+static void print_usage(const char *program)
+{
+        printf("usage: %s [options] BACKING MOUNTPOINT\n\n"
+               "Serves the postoffice share BACKING at MOUNTPOINT.\n\n"
+               "mailbagfs options:\n"
+               "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
+               "    -o cache_timeout=SEC   how long the kernel caches names and\n"
+               "                           attributes (default 1.0)\n"
+               "    -o ready_fd=N          write one byte to descriptor N once mounted\n\n",
+               program);
+}
+
+static int parse_log_level(const char *name)
+{
+        if (!name || g_str_equal(name, "info"))
+                return LOG_INFO;
+        if (g_str_equal(name, "debug"))
+                return LOG_DEBUG;
+        if (g_str_equal(name, "warning"))
+                return LOG_WARNING;
+        if (g_str_equal(name, "error"))
+                return LOG_ERR;
+        return -1;
+}
+
+/* True when @inner is a directory strictly below @outer. */
+static bool path_is_below(const char *outer, const char *inner)
+{
+        g_autofree char *outer_real = realpath(outer, NULL);
+        g_autofree char *inner_real = realpath(inner, NULL);
+        if (!outer_real || !inner_real)
+                return false;
+        size_t len = strlen(outer_real);
+        if (len == 1)
+                return inner_real[1] != '\0';
+        return strncmp(outer_real, inner_real, len) == 0 && inner_real[len] == '/';
+}
+
+static int check_directory(const char *what, const char *path)
+{
+        struct stat st;
+        if (stat(path, &st) < 0) {
+                fprintf(stderr, "mailbagfs: %s '%s': %s\n", what, path, g_strerror(errno));
+                return -1;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "mailbagfs: %s '%s': %s\n", what, path, g_strerror(ENOTDIR));
+                return -1;
+        }
+        if (access(path, R_OK | X_OK) < 0) {
+                fprintf(stderr, "mailbagfs: %s '%s': %s\n", what, path, g_strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+static void signal_ready(int ready_fd)
+{
+        if (ready_fd < 0)
+                return;
+        if (write(ready_fd, "R", 1) != 1)
+                log_warning("cannot signal readiness on descriptor %d: %s", ready_fd,
+                            g_strerror(errno));
+        close(ready_fd);
+}
+
+static int serve(struct fuse_session *session, const struct fuse_cmdline_opts *cmdline)
+{
+        if (cmdline->singlethread)
+                return fuse_session_loop(session);
+
+        struct fuse_loop_config *loop = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmdline->clone_fd);
+        fuse_loop_cfg_set_idle_threads(loop, cmdline->max_idle_threads);
+        /* Unset, fuse_parse_cmdline leaves (unsigned)-1 here, which the
+         * loop would reject noisily; keep libfuse's default then. */
+        if (cmdline->max_threads > 0 && cmdline->max_threads <= 100000)
+                fuse_loop_cfg_set_max_threads(loop, cmdline->max_threads);
+        int r = fuse_session_loop_mt(session, loop);
+        fuse_loop_cfg_destroy(loop);
+        return r;
+}
+
+int main(int argc, char *argv[])
+{
+        struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+        struct fuse_cmdline_opts cmdline = {0};
+        Options options = {.cache_timeout = 1.0, .ready_fd = -1};
+        Mailbagfs fs = {.backing = {.root_fd = -1}};
+        struct fuse_session *session = NULL;
+        /* Declared here, not where it is set: the error paths jump past. */
+        g_autofree char *fsname = NULL;
+        int status = 1;
+
+        if (fuse_opt_parse(&args, &options, option_spec, option_take_backing) < 0)
+                goto out_free_args;
+        /* Checked before libfuse sees the mountpoint, so a user gets the
+         * same kind of message for either directory. */
+        if (options.mountpoint && check_directory("mountpoint", options.mountpoint) < 0)
+                goto out_free_args;
+        if (fuse_parse_cmdline(&args, &cmdline) < 0)
+                goto out_free_args;
+
+        if (cmdline.show_help) {
+                print_usage(argv[0]);
+                fuse_cmdline_help();
+                fuse_lowlevel_help();
+                status = 0;
+                goto out_free_args;
+        }
+        if (cmdline.show_version) {
+                printf("mailbagfs version %s\n", MAILBAGFS_VERSION);
+                /* libfuse's part is printed by a child process. */
+                fflush(stdout);
+                fuse_lowlevel_version();
+                status = 0;
+                goto out_free_args;
+        }
+
+        int log_level = parse_log_level(options.log_level);
+        if (log_level < 0) {
+                fprintf(stderr, "mailbagfs: unknown log_level '%s' (error, warning, info, debug)\n",
+                        options.log_level);
+                goto out_free_args;
+        }
+        log_setup(false, cmdline.debug ? LOG_DEBUG : log_level);
+
+        if (!options.backing || !cmdline.mountpoint) {
+                fprintf(stderr, "mailbagfs: %s\nusage: %s [options] BACKING MOUNTPOINT (see --help)\n",
+                        options.backing ? "no mountpoint given" : "no backing directory given",
+                        argv[0]);
+                goto out_free_args;
+        }
+        if (options.cache_timeout < 0) {
+                fprintf(stderr, "mailbagfs: cache_timeout must not be negative\n");
+                goto out_free_args;
+        }
+        if (check_directory("backing directory", options.backing) < 0)
+                goto out_free_args;
+        if (path_is_below(options.backing, cmdline.mountpoint)) {
+                fprintf(stderr, "mailbagfs: mountpoint '%s' lies inside the backing directory '%s'\n",
+                        cmdline.mountpoint, options.backing);
+                goto out_free_args;
+        }
+
+        int r = backing_open(&fs.backing, options.backing);
+        struct stat root_st;
+        if (r == 0 && fstat(fs.backing.root_fd, &root_st) < 0)
+                r = -errno;
+        if (r < 0) {
+                fprintf(stderr, "mailbagfs: backing directory '%s': %s\n", options.backing,
+                        g_strerror(-r));
+                goto out_free_args;
+        }
+        fs.inodes = inode_table_new(&root_st);
+        fs.entry_timeout = options.cache_timeout;
+        fs.attr_timeout = options.cache_timeout;
+        fs.chown_created = geteuid() == 0;
+        /* Modes arrive already masked by the client's umask. */
+        umask(0);
+
+        /* Permissions are the backing files' own, checked by the kernel for
+         * every client; the mount shows its backing directory as source. */
+        fsname = g_strdup_printf("-ofsname=%s", options.backing);
+        fuse_opt_add_arg(&args, "-odefault_permissions");
+        fuse_opt_add_arg(&args, fsname);
+        fuse_opt_add_arg(&args, "-osubtype=mailbagfs");
+
+        session = fuse_session_new(&args, &mailbagfs_ops, sizeof(mailbagfs_ops), &fs);
+        if (!session)
+                goto out_free_fs;
+        if (fuse_set_signal_handlers(session) < 0)
+                goto out_destroy_session;
+        if (fuse_session_mount(session, cmdline.mountpoint) < 0)
+                goto out_remove_handlers;
+        if (fuse_daemonize(cmdline.foreground) < 0)
+                goto out_unmount;
+        if (!cmdline.foreground)
+                log_set_syslog(true);
+
+        log_info("serving %s at %s", options.backing, cmdline.mountpoint);
+        signal_ready(options.ready_fd);
+        status = serve(session, &cmdline) == 0 ? 0 : 1;
+        log_info("unmounting %s", cmdline.mountpoint);
+
+out_unmount:
+        fuse_session_unmount(session);
+out_remove_handlers:
+        fuse_remove_signal_handlers(session);
+out_destroy_session:
+        fuse_session_destroy(session);
+out_free_fs:
+        g_clear_pointer(&fs.inodes, inode_table_free);
+        backing_close(&fs.backing);
+out_free_args:
+        free(cmdline.mountpoint);
+        g_free(options.backing);
+        g_free(options.mountpoint);
+        g_free(options.log_level);
+        fuse_opt_free_args(&args);
+        return status;
+}

@@ -1,0 +1,108 @@
+/* ops-dir.c - directory listing. A directory handle keeps its backing
+ * descriptor open while the client lists it; offsets are the backing
+ * directory's own telldir() cookies, so a listing resumes where it left
+ * off even across getdents calls. */
+#include "ops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+        DIR *stream;
+        off_t offset;          /* where the stream is; the kernel serialises readdir per handle */
+        struct dirent *pending; /* read but not yet returned (the reply buffer was full) */
+} OpenDir;
+
+static OpenDir *open_dir_of(struct fuse_file_info *fi)
+{
+        return (OpenDir *)(uintptr_t)fi->fh;
+}
+
+void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        Mailbagfs *fs = ops_fs(req);
+        int error = 0;
+        g_autofree char *path = ops_node_path(fs, ino, &error);
+        if (!path) {
+                ops_reply_status(req, "opendir", error);
+                return;
+        }
+        autoclose_fd int fd = backing_openat(&fs->backing, path, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0) {
+                ops_reply_status(req, "opendir", fd == -ELOOP ? -ESTALE : fd);
+                return;
+        }
+        DIR *stream = fdopendir(fd);
+        if (!stream) {
+                ops_reply_status(req, "opendir", -errno);
+                return;
+        }
+        fd_steal(&fd);
+
+        OpenDir *dir = g_new0(OpenDir, 1);
+        dir->stream = stream;
+        fi->fh = (uintptr_t)dir;
+        if (fuse_reply_open(req, fi) < 0) {
+                closedir(stream);
+                g_free(dir);
+        }
+}
+
+void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+        OpenDir *dir = open_dir_of(fi);
+        g_autofree char *buf = g_malloc(size);
+        size_t used = 0;
+
+        if (off != dir->offset) {
+                seekdir(dir->stream, off);
+                dir->pending = NULL;
+                dir->offset = off;
+        }
+        for (;;) {
+                if (!dir->pending) {
+                        errno = 0;
+                        dir->pending = readdir(dir->stream);
+                        if (!dir->pending) {
+                                if (errno && used == 0) {
+                                        ops_reply_status(req, "readdir", -errno);
+                                        return;
+                                }
+                                break;
+                        }
+                }
+                struct dirent *entry = dir->pending;
+                struct stat st = {
+                        .st_ino = entry->d_ino,
+                        .st_mode = (mode_t)DTTOIF(entry->d_type),
+                };
+                off_t next = telldir(dir->stream);
+                size_t need = fuse_add_direntry(req, buf + used, size - used, entry->d_name,
+                                                &st, next);
+                if (need > size - used)
+                        break;
+                used += need;
+                dir->pending = NULL;
+                dir->offset = next;
+        }
+        fuse_reply_buf(req, buf, used);
+}
+
+void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        OpenDir *dir = open_dir_of(fi);
+        closedir(dir->stream);
+        g_free(dir);
+        ops_reply_status(req, "releasedir", 0);
+}
+
+void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+        int fd = dirfd(open_dir_of(fi)->stream);
+        int r = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+        ops_reply_status(req, "fsyncdir", r);
+}

@@ -1,0 +1,143 @@
+/* ops-entry.c - requests on names: lookup, creation of non-regular files,
+ * links, removal and rename. Each keeps the node table's names in step
+ * with the backing directory once the backing call has succeeded. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
+        if (dirfd < 0) {
+                ops_reply_status(req, "lookup", dirfd);
+                return;
+        }
+        ops_reply_entry(req, "lookup", parent, dirfd, name);
+}
+
+void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+        inode_table_forget(ops_fs(req)->inodes, ino, nlookup);
+        fuse_reply_none(req);
+}
+
+void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+        for (size_t i = 0; i < count; i++)
+                inode_table_forget(ops_fs(req)->inodes, forgets[i].ino, forgets[i].nlookup);
+        fuse_reply_none(req);
+}
+
+/* The common tail of mknod, mkdir and symlink: @status is the backing
+ * call's result. */
+static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
+                          const char *name, int status)
+{
+        if (status < 0) {
+                ops_reply_status(req, op, status);
+                return;
+        }
+        ops_chown_created(ops_fs(req), req, dirfd, name);
+        ops_reply_entry(req, op, parent, dirfd, name);
+}
+
+void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
+        int r = dirfd < 0 ? dirfd : mknodat(dirfd, name, mode, rdev) < 0 ? -errno : 0;
+        entry_created(req, "mknod", parent, dirfd, name, r);
+}
+
+void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
+        int r = dirfd < 0 ? dirfd : mkdirat(dirfd, name, mode) < 0 ? -errno : 0;
+        entry_created(req, "mkdir", parent, dirfd, name, r);
+}
+
+void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
+        int r = dirfd < 0 ? dirfd : symlinkat(link, dirfd, name) < 0 ? -errno : 0;
+        entry_created(req, "symlink", parent, dirfd, name, r);
+}
+
+void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+        Mailbagfs *fs = ops_fs(req);
+        struct stat st;
+        autoclose_fd int fd = ops_node_open(fs, ino, &st);
+        if (fd < 0) {
+                ops_reply_status(req, "link", fd);
+                return;
+        }
+        autoclose_fd int dirfd = ops_dir_open(fs, newparent);
+        if (dirfd < 0) {
+                ops_reply_status(req, "link", dirfd);
+                return;
+        }
+        /* linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; following the
+         * /proc link of an O_PATH descriptor does not, and links a symlink
+         * itself rather than its target. */
+        char proc_path[BACKING_FD_PATH_MAX];
+        backing_fd_path(fd, proc_path);
+        if (linkat(AT_FDCWD, proc_path, dirfd, newname, AT_SYMLINK_FOLLOW) < 0) {
+                ops_reply_status(req, "link", -errno);
+                return;
+        }
+        ops_reply_entry(req, "link", newparent, dirfd, newname);
+}
+
+static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, const char *name,
+                         int flags)
+{
+        Mailbagfs *fs = ops_fs(req);
+        autoclose_fd int dirfd = ops_dir_open(fs, parent);
+        if (dirfd < 0) {
+                ops_reply_status(req, op, dirfd);
+                return;
+        }
+        if (unlinkat(dirfd, name, flags) < 0) {
+                ops_reply_status(req, op, -errno);
+                return;
+        }
+        inode_table_unlinked(fs->inodes, parent, name);
+        ops_reply_status(req, op, 0);
+}
+
+void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        entry_remove(req, "unlink", parent, name, 0);
+}
+
+void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        entry_remove(req, "rmdir", parent, name, AT_REMOVEDIR);
+}
+
+void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                const char *newname, unsigned int flags)
+{
+        Mailbagfs *fs = ops_fs(req);
+        autoclose_fd int dirfd = ops_dir_open(fs, parent);
+        if (dirfd < 0) {
+                ops_reply_status(req, "rename", dirfd);
+                return;
+        }
+        autoclose_fd int newdirfd = ops_dir_open(fs, newparent);
+        if (newdirfd < 0) {
+                ops_reply_status(req, "rename", newdirfd);
+                return;
+        }
+        if (renameat2(dirfd, name, newdirfd, newname, flags) < 0) {
+                ops_reply_status(req, "rename", -errno);
+                return;
+        }
+        inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags);
+        ops_reply_status(req, "rename", 0);
+}

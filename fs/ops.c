@@ -1,0 +1,192 @@
+/* ops.c - the operations table and the helpers every handler uses. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+void ops_reply_status(fuse_req_t req, const char *op, int status)
+{
+        if (status < 0)
+                log_debug("%s: %s", op, g_strerror(-status));
+        fuse_reply_err(req, -status);
+}
+
+int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name,
+                   struct fuse_entry_param *entry)
+{
+        memset(entry, 0, sizeof(*entry));
+        if (fstatat(dirfd, name, &entry->attr, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        entry->ino = inode_table_remember(fs->inodes, parent, name, &entry->attr);
+        entry->attr_timeout = fs->attr_timeout;
+        entry->entry_timeout = fs->entry_timeout;
+        return 0;
+}
+
+void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
+                     const char *name)
+{
+        Mailbagfs *fs = ops_fs(req);
+        struct fuse_entry_param entry;
+        int r = ops_make_entry(fs, parent, dirfd, name, &entry);
+        if (r < 0) {
+                ops_reply_status(req, op, r);
+                return;
+        }
+        /* A failed reply (the request was interrupted) means the kernel
+         * never got the reference it would later forget. */
+        if (fuse_reply_entry(req, &entry) < 0)
+                inode_table_forget(fs->inodes, entry.ino, 1);
+}
+
+char *ops_node_path(Mailbagfs *fs, fuse_ino_t ino, int *error)
+{
+        return inode_table_path(fs->inodes, ino, error);
+}
+
+int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st)
+{
+        InodeKey key;
+        int r = inode_table_key(fs->inodes, ino, &key);
+        if (r < 0)
+                return r;
+        if (key.backing.dev != st->st_dev || key.backing.ino != st->st_ino)
+                return -ESTALE;
+        return 0;
+}
+
+int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
+{
+        int error = 0;
+        g_autofree char *path = ops_node_path(fs, ino, &error);
+        if (!path && error == -ENOENT) {
+                /* Unlinked but still open: reach it through its handle. */
+                int fd = inode_table_dup_open_file(fs->inodes, ino);
+                if (fd >= 0 && fstat(fd, st) < 0) {
+                        close(fd);
+                        return -errno;
+                }
+                return fd >= 0 ? fd : error;
+        }
+        if (!path)
+                return error;
+
+        autoclose_fd int fd = backing_open_node(&fs->backing, path);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, st) < 0)
+                return -errno;
+        int r = ops_node_verify(fs, ino, st);
+        if (r < 0)
+                return r;
+        return fd_steal(&fd);
+}
+
+int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
+{
+        int error = 0;
+        g_autofree char *path = ops_node_path(fs, ino, &error);
+        if (!path)
+                return error;
+        return backing_open_dir(&fs->backing, path);
+}
+
+char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error)
+{
+        g_autofree char *path = ops_node_path(fs, ino, error);
+        if (!path)
+                return NULL;
+
+        char *slash = strrchr(path, '/');
+        const char *name = slash ? slash + 1 : path;
+        if (slash)
+                *slash = '\0';
+        const char *parent = slash ? path : "";
+
+        *dirfd = backing_open_dir(&fs->backing, parent);
+        if (*dirfd < 0) {
+                *error = *dirfd;
+                return NULL;
+        }
+        if (!name[0])
+                return g_strdup_printf("/proc/self/fd/%d", *dirfd);
+        return g_strdup_printf("/proc/self/fd/%d/%s", *dirfd, name);
+}
+
+void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name)
+{
+        if (!fs->chown_created)
+                return;
+
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        if (ctx->uid == 0 && ctx->gid == 0)
+                return;
+
+        /* A set-group-id directory hands its group down, as the kernel does
+         * for local files; otherwise the file gets the caller's group. */
+        struct stat dir_st;
+        gid_t gid = ctx->gid;
+        if (fstat(dirfd, &dir_st) == 0 && (dir_st.st_mode & S_ISGID))
+                gid = (gid_t)-1;
+        if (fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+                log_warning("cannot give %s to uid %u: %s", name, (unsigned)ctx->uid,
+                            g_strerror(errno));
+}
+
+void ops_init(void *userdata, struct fuse_conn_info *conn)
+{
+        /* O_TRUNC arrives with the open instead of as a separate truncate,
+         * so the backing file sees the client's own open. */
+        if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+                conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+        if (conn->capable & FUSE_CAP_SPLICE_READ)
+                conn->want |= FUSE_CAP_SPLICE_READ;
+        if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+                conn->want |= FUSE_CAP_SPLICE_WRITE;
+        /* Byte-range and flock locks stay in the kernel: every client comes
+         * through this one mount, so the kernel's local locks already are
+         * the whole truth, and Samba and Wine map their locks onto them. */
+        conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+}
+
+const struct fuse_lowlevel_ops mailbagfs_ops = {
+        .init = ops_init,
+        .lookup = ops_lookup,
+        .forget = ops_forget,
+        .forget_multi = ops_forget_multi,
+        .getattr = ops_getattr,
+        .setattr = ops_setattr,
+        .readlink = ops_readlink,
+        .mknod = ops_mknod,
+        .mkdir = ops_mkdir,
+        .symlink = ops_symlink,
+        .link = ops_link,
+        .unlink = ops_unlink,
+        .rmdir = ops_rmdir,
+        .rename = ops_rename,
+        .open = ops_open,
+        .create = ops_create,
+        .read = ops_read,
+        .write_buf = ops_write_buf,
+        .flush = ops_flush,
+        .release = ops_release,
+        .fsync = ops_fsync,
+        .fallocate = ops_fallocate,
+        .lseek = ops_lseek,
+        .copy_file_range = ops_copy_file_range,
+        .opendir = ops_opendir,
+        .readdir = ops_readdir,
+        .releasedir = ops_releasedir,
+        .fsyncdir = ops_fsyncdir,
+        .statfs = ops_statfs,
+        .setxattr = ops_setxattr,
+        .getxattr = ops_getxattr,
+        .listxattr = ops_listxattr,
+        .removexattr = ops_removexattr,
+};

@@ -1,0 +1,105 @@
+/* ops.h - helpers shared by the request handlers (ops-*.c).
+ *
+ * Handlers are thin: they resolve the node to a backing path or descriptor,
+ * make one or two system calls, and answer through one of the reply helpers
+ * below, which log failures at debug level.
+ */
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include "fd-util.h"
+#include "mailbagfs.h"
+
+static inline Mailbagfs *ops_fs(fuse_req_t req)
+{
+        return fuse_req_userdata(req);
+}
+
+/* An open file: the descriptor on the backing store. */
+typedef struct {
+        int fd;
+        fuse_ino_t ino;
+} OpenFile;
+
+static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)
+{
+        return (OpenFile *)(uintptr_t)fi->fh;
+}
+
+/* Answers @status (0 or -errno) to a request that returns no data. */
+void ops_reply_status(fuse_req_t req, const char *op, int status);
+
+/* Answers an entry for @name in @dirfd (a lookup or a creation). */
+void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
+                     const char *name);
+
+/* Fills @entry for @name in @dirfd and counts a kernel reference. */
+int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name,
+                   struct fuse_entry_param *entry);
+
+/* The backing path of @ino (caller frees) or NULL and -errno in @error. */
+char *ops_node_path(Mailbagfs *fs, fuse_ino_t ino, int *error);
+
+/* An O_PATH|O_NOFOLLOW descriptor of @ino, checked to be the file the
+ * kernel means (-ESTALE if the backing name now holds another file); @st
+ * receives its attributes. For an unlinked file that is still open, a
+ * duplicate of its open descriptor. */
+int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
+
+/* -ESTALE unless @st is the backing file of @ino. */
+int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
+
+/* An O_PATH descriptor of directory @ino. */
+int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
+
+/* A path that reaches @ino without following it if it is a symlink:
+ * "/proc/self/fd/<parent fd>/<name>", with the parent's descriptor in
+ * @dirfd (caller closes); the root is "/proc/self/fd/<fd>". */
+char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error);
+
+/* After a client created @name in @dirfd, give it to the client. */
+void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name);
+
+/* The handlers, in ops-entry.c, ops-attr.c, ops-file.c and ops-dir.c. */
+void ops_init(void *userdata, struct fuse_conn_info *conn);
+void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                const char *newname, unsigned int flags);
+void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                 struct fuse_file_info *fi);
+void ops_readlink(fuse_req_t req, fuse_ino_t ino);
+void ops_statfs(fuse_req_t req, fuse_ino_t ino);
+void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                  size_t size, int flags);
+void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
+void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                struct fuse_file_info *fi);
+void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                   struct fuse_file_info *fi);
+void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                   struct fuse_file_info *fi);
+void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                         struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+                         struct fuse_file_info *fi_out, size_t len, int flags);
+void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);

@@ -1,0 +1,229 @@
+/* test-daemon.c - the command line as a user meets it: help, version,
+ * one-line errors for bad directories, mount(8) and fstab-style mounts
+ * through mount.fuse3, and the descriptor bound over many files. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mount-harness.h"
+
+typedef struct {
+        int status;
+        char *out;
+        char *err;
+} RunResult;
+
+static RunResult run_daemon(const char *const *argv)
+{
+        g_autoptr(GPtrArray) args = g_ptr_array_new();
+        g_ptr_array_add(args, (char *)getenv("MAILBAGFS"));
+        for (const char *const *arg = argv; *arg; arg++)
+                g_ptr_array_add(args, (char *)*arg);
+        g_ptr_array_add(args, NULL);
+
+        RunResult result = {0};
+        g_autoptr(GError) error = NULL;
+        gint wait_status = 0;
+        cr_assert(g_spawn_sync(NULL, (char **)args->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               &result.out, &result.err, &wait_status, &error),
+                  "spawn: %s", error ? error->message : "?");
+        result.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128;
+        return result;
+}
+
+static void run_result_clear(RunResult *r)
+{
+        g_free(r->out);
+        g_free(r->err);
+}
+
+Test(daemon, help_and_version)
+{
+        RunResult help = run_daemon((const char *[]){"--help", NULL});
+        cr_expect_eq(help.status, 0);
+        cr_expect(strstr(help.out, "BACKING MOUNTPOINT"), "help: %s", help.out);
+        cr_expect(strstr(help.out, "log_level"), "help lacks our options");
+        run_result_clear(&help);
+
+        RunResult version = run_daemon((const char *[]){"--version", NULL});
+        cr_expect_eq(version.status, 0);
+        cr_expect(g_str_has_prefix(version.out, "mailbagfs version "), "%s", version.out);
+        run_result_clear(&version);
+}
+
+static int line_count(const char *text)
+{
+        int lines = 0;
+        for (const char *p = text; *p; p++)
+                lines += *p == '\n';
+        return lines;
+}
+
+Test(daemon, clear_errors_for_bad_directories)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = g_dir_make_tmp("mailbagfs-cli-XXXXXX", &error);
+        cr_assert_not_null(dir);
+        g_autofree char *file = g_build_filename(dir, "FILE", NULL);
+        g_autofree char *missing = g_build_filename(dir, "MISSING", NULL);
+        g_autofree char *inside = g_build_filename(dir, "INSIDE", NULL);
+        cr_assert(g_file_set_contents(file, "x", 1, NULL));
+        cr_assert_eq(mkdir(inside, 0755), 0);
+
+        struct {
+                const char *backing, *mountpoint, *expect;
+        } cases[] = {
+                {missing, dir, "backing directory"},
+                {file, dir, "Not a directory"},
+                {dir, missing, "mountpoint"},
+                {dir, inside, "inside the backing directory"},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                RunResult r = run_daemon((const char *[]){cases[i].backing, cases[i].mountpoint, "-f", NULL});
+                cr_expect_neq(r.status, 0, "case %zu succeeded", i);
+                cr_expect(strstr(r.err, cases[i].expect), "case %zu: %s", i, r.err);
+                cr_expect(strstr(r.err, cases[i].backing) || strstr(r.err, cases[i].mountpoint),
+                          "case %zu names no path: %s", i, r.err);
+                cr_expect_eq(line_count(r.err), 1, "case %zu: not one line: %s", i, r.err);
+                run_result_clear(&r);
+        }
+
+        RunResult none = run_daemon((const char *[]){NULL});
+        cr_expect_neq(none.status, 0);
+        cr_expect(strstr(none.err, "no backing directory"), "%s", none.err);
+        run_result_clear(&none);
+
+        RunResult bad_level = run_daemon((const char *[]){dir, inside, "-o", "log_level=loud", NULL});
+        cr_expect_neq(bad_level.status, 0);
+        cr_expect(strstr(bad_level.err, "log_level"), "%s", bad_level.err);
+        run_result_clear(&bad_level);
+
+        harness_remove_tree(dir);
+}
+
+/* For type fuse.mailbagfs, mount(8) runs "mount.fuse3 BACKING MOUNTPOINT
+ * -t mailbagfs -o OPTIONS", which runs "mailbagfs BACKING MOUNTPOINT -o
+ * OPTIONS" from PATH and lets it daemonize: the way an fstab line mounts
+ * it. mount(8) gives its helper a fixed PATH, so the test calls the helper
+ * the same way with the build directory on PATH. */
+Test(daemon, mount_through_mount_fuse3, .timeout = 60)
+{
+        MountHarness h;
+        cr_assert_eq(mount_harness_setup(&h), 0);
+        g_autofree char *marker = g_build_filename(h.backing, "POPULATE.MSM", NULL);
+        cr_assert(g_file_set_contents(marker, "\0", 1, NULL));
+
+        g_autofree char *bindir = g_path_get_dirname(getenv("MAILBAGFS"));
+        g_autofree char *path = g_strdup_printf("%s:%s", bindir, g_getenv("PATH"));
+        g_autofree char *command = g_strdup_printf(
+                "PATH='%s' mount.fuse3 '%s' '%s' -t mailbagfs -o allow_other,rw", path, h.backing, h.mnt);
+        int status = system(command);
+        cr_assert_eq(status, 0, "mount failed: %s", command);
+
+        g_autofree char *through = g_build_filename(h.mnt, "POPULATE.MSM", NULL);
+        struct stat st;
+        cr_expect_eq(stat(through, &st), 0);
+        cr_expect_eq(st.st_size, 1);
+
+        g_autofree char *mounts = NULL;
+        cr_assert(g_file_get_contents("/proc/self/mounts", &mounts, NULL, NULL));
+        g_autofree char *entry = g_strdup_printf("%s %s fuse.mailbagfs ", h.backing, h.mnt);
+        cr_expect(strstr(mounts, entry), "no mount entry '%s'", entry);
+
+        g_autofree char *unmount = g_strdup_printf("umount '%s'", h.mnt);
+        cr_expect_eq(system(unmount), 0);
+        mount_harness_teardown(&h);
+}
+
+/* The daemon's descriptors other than pipes. libfuse gives each worker
+ * thread a splice pipe pair; those follow the thread count (at most 10
+ * workers by default), not the files, and are counted apart in @pipes. */
+static int count_open_fds(pid_t pid, int *pipes)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/fd", pid);
+        DIR *dir = opendir(path);
+        if (!dir)
+                return -1;
+        int count = 0;
+        *pipes = 0;
+        for (struct dirent *e; (e = readdir(dir));) {
+                if (e->d_name[0] == '.')
+                        continue;
+                char target[256] = {0};
+                g_autofree char *link = g_strdup_printf("%s/%s", path, e->d_name);
+                if (readlink(link, target, sizeof(target) - 1) > 0 && g_str_has_prefix(target, "pipe:"))
+                        (*pipes)++;
+                else
+                        count++;
+        }
+        closedir(dir);
+        return count;
+}
+
+/* A postoffice has hundreds of thousands of files: the daemon's
+ * descriptors follow what clients hold open, not what they have seen. */
+Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
+{
+        MountHarness h;
+        cr_assert_eq(mount_harness_setup(&h), 0);
+        cr_assert_eq(mount_harness_mount(&h, NULL), 0);
+        int pipes = 0;
+        int baseline = count_open_fds(h.daemon, &pipes);
+        cr_assert_gt(baseline, 0);
+
+        const char *count_env = getenv("MAILBAGFS_MANY_FILES");
+        int files = count_env ? atoi(count_env) : 200000;
+        g_autofree char *dir = g_build_filename(h.mnt, "P1", NULL);
+        cr_assert_eq(mkdir(dir, 0755), 0);
+        int failures = 0;
+        for (int i = 0; i < files; i++) {
+                char name[64];
+                snprintf(name, sizeof(name), "%s/%08X.P1", dir, i);
+                int fd = open(name, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                if (fd < 0 || write(fd, "P1", 2) != 2)
+                        failures++;
+                if (fd >= 0)
+                        close(fd);
+        }
+        int after_create = count_open_fds(h.daemon, &pipes);
+
+        /* While a client holds 100 files open, the daemon holds about as
+         * many; when it lets go, they are gone. */
+        int held[100];
+        for (int i = 0; i < 100; i++) {
+                char name[64];
+                snprintf(name, sizeof(name), "%s/%08X.P1", dir, i);
+                held[i] = open(name, O_RDONLY);
+        }
+        int while_held = count_open_fds(h.daemon, &pipes);
+        for (int i = 0; i < 100; i++)
+                close(held[i]);
+
+        for (int i = 0; i < files; i++) {
+                char name[64];
+                snprintf(name, sizeof(name), "%s/%08X.P1", dir, i);
+                if (unlink(name) < 0)
+                        failures++;
+        }
+        cr_expect_eq(rmdir(dir), 0);
+        int at_end = count_open_fds(h.daemon, &pipes);
+        cr_log_info("daemon fds: baseline %d, after %d creates %d, with 100 held %d, at end %d "
+                    "(plus %d splice pipe ends)",
+                    baseline, files, after_create, while_held, at_end, pipes);
+
+        cr_expect_eq(failures, 0, "%d file operations failed", failures);
+        cr_expect_leq(after_create, baseline + 4);
+        cr_expect_geq(while_held, baseline + 100);
+        cr_expect_leq(while_held, baseline + 104);
+        cr_expect_leq(at_end, baseline + 4);
+        cr_expect_leq(pipes, 2 * 10 + 1, "%d pipe ends", pipes);
+        cr_expect_eq(mount_harness_unmount(&h), 0);
+        mount_harness_teardown(&h);
+}
