@@ -10,6 +10,7 @@
 
 #include "backing.h"
 #include "inode.h"
+#include "mailbags.h"
 
 typedef struct {
         Backing backing;
@@ -19,6 +20,7 @@ typedef struct {
         /* The daemon runs as root: files a client creates are handed to the
          * client's uid and gid, as a file server would. */
         bool chown_created;
+        Mailbags mailbags;
 } Mailbagfs;
 
 extern const struct fuse_lowlevel_ops mailbagfs_ops;

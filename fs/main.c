@@ -11,10 +11,12 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <glib.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,7 +27,10 @@ typedef struct {
         char *backing;    /* first non-option argument */
         char *mountpoint; /* second, checked here; libfuse parses it again */
         char *log_level; /* -o log_level= */
+        char *profile;   /* -o profile= */
+        char *v20;       /* -o v20= */
         double cache_timeout;
+        double lock_timeout;
         int ready_fd;
 } Options;
 
@@ -35,6 +40,9 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("log_level=%s", log_level, 0),
         MAILBAGFS_OPT("cache_timeout=%lf", cache_timeout, 0),
         MAILBAGFS_OPT("ready_fd=%d", ready_fd, 0),
+        MAILBAGFS_OPT("profile=%s", profile, 0),
+        MAILBAGFS_OPT("v20=%s", v20, 0),
+        MAILBAGFS_OPT("lock_timeout=%lf", lock_timeout, 0),
         FUSE_OPT_END,
 };
 
@@ -58,7 +66,12 @@ static void print_usage(const char *program)
                "    -o log_level=LEVEL     error, warning, info (default) or debug\n"
                "    -o cache_timeout=SEC   how long the kernel caches names and\n"
                "                           attributes (default 1.0)\n"
-               "    -o ready_fd=N          write one byte to descriptor N once mounted\n\n",
+               "    -o ready_fd=N          write one byte to descriptor N once mounted\n"
+               "    -o profile=PATH        postoffice profile (default: built-in Microsoft Mail 3.x)\n"
+               "    -o lock_timeout=SEC    how long a refused mailbag open waits before it\n"
+               "                           fails with a sharing violation (default 10)\n"
+               "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
+               "                           (default any: no warnings)\n\n",
                program);
 }
 
@@ -106,6 +119,18 @@ static int check_directory(const char *what, const char *path)
         return 0;
 }
 
+/* Each open file a client holds and each process holding or awaiting a
+ * lease costs the daemon a descriptor: take all the kernel allows. */
+static void raise_open_file_limit(void)
+{
+        struct rlimit limit;
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+                limit.rlim_cur = limit.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &limit) < 0)
+                        log_warning("cannot raise the open file limit: %s", g_strerror(errno));
+        }
+}
+
 static void signal_ready(int ready_fd)
 {
         if (ready_fd < 0)
@@ -123,9 +148,10 @@ static int serve(struct fuse_session *session, const struct fuse_cmdline_opts *c
 
         struct fuse_loop_config *loop = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmdline->clone_fd);
-        fuse_loop_cfg_set_idle_threads(loop, cmdline->max_idle_threads);
-        /* Unset, fuse_parse_cmdline leaves (unsigned)-1 here, which the
-         * loop would reject noisily; keep libfuse's default then. */
+        /* Unset, fuse_parse_cmdline leaves (unsigned)-1 in these, which
+         * libfuse's setters reject noisily; keep its defaults then. */
+        if (cmdline->max_idle_threads != UINT_MAX)
+                fuse_loop_cfg_set_idle_threads(loop, cmdline->max_idle_threads);
         if (cmdline->max_threads > 0 && cmdline->max_threads <= 100000)
                 fuse_loop_cfg_set_max_threads(loop, cmdline->max_threads);
         int r = fuse_session_loop_mt(session, loop);
@@ -137,11 +163,14 @@ int main(int argc, char *argv[])
 {
         struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
         struct fuse_cmdline_opts cmdline = {0};
-        Options options = {.cache_timeout = 1.0, .ready_fd = -1};
+        Options options = {.cache_timeout = 1.0, .lock_timeout = 10.0, .ready_fd = -1};
+        MailbagsConfig mailbags_config = {0};
+        bool mailbags_ready = false;
         Mailbagfs fs = {.backing = {.root_fd = -1}};
         struct fuse_session *session = NULL;
         /* Declared here, not where it is set: the error paths jump past. */
         g_autofree char *fsname = NULL;
+        g_autoptr(GError) error = NULL;
         int status = 1;
 
         if (fuse_opt_parse(&args, &options, option_spec, option_take_backing) < 0)
@@ -187,6 +216,21 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: cache_timeout must not be negative\n");
                 goto out_free_args;
         }
+        if (options.lock_timeout < 0 || options.lock_timeout > 3600) {
+                fprintf(stderr, "mailbagfs: lock_timeout must be between 0 and 3600 seconds\n");
+                goto out_free_args;
+        }
+        if (guard_v20_mode_parse(options.v20, &mailbags_config.v20_mode) < 0) {
+                fprintf(stderr, "mailbagfs: unknown v20 mode '%s' (any, all, none)\n", options.v20);
+                goto out_free_args;
+        }
+        if (options.profile)
+                g_strlcpy(mailbags_config.profile_path, options.profile,
+                          sizeof(mailbags_config.profile_path));
+        /* 0 means "built-in default" to the lease manager, so a zero
+         * timeout (never wait) is passed as one millisecond. */
+        mailbags_config.lock_timeout_ms = MAX(1, (int)(options.lock_timeout * 1000));
+        mailbags_config.exclusive_timeout_ms = MIN(2000, mailbags_config.lock_timeout_ms);
         if (check_directory("backing directory", options.backing) < 0)
                 goto out_free_args;
         if (path_is_below(options.backing, cmdline.mountpoint)) {
@@ -204,10 +248,16 @@ int main(int argc, char *argv[])
                         g_strerror(-r));
                 goto out_free_args;
         }
+        if (mailbags_init(&fs.mailbags, &fs.backing, &mailbags_config, &error) < 0) {
+                fprintf(stderr, "mailbagfs: %s\n", error ? error->message : "cannot set up locking");
+                goto out_free_fs;
+        }
+        mailbags_ready = true;
         fs.inodes = inode_table_new(&root_st);
         fs.entry_timeout = options.cache_timeout;
         fs.attr_timeout = options.cache_timeout;
         fs.chown_created = geteuid() == 0;
+        raise_open_file_limit();
         /* Modes arrive already masked by the client's umask. */
         umask(0);
 
@@ -242,6 +292,8 @@ out_remove_handlers:
 out_destroy_session:
         fuse_session_destroy(session);
 out_free_fs:
+        if (mailbags_ready)
+                mailbags_clear(&fs.mailbags);
         g_clear_pointer(&fs.inodes, inode_table_free);
         backing_close(&fs.backing);
 out_free_args:
@@ -249,6 +301,8 @@ out_free_args:
         g_free(options.backing);
         g_free(options.mountpoint);
         g_free(options.log_level);
+        g_free(options.profile);
+        g_free(options.v20);
         fuse_opt_free_args(&args);
         return status;
 }

@@ -93,6 +93,15 @@ void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
         ops_reply_entry(req, "link", newparent, dirfd, newname);
 }
 
+/* A name went away: if it was a Mail 2.x lock file, its hold ends. */
+static void entry_name_removed(Mailbagfs *fs, fuse_ino_t parent, const char *name)
+{
+        int error = 0;
+        g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
+        if (path)
+                mailbags_name_removed(&fs->mailbags, path);
+}
+
 static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, const char *name,
                          int flags)
 {
@@ -106,6 +115,7 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
                 ops_reply_status(req, op, -errno);
                 return;
         }
+        entry_name_removed(fs, parent, name);
         inode_table_unlinked(fs->inodes, parent, name);
         ops_reply_status(req, op, 0);
 }
@@ -138,6 +148,9 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
                 ops_reply_status(req, "rename", -errno);
                 return;
         }
+        /* A lock file renamed away, replaced or swapped no longer holds. */
+        entry_name_removed(fs, parent, name);
+        entry_name_removed(fs, newparent, newname);
         inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags);
         ops_reply_status(req, "rename", 0);
 }

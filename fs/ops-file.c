@@ -3,19 +3,58 @@
  * backing descriptor for exactly as long as the client keeps it open. */
 #include "ops.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* An open or create, possibly waiting for its lease. The request is
+ * answered exactly once, by whoever finishes it: the handler itself when
+ * no wait was needed, or the lease manager's done callback. */
+typedef struct {
+        fuse_req_t req;
+        bool creating;
+        fuse_ino_t ino; /* open: the node; create: the parent */
+        char *name;     /* create only */
+        char *path;     /* backing path of the file */
+        mode_t mode;
+        struct fuse_file_info fi;
+        GuardPlan plan;
+        uint64_t ref;
+        Caller caller;
+        /* The handler registers the interrupt callback after the lease is
+         * queued; a grant arriving before that must leave the reply to the
+         * handler, or the request could be gone when it registers. */
+        GMutex handshake;
+        bool registered; /* guarded by handshake */
+        bool completed;  /* guarded by handshake */
+        int result;      /* guarded by handshake */
+} PendingOpen;
+
+static void pending_open_free(PendingOpen *pending)
+{
+        g_mutex_clear(&pending->handshake);
+        g_free(pending->name);
+        g_free(pending->path);
+        g_free(pending);
+}
+
 static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi,
-                            const struct fuse_entry_param *entry)
+                            const struct fuse_entry_param *entry, const PendingOpen *guarded)
 {
         Mailbagfs *fs = ops_fs(req);
         OpenFile *file = g_new0(OpenFile, 1);
         file->fd = fd;
         file->ino = entry ? entry->ino : ino;
+        if (guarded && guarded->plan.needed && !guarded->plan.until_unlink) {
+                file->leased = true;
+                file->lease_kind = guarded->plan.kind;
+                g_strlcpy(file->lease_name, guarded->plan.name, sizeof(file->lease_name));
+                file->lease_ref = guarded->ref;
+        }
         fi->fh = (uintptr_t)file;
         inode_table_file_opened(fs->inodes, file->ino, fd);
 
@@ -24,10 +63,183 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                 /* Interrupted: the kernel will never release this handle. */
                 inode_table_file_closed(fs->inodes, file->ino, fd);
                 close(fd);
+                if (file->leased)
+                        lease_release(fs->mailbags.leases, file->lease_kind, file->lease_name,
+                                      file->lease_ref);
                 g_free(file);
                 if (entry)
                         inode_table_forget(fs->inodes, entry->ino, 1);
         }
+}
+
+/* Opens the backing file of @ino at @path, checked to be that node. */
+static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *path, int flags)
+{
+        /* The kernel resolves symlinks itself and never opens one: a
+         * symlink here means the backing name changed under us. */
+        autoclose_fd int fd = backing_openat(&fs->backing, path,
+                                             (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW, 0);
+        if (fd < 0)
+                return fd == -ELOOP ? -ESTALE : fd;
+        struct stat st;
+        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
+        if (r < 0)
+                return r;
+        return fd_steal(&fd);
+}
+
+/* Creates @name in directory @parent; fills @entry. */
+static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+                               mode_t mode, int flags, struct fuse_entry_param *entry)
+{
+        autoclose_fd int dirfd = ops_dir_open(fs, parent);
+        if (dirfd < 0)
+                return dirfd;
+        autoclose_fd int fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        ops_chown_created(fs, req, dirfd, name);
+        int r = ops_make_entry(fs, parent, dirfd, name, entry);
+        if (r < 0)
+                return r;
+        return fd_steal(&fd);
+}
+
+static int lease_error_to_errno(const PendingOpen *pending, int result)
+{
+        switch (result) {
+        case -EBUSY:
+                return -guard_busy_errno(pending->caller.program);
+        case -ESRCH:
+        case -ECANCELED:
+                return -EINTR;
+        default:
+                return result;
+        }
+}
+
+/* The lease is settled (@result 0: held): do the open and answer. */
+static void pending_open_finish(PendingOpen *pending, int result)
+{
+        fuse_req_t req = pending->req;
+        Mailbagfs *fs = ops_fs(req);
+        const char *op = pending->creating ? "create" : "open";
+        const GuardPlan *plan = &pending->plan;
+
+        if (result < 0) {
+                ops_reply_status(req, op, lease_error_to_errno(pending, result));
+                return;
+        }
+
+        struct fuse_entry_param entry;
+        int fd = pending->creating
+                         ? file_create_backing(fs, req, pending->ino, pending->name, pending->mode,
+                                               pending->fi.flags, &entry)
+                         : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
+        if (fd >= 0 && plan->needed &&
+            !lease_holds(fs->mailbags.leases, plan->kind, plan->name, pending->ref)) {
+                /* Broken by an operator, or the caller died, between the
+                 * grant and the open. */
+                close(fd);
+                if (pending->creating)
+                        inode_table_forget(fs->inodes, entry.ino, 1);
+                fd = -guard_busy_errno(pending->caller.program);
+        }
+        if (fd < 0) {
+                if (plan->needed)
+                        lease_release(fs->mailbags.leases, plan->kind, plan->name, pending->ref);
+                ops_reply_status(req, op, fd);
+                return;
+        }
+        if (plan->needed && plan->until_unlink)
+                mailbags_lockfile_created(&fs->mailbags, pending->path, plan, pending->ref,
+                                          pending->caller.pid);
+        open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
+                        pending);
+}
+
+static void pending_open_done(void *opaque, int result)
+{
+        PendingOpen *pending = opaque;
+
+        g_mutex_lock(&pending->handshake);
+        if (!pending->registered) {
+                pending->completed = true;
+                pending->result = result;
+                g_mutex_unlock(&pending->handshake);
+                return;
+        }
+        g_mutex_unlock(&pending->handshake);
+        pending_open_finish(pending, result);
+        pending_open_free(pending);
+}
+
+static void pending_open_interrupted(fuse_req_t req, void *data)
+{
+        /* Only the waiter id is used: it stays valid after completion, and
+         * cancelling a completed wait does nothing. */
+        lease_cancel(ops_fs(req)->mailbags.leases, (uint64_t)(uintptr_t)data);
+}
+
+/* Runs @pending under its lease: at once, or when the lease manager grants
+ * it, times it out or the client gives up. Takes ownership of @pending. */
+static void pending_open_start(PendingOpen *pending)
+{
+        Mailbagfs *fs = ops_fs(pending->req);
+        const GuardPlan *plan = &pending->plan;
+
+        if (!plan->needed) {
+                pending_open_finish(pending, 0);
+                pending_open_free(pending);
+                return;
+        }
+
+        pending->ref = mailbags_new_ref(&fs->mailbags);
+        LeaseRequest request = {
+                .kind = plan->kind,
+                .name = plan->name,
+                .pid = pending->caller.pid,
+                .program = pending->caller.program,
+                .protocol = plan->protocol,
+                .ref = pending->ref,
+                .timeout_ms = guard_caller_may_wait(pending->caller.program) ? -1 : 0,
+                .done = pending_open_done,
+                .opaque = pending,
+        };
+        uint64_t waiter_id = 0;
+        int r = lease_acquire(fs->mailbags.leases, &request, &waiter_id);
+        if (r != LEASE_PENDING) {
+                pending_open_finish(pending, r);
+                pending_open_free(pending);
+                return;
+        }
+
+        log_debug("%s %s: pid %d (%s) waits for %s %s", pending->creating ? "create" : "open",
+                  pending->path, (int)pending->caller.pid, pending->caller.program,
+                  lease_kind_to_string(plan->kind), plan->name);
+        fuse_req_interrupt_func(pending->req, pending_open_interrupted,
+                                (void *)(uintptr_t)waiter_id);
+        g_mutex_lock(&pending->handshake);
+        pending->registered = true;
+        bool completed = pending->completed;
+        g_mutex_unlock(&pending->handshake);
+        if (completed) {
+                pending_open_finish(pending, pending->result);
+                pending_open_free(pending);
+        }
+}
+
+static PendingOpen *pending_open_new(fuse_req_t req, bool creating, fuse_ino_t ino,
+                                     struct fuse_file_info *fi)
+{
+        PendingOpen *pending = g_new0(PendingOpen, 1);
+        pending->req = req;
+        pending->creating = creating;
+        pending->ino = ino;
+        pending->fi = *fi;
+        g_mutex_init(&pending->handshake);
+        mailbags_identify(fuse_req_ctx(req)->pid, &pending->caller);
+        return pending;
 }
 
 void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -39,46 +251,34 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 ops_reply_status(req, "open", error);
                 return;
         }
-        /* The kernel resolves symlinks itself and never opens one: a
-         * symlink here means the backing name changed under us. */
-        autoclose_fd int fd = backing_openat(&fs->backing, path,
-                                             (fi->flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW, 0);
-        if (fd < 0) {
-                ops_reply_status(req, "open", fd == -ELOOP ? -ESTALE : fd);
-                return;
-        }
-        struct stat st;
-        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
-        if (r < 0) {
-                ops_reply_status(req, "open", r);
-                return;
-        }
-        open_file_reply(req, ino, fd_steal(&fd), fi, NULL);
+        PendingOpen *pending = pending_open_new(req, false, ino, fi);
+        pending->path = g_steal_pointer(&path);
+        /* Rewriting a lock file you already hold claims nothing new. */
+        bool own_lockfile = mailbags_lockfile_held_by(&fs->mailbags, pending->path,
+                                                      pending->caller.pid);
+        if (!own_lockfile)
+                mailbags_plan(&fs->mailbags, pending->path, fi->flags, false, &pending->caller,
+                              &pending->plan);
+        pending_open_start(pending);
 }
 
 void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                 struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
-        autoclose_fd int dirfd = ops_dir_open(fs, parent);
-        if (dirfd < 0) {
-                ops_reply_status(req, "create", dirfd);
+        int error = 0;
+        g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
+        if (!path) {
+                ops_reply_status(req, "create", error);
                 return;
         }
-        autoclose_fd int fd = openat(dirfd, name, fi->flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0) {
-                ops_reply_status(req, "create", -errno);
-                return;
-        }
-        ops_chown_created(fs, req, dirfd, name);
-
-        struct fuse_entry_param entry;
-        int r = ops_make_entry(fs, parent, dirfd, name, &entry);
-        if (r < 0) {
-                ops_reply_status(req, "create", r);
-                return;
-        }
-        open_file_reply(req, parent, fd_steal(&fd), fi, &entry);
+        PendingOpen *pending = pending_open_new(req, true, parent, fi);
+        pending->path = g_steal_pointer(&path);
+        pending->name = g_strdup(name);
+        pending->mode = mode;
+        mailbags_plan(&fs->mailbags, pending->path, fi->flags, true, &pending->caller,
+                      &pending->plan);
+        pending_open_start(pending);
 }
 
 void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -117,9 +317,13 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+        Mailbagfs *fs = ops_fs(req);
         OpenFile *file = ops_open_file(fi);
-        inode_table_file_closed(ops_fs(req)->inodes, file->ino, file->fd);
+        inode_table_file_closed(fs->inodes, file->ino, file->fd);
         close(file->fd);
+        if (file->leased)
+                lease_release(fs->mailbags.leases, file->lease_kind, file->lease_name,
+                              file->lease_ref);
         g_free(file);
         ops_reply_status(req, "release", 0);
 }

@@ -16,10 +16,15 @@ static inline Mailbagfs *ops_fs(fuse_req_t req)
         return fuse_req_userdata(req);
 }
 
-/* An open file: the descriptor on the backing store. */
+/* An open file: the descriptor on the backing store, and the lease
+ * reference the handle keeps alive, if any. */
 typedef struct {
         int fd;
         fuse_ino_t ino;
+        bool leased;
+        LeaseKind lease_kind;
+        char lease_name[PO_NAME_MAX];
+        uint64_t lease_ref;
 } OpenFile;
 
 static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)

@@ -1,0 +1,1080 @@
+/* lease.c - the lease manager (semantics in lease.h).
+ *
+ * Everything below is guarded by LeaseManager.mutex, the only lock; nothing
+ * here takes another lock and no callback runs while it is held (callbacks
+ * are collected into a LeaseCalls array and run after unlocking).
+ *
+ * Invariants:
+ * - A LeaseResource is in the table while it is held or awaited. A resource
+ *   with waiters always has a holder: whenever a hold ends, the head waiter
+ *   is granted at once. So memory follows activity, not the postoffice size.
+ * - A LeaseProcess exists while its pid holds a resource or has a waiter
+ *   (users counts both) and owns one pidfd. Only the watch thread closes
+ *   pidfds, between two polls, so a descriptor it polls is never closed and
+ *   reused under it.
+ * - A LeaseWaiter is at once in manager->waiters, its resource's queue and
+ *   its process's list, or in none of them. Whoever takes it out completes
+ *   it; that is what makes its done callback run exactly once, and what lets
+ *   lease_cancel() race with completion safely.
+ * - Waiter ids grow monotonically and waiters are appended, so every queue is
+ *   sorted by id.
+ */
+#include "lease.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/pidfd.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define LEASE_DEFAULT_SESSION_MS 10000
+#define LEASE_DEFAULT_KEY_WRITE_MS 10000
+#define LEASE_DEFAULT_EXCLUSIVE_MS 2000
+
+typedef struct LeaseProcess LeaseProcess;
+typedef struct LeaseResource LeaseResource;
+typedef struct LeaseWaiter LeaseWaiter;
+
+struct LeaseProcess {
+        pid_t pid;
+        int pidfd;
+        unsigned users; /* held resources + waiters (+ temporary pins) */
+        GList *held;    /* LeaseResource* */
+        GList *waiting; /* LeaseWaiter*, oldest first */
+};
+
+struct LeaseResource {
+        LeaseKind kind;
+        char *key; /* "kind:name", owned; the table's key */
+        char *name;
+        LeaseProcess *holder; /* NULL when free */
+        char *program;        /* the rest describes the hold, when held */
+        char *protocol;
+        gint64 since_us;
+        GArray *refs;     /* uint64_t */
+        GQueue waiters;   /* LeaseWaiter*, FIFO */
+};
+
+struct LeaseWaiter {
+        uint64_t id;
+        LeaseResource *resource;
+        LeaseProcess *process;
+        GList *link; /* in resource->waiters */
+        char *program;
+        char *protocol;
+        uint64_t ref;
+        int timeout_ms;
+        gint64 deadline_us; /* monotonic */
+        LeaseDoneFn done;
+        void *opaque;
+};
+
+struct LeaseManager {
+        LeaseConfig config;                   /* immutable */
+        int timeout_ms[LEASE_KIND_COUNT];     /* immutable */
+        int wake_fd;                          /* immutable; eventfd */
+        GThread *watch_thread;                /* immutable */
+
+        GMutex mutex;
+        GHashTable *resources;   /* guarded by mutex; key -> LeaseResource* */
+        GHashTable *processes;   /* guarded by mutex; pid -> LeaseProcess* */
+        GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
+        GArray *retired_fds;     /* guarded by mutex; pidfds to close */
+        uint64_t next_waiter_id; /* guarded by mutex */
+        gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
+        LeaseStats stats;        /* guarded by mutex */
+        bool stopping;           /* guarded by mutex */
+};
+
+/* ---- deferred callbacks ------------------------------------------------ */
+
+typedef enum {
+        LEASE_CALL_DONE,
+        LEASE_CALL_GONE,
+        LEASE_CALL_LOG,
+} LeaseCallType;
+
+typedef struct {
+        LeaseCallType type;
+        int value; /* done's result or the log priority */
+        LeaseDoneFn done;
+        void *opaque;
+        LeaseKind kind;
+        pid_t pid;
+        LeaseEndReason reason;
+        char *text;    /* resource name or log message */
+        GArray *refs;  /* uint64_t */
+} LeaseCall;
+
+static void lease_call_clear(gpointer data)
+{
+        LeaseCall *call = data;
+
+        g_free(call->text);
+        if (call->refs)
+                g_array_unref(call->refs);
+}
+
+static GArray *lease_calls_new(void)
+{
+        GArray *calls = g_array_new(FALSE, TRUE, sizeof(LeaseCall));
+
+        g_array_set_clear_func(calls, lease_call_clear);
+        return calls;
+}
+
+/* Runs without the mutex, in the order collected: a holder_gone comes
+ * before the grants it made possible. */
+static void lease_calls_run(LeaseManager *m, GArray *calls)
+{
+        for (guint i = 0; i < calls->len; i++) {
+                LeaseCall *call = &g_array_index(calls, LeaseCall, i);
+
+                switch (call->type) {
+                case LEASE_CALL_DONE:
+                        call->done(call->opaque, call->value);
+                        break;
+                case LEASE_CALL_GONE:
+                        if (m->config.holder_gone)
+                                m->config.holder_gone(m->config.user_data, call->kind, call->text,
+                                                      call->pid, (const uint64_t *)call->refs->data,
+                                                      call->refs->len, call->reason);
+                        break;
+                case LEASE_CALL_LOG:
+                        m->config.log(m->config.user_data, call->value, call->text);
+                        break;
+                }
+        }
+}
+
+static void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
+        G_GNUC_PRINTF(4, 5);
+
+static void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
+{
+        LeaseCall call = { .type = LEASE_CALL_LOG, .value = priority };
+        va_list args;
+
+        if (!m->config.log)
+                return;
+        va_start(args, format);
+        call.text = g_strdup_vprintf(format, args);
+        va_end(args);
+        g_array_append_val(calls, call);
+}
+
+static void lease_push_done(GArray *calls, LeaseDoneFn done, void *opaque, int result)
+{
+        LeaseCall call = { .type = LEASE_CALL_DONE, .value = result, .done = done,
+                           .opaque = opaque };
+
+        g_array_append_val(calls, call);
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+const char *lease_kind_to_string(LeaseKind kind)
+{
+        switch (kind) {
+        case LEASE_SESSION:
+                return "session";
+        case LEASE_KEY_WRITE:
+                return "key-write";
+        case LEASE_EXCLUSIVE:
+                return "exclusive";
+        }
+        return "?";
+}
+
+static const char *lease_or_unknown(const char *s)
+{
+        return s ? s : "?";
+}
+
+static char *lease_key(LeaseKind kind, const char *name)
+{
+        return g_strdup_printf("%d:%s", (int)kind, name);
+}
+
+static void lease_wake(LeaseManager *m)
+{
+        uint64_t one = 1;
+        ssize_t n = write(m->wake_fd, &one, sizeof(one));
+
+        /* Only fails with EAGAIN when the counter is already huge, which
+         * means a wake-up is pending anyway. */
+        (void)n;
+}
+
+static bool lease_pidfd_exited(int pidfd)
+{
+        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+        return poll(&pfd, 1, 0) > 0;
+}
+
+/* ---- processes ---------------------------------------------------------- */
+
+static void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls);
+
+static void lease_process_unref(LeaseManager *m, LeaseProcess *p)
+{
+        g_assert(p->users > 0);
+        if (--p->users > 0)
+                return;
+        g_hash_table_steal(m->processes, GINT_TO_POINTER(p->pid));
+        g_array_append_val(m->retired_fds, p->pidfd);
+        g_free(p);
+        lease_wake(m);
+}
+
+/* A fresh record nobody uses yet (a refused request) goes away again. */
+static void lease_process_drop_if_unused(LeaseManager *m, LeaseProcess *p)
+{
+        if (p && p->users == 0) {
+                p->users = 1;
+                lease_process_unref(m, p);
+        }
+}
+
+/* The live record of @pid, created (and watched) if needed. A record whose
+ * process has exited is reclaimed first: the pid may already belong to a
+ * new process. Returns NULL and sets *@err when the process is gone or no
+ * pidfd can be had. */
+static LeaseProcess *lease_process_get(LeaseManager *m, pid_t pid, GArray *calls, int *err)
+{
+        LeaseProcess *p = g_hash_table_lookup(m->processes, GINT_TO_POINTER(pid));
+        int fd;
+
+        if (p) {
+                if (!lease_pidfd_exited(p->pidfd))
+                        return p;
+                lease_process_died(m, p, calls);
+        }
+
+        fd = pidfd_open(pid, 0);
+        if (fd < 0) {
+                *err = -errno;
+                if (*err != -ESRCH)
+                        lease_log(m, calls, LOG_WARNING, "cannot watch pid %d: %s", (int)pid,
+                                  g_strerror(errno));
+                return NULL;
+        }
+        if (lease_pidfd_exited(fd)) {
+                /* A zombie: as good as gone. */
+                close(fd);
+                *err = -ESRCH;
+                return NULL;
+        }
+        p = g_new0(LeaseProcess, 1);
+        p->pid = pid;
+        p->pidfd = fd;
+        g_hash_table_insert(m->processes, GINT_TO_POINTER(pid), p);
+        lease_wake(m); /* one more descriptor to poll */
+        return p;
+}
+
+/* ---- resources and holds ------------------------------------------------ */
+
+static void lease_resource_free(gpointer data)
+{
+        LeaseResource *r = data;
+
+        g_assert(!r->holder && g_queue_is_empty(&r->waiters));
+        g_free(r->key);
+        g_free(r->name);
+        g_free(r->program);
+        g_free(r->protocol);
+        g_array_unref(r->refs);
+        g_free(r);
+}
+
+static LeaseResource *lease_resource_new(LeaseManager *m, LeaseKind kind, const char *name)
+{
+        LeaseResource *r = g_new0(LeaseResource, 1);
+
+        r->kind = kind;
+        r->name = g_strdup(name);
+        r->key = lease_key(kind, name);
+        r->refs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        g_queue_init(&r->waiters);
+        g_hash_table_insert(m->resources, r->key, r);
+        return r;
+}
+
+static void lease_resource_drop_if_idle(LeaseManager *m, LeaseResource *r)
+{
+        if (!r->holder && g_queue_is_empty(&r->waiters))
+                g_hash_table_remove(m->resources, r->key);
+}
+
+static bool lease_resource_has_ref(const LeaseResource *r, uint64_t ref, guint *index)
+{
+        for (guint i = 0; i < r->refs->len; i++) {
+                if (g_array_index(r->refs, uint64_t, i) == ref) {
+                        if (index)
+                                *index = i;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *program,
+                             const char *protocol, uint64_t ref)
+{
+        r->holder = p;
+        p->users++;
+        p->held = g_list_prepend(p->held, r);
+        r->program = g_strdup(program);
+        r->protocol = g_strdup(protocol);
+        r->since_us = g_get_real_time();
+        g_array_append_val(r->refs, ref);
+}
+
+/* Takes the waiter out of every structure; the caller completes it. */
+static void lease_waiter_unlink(LeaseManager *m, LeaseWaiter *w)
+{
+        LeaseProcess *p = w->process;
+
+        g_queue_delete_link(&w->resource->waiters, w->link);
+        p->waiting = g_list_remove(p->waiting, w);
+        g_hash_table_remove(m->waiters, &w->id);
+        lease_process_unref(m, p);
+}
+
+static void lease_waiter_free(LeaseWaiter *w)
+{
+        g_free(w->program);
+        g_free(w->protocol);
+        g_free(w);
+}
+
+/* Completes a waiter that did not get the resource. */
+static void lease_waiter_fail(LeaseManager *m, LeaseWaiter *w, int result, GArray *calls)
+{
+        LeaseResource *r = w->resource;
+
+        lease_waiter_unlink(m, w);
+        lease_push_done(calls, w->done, w->opaque, result);
+        lease_waiter_free(w);
+        lease_resource_drop_if_idle(m, r);
+}
+
+/* A free resource goes to its head waiter and, as re-entries, to every
+ * other waiter of the same process. */
+static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
+{
+        LeaseWaiter *head = g_queue_peek_head(&r->waiters);
+        LeaseProcess *p;
+        GList *l;
+
+        if (r->holder || !head)
+                return;
+        p = head->process;
+        /* Begin the hold before unlinking: it keeps p alive. */
+        lease_hold_begin(r, p, head->program, head->protocol, head->ref);
+        for (l = r->waiters.head; l;) {
+                LeaseWaiter *w = l->data;
+
+                l = l->next;
+                if (w->process != p)
+                        continue;
+                if (w != head)
+                        g_array_append_val(r->refs, w->ref);
+                lease_waiter_unlink(m, w);
+                m->stats.acquisitions++;
+                lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s) after waiting",
+                          lease_kind_to_string(r->kind), r->name, (int)p->pid, w->program,
+                          w->protocol);
+                lease_push_done(calls, w->done, w->opaque, 0);
+                lease_waiter_free(w);
+        }
+}
+
+/* Ends the hold on @r, lets the next waiter in; @r may be freed. */
+static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
+{
+        LeaseProcess *p = r->holder;
+
+        r->holder = NULL;
+        g_array_set_size(r->refs, 0);
+        g_clear_pointer(&r->program, g_free);
+        g_clear_pointer(&r->protocol, g_free);
+        r->since_us = 0;
+        p->held = g_list_remove(p->held, r);
+        lease_process_unref(m, p);
+        lease_grant_next(m, r, calls);
+        lease_resource_drop_if_idle(m, r);
+}
+
+/* Ends a hold whose references were not released; tells the daemon which. */
+static void lease_hold_end_abnormally(LeaseManager *m, LeaseResource *r, LeaseEndReason reason,
+                                      GArray *calls)
+{
+        LeaseCall call = {
+                .type = LEASE_CALL_GONE,
+                .kind = r->kind,
+                .pid = r->holder->pid,
+                .reason = reason,
+                .text = g_strdup(r->name),
+                .refs = g_array_copy(r->refs),
+        };
+        gint64 held_s = (g_get_real_time() - r->since_us) / G_USEC_PER_SEC;
+
+        if (reason == LEASE_END_DIED) {
+                m->stats.stale_reclaimed++;
+                lease_log(m, calls, LOG_WARNING,
+                          "stale hold reclaimed: %s %s held by dead pid %d (%s, %s) for %" G_GINT64_FORMAT
+                          " s, %u refs dropped",
+                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
+                          r->protocol, held_s, r->refs->len);
+        } else {
+                m->stats.breaks++;
+                lease_log(m, calls, LOG_WARNING,
+                          "hold broken: %s %s held by pid %d (%s, %s) for %" G_GINT64_FORMAT
+                          " s, %u refs dropped, %u waiting",
+                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
+                          r->protocol, held_s, r->refs->len, r->waiters.length);
+        }
+        g_array_append_val(calls, call);
+        lease_hold_finish(m, r, calls);
+}
+
+static void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls)
+{
+        /* Pinned: the loops below drop the last real users. */
+        p->users++;
+        /* Waits first, so the holds dropped below do not go to the dead
+         * process's own queued requests. */
+        while (p->waiting) {
+                LeaseWaiter *w = p->waiting->data;
+
+                lease_log(m, calls, LOG_INFO, "pid %d (%s) died waiting for %s %s",
+                          (int)p->pid, w->program, lease_kind_to_string(w->resource->kind),
+                          w->resource->name);
+                lease_waiter_fail(m, w, -ESRCH, calls);
+        }
+        while (p->held)
+                lease_hold_end_abnormally(m, p->held->data, LEASE_END_DIED, calls);
+        lease_process_unref(m, p);
+}
+
+/* ---- deadlock detection ------------------------------------------------- */
+
+typedef struct {
+        LeaseProcess *self;
+        GHashTable *seen; /* LeaseProcess* already pushed */
+        GPtrArray *stack;
+} LeaseWalk;
+
+static bool lease_walk_push(LeaseWalk *walk, LeaseProcess *p)
+{
+        if (!p)
+                return false;
+        if (p == walk->self)
+                return true;
+        if (g_hash_table_add(walk->seen, p))
+                g_ptr_array_add(walk->stack, p);
+        return false;
+}
+
+/* Would @self waiting for @r close a cycle? A waiting process waits for the
+ * holder and for every process queued ahead of its own first waiter (those
+ * get the resource before it; later waiters of its own are granted along
+ * with the first). Each queue is scanned at most once per walk: @scanned
+ * remembers how far, which keeps a walk linear in the number of waiters. */
+static bool lease_would_deadlock(LeaseManager *m, LeaseResource *r, LeaseProcess *self)
+{
+        g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+        g_autoptr(GHashTable) scanned = g_hash_table_new(NULL, NULL);
+        g_autoptr(GPtrArray) stack = g_ptr_array_new();
+        LeaseWalk walk = { .self = self, .seen = seen, .stack = stack };
+
+        if (lease_walk_push(&walk, r->holder))
+                return true;
+        for (GList *l = r->waiters.head; l; l = l->next) {
+                if (lease_walk_push(&walk, ((LeaseWaiter *)l->data)->process))
+                        return true;
+        }
+        g_hash_table_insert(scanned, r, NULL);
+
+        while (stack->len > 0) {
+                LeaseProcess *p = g_ptr_array_steal_index_fast(stack, stack->len - 1);
+
+                for (GList *wl = p->waiting; wl; wl = wl->next) {
+                        LeaseResource *wr = ((LeaseWaiter *)wl->data)->resource;
+                        gpointer resume;
+                        GList *l;
+
+                        if (lease_walk_push(&walk, wr->holder))
+                                return true;
+                        if (g_hash_table_lookup_extended(scanned, wr, NULL, &resume))
+                                l = resume;
+                        else
+                                l = wr->waiters.head;
+                        for (; l; l = l->next) {
+                                LeaseWaiter *ahead = l->data;
+
+                                if (ahead->process == p)
+                                        break;
+                                if (lease_walk_push(&walk, ahead->process))
+                                        return true;
+                        }
+                        g_hash_table_insert(scanned, wr, l);
+                }
+        }
+        return false;
+}
+
+/* ---- acquire, release, cancel, break ------------------------------------ */
+
+int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
+{
+        g_autoptr(GArray) calls = lease_calls_new();
+        g_autofree char *key = NULL;
+        const char *program, *protocol;
+        LeaseResource *r;
+        LeaseProcess *p = NULL;
+        LeaseWaiter *w;
+        bool queued_here = false;
+        int timeout_ms;
+        int ret;
+
+        if (waiter_id)
+                *waiter_id = 0;
+        if (!req || (unsigned)req->kind >= LEASE_KIND_COUNT || !req->name || !req->name[0] ||
+            req->pid <= 0 || (req->timeout_ms != 0 && !req->done))
+                return -EINVAL;
+        key = lease_key(req->kind, req->name);
+        program = lease_or_unknown(req->program);
+        protocol = lease_or_unknown(req->protocol);
+        timeout_ms = req->timeout_ms < 0 ? m->timeout_ms[req->kind] : req->timeout_ms;
+
+        g_mutex_lock(&m->mutex);
+        if (m->stopping) {
+                ret = -ECANCELED;
+                goto out;
+        }
+        r = g_hash_table_lookup(m->resources, key);
+        /* Do not make anybody wait for a holder that is already dead but not
+         * yet noticed by the watch thread. */
+        if (r && r->holder && r->holder->pid != req->pid && lease_pidfd_exited(r->holder->pidfd)) {
+                lease_process_died(m, r->holder, calls);
+                r = g_hash_table_lookup(m->resources, key);
+        }
+
+        if (r && r->holder && r->holder->pid == req->pid &&
+            !lease_pidfd_exited(r->holder->pidfd)) {
+                if (lease_resource_has_ref(r, req->ref, NULL)) {
+                        ret = -EEXIST;
+                        goto out;
+                }
+                g_array_append_val(r->refs, req->ref);
+                m->stats.acquisitions++;
+                lease_log(m, calls, LOG_DEBUG, "%s %s re-entered by pid %d (%s, %s), %u refs",
+                          lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
+                          protocol, r->refs->len);
+                ret = 0;
+                goto out;
+        }
+
+        /* Reclaims a dead record of this pid, possibly freeing r. */
+        p = lease_process_get(m, req->pid, calls, &ret);
+        if (!p)
+                goto out;
+        r = g_hash_table_lookup(m->resources, key);
+
+        if (!r || !r->holder) {
+                if (!r)
+                        r = lease_resource_new(m, req->kind, req->name);
+                lease_hold_begin(r, p, program, protocol, req->ref);
+                m->stats.acquisitions++;
+                lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
+                          lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
+                          protocol);
+                ret = 0;
+                goto out;
+        }
+
+        if (timeout_ms == 0) {
+                m->stats.timeouts++;
+                lease_log(m, calls, LOG_DEBUG, "%s %s busy for pid %d (%s, %s): held by pid %d (%s)",
+                          lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
+                          protocol, (int)r->holder->pid, r->program);
+                ret = -EBUSY;
+                goto out;
+        }
+
+        /* A process already queued here adds no edge: no new cycle. */
+        for (GList *l = p->waiting; l; l = l->next) {
+                if (((LeaseWaiter *)l->data)->resource == r) {
+                        queued_here = true;
+                        break;
+                }
+        }
+        if (!queued_here && lease_would_deadlock(m, r, p)) {
+                m->stats.deadlocks++;
+                lease_log(m, calls, LOG_WARNING,
+                          "deadlock refused: pid %d (%s, %s) waiting for %s %s held by pid %d (%s) "
+                          "would close a waits-for cycle",
+                          (int)req->pid, program, protocol, lease_kind_to_string(req->kind),
+                          req->name, (int)r->holder->pid, r->program);
+                ret = -EDEADLK;
+                goto out;
+        }
+
+        w = g_new0(LeaseWaiter, 1);
+        w->id = ++m->next_waiter_id;
+        w->resource = r;
+        w->process = p;
+        w->program = g_strdup(program);
+        w->protocol = g_strdup(protocol);
+        w->ref = req->ref;
+        w->timeout_ms = timeout_ms;
+        w->deadline_us = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+        w->done = req->done;
+        w->opaque = req->opaque;
+        g_queue_push_tail(&r->waiters, w);
+        w->link = r->waiters.tail;
+        p->waiting = g_list_append(p->waiting, w);
+        p->users++;
+        g_hash_table_insert(m->waiters, &w->id, w);
+        m->stats.waits++;
+        lease_log(m, calls, LOG_DEBUG, "pid %d (%s, %s) waits for %s %s held by pid %d (%s), position %u",
+                  (int)req->pid, program, protocol, lease_kind_to_string(req->kind), req->name,
+                  (int)r->holder->pid, r->program, r->waiters.length);
+        if (w->deadline_us < m->next_deadline_us) {
+                m->next_deadline_us = w->deadline_us;
+                lease_wake(m);
+        }
+        if (waiter_id)
+                *waiter_id = w->id;
+        ret = LEASE_PENDING;
+out:
+        lease_process_drop_if_unused(m, p);
+        g_mutex_unlock(&m->mutex);
+        lease_calls_run(m, calls);
+        return ret;
+}
+
+bool lease_cancel(LeaseManager *m, uint64_t waiter_id)
+{
+        g_autoptr(GArray) calls = lease_calls_new();
+        LeaseWaiter *w;
+        bool found;
+
+        g_mutex_lock(&m->mutex);
+        w = g_hash_table_lookup(m->waiters, &waiter_id);
+        found = w != NULL;
+        if (found) {
+                m->stats.cancellations++;
+                lease_log(m, calls, LOG_INFO, "pid %d (%s) stopped waiting for %s %s (cancelled)",
+                          (int)w->process->pid, w->program, lease_kind_to_string(w->resource->kind),
+                          w->resource->name);
+                lease_waiter_fail(m, w, -EINTR, calls);
+        }
+        g_mutex_unlock(&m->mutex);
+        lease_calls_run(m, calls);
+        return found;
+}
+
+void lease_release(LeaseManager *m, LeaseKind kind, const char *name, uint64_t ref)
+{
+        g_autoptr(GArray) calls = lease_calls_new();
+        g_autofree char *key = lease_key(kind, name);
+        LeaseResource *r;
+        guint index;
+
+        g_mutex_lock(&m->mutex);
+        r = g_hash_table_lookup(m->resources, key);
+        if (r && r->holder && lease_resource_has_ref(r, ref, &index)) {
+                g_array_remove_index_fast(r->refs, index);
+                if (r->refs->len == 0) {
+                        lease_log(m, calls, LOG_DEBUG, "%s %s released by pid %d (%s)",
+                                  lease_kind_to_string(kind), name, (int)r->holder->pid, r->program);
+                        lease_hold_finish(m, r, calls);
+                }
+        }
+        g_mutex_unlock(&m->mutex);
+        lease_calls_run(m, calls);
+}
+
+bool lease_holds(LeaseManager *m, LeaseKind kind, const char *name, uint64_t ref)
+{
+        g_autofree char *key = lease_key(kind, name);
+        LeaseResource *r;
+        bool held;
+
+        g_mutex_lock(&m->mutex);
+        r = g_hash_table_lookup(m->resources, key);
+        held = r && r->holder && lease_resource_has_ref(r, ref, NULL);
+        g_mutex_unlock(&m->mutex);
+        return held;
+}
+
+int lease_break(LeaseManager *m, LeaseKind kind, const char *name)
+{
+        g_autoptr(GArray) calls = lease_calls_new();
+        g_autofree char *key = lease_key(kind, name);
+        LeaseResource *r;
+        int ret = -ENOENT;
+
+        g_mutex_lock(&m->mutex);
+        r = g_hash_table_lookup(m->resources, key);
+        if (r && r->holder) {
+                lease_hold_end_abnormally(m, r, LEASE_END_BROKEN, calls);
+                ret = 0;
+        }
+        g_mutex_unlock(&m->mutex);
+        lease_calls_run(m, calls);
+        return ret;
+}
+
+/* ---- observability ------------------------------------------------------ */
+
+void lease_info_free(LeaseInfo *info)
+{
+        if (!info)
+                return;
+        g_free(info->name);
+        g_free(info->program);
+        g_free(info->protocol);
+        g_free(info->waiter_pids);
+        g_free(info);
+}
+
+static LeaseInfo *lease_info_new(LeaseKind kind, const char *name, const LeaseResource *r)
+{
+        LeaseInfo *info = g_new0(LeaseInfo, 1);
+        guint i = 0;
+
+        info->kind = kind;
+        info->name = g_strdup(name);
+        if (!r)
+                return info;
+        if (r->holder) {
+                info->holder = r->holder->pid;
+                info->program = g_strdup(r->program);
+                info->protocol = g_strdup(r->protocol);
+                info->since_us = r->since_us;
+                info->refs = r->refs->len;
+        }
+        info->n_waiters = r->waiters.length;
+        if (info->n_waiters > 0) {
+                info->waiter_pids = g_new(pid_t, info->n_waiters);
+                for (GList *l = r->waiters.head; l; l = l->next)
+                        info->waiter_pids[i++] = ((LeaseWaiter *)l->data)->process->pid;
+        }
+        return info;
+}
+
+static gint lease_info_compare(gconstpointer a, gconstpointer b)
+{
+        const LeaseInfo *x = *(LeaseInfo *const *)a;
+        const LeaseInfo *y = *(LeaseInfo *const *)b;
+
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        return strcmp(x->name, y->name);
+}
+
+GPtrArray *lease_manager_snapshot(LeaseManager *m)
+{
+        GPtrArray *infos = g_ptr_array_new_with_free_func((GDestroyNotify)lease_info_free);
+        GHashTableIter iter;
+        gpointer value;
+
+        g_mutex_lock(&m->mutex);
+        g_hash_table_iter_init(&iter, m->resources);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                LeaseResource *r = value;
+
+                g_ptr_array_add(infos, lease_info_new(r->kind, r->name, r));
+        }
+        g_mutex_unlock(&m->mutex);
+        g_ptr_array_sort(infos, lease_info_compare);
+        return infos;
+}
+
+LeaseInfo *lease_manager_lookup(LeaseManager *m, LeaseKind kind, const char *name)
+{
+        g_autofree char *key = lease_key(kind, name);
+        LeaseInfo *info;
+
+        g_mutex_lock(&m->mutex);
+        info = lease_info_new(kind, name, g_hash_table_lookup(m->resources, key));
+        g_mutex_unlock(&m->mutex);
+        return info;
+}
+
+void lease_manager_get_stats(LeaseManager *m, LeaseStats *out)
+{
+        g_mutex_lock(&m->mutex);
+        *out = m->stats;
+        g_mutex_unlock(&m->mutex);
+}
+
+void lease_manager_count_mixed_protocol(LeaseManager *m)
+{
+        g_mutex_lock(&m->mutex);
+        m->stats.mixed_protocol++;
+        g_mutex_unlock(&m->mutex);
+}
+
+/* ---- the watch thread --------------------------------------------------- */
+
+static gint lease_waiter_compare_id(gconstpointer a, gconstpointer b)
+{
+        const LeaseWaiter *x = *(LeaseWaiter *const *)a;
+        const LeaseWaiter *y = *(LeaseWaiter *const *)b;
+
+        return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* All waiters, oldest first: the shutdown fails them in queue order. */
+static GPtrArray *lease_waiters_sorted(LeaseManager *m)
+{
+        GPtrArray *all = g_ptr_array_sized_new(g_hash_table_size(m->waiters));
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, m->waiters);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                g_ptr_array_add(all, value);
+        g_ptr_array_sort(all, lease_waiter_compare_id);
+        return all;
+}
+
+/* Fails the waiters whose time is up, oldest first, and computes the next
+ * deadline. A linear scan: waiters are as many as blocked client requests. */
+static void lease_expire_waiters(LeaseManager *m, GArray *calls)
+{
+        g_autoptr(GPtrArray) expired = g_ptr_array_new();
+        gint64 now = g_get_monotonic_time();
+        gint64 next = G_MAXINT64;
+        GHashTableIter iter;
+        gpointer value;
+
+        g_hash_table_iter_init(&iter, m->waiters);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                LeaseWaiter *w = value;
+
+                if (w->deadline_us <= now)
+                        g_ptr_array_add(expired, w);
+                else
+                        next = MIN(next, w->deadline_us);
+        }
+        g_ptr_array_sort(expired, lease_waiter_compare_id);
+        for (guint i = 0; i < expired->len; i++) {
+                LeaseWaiter *w = expired->pdata[i];
+                LeaseResource *r = w->resource;
+
+                m->stats.timeouts++;
+                lease_log(m, calls, LOG_INFO,
+                          "pid %d (%s, %s) gave up on %s %s after %d ms: held by pid %d (%s, %s)",
+                          (int)w->process->pid, w->program, w->protocol, lease_kind_to_string(r->kind),
+                          r->name, w->timeout_ms, r->holder ? (int)r->holder->pid : 0,
+                          lease_or_unknown(r->program), lease_or_unknown(r->protocol));
+                lease_waiter_fail(m, w, -EBUSY, calls);
+        }
+        m->next_deadline_us = next;
+}
+
+static void lease_close_retired(LeaseManager *m)
+{
+        for (guint i = 0; i < m->retired_fds->len; i++)
+                close(g_array_index(m->retired_fds, int, i));
+        g_array_set_size(m->retired_fds, 0);
+}
+
+static gpointer lease_watch_thread(gpointer data)
+{
+        LeaseManager *m = data;
+        g_autoptr(GArray) pfds = g_array_new(FALSE, FALSE, sizeof(struct pollfd));
+        g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+
+        for (;;) {
+                g_autoptr(GArray) calls = lease_calls_new();
+                struct pollfd wake = { .fd = m->wake_fd, .events = POLLIN };
+                GHashTableIter iter;
+                gpointer value;
+                int timeout;
+
+                g_mutex_lock(&m->mutex);
+                if (m->stopping) {
+                        g_mutex_unlock(&m->mutex);
+                        break;
+                }
+                /* What the last poll saw. The record may be gone (released
+                 * meanwhile) or new (the pid exited and came back): only the
+                 * record owning the very descriptor counts. */
+                for (guint i = 1; i < pfds->len; i++) {
+                        struct pollfd *pfd = &g_array_index(pfds, struct pollfd, i);
+                        LeaseProcess *p;
+
+                        if (!pfd->revents)
+                                continue;
+                        p = g_hash_table_lookup(m->processes,
+                                                GINT_TO_POINTER(g_array_index(pids, pid_t, i)));
+                        if (p && p->pidfd == pfd->fd && lease_pidfd_exited(p->pidfd))
+                                lease_process_died(m, p, calls);
+                }
+                lease_expire_waiters(m, calls);
+                lease_close_retired(m);
+
+                g_array_set_size(pfds, 0);
+                g_array_set_size(pids, 0);
+                g_array_append_val(pfds, wake);
+                g_array_append_val(pids, (pid_t){ 0 });
+                g_hash_table_iter_init(&iter, m->processes);
+                while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                        LeaseProcess *p = value;
+                        struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+
+                        g_array_append_val(pfds, pfd);
+                        g_array_append_val(pids, p->pid);
+                }
+                if (m->next_deadline_us == G_MAXINT64) {
+                        timeout = -1;
+                } else {
+                        gint64 left_ms = (m->next_deadline_us - g_get_monotonic_time() + 999) / 1000;
+
+                        timeout = (int)CLAMP(left_ms, 0, INT_MAX);
+                }
+                g_mutex_unlock(&m->mutex);
+
+                lease_calls_run(m, calls);
+
+                if (poll((struct pollfd *)pfds->data, pfds->len, timeout) < 0) {
+                        /* EINTR, or ENOMEM: go round; nothing was seen. */
+                        for (guint i = 0; i < pfds->len; i++)
+                                g_array_index(pfds, struct pollfd, i).revents = 0;
+                        continue;
+                }
+                if (g_array_index(pfds, struct pollfd, 0).revents) {
+                        uint64_t count;
+                        ssize_t n = read(m->wake_fd, &count, sizeof(count));
+
+                        (void)n; /* EAGAIN: somebody else's wake-up was already consumed */
+                }
+        }
+        return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static void lease_process_free(gpointer data)
+{
+        LeaseProcess *p = data;
+
+        close(p->pidfd);
+        g_list_free(p->held);
+        g_list_free(p->waiting);
+        g_free(p);
+}
+
+LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error)
+{
+        static const int defaults[LEASE_KIND_COUNT] = {
+                [LEASE_SESSION] = LEASE_DEFAULT_SESSION_MS,
+                [LEASE_KEY_WRITE] = LEASE_DEFAULT_KEY_WRITE_MS,
+                [LEASE_EXCLUSIVE] = LEASE_DEFAULT_EXCLUSIVE_MS,
+        };
+        LeaseConfig empty = { 0 };
+        LeaseManager *m;
+        int given[LEASE_KIND_COUNT];
+        int fd;
+
+        if (!config)
+                config = &empty;
+        given[LEASE_SESSION] = config->session_timeout_ms;
+        given[LEASE_KEY_WRITE] = config->key_write_timeout_ms;
+        given[LEASE_EXCLUSIVE] = config->exclusive_timeout_ms;
+        for (int k = 0; k < LEASE_KIND_COUNT; k++) {
+                if (given[k] < 0) {
+                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                                    "lease: negative default timeout for %s leases",
+                                    lease_kind_to_string(k));
+                        return NULL;
+                }
+        }
+
+        fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fd < 0) {
+                int saved = errno;
+
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
+                            "lease: cannot create eventfd: %s", g_strerror(saved));
+                return NULL;
+        }
+
+        m = g_new0(LeaseManager, 1);
+        m->config = *config;
+        for (int k = 0; k < LEASE_KIND_COUNT; k++)
+                m->timeout_ms[k] = given[k] > 0 ? given[k] : defaults[k];
+        m->wake_fd = fd;
+        g_mutex_init(&m->mutex);
+        m->resources = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lease_resource_free);
+        m->processes = g_hash_table_new_full(NULL, NULL, NULL, lease_process_free);
+        m->waiters = g_hash_table_new(g_int64_hash, g_int64_equal);
+        m->retired_fds = g_array_new(FALSE, FALSE, sizeof(int));
+        m->next_deadline_us = G_MAXINT64;
+
+        m->watch_thread = g_thread_try_new("lease-watch", lease_watch_thread, m, error);
+        if (!m->watch_thread) {
+                g_hash_table_destroy(m->waiters);
+                g_hash_table_destroy(m->processes);
+                g_hash_table_destroy(m->resources);
+                g_array_unref(m->retired_fds);
+                g_mutex_clear(&m->mutex);
+                close(fd);
+                g_free(m);
+                return NULL;
+        }
+        return m;
+}
+
+void lease_manager_free(LeaseManager *m)
+{
+        g_autoptr(GArray) calls = NULL;
+        g_autoptr(GPtrArray) all = NULL;
+        GHashTableIter iter;
+        gpointer value;
+
+        if (!m)
+                return;
+        calls = lease_calls_new();
+
+        g_mutex_lock(&m->mutex);
+        m->stopping = true;
+        all = lease_waiters_sorted(m);
+        for (guint i = 0; i < all->len; i++)
+                lease_waiter_fail(m, all->pdata[i], -ECANCELED, calls);
+        g_mutex_unlock(&m->mutex);
+
+        lease_wake(m);
+        g_thread_join(m->watch_thread);
+        /* Still fully alive: a done callback may release what it holds. */
+        lease_calls_run(m, calls);
+
+        /* Holds left over vanish with the manager; detach them so the
+         * resource destructor's invariant check holds. */
+        g_hash_table_iter_init(&iter, m->resources);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                LeaseResource *r = value;
+
+                r->holder = NULL;
+        }
+        g_hash_table_destroy(m->resources);
+        g_hash_table_destroy(m->waiters);
+        g_hash_table_destroy(m->processes);
+        lease_close_retired(m);
+        g_array_unref(m->retired_fds);
+        close(m->wake_fd);
+        g_mutex_clear(&m->mutex);
+        g_free(m);
+}

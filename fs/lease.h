@@ -1,0 +1,197 @@
+/* lease.h - one holder process at a time per named postoffice resource.
+ *
+ * The mail transfer programs sharing a postoffice each lock a queue their own
+ * way (a DENY_ALL lock file, a DENY_READ open of the queue, Mail 2.0 lock
+ * files), so none of them excludes the others. The daemon maps every such
+ * open, create and unlink to a lease on a (kind, name) resource, and this
+ * module makes all of them wait for each other.
+ *
+ * Semantics, the same for every kind:
+ * - At most one holder *process* per resource. The hold is a set of
+ *   references (opaque ids chosen by the caller, unique for the manager's
+ *   lifetime: a file handle id, a Mail 2.0 lock file's id). It ends when the
+ *   last reference is released, when the holder process dies, or when an
+ *   operator breaks it.
+ * - The holder re-enters freely: another reference is granted at once, even
+ *   while other processes are queued.
+ * - Other processes wait in FIFO order up to a timeout (-EBUSY). When the
+ *   resource becomes free the head waiter is granted, together with every
+ *   other queued waiter of the same process.
+ * - A wait that would close a cycle in the waits-for graph over processes is
+ *   refused at once with -EDEADLK. A queued process waits for the holder
+ *   and for every process queued ahead of its own first waiter, so cycles
+ *   that only form when a queued process is granted later are refused too.
+ * - Waiting never blocks a thread: lease_acquire() answers at once, a queued
+ *   request completes later through its done callback.
+ *
+ * Processes are watched with pidfds (one per process that holds or waits,
+ * not one per resource): a dead holder's hold is reclaimed and reported, a
+ * dead waiter is dropped from its queues with -ESRCH.
+ *
+ * Callbacks (done, holder_gone, log) are never called with the manager's
+ * mutex held, so they may call back into the manager; they must not call
+ * lease_manager_free(). They run on several threads at once, and callbacks
+ * collected by different calls are not ordered with each other: a
+ * holder_gone (break, death) may overtake the done(0) of the grant it ends,
+ * so a daemon that cares checks lease_holds() after its backing open.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+        LEASE_SESSION,   /* name = queue mailbag ("INQUEUE3") */
+        LEASE_KEY_WRITE, /* name = mailbag; write-open of KEY/<name>.KEY */
+        LEASE_EXCLUSIVE, /* name = relative path ("GLB/CONTROL.GLB") */
+} LeaseKind;
+
+#define LEASE_KIND_COUNT 3
+
+/* lease_acquire() queued the request; its done callback reports the end. */
+#define LEASE_PENDING 1
+
+/* Completion of a queued request, called exactly once per LEASE_PENDING:
+ *   0           granted, the request's reference is now part of the hold
+ *   -EBUSY      timed out
+ *   -EINTR      cancelled with lease_cancel()
+ *   -ESRCH      the waiting process died
+ *   -ECANCELED  the manager is being freed
+ * It runs on the manager's watch thread or on the thread of whichever
+ * manager call completed the wait (a release, a cancel, a break, even
+ * another lease_acquire() that noticed a dead holder), never inside the
+ * lease_acquire() call that queued it. */
+typedef void (*LeaseDoneFn)(void *opaque, int result);
+
+typedef enum {
+        LEASE_END_DIED,   /* the holder process exited */
+        LEASE_END_BROKEN, /* lease_break() */
+} LeaseEndReason;
+
+typedef struct {
+        LeaseKind kind;
+        const char *name;     /* compared as given: pass canonical names */
+        pid_t pid;            /* thread group id of the client process */
+        const char *program;  /* for logs and snapshots; may be NULL */
+        const char *protocol; /* "0LK", "V20", "queue-read", "key-write",
+                               * "exclusive"...; may be NULL */
+        uint64_t ref;         /* unique for the manager's lifetime */
+        int timeout_ms;       /* < 0: the kind's default; 0: never queue */
+        LeaseDoneFn done;     /* required unless timeout_ms == 0 */
+        void *opaque;         /* passed to done */
+} LeaseRequest;
+
+typedef struct {
+        /* Default waits per kind in milliseconds; 0 picks the built-in
+         * defaults (10 s, 10 s, 2 s). */
+        int session_timeout_ms;
+        int key_write_timeout_ms;
+        int exclusive_timeout_ms;
+        /* Optional. priority is LOG_WARNING, LOG_INFO or LOG_DEBUG from
+         * <syslog.h>; messages name the resource, pids and programs. */
+        void (*log)(void *user_data, int priority, const char *message);
+        /* Optional. A hold ended without its references being released:
+         * @refs are the references it still had (so the daemon can remove
+         * or quarantine stale Mail 2.0 lock files). Called once per
+         * resource, before the done callbacks of the waiters it lets in. */
+        void (*holder_gone)(void *user_data, LeaseKind kind, const char *name,
+                            pid_t pid, const uint64_t *refs, unsigned n_refs,
+                            LeaseEndReason reason);
+        void *user_data;
+} LeaseConfig;
+
+typedef struct LeaseManager LeaseManager;
+
+/* Creates a manager and starts its watch thread. @config is copied. Returns
+ * NULL and sets @error (G_FILE_ERROR) when the config is invalid or the
+ * eventfd or thread cannot be created. */
+LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error);
+
+/* Fails every remaining waiter with -ECANCELED (on the calling thread),
+ * stops and joins the watch thread, and frees everything. Remaining holds
+ * simply vanish: no holder_gone. No other thread may use the manager once
+ * this is called, except the done callbacks it runs. NULL is a no-op. */
+void lease_manager_free(LeaseManager *manager);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseManager, lease_manager_free)
+
+/* Asks for @req->ref to become part of the hold on (kind, name) for
+ * @req->pid. Never sleeps. Returns
+ *   0             granted now (done is not called)
+ *   LEASE_PENDING queued; *@waiter_id is set for lease_cancel() and done
+ *                 will be called exactly once
+ *   -EBUSY        not grantable and timeout_ms == 0
+ *   -EDEADLK      waiting would deadlock (counted and logged)
+ *   -ESRCH        the process does not exist any more
+ *   -EEXIST       @req->ref is already part of this hold
+ *   -EINVAL       bad request; -ECANCELED while the manager is being freed
+ *   other         pidfd_open() failed (-EMFILE...): a hold that could not
+ *                 be watched would never be reclaimed, so it is refused
+ * @waiter_id may be NULL; it is set to 0 unless LEASE_PENDING. */
+int lease_acquire(LeaseManager *manager, const LeaseRequest *req, uint64_t *waiter_id);
+
+/* Withdraws a queued request (an interrupted or killed client). If it was
+ * still waiting, calls its done(-EINTR) before returning and returns true.
+ * Returns false and does nothing when the id is unknown or the request has
+ * already completed (its done has been or is being called elsewhere). */
+bool lease_cancel(LeaseManager *manager, uint64_t waiter_id);
+
+/* Drops @ref from the hold on (kind, name); the last reference ends the
+ * hold and lets the next waiter in. An unknown reference (never granted,
+ * already released, or dropped by a break or a holder's death) is a no-op.
+ * A reference that is still queued is not released: cancel the waiter. */
+void lease_release(LeaseManager *manager, LeaseKind kind, const char *name, uint64_t ref);
+
+/* Whether @ref is currently part of the hold on (kind, name). */
+bool lease_holds(LeaseManager *manager, LeaseKind kind, const char *name, uint64_t ref);
+
+/* Forcibly ends the current hold on (kind, name) (an operator clearing a hung
+ * session): logs, counts, calls holder_gone with LEASE_END_BROKEN and grants
+ * the next waiter. Returns 0, or -ENOENT when nobody holds it. */
+int lease_break(LeaseManager *manager, LeaseKind kind, const char *name);
+
+typedef struct {
+        LeaseKind kind;
+        char *name;
+        pid_t holder;       /* 0 when free */
+        char *program;      /* holder's; NULL when free */
+        char *protocol;     /* holder's first request's; NULL when free */
+        gint64 since_us;    /* g_get_real_time() at grant; 0 when free */
+        unsigned refs;      /* references in the hold */
+        unsigned n_waiters;
+        pid_t *waiter_pids; /* n_waiters entries, FIFO order; NULL if none */
+} LeaseInfo;
+
+void lease_info_free(LeaseInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseInfo, lease_info_free)
+
+/* Every held or awaited resource, as LeaseInfo* (the array frees them),
+ * sorted by kind, then name. */
+GPtrArray *lease_manager_snapshot(LeaseManager *manager);
+
+/* One resource, held or free (holder 0, no waiters). Never NULL. */
+LeaseInfo *lease_manager_lookup(LeaseManager *manager, LeaseKind kind, const char *name);
+
+typedef struct {
+        guint64 acquisitions;    /* grants, at once or after waiting */
+        guint64 waits;           /* requests that were queued */
+        guint64 timeouts;        /* -EBUSY results, timeout_ms == 0 included */
+        guint64 deadlocks;       /* -EDEADLK refusals */
+        guint64 stale_reclaimed; /* holds ended by the holder's death */
+        guint64 breaks;          /* holds ended by lease_break() */
+        guint64 cancellations;   /* waits withdrawn by lease_cancel() */
+        guint64 mixed_protocol;  /* lease_manager_count_mixed_protocol() */
+} LeaseStats;
+
+void lease_manager_get_stats(LeaseManager *manager, LeaseStats *out);
+
+/* The daemon saw two locking protocols used on one queue. */
+void lease_manager_count_mixed_protocol(LeaseManager *manager);
+
+/* "session", "key-write", "exclusive"; "?" for anything else. */
+const char *lease_kind_to_string(LeaseKind kind);
+
+G_END_DECLS

@@ -1,0 +1,42 @@
+/* lockfiles.h - the live Mail 2.x (-V20) lock files.
+ *
+ * A P1/<queue>.0NN file holds its queue's session from its creation until
+ * it is unlinked (or renamed away), not while it is open: this table
+ * remembers which lease reference each such file carries, so unlink can
+ * release it and a dead holder's file can be found and reclaimed.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile.h"
+
+typedef struct LockFiles LockFiles;
+
+typedef struct {
+        char path[4096];          /* relative to the backing root, as stored */
+        char mailbag[PO_NAME_MAX];
+        uint64_t ref;
+        pid_t pid;
+} LockFile;
+
+LockFiles *lockfiles_new(void);
+void lockfiles_free(LockFiles *files);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockFiles, lockfiles_free)
+
+/* Records that @path now carries @ref. If it carried another reference,
+ * returns true with that entry in @replaced (its hold must be released). */
+bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
+                   pid_t pid, LockFile *replaced);
+
+/* The entry for @path, if any, is removed and copied to @out. */
+bool lockfiles_take_path(LockFiles *files, const char *path, LockFile *out);
+
+/* The entry carrying @ref, if any, is removed and copied to @out. */
+bool lockfiles_take_ref(LockFiles *files, uint64_t ref, LockFile *out);
+
+/* Whether @path is recorded for process @pid. */
+bool lockfiles_held_by(LockFiles *files, const char *path, pid_t pid);
