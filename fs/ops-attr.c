@@ -1,7 +1,10 @@
 /* ops-attr.c - attributes: stat, setattr, readlink, statfs and extended
  * attributes. Names under "user.mailbag." belong to the daemon's virtual
- * attributes: they are never stored on, nor shown from, the backing store. */
+ * attributes (xattr-view.c): they are never stored on, nor shown from, the
+ * backing store. */
 #include "ops.h"
+
+#include "xattr-view.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,12 +16,6 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define MAILBAG_XATTR_PREFIX "user.mailbag."
-
-static bool xattr_name_reserved(const char *name)
-{
-        return g_str_has_prefix(name, MAILBAG_XATTR_PREFIX);
-}
 
 void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -162,8 +159,13 @@ void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                   size_t size, int flags)
 {
-        if (xattr_name_reserved(name)) {
-                ops_reply_status(req, "setxattr", -EPERM);
+        if (xattr_view_reserved(name)) {
+                int error = 0;
+                g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &error);
+                int r = relpath ? xattr_view_set(&ops_fs(req)->mailbags, relpath, name, value, size,
+                                                 fuse_req_ctx(req)->uid)
+                                : error;
+                ops_reply_status(req, "setxattr", r);
                 return;
         }
         autoclose_fd int dirfd = -1;
@@ -177,10 +179,30 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
         ops_reply_status(req, "setxattr", r);
 }
 
+static void getxattr_virtual(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+        int r = 0;
+        g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &r);
+        g_autofree char *value = NULL;
+        if (relpath)
+                r = xattr_view_get(&ops_fs(req)->mailbags, relpath, name, &value);
+        if (r < 0) {
+                ops_reply_status(req, "getxattr", r);
+                return;
+        }
+        size_t len = strlen(value);
+        if (size == 0)
+                fuse_reply_xattr(req, len);
+        else if (len > size)
+                ops_reply_status(req, "getxattr", -ERANGE);
+        else
+                fuse_reply_buf(req, value, len);
+}
+
 void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-        if (xattr_name_reserved(name)) {
-                ops_reply_status(req, "getxattr", -ENODATA);
+        if (xattr_view_reserved(name)) {
+                getxattr_virtual(req, ino, name, size);
                 return;
         }
         autoclose_fd int dirfd = -1;
@@ -207,7 +229,7 @@ static size_t xattr_list_filter(char *list, size_t len)
         size_t out = 0;
         for (size_t at = 0; at < len;) {
                 size_t entry_len = strnlen(list + at, len - at) + 1;
-                if (!xattr_name_reserved(list + at)) {
+                if (!xattr_view_reserved(list + at)) {
                         memmove(list + out, list + at, entry_len);
                         out += entry_len;
                 }
@@ -239,17 +261,21 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
                 return;
         }
         size_t filtered = xattr_list_filter(list, (size_t)len);
+        g_autoptr(GString) names = g_string_new_len(list, (gssize)filtered);
+        g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &error);
+        if (relpath)
+                xattr_view_list(&ops_fs(req)->mailbags, relpath, names);
         if (size == 0)
-                fuse_reply_xattr(req, filtered);
-        else if (filtered > size)
+                fuse_reply_xattr(req, names->len);
+        else if (names->len > size)
                 ops_reply_status(req, "listxattr", -ERANGE);
         else
-                fuse_reply_buf(req, list, filtered);
+                fuse_reply_buf(req, names->str, names->len);
 }
 
 void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-        if (xattr_name_reserved(name)) {
+        if (xattr_view_reserved(name)) {
                 ops_reply_status(req, "removexattr", -EPERM);
                 return;
         }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mailbagfs needs to build and test, only those
+# that are missing. Needs root (or sudo). Usage: tools/install-deps.sh [build|test]
+set -euo pipefail
+
+build_packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
+                libglib2.0-dev libcriterion-dev attr python3)
+test_packages=(clang libclang-rt-14-dev)
+
+wanted=("${build_packages[@]}")
+if [ "${1:-build}" = test ]; then
+        wanted+=("${test_packages[@]}")
+fi
+
+missing=()
+for package in "${wanted[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+                missing+=("$package")
+        fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+        exit 0
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+        if ! command -v sudo >/dev/null; then
+                echo "install-deps: missing packages ${missing[*]}; run as root to install them" >&2
+                exit 1
+        fi
+        as_root=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null

@@ -1,0 +1,752 @@
+/* po-check - the Knowledge Base operator lore as a tool.
+ *
+ * Checks a postoffice directory and prints one line per problem,
+ * "po-check: KIND: FILE: detail" (FILE relative to DIR), or a JSON array
+ * with --json. Exit status: 0 healthy, 1 problems remain, 2 usage or I/O
+ * error. The checks and their sources:
+ *   missing-folder, missing-marker: every folder and MA0-MAF/AT0-ATF, each
+ *     with its 1-byte marker (D, Q123248, Q135868)
+ *   lower-case-name: names must be upper case (D, Q129456, Q152903)
+ *   mailbag-full, mailbag-near-full: 4096-record limit (D, Q163020, Q237695)
+ *   key-size, mbg-size, key-mbg-disagree, mailbag-unpaired, missing-mailbag:
+ *     560-byte .KEY, 116-byte .MBG records, bitmap within the .MBG (D/I,
+ *     Q119088, Q146113)
+ *   old-p1-file: P1 files older than two days are debris (D, Q237695)
+ *   access-count, access-alias, glb-size, missing-file, control-behind,
+ *     nme-size: the GLB rules (D, Q87402, Q135932, Q99204, Q107767)
+ *   misplaced-message: a .MAI/.ATT outside its MA?/AT? folder (D, Q87409)
+ *   stale-lock: a lock file whose holder is gone (see po_check_locks).
+ * --fix does only what is safe and prints every action: it creates missing
+ * folders and markers, and moves old P1 debris and stale lock files into
+ * QUARANT/ (same relative path) at the top of the postoffice. It never
+ * deletes anything and never touches MAI, ATT, KEY or MBG contents.
+ */
+#include "glb.h"
+#include "mailbag.h"
+#include "naming.h"
+#include "po-error.h"
+#include "po-file.h"
+#include "profile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PO_CHECK_QUARANTINE "QUARANT"
+#define PO_CHECK_P1_MAX_AGE (2 * 24 * 60 * 60)  /* two days, D, Q237695 */
+/* Warn at 90% of the hard limit: time to act before [008] errors. */
+#define PO_CHECK_NEAR_FULL (PO_MAILBAG_MAX_RECORDS * 9 / 10)
+#define PO_CHECK_WALK_DEPTH 8
+#define PO_CHECK_ALIAS_REPORTS 10
+/* The daemon's lock view: one line per lease, "KIND NAME free" or
+ * "KIND NAME held pid=... ...". */
+#define PO_CHECK_LOCK_XATTR "user.mailbag.lock"
+
+typedef enum {
+        PO_CHECK_FIX_NONE,
+        PO_CHECK_FIX_CREATE_FOLDER,
+        PO_CHECK_FIX_CREATE_MARKER,
+        PO_CHECK_FIX_QUARANTINE,
+} PoCheckFix;
+
+typedef struct {
+        char *kind;
+        char *file;
+        char *detail;
+        PoCheckFix fix;
+        char *action; /* set once --fix acted */
+} PoCheckProblem;
+
+static void po_check_problem_free(PoCheckProblem *problem)
+{
+        g_free(problem->kind);
+        g_free(problem->file);
+        g_free(problem->detail);
+        g_free(problem->action);
+        g_free(problem);
+}
+
+typedef struct {
+        const char *root;
+        const PoProfile *profile;
+        GPtrArray *problems;
+        GPtrArray *lock_files;      /* relative paths of P1 lock files */
+        GHashTable *open_files;     /* "dev:ino" of files open on this host */
+        bool open_files_scanned;
+        bool progress;
+        guint64 scanned;
+        time_t now;
+        bool have_messages;
+        uint32_t max_message;
+} PoCheck;
+
+static void po_check_report(PoCheck *check, PoCheckFix fix, const char *kind, const char *file,
+                            const char *format, ...) G_GNUC_PRINTF(5, 6);
+
+static void po_check_report(PoCheck *check, PoCheckFix fix, const char *kind, const char *file,
+                            const char *format, ...)
+{
+        PoCheckProblem *problem = g_new0(PoCheckProblem, 1);
+        va_list args;
+        va_start(args, format);
+        problem->detail = g_strdup_vprintf(format, args);
+        va_end(args);
+        problem->kind = g_strdup(kind);
+        problem->file = g_strdup(file);
+        problem->fix = fix;
+        g_ptr_array_add(check->problems, problem);
+}
+
+/* Library errors start with the file name; the report names it already. */
+static const char *po_check_detail(const GError *error, const char *relpath)
+{
+        const char *message = error->message;
+        gsize len = strlen(relpath);
+        if (strncmp(message, relpath, len) == 0 && strncmp(message + len, ": ", 2) == 0)
+                return message + len + 2;
+        return message;
+}
+
+static char *po_check_path(const PoCheck *check, const char *relpath)
+{
+        return g_build_filename(check->root, relpath, NULL);
+}
+
+static void po_check_progress(PoCheck *check)
+{
+        check->scanned++;
+        if (check->progress && check->scanned % 1024 == 0)
+                fprintf(stderr, "\rpo-check: scanned %" G_GUINT64_FORMAT " files", check->scanned);
+}
+
+/* --- layout ------------------------------------------------------------ */
+
+/* The relative path of an entry whose name differs from @relpath's last
+ * component only in case, or NULL. */
+static char *po_check_case_variant(const PoCheck *check, const char *relpath)
+{
+        g_autofree char *parent = g_path_get_dirname(relpath);
+        g_autofree char *base = g_path_get_basename(relpath);
+        g_autofree char *parent_path = strcmp(parent, ".") == 0 ? g_strdup(check->root)
+                                                                : po_check_path(check, parent);
+        g_autoptr(GDir) dir = g_dir_open(parent_path, 0, NULL);
+        const char *name;
+        while (dir && (name = g_dir_read_name(dir)) != NULL)
+                if (g_ascii_strcasecmp(name, base) == 0 && strcmp(name, base) != 0)
+                        return strcmp(parent, ".") == 0 ? g_strdup(name)
+                                                        : g_strconcat(parent, "/", name, NULL);
+        return NULL;
+}
+
+static void po_check_folder(PoCheck *check, const char *relpath)
+{
+        g_autofree char *path = po_check_path(check, relpath);
+        struct stat st;
+        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                /* A case variant ("mai") is reported as lower-case; creating
+                 * "MAI" beside it would make two folders a DOS client cannot
+                 * tell apart, so --fix leaves that to a human. */
+                g_autofree char *variant = po_check_case_variant(check, relpath);
+                if (variant)
+                        po_check_report(check, PO_CHECK_FIX_NONE, "missing-folder", relpath,
+                                        "folder is missing; only %s exists", variant);
+                else
+                        po_check_report(check, PO_CHECK_FIX_CREATE_FOLDER, "missing-folder", relpath,
+                                        "folder is missing (missing MA?/AT? folders cause \"Disk "
+                                        "storage full\", Q123248)");
+                return;
+        }
+        g_autofree char *marker = g_build_filename(relpath, po_profile_marker(check->profile), NULL);
+        g_autofree char *marker_path = po_check_path(check, marker);
+        if (stat(marker_path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 1)
+                po_check_report(check, PO_CHECK_FIX_CREATE_MARKER, "missing-marker", marker,
+                                "expected a read-only 1-byte file in every folder (Q135868)");
+}
+
+static void po_check_layout(PoCheck *check)
+{
+        const char *const *folders = po_profile_folders(check->profile);
+        for (gsize i = 0; folders[i]; i++)
+                po_check_folder(check, folders[i]);
+        const char *hashed[][2] = {
+                { "MAI", po_profile_message_subfolder_prefix(check->profile) },
+                { "ATT", po_profile_attachment_subfolder_prefix(check->profile) },
+        };
+        for (gsize h = 0; h < G_N_ELEMENTS(hashed); h++) {
+                for (unsigned digit = 0; digit < 16; digit++) {
+                        g_autofree char *sub = g_strdup_printf("%s/%s%c", hashed[h][0], hashed[h][1],
+                                                               po_naming_subfolder_digit(digit));
+                        po_check_folder(check, sub);
+                }
+        }
+}
+
+/* --- tree walk: names, P1 debris, misplaced messages, lock files -------- */
+
+static bool po_check_is_message_name(const char *name, uint32_t *number)
+{
+        return po_naming_parse_message_basename(name, "MAI", number) ||
+               po_naming_parse_message_basename(name, "ATT", number);
+}
+
+static void po_check_file(PoCheck *check, const char *relpath, const char *name,
+                          const char *parent, const struct stat *st)
+{
+        PoClass class;
+        po_classify(check->profile, relpath, &class);
+        switch (class.role) {
+        case PO_ROLE_MESSAGE:
+        case PO_ROLE_ENVELOPE:
+        case PO_ROLE_ATTACHMENT:
+                if (!check->have_messages || class.message_number > check->max_message)
+                        check->max_message = class.message_number;
+                check->have_messages = true;
+                break;
+        case PO_ROLE_SESSION_LOCK:
+                g_ptr_array_add(check->lock_files, g_strdup(relpath));
+                return;
+        default: {
+                uint32_t number;
+                bool in_hashed = g_ascii_strncasecmp(relpath, "MAI/", 4) == 0 ||
+                                 g_ascii_strncasecmp(relpath, "ATT/", 4) == 0;
+                if (in_hashed && po_check_is_message_name(name, &number))
+                        po_check_report(check, PO_CHECK_FIX_NONE, "misplaced-message", relpath,
+                                        "message %08X belongs in the subfolder ending in %c (Q87409)",
+                                        number, po_naming_subfolder_digit(number));
+                break;
+        }
+        }
+        if (g_ascii_strcasecmp(parent, po_profile_lock_folder(check->profile)) == 0 &&
+            st->st_mtime < check->now - PO_CHECK_P1_MAX_AGE)
+                po_check_report(check, PO_CHECK_FIX_QUARANTINE, "old-p1-file", relpath,
+                                "%.1f days old; P1 files older than two days are debris (Q237695)",
+                                (double)(check->now - st->st_mtime) / 86400.0);
+}
+
+static void po_check_walk(PoCheck *check, const char *reldir, int depth)
+{
+        g_autofree char *path = reldir[0] ? po_check_path(check, reldir) : g_strdup(check->root);
+        DIR *dir = opendir(path);
+        if (dir == NULL)
+                return; /* a missing folder is reported by the layout check */
+        struct dirent *entry;
+        while ((entry = readdir(dir)) != NULL) {
+                const char *name = entry->d_name;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                g_autofree char *rel = reldir[0] ? g_strconcat(reldir, "/", name, NULL)
+                                                 : g_strdup(name);
+                po_check_progress(check);
+                if (po_naming_has_lower(name))
+                        po_check_report(check, PO_CHECK_FIX_NONE, "lower-case-name", rel,
+                                        "names must be upper case; lower-case names break the "
+                                        "lock test (Q129456, Q152903)");
+                g_autofree char *full = po_check_path(check, rel);
+                struct stat st;
+                if (lstat(full, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        if (depth < PO_CHECK_WALK_DEPTH)
+                                po_check_walk(check, rel, depth + 1);
+                } else if (S_ISREG(st.st_mode)) {
+                        const char *slash = strrchr(rel, '/');
+                        g_autofree char *parent = slash ? g_strndup(rel, slash - rel) : g_strdup("");
+                        po_check_file(check, rel, name, parent, &st);
+                }
+        }
+        closedir(dir);
+}
+
+/* --- mailbags ---------------------------------------------------------- */
+
+/* Upper-case base names of the files in @folder with extension @ext. */
+static void po_check_list_mailbags(PoCheck *check, const char *folder, const char *ext,
+                                   GHashTable *names)
+{
+        g_autofree char *path = po_check_path(check, folder);
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        const char *name;
+        while (dir && (name = g_dir_read_name(dir)) != NULL) {
+                const char *dot = strrchr(name, '.');
+                if (dot && g_ascii_strcasecmp(dot + 1, ext) == 0 &&
+                    po_naming_is_valid_base(name, dot - name))
+                        g_hash_table_add(names, g_ascii_strup(name, dot - name));
+        }
+}
+
+/* The name as it is on disk, case-insensitively, else the canonical one. */
+static char *po_check_find_file(PoCheck *check, const char *folder, const char *base,
+                                const char *ext)
+{
+        g_autofree char *wanted = g_strconcat(base, ".", ext, NULL);
+        g_autofree char *path = po_check_path(check, folder);
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        const char *name;
+        while (dir && (name = g_dir_read_name(dir)) != NULL)
+                if (g_ascii_strcasecmp(name, wanted) == 0)
+                        return g_strconcat(folder, "/", name, NULL);
+        return g_strconcat(folder, "/", wanted, NULL);
+}
+
+static void po_check_one_mailbag(PoCheck *check, const char *base)
+{
+        g_autofree char *key_rel = po_check_find_file(check, "KEY", base, "KEY");
+        g_autofree char *mbg_rel = po_check_find_file(check, "MBG", base, "MBG");
+        g_autofree char *key_path = po_check_path(check, key_rel);
+        g_autofree char *mbg_path = po_check_path(check, mbg_rel);
+        struct stat key_st, mbg_st;
+        bool have_key = stat(key_path, &key_st) == 0;
+        bool have_mbg = stat(mbg_path, &mbg_st) == 0;
+        if (!have_key || !have_mbg) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-unpaired",
+                                have_key ? mbg_rel : key_rel, "missing, but %s exists",
+                                have_key ? key_rel : mbg_rel);
+                return;
+        }
+        g_autoptr(GError) error = NULL;
+        bool sizes_ok = true;
+        if (!po_mailbag_check_key_size(key_st.st_size, key_rel, &error)) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "key-size", key_rel, "%s", po_check_detail(error, key_rel));
+                g_clear_error(&error);
+                sizes_ok = false;
+        }
+        if (mbg_st.st_size > PO_MAILBAG_MBG_MAX_SIZE) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-full", mbg_rel,
+                                "%" G_GINT64_FORMAT " slots, over the %d-record limit (Q163020)",
+                                (gint64)(mbg_st.st_size / PO_MAILBAG_RECORD_SIZE),
+                                PO_MAILBAG_MAX_RECORDS);
+                return;
+        }
+        if (!po_mailbag_check_mbg_size(mbg_st.st_size, mbg_rel, &error)) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "mbg-size", mbg_rel, "%s", po_check_detail(error, mbg_rel));
+                return;
+        }
+        if (!sizes_ok)
+                return;
+        uint8_t key[PO_MAILBAG_KEY_SIZE];
+        po_auto_fd fd = open(key_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || !po_file_pread_exact(fd, key, sizeof key, 0, key_rel, &error)) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "%s",
+                                error ? po_check_detail(error, key_rel) : g_strerror(errno));
+                return;
+        }
+        PoMailbagStats stats;
+        po_mailbag_key_stats(key, mbg_st.st_size / PO_MAILBAG_RECORD_SIZE, &stats);
+        if (stats.live >= PO_MAILBAG_MAX_RECORDS)
+                po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-full", mbg_rel,
+                                "%u of %d records in use: deliveries fail with [008] (Q163020, Q237695)",
+                                stats.live, PO_MAILBAG_MAX_RECORDS);
+        else if (stats.live >= PO_CHECK_NEAR_FULL)
+                po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-near-full", mbg_rel,
+                                "%u of %d records in use (%u%%)", stats.live,
+                                PO_MAILBAG_MAX_RECORDS, stats.percent);
+        if (stats.free_beyond_total > 0)
+                po_check_report(check, PO_CHECK_FIX_NONE, "key-mbg-disagree", key_rel,
+                                "%u free-slot bits past the %u records of %s",
+                                stats.free_beyond_total, stats.total, mbg_rel);
+}
+
+static int po_check_compare_names(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void po_check_mailbags(PoCheck *check)
+{
+        g_autoptr(GHashTable) names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        po_check_list_mailbags(check, "KEY", "KEY", names);
+        po_check_list_mailbags(check, "MBG", "MBG", names);
+        const char *const *queues = po_profile_queues(check->profile);
+        for (gsize i = 0; queues[i]; i++) {
+                if (g_hash_table_contains(names, queues[i]))
+                        continue;
+                g_autofree char *key_rel = g_strdup_printf("KEY/%s.KEY", queues[i]);
+                po_check_report(check, PO_CHECK_FIX_NONE, "missing-mailbag", key_rel,
+                                "queue %s declared by the profile has no mailbag", queues[i]);
+        }
+        g_autofree const char **sorted = (const char **)g_hash_table_get_keys_as_array(names, NULL);
+        qsort(sorted, g_hash_table_size(names), sizeof *sorted, po_check_compare_names);
+        for (guint i = 0; i < g_hash_table_size(names); i++)
+                po_check_one_mailbag(check, sorted[i]);
+}
+
+/* --- GLB and NME ------------------------------------------------------- */
+
+static bool po_check_read(PoCheck *check, const char *relpath, gsize max, guint8 **data,
+                          gsize *len)
+{
+        g_autofree char *path = po_check_path(check, relpath);
+        g_autoptr(GError) error = NULL;
+        if (po_file_read(path, max, data, len, &error))
+                return true;
+        if (g_error_matches(error, PO_FORMAT_ERROR, PO_FORMAT_ERROR_IO) &&
+            access(path, F_OK) < 0)
+                po_check_report(check, PO_CHECK_FIX_NONE, "missing-file", relpath, "file is missing");
+        else
+                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", relpath, "%s", po_check_detail(error, path));
+        return false;
+}
+
+static void po_check_access(PoCheck *check)
+{
+        static const char *const files[] = { "GLB/ACCESS.GLB", "GLB/ACCESS2.GLB", "GLB/ACCESS3.GLB" };
+        guint8 *data[3] = { NULL, NULL, NULL };
+        gsize len[3] = { 0 };
+        unsigned count[3] = { 0 };
+        bool ok = true;
+        for (int i = 0; i < 3; i++) {
+                g_autoptr(GError) error = NULL;
+                if (!po_check_read(check, files[i], 64 * 1024 * 1024, &data[i], &len[i])) {
+                        ok = false;
+                } else if (!po_glb_access_count((PoGlbAccessFile)i, len[i], files[i], &count[i],
+                                                &error)) {
+                        po_check_report(check, PO_CHECK_FIX_NONE, "glb-size", files[i], "%s",
+                                        po_check_detail(error, files[i]));
+                        ok = false;
+                }
+        }
+        for (int i = 1; ok && i < 3; i++)
+                if (count[i] != count[0])
+                        po_check_report(check, PO_CHECK_FIX_NONE, "access-count", files[i],
+                                        "%u records, but ACCESS.GLB has %u: the parallel "
+                                        "user arrays disagree (Q87402, Q135932)", count[i], count[0]);
+        unsigned reported = 0;
+        for (unsigned u = 0; data[0] && u < len[0] / PO_GLB_ACCESS_RECORD_SIZE; u++) {
+                char alias[PO_GLB_ACCESS_ALIAS_SIZE + 1];
+                gsize bad = 0;
+                if (po_glb_access_alias(data[0], len[0], u, alias, &bad) != PO_GLB_ALIAS_UNPRINTABLE)
+                        continue;
+                if (reported++ < PO_CHECK_ALIAS_REPORTS)
+                        po_check_report(check, PO_CHECK_FIX_NONE, "access-alias", files[0],
+                                        "offset 0x%" G_GSIZE_MODIFIER "x: record %u alias \"%s\" "
+                                        "has unprintable characters (Listuser damage sign, Q135932)",
+                                        bad, u, alias);
+        }
+        for (int i = 0; i < 3; i++)
+                g_free(data[i]);
+}
+
+static void po_check_glb(PoCheck *check)
+{
+        g_autofree char *glb = po_check_path(check, "GLB");
+        g_autoptr(GDir) dir = g_dir_open(glb, 0, NULL);
+        const char *name;
+        while (dir && (name = g_dir_read_name(dir)) != NULL) {
+                g_autofree char *rel = g_strconcat("GLB/", name, NULL);
+                g_autofree char *path = po_check_path(check, rel);
+                struct stat st;
+                g_autoptr(GError) error = NULL;
+                if (g_str_has_prefix(name, "ACCESS") || g_str_has_prefix(name, "access"))
+                        continue; /* po_check_access */
+                if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                    !po_glb_check_size(name, st.st_size, rel, &error))
+                        po_check_report(check, PO_CHECK_FIX_NONE, "glb-size", rel, "%s", po_check_detail(error, rel));
+        }
+        po_check_access(check);
+
+        g_autofree guint8 *data = NULL;
+        gsize len = 0;
+        PoControl control;
+        g_autoptr(GError) error = NULL;
+        if (!po_check_read(check, "GLB/CONTROL.GLB", PO_GLB_CONTROL_SIZE + 64, &data, &len))
+                return;
+        if (!po_glb_control_parse(data, len, "GLB/CONTROL.GLB", &control, &error))
+                return; /* reported by the size check above */
+        if (check->have_messages && control.next_message <= check->max_message)
+                po_check_report(check, PO_CHECK_FIX_NONE, "control-behind", "GLB/CONTROL.GLB",
+                                "next message number %08X is not above the highest existing "
+                                "message %08X: new mail would reuse a name (Q99204)",
+                                control.next_message, check->max_message);
+}
+
+static void po_check_nme(PoCheck *check)
+{
+        g_autofree char *path = po_check_path(check, "NME");
+        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        const char *name;
+        while (dir && (name = g_dir_read_name(dir)) != NULL) {
+                const char *dot = strrchr(name, '.');
+                if (dot == NULL || g_ascii_strcasecmp(dot, ".NME") != 0)
+                        continue;
+                g_autofree char *rel = g_strconcat("NME/", name, NULL);
+                g_autofree char *full = po_check_path(check, rel);
+                struct stat st;
+                unsigned count;
+                g_autoptr(GError) error = NULL;
+                if (stat(full, &st) == 0 && !po_glb_nme_count(st.st_size, rel, &count, &error))
+                        po_check_report(check, PO_CHECK_FIX_NONE, "nme-size", rel, "%s", po_check_detail(error, rel));
+        }
+}
+
+/* --- lock files -------------------------------------------------------- */
+
+/* Every file some process on this host has open, by device and inode.
+ * Processes of other users are skipped when /proc hides them (EACCES). */
+static void po_check_scan_open_files(PoCheck *check)
+{
+        check->open_files_scanned = true;
+        g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
+        const char *pid;
+        while (proc && (pid = g_dir_read_name(proc)) != NULL) {
+                if (!g_ascii_isdigit(pid[0]))
+                        continue;
+                g_autofree char *fd_dir = g_strconcat("/proc/", pid, "/fd", NULL);
+                g_autoptr(GDir) fds = g_dir_open(fd_dir, 0, NULL);
+                const char *fd;
+                while (fds && (fd = g_dir_read_name(fds)) != NULL) {
+                        g_autofree char *link = g_strconcat(fd_dir, "/", fd, NULL);
+                        struct stat st;
+                        if (stat(link, &st) == 0 && S_ISREG(st.st_mode))
+                                g_hash_table_add(check->open_files,
+                                                 g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
+                                                                 (uintmax_t)st.st_ino));
+                }
+        }
+}
+
+typedef enum {
+        PO_CHECK_HOLDER_UNKNOWN,
+        PO_CHECK_HOLDER_NONE,
+        PO_CHECK_HOLDER_LIVE,
+} PoCheckHolder;
+
+/* On a mailbagfs mount the daemon reports the holder of a lock in an
+ * extended attribute; elsewhere (ENODATA, ENOTSUP) nothing is known. */
+static PoCheckHolder po_check_xattr_holder(const char *path)
+{
+        char value[4096];
+        ssize_t n = getxattr(path, PO_CHECK_LOCK_XATTR, value, sizeof value - 1);
+        if (n < 0)
+                return errno == ERANGE ? PO_CHECK_HOLDER_LIVE : PO_CHECK_HOLDER_UNKNOWN;
+        value[n] = '\0';
+        /* Any lease on the file that is held means a live holder (a dead
+         * one's hold is reclaimed by the daemon at once). */
+        g_auto(GStrv) lines = g_strsplit(value, "\n", -1);
+        for (char **line = lines; *line; line++)
+                if (strstr(*line, " held "))
+                        return PO_CHECK_HOLDER_LIVE;
+        return PO_CHECK_HOLDER_NONE;
+}
+
+/* A lock file is stale when no process on this host has it open and the
+ * mount (if mailbagfs) does not name a live holder. Limit: on a plain
+ * directory a holder on another machine (through SMB or NetWare) is
+ * invisible, so its lock file looks stale; run po-check on the file server
+ * or through the mailbagfs mount. */
+static void po_check_locks(PoCheck *check)
+{
+        for (guint i = 0; i < check->lock_files->len; i++) {
+                const char *rel = check->lock_files->pdata[i];
+                g_autofree char *path = po_check_path(check, rel);
+                struct stat st;
+                if (stat(path, &st) < 0)
+                        continue;
+                PoCheckHolder holder = po_check_xattr_holder(path);
+                if (holder == PO_CHECK_HOLDER_LIVE)
+                        continue;
+                if (!check->open_files_scanned)
+                        po_check_scan_open_files(check);
+                g_autofree char *id = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
+                                                      (uintmax_t)st.st_ino);
+                if (g_hash_table_contains(check->open_files, id))
+                        continue;
+                PoClass class;
+                po_classify(check->profile, rel, &class);
+                po_check_report(check, PO_CHECK_FIX_QUARANTINE, "stale-lock", rel,
+                                "%s lock of mailbag %s with no process holding it%s (Q119642, Q128913)",
+                                po_lock_protocol_to_string(class.lock_protocol), class.name,
+                                holder == PO_CHECK_HOLDER_NONE ? " (mailbagfs: no holder)"
+                                                               : " on this host");
+        }
+}
+
+/* --- fixes ------------------------------------------------------------- */
+
+static bool po_check_mkdir_parents(const char *path)
+{
+        return g_mkdir_with_parents(path, 0755) == 0;
+}
+
+/* Only where nothing is: a marker of the wrong size is left for a human. */
+static bool po_check_create_marker(const char *path, GError **error)
+{
+        static const uint8_t marker_byte = 0; /* content unknown (inferred) */
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                            "a file of the wrong size is there; left alone");
+                return false;
+        }
+        if (!po_file_write(path, &marker_byte, 1, error))
+                return false;
+        if (chmod(path, 0444) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "chmod: %s", g_strerror(errno));
+                return false;
+        }
+        return true;
+}
+
+static char *po_check_fix_one(PoCheck *check, const PoCheckProblem *problem, GError **error)
+{
+        g_autofree char *path = po_check_path(check, problem->file);
+        switch (problem->fix) {
+        case PO_CHECK_FIX_NONE:
+                return NULL;
+        case PO_CHECK_FIX_CREATE_FOLDER: {
+                if (!po_check_mkdir_parents(path)) {
+                        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                                    "mkdir: %s", g_strerror(errno));
+                        return NULL;
+                }
+                g_autofree char *marker = g_build_filename(path, po_profile_marker(check->profile), NULL);
+                if (!po_check_create_marker(marker, error))
+                        return NULL;
+                return g_strdup("created the folder and its marker");
+        }
+        case PO_CHECK_FIX_CREATE_MARKER:
+                if (!po_check_create_marker(path, error))
+                        return NULL;
+                return g_strdup("created the 1-byte read-only marker");
+        case PO_CHECK_FIX_QUARANTINE: {
+                g_autofree char *target_rel = g_build_filename(PO_CHECK_QUARANTINE, problem->file, NULL);
+                g_autofree char *target = po_check_path(check, target_rel);
+                g_autofree char *target_dir = g_path_get_dirname(target);
+                if (!po_check_mkdir_parents(target_dir) ||
+                    renameat2(AT_FDCWD, path, AT_FDCWD, target, RENAME_NOREPLACE) < 0) {
+                        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                                    "cannot move to %s: %s", target_rel, g_strerror(errno));
+                        return NULL;
+                }
+                return g_strdup_printf("moved to %s", target_rel);
+        }
+        }
+        return NULL;
+}
+
+static void po_check_fix(PoCheck *check, bool json)
+{
+        for (guint i = 0; i < check->problems->len; i++) {
+                PoCheckProblem *problem = check->problems->pdata[i];
+                g_autoptr(GError) error = NULL;
+                if (problem->fix == PO_CHECK_FIX_NONE)
+                        continue;
+                problem->action = po_check_fix_one(check, problem, &error);
+                FILE *out = json ? stderr : stdout;
+                if (problem->action)
+                        fprintf(out, "po-check: fixed: %s: %s: %s\n", problem->kind,
+                                problem->file, problem->action);
+                else if (error)
+                        fprintf(out, "po-check: not fixed: %s: %s: %s\n", problem->kind,
+                                problem->file, error->message);
+        }
+}
+
+/* --- output ------------------------------------------------------------ */
+
+static void po_check_json_string(GString *out, const char *text)
+{
+        g_string_append_c(out, '"');
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        g_string_append_printf(out, "\\%c", *p);
+                else if (*p < 0x20 || *p >= 0x7F)
+                        g_string_append_printf(out, "\\u%04x", *p);
+                else
+                        g_string_append_c(out, *p);
+        }
+        g_string_append_c(out, '"');
+}
+
+static void po_check_print(const PoCheck *check, bool json)
+{
+        if (!json) {
+                for (guint i = 0; i < check->problems->len; i++) {
+                        const PoCheckProblem *problem = check->problems->pdata[i];
+                        if (problem->action == NULL)
+                                printf("po-check: %s: %s: %s\n", problem->kind, problem->file,
+                                       problem->detail);
+                }
+                return;
+        }
+        g_autoptr(GString) out = g_string_new("[");
+        for (guint i = 0; i < check->problems->len; i++) {
+                const PoCheckProblem *problem = check->problems->pdata[i];
+                g_string_append(out, i ? ",\n {" : "\n {");
+                g_string_append(out, "\"kind\": ");
+                po_check_json_string(out, problem->kind);
+                g_string_append(out, ", \"file\": ");
+                po_check_json_string(out, problem->file);
+                g_string_append(out, ", \"detail\": ");
+                po_check_json_string(out, problem->detail);
+                g_string_append_printf(out, ", \"fixed\": %s}", problem->action ? "true" : "false");
+        }
+        g_string_append(out, check->problems->len ? "\n]\n" : "]\n");
+        fputs(out->str, stdout);
+}
+
+int main(int argc, char **argv)
+{
+        gboolean json = FALSE, fix = FALSE;
+        g_autofree char *profile_path = NULL;
+        GOptionEntry entries[] = {
+                { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print the problems as a JSON array", NULL },
+                { "fix", 0, 0, G_OPTION_ARG_NONE, &fix,
+                  "Do the safe repairs (create folders and markers, quarantine P1 debris and stale locks)",
+                  NULL },
+                { "profile", 'p', 0, G_OPTION_ARG_FILENAME, &profile_path, "Profile file (default: built in)", "PATH" },
+                G_OPTION_ENTRY_NULL,
+        };
+        g_autoptr(GOptionContext) context = g_option_context_new("DIR - check a postoffice");
+        g_option_context_add_main_entries(context, entries, NULL);
+        g_autoptr(GError) error = NULL;
+        if (!g_option_context_parse(context, &argc, &argv, &error) || argc != 2) {
+                fprintf(stderr, "po-check: %s\nusage: po-check DIR [--json] [--fix] [--profile PATH]\n",
+                        error ? error->message : "expected one postoffice directory");
+                return 2;
+        }
+        g_autoptr(PoProfile) profile = profile_path ? po_profile_load(profile_path, &error)
+                                                    : po_profile_new_default();
+        if (profile == NULL) {
+                fprintf(stderr, "po-check: %s\n", error->message);
+                return 2;
+        }
+        struct stat st;
+        if (stat(argv[1], &st) < 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "po-check: %s: not a directory\n", argv[1]);
+                return 2;
+        }
+        g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func((GDestroyNotify)po_check_problem_free);
+        g_autoptr(GPtrArray) lock_files = g_ptr_array_new_with_free_func(g_free);
+        g_autoptr(GHashTable) open_files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        PoCheck check = {
+                .root = argv[1],
+                .profile = profile,
+                .problems = problems,
+                .lock_files = lock_files,
+                .open_files = open_files,
+                .progress = isatty(STDERR_FILENO),
+                .now = time(NULL),
+        };
+        po_check_layout(&check);
+        po_check_walk(&check, "", 0);
+        if (check.progress)
+                fprintf(stderr, "\r\033[K");
+        po_check_mailbags(&check);
+        po_check_glb(&check);
+        po_check_nme(&check);
+        po_check_locks(&check);
+        if (fix)
+                po_check_fix(&check, json);
+        po_check_print(&check, json);
+        for (guint i = 0; i < problems->len; i++)
+                if (((PoCheckProblem *)problems->pdata[i])->action == NULL)
+                        return 1;
+        return 0;
+}
