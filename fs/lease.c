@@ -40,7 +40,8 @@ typedef struct LeaseWaiter LeaseWaiter;
 
 struct LeaseProcess {
         pid_t pid;
-        int pidfd;
+        int pidfd;      /* -1 once the process has exited */
+        bool exited;    /* out of the table, kept only by holds on open handles */
         unsigned users; /* held resources + waiters (+ temporary pins) */
         GList *held;    /* LeaseResource* */
         GList *waiting; /* LeaseWaiter*, oldest first */
@@ -55,6 +56,7 @@ struct LeaseResource {
         char *protocol;
         gint64 since_us;
         GArray *refs;     /* uint64_t */
+        GArray *handles;  /* gboolean per entry of refs: an open file handle */
         GQueue waiters;   /* LeaseWaiter*, FIFO */
 };
 
@@ -66,6 +68,7 @@ struct LeaseWaiter {
         char *program;
         char *protocol;
         uint64_t ref;
+        bool handle;
         int timeout_ms;
         gint64 deadline_us; /* monotonic */
         LeaseDoneFn done;
@@ -80,7 +83,8 @@ struct LeaseManager {
 
         GMutex mutex;
         GHashTable *resources;   /* guarded by mutex; key -> LeaseResource* */
-        GHashTable *processes;   /* guarded by mutex; pid -> LeaseProcess* */
+        GHashTable *processes;   /* guarded by mutex; pid -> LeaseProcess*, live ones */
+        GList *exited;           /* guarded by mutex; LeaseProcess* whose handles still hold */
         GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
         GArray *retired_fds;     /* guarded by mutex; pidfds to close */
         uint64_t next_waiter_id; /* guarded by mutex */
@@ -225,8 +229,12 @@ static void lease_process_unref(LeaseManager *m, LeaseProcess *p)
         g_assert(p->users > 0);
         if (--p->users > 0)
                 return;
-        g_hash_table_steal(m->processes, GINT_TO_POINTER(p->pid));
-        g_array_append_val(m->retired_fds, p->pidfd);
+        if (p->exited)
+                m->exited = g_list_remove(m->exited, p);
+        else
+                g_hash_table_steal(m->processes, GINT_TO_POINTER(p->pid));
+        if (p->pidfd >= 0)
+                g_array_append_val(m->retired_fds, p->pidfd);
         g_free(p);
         lease_wake(m);
 }
@@ -289,6 +297,7 @@ static void lease_resource_free(gpointer data)
         g_free(r->program);
         g_free(r->protocol);
         g_array_unref(r->refs);
+        g_array_unref(r->handles);
         g_free(r);
 }
 
@@ -300,6 +309,7 @@ static LeaseResource *lease_resource_new(LeaseManager *m, LeaseKind kind, const 
         r->name = g_strdup(name);
         r->key = lease_key(kind, name);
         r->refs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        r->handles = g_array_new(FALSE, FALSE, sizeof(gboolean));
         g_queue_init(&r->waiters);
         g_hash_table_insert(m->resources, r->key, r);
         return r;
@@ -323,8 +333,22 @@ static bool lease_resource_has_ref(const LeaseResource *r, uint64_t ref, guint *
         return false;
 }
 
+static void lease_ref_add(LeaseResource *r, uint64_t ref, bool handle)
+{
+        gboolean is_handle = handle;
+
+        g_array_append_val(r->refs, ref);
+        g_array_append_val(r->handles, is_handle);
+}
+
+static void lease_ref_remove(LeaseResource *r, guint index)
+{
+        g_array_remove_index_fast(r->refs, index);
+        g_array_remove_index_fast(r->handles, index);
+}
+
 static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *program,
-                             const char *protocol, uint64_t ref)
+                             const char *protocol, uint64_t ref, bool handle)
 {
         r->holder = p;
         p->users++;
@@ -332,7 +356,7 @@ static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *prog
         r->program = g_strdup(program);
         r->protocol = g_strdup(protocol);
         r->since_us = g_get_real_time();
-        g_array_append_val(r->refs, ref);
+        lease_ref_add(r, ref, handle);
 }
 
 /* Takes the waiter out of every structure; the caller completes it. */
@@ -376,7 +400,7 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
                 return;
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
-        lease_hold_begin(r, p, head->program, head->protocol, head->ref);
+        lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
         for (l = r->waiters.head; l;) {
                 LeaseWaiter *w = l->data;
 
@@ -384,7 +408,7 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
                 if (w->process != p)
                         continue;
                 if (w != head)
-                        g_array_append_val(r->refs, w->ref);
+                        lease_ref_add(r, w->ref, w->handle);
                 lease_waiter_unlink(m, w);
                 m->stats.acquisitions++;
                 lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s) after waiting",
@@ -402,6 +426,7 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
 
         r->holder = NULL;
         g_array_set_size(r->refs, 0);
+        g_array_set_size(r->handles, 0);
         g_clear_pointer(&r->program, g_free);
         g_clear_pointer(&r->protocol, g_free);
         r->since_us = 0;
@@ -411,37 +436,66 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         lease_resource_drop_if_idle(m, r);
 }
 
-/* Ends a hold whose references were not released; tells the daemon which. */
-static void lease_hold_end_abnormally(LeaseManager *m, LeaseResource *r, LeaseEndReason reason,
-                                      GArray *calls)
+/* An operator ends a hold whose references were not released; the daemon
+ * is told which. */
+static void lease_hold_break(LeaseManager *m, LeaseResource *r, GArray *calls)
 {
         LeaseCall call = {
                 .type = LEASE_CALL_GONE,
                 .kind = r->kind,
                 .pid = r->holder->pid,
-                .reason = reason,
+                .reason = LEASE_END_BROKEN,
                 .text = g_strdup(r->name),
                 .refs = g_array_copy(r->refs),
         };
         gint64 held_s = (g_get_real_time() - r->since_us) / G_USEC_PER_SEC;
 
-        if (reason == LEASE_END_DIED) {
-                m->stats.stale_reclaimed++;
-                lease_log(m, calls, LOG_WARNING,
-                          "stale hold reclaimed: %s %s held by dead pid %d (%s, %s) for %" G_GINT64_FORMAT
-                          " s, %u refs dropped",
-                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
-                          r->protocol, held_s, r->refs->len);
-        } else {
-                m->stats.breaks++;
-                lease_log(m, calls, LOG_WARNING,
-                          "hold broken: %s %s held by pid %d (%s, %s) for %" G_GINT64_FORMAT
-                          " s, %u refs dropped, %u waiting",
-                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
-                          r->protocol, held_s, r->refs->len, r->waiters.length);
-        }
+        m->stats.breaks++;
+        lease_log(m, calls, LOG_WARNING,
+                  "hold broken: %s %s held by pid %d (%s, %s) for %" G_GINT64_FORMAT
+                  " s, %u refs dropped, %u waiting",
+                  lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
+                  r->protocol, held_s, r->refs->len, r->waiters.length);
         g_array_append_val(calls, call);
         lease_hold_finish(m, r, calls);
+}
+
+/* The holder of @r died: drops its lock-file references (reported as
+ * stale) and ends the hold if no open handle is left in it. */
+static void lease_hold_drop_lockfile_refs(LeaseManager *m, LeaseResource *r, GArray *calls)
+{
+        g_autoptr(GArray) stale = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+
+        for (guint i = 0; i < r->refs->len; i++)
+                if (!g_array_index(r->handles, gboolean, i))
+                        g_array_append_val(stale, g_array_index(r->refs, uint64_t, i));
+        for (guint i = r->refs->len; i > 0; i--)
+                if (!g_array_index(r->handles, gboolean, i - 1))
+                        lease_ref_remove(r, i - 1);
+        if (stale->len > 0) {
+                LeaseCall call = {
+                        .type = LEASE_CALL_GONE,
+                        .kind = r->kind,
+                        .pid = r->holder->pid,
+                        .reason = LEASE_END_DIED,
+                        .text = g_strdup(r->name),
+                        .refs = g_array_ref(stale),
+                };
+                m->stats.stale_reclaimed++;
+                lease_log(m, calls, LOG_WARNING,
+                          "stale hold reclaimed: %s %s held by dead pid %d (%s, %s), %u lock "
+                          "file refs dropped, %u open handles left",
+                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
+                          r->protocol, stale->len, r->refs->len);
+                g_array_append_val(calls, call);
+        } else {
+                lease_log(m, calls, LOG_DEBUG,
+                          "%s %s: holder pid %d (%s) exited; its %u open handles hold it until closed",
+                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
+                          r->refs->len);
+        }
+        if (r->refs->len == 0)
+                lease_hold_finish(m, r, calls);
 }
 
 static void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls)
@@ -458,8 +512,25 @@ static void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls)
                           w->resource->name);
                 lease_waiter_fail(m, w, -ESRCH, calls);
         }
-        while (p->held)
-                lease_hold_end_abnormally(m, p->held->data, LEASE_END_DIED, calls);
+        /* The kernel releases a dead process's open files by itself (the
+         * release may still be on its way), and a handle the process
+         * passed on, by fork or over a socket, lives on in another one:
+         * such references end only with their release. What ends with the
+         * process are the references nothing else will release, the Mail
+         * 2.x lock files: those holds are stale. */
+        for (GList *l = p->held; l;) {
+                LeaseResource *r = l->data;
+
+                l = l->next;
+                lease_hold_drop_lockfile_refs(m, r, calls);
+        }
+        p->exited = true;
+        if (g_hash_table_lookup(m->processes, GINT_TO_POINTER(p->pid)) == p)
+                g_hash_table_steal(m->processes, GINT_TO_POINTER(p->pid));
+        m->exited = g_list_prepend(m->exited, p);
+        g_array_append_val(m->retired_fds, p->pidfd);
+        p->pidfd = -1;
+        lease_wake(m);
         lease_process_unref(m, p);
 }
 
@@ -562,18 +633,19 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         r = g_hash_table_lookup(m->resources, key);
         /* Do not make anybody wait for a holder that is already dead but not
          * yet noticed by the watch thread. */
-        if (r && r->holder && r->holder->pid != req->pid && lease_pidfd_exited(r->holder->pidfd)) {
+        if (r && r->holder && !r->holder->exited && r->holder->pid != req->pid &&
+            lease_pidfd_exited(r->holder->pidfd)) {
                 lease_process_died(m, r->holder, calls);
                 r = g_hash_table_lookup(m->resources, key);
         }
 
-        if (r && r->holder && r->holder->pid == req->pid &&
+        if (r && r->holder && !r->holder->exited && r->holder->pid == req->pid &&
             !lease_pidfd_exited(r->holder->pidfd)) {
                 if (lease_resource_has_ref(r, req->ref, NULL)) {
                         ret = -EEXIST;
                         goto out;
                 }
-                g_array_append_val(r->refs, req->ref);
+                lease_ref_add(r, req->ref, req->handle);
                 m->stats.acquisitions++;
                 lease_log(m, calls, LOG_DEBUG, "%s %s re-entered by pid %d (%s, %s), %u refs",
                           lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
@@ -591,7 +663,7 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         if (!r || !r->holder) {
                 if (!r)
                         r = lease_resource_new(m, req->kind, req->name);
-                lease_hold_begin(r, p, program, protocol, req->ref);
+                lease_hold_begin(r, p, program, protocol, req->ref, req->handle);
                 m->stats.acquisitions++;
                 lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
                           lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
@@ -634,6 +706,7 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         w->program = g_strdup(program);
         w->protocol = g_strdup(protocol);
         w->ref = req->ref;
+        w->handle = req->handle;
         w->timeout_ms = timeout_ms;
         w->deadline_us = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
         w->done = req->done;
@@ -692,7 +765,7 @@ void lease_release(LeaseManager *m, LeaseKind kind, const char *name, uint64_t r
         g_mutex_lock(&m->mutex);
         r = g_hash_table_lookup(m->resources, key);
         if (r && r->holder && lease_resource_has_ref(r, ref, &index)) {
-                g_array_remove_index_fast(r->refs, index);
+                lease_ref_remove(r, index);
                 if (r->refs->len == 0) {
                         lease_log(m, calls, LOG_DEBUG, "%s %s released by pid %d (%s)",
                                   lease_kind_to_string(kind), name, (int)r->holder->pid, r->program);
@@ -726,7 +799,7 @@ int lease_break(LeaseManager *m, LeaseKind kind, const char *name)
         g_mutex_lock(&m->mutex);
         r = g_hash_table_lookup(m->resources, key);
         if (r && r->holder) {
-                lease_hold_end_abnormally(m, r, LEASE_END_BROKEN, calls);
+                lease_hold_break(m, r, calls);
                 ret = 0;
         }
         g_mutex_unlock(&m->mutex);
@@ -1072,6 +1145,13 @@ void lease_manager_free(LeaseManager *m)
         g_hash_table_destroy(m->resources);
         g_hash_table_destroy(m->waiters);
         g_hash_table_destroy(m->processes);
+        for (GList *l = m->exited; l; l = l->next) {
+                LeaseProcess *p = l->data;
+                g_list_free(p->held);
+                g_list_free(p->waiting);
+                g_free(p);
+        }
+        g_list_free(m->exited);
         lease_close_retired(m);
         g_array_unref(m->retired_fds);
         close(m->wake_fd);

@@ -10,8 +10,11 @@
  * - At most one holder *process* per resource. The hold is a set of
  *   references (opaque ids chosen by the caller, unique for the manager's
  *   lifetime: a file handle id, a Mail 2.0 lock file's id). It ends when the
- *   last reference is released, when the holder process dies, or when an
- *   operator breaks it.
+ *   last reference is released, or when an operator breaks it.
+ * - When the holder process dies, references that are open file handles
+ *   stay until released (the kernel closes a dead process's files itself,
+ *   and a handle passed on by fork lives on in another process); the other
+ *   references (lock files) are stale, dropped and reported.
  * - The holder re-enters freely: another reference is granted at once, even
  *   while other processes are queued.
  * - Other processes wait in FIFO order up to a timeout (-EBUSY). When the
@@ -25,8 +28,8 @@
  *   request completes later through its done callback.
  *
  * Processes are watched with pidfds (one per process that holds or waits,
- * not one per resource): a dead holder's hold is reclaimed and reported, a
- * dead waiter is dropped from its queues with -ESRCH.
+ * not one per resource): a dead holder's lock-file references are reclaimed
+ * and reported, a dead waiter is dropped from its queues with -ESRCH.
  *
  * Callbacks (done, holder_gone, log) are never called with the manager's
  * mutex held, so they may call back into the manager; they must not call
@@ -80,6 +83,8 @@ typedef struct {
         const char *protocol; /* "0LK", "V20", "queue-read", "key-write",
                                * "exclusive"...; may be NULL */
         uint64_t ref;         /* unique for the manager's lifetime */
+        bool handle;          /* @ref is an open file handle: only its release
+                               * ends it, not the holder's death */
         int timeout_ms;       /* < 0: the kind's default; 0: never queue */
         LeaseDoneFn done;     /* required unless timeout_ms == 0 */
         void *opaque;         /* passed to done */
@@ -180,7 +185,7 @@ typedef struct {
         guint64 waits;           /* requests that were queued */
         guint64 timeouts;        /* -EBUSY results, timeout_ms == 0 included */
         guint64 deadlocks;       /* -EDEADLK refusals */
-        guint64 stale_reclaimed; /* holds ended by the holder's death */
+        guint64 stale_reclaimed; /* holds whose dead holder left lock-file refs */
         guint64 breaks;          /* holds ended by lease_break() */
         guint64 cancellations;   /* waits withdrawn by lease_cancel() */
         guint64 mixed_protocol;  /* lease_manager_count_mixed_protocol() */

@@ -181,6 +181,15 @@ static void pending_open_interrupted(fuse_req_t req, void *data)
         lease_cancel(ops_fs(req)->mailbags.leases, (uint64_t)(uintptr_t)data);
 }
 
+/* Whether a refused request may queue. A create never does: the kernel
+ * holds the directory's lock for the whole create, so a waiting create of
+ * P1/INQUEUE3.002 would stop every other name change in P1, the holder's
+ * own unlink of its lock file included, until it timed out. */
+static bool pending_open_may_wait(const PendingOpen *pending)
+{
+        return !pending->creating && guard_caller_may_wait(pending->caller.program);
+}
+
 /* Runs @pending under its lease: at once, or when the lease manager grants
  * it, times it out or the client gives up. Takes ownership of @pending. */
 static void pending_open_start(PendingOpen *pending)
@@ -202,7 +211,8 @@ static void pending_open_start(PendingOpen *pending)
                 .program = pending->caller.program,
                 .protocol = plan->protocol,
                 .ref = pending->ref,
-                .timeout_ms = guard_caller_may_wait(pending->caller.program) ? -1 : 0,
+                .handle = !plan->until_unlink,
+                .timeout_ms = pending_open_may_wait(pending) ? -1 : 0,
                 .done = pending_open_done,
                 .opaque = pending,
         };

@@ -162,6 +162,12 @@ int harness_remove_tree(const char *path)
 void mount_harness_teardown(MountHarness *h)
 {
         mount_harness_unmount(h);
+        /* For diagnosing a failure: the log goes with the directory. */
+        g_autofree char *log_text = NULL;
+        if (g_getenv("MAILBAGFS_TEST_DUMP_LOG") && h->log &&
+            g_file_get_contents(h->log, &log_text, NULL, NULL))
+                fprintf(stderr, "--- daemon log %s ---\n%s--- end of daemon log ---\n", h->log,
+                        log_text);
         if (h->dir)
                 harness_remove_tree(h->dir);
         g_clear_pointer(&h->dir, g_free);

@@ -1,0 +1,623 @@
+/* test-mailbag-locks.c - the locking protocols through a real mount, with
+ * real processes: each protocol excludes each other one and itself, a
+ * producer appends while a consumer holds the session, dead or killed
+ * clients let the others on, and the attributes tell the truth.
+ *
+ * A holder is a forked child that takes its lock, reports on a pipe, and
+ * lets go when told. Waiting is observed through the daemon's own view
+ * (user.mailbag.locks lists waiters), never by sleeping.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbag.h"
+#include "mount-harness.h"
+
+static MountHarness harness;
+
+/* Bounds for events that normally take milliseconds; hitting one fails. */
+#define EVENT_TIMEOUT_MS 20000
+
+typedef enum {
+        PROTO_SESSION_FILE, /* External 3.x: P1/INQUEUE3.0LK held open */
+        PROTO_V20,          /* -V20: P1/INQUEUE3.0NN created, later unlinked */
+        PROTO_QUEUE_READ,   /* gateway: KEY/INQUEUE3.KEY opened read-only */
+        PROTO_CONTROL_GLB,  /* GLB/CONTROL.GLB held open */
+} Protocol;
+
+static const char *protocol_name(Protocol p)
+{
+        static const char *names[] = {"0LK", "V20", "queue-read", "control-glb"};
+        return names[p];
+}
+
+typedef struct {
+        pid_t pid;
+        int report;  /* child -> parent: "A <ns>", "E <errno>", "R <ns>" */
+        int command; /* parent -> child: any byte or EOF = let go */
+} Holder;
+
+static long long now_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void child_report(int fd, char kind, long long value)
+{
+        char line[64];
+        int len = snprintf(line, sizeof(line), "%c %lld\n", kind, value);
+        if (write(fd, line, (size_t)len) != len)
+                _exit(3);
+}
+
+/* In the child: takes the lock, reports, waits for the word, lets go. */
+static void holder_main(Protocol protocol, int process_number, int report, int command)
+{
+        g_autofree char *path = NULL;
+        int fd = -1;
+        switch (protocol) {
+        case PROTO_SESSION_FILE:
+                path = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+                fd = open(path, O_RDWR | O_CREAT, 0644);
+                break;
+        case PROTO_V20: {
+                g_autofree char *name = g_strdup_printf("INQUEUE3.0%02d", process_number);
+                path = g_build_filename(harness.mnt, "P1", name, NULL);
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                if (fd >= 0) {
+                        close(fd); /* the hold lives on until unlink */
+                        fd = 0;
+                }
+                break;
+        }
+        case PROTO_QUEUE_READ:
+                path = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+                fd = open(path, O_RDONLY);
+                break;
+        case PROTO_CONTROL_GLB:
+                path = g_build_filename(harness.mnt, "GLB", "CONTROL.GLB", NULL);
+                fd = open(path, O_RDWR);
+                break;
+        }
+        if (fd < 0) {
+                child_report(report, 'E', errno);
+                _exit(0);
+        }
+        child_report(report, 'A', now_ns());
+        char byte;
+        if (read(command, &byte, 1) < 0)
+                _exit(4);
+        if (byte == 'D') {
+                /* Deadlock probe: while holding, ask for the queue too. */
+                g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+                int second = open(key, O_RDONLY);
+                child_report(report, second < 0 ? 'E' : 'A', second < 0 ? errno : now_ns());
+                if (read(command, &byte, 1) < 0)
+                        _exit(4);
+        }
+        long long released = now_ns();
+        if (protocol == PROTO_V20)
+                unlink(path);
+        else
+                close(fd);
+        child_report(report, 'R', released);
+        _exit(0);
+}
+
+static Holder holder_start(Protocol protocol, int process_number)
+{
+        int report[2], command[2];
+        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(command, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(report[0]);
+                close(command[1]);
+                holder_main(protocol, process_number, report[1], command[0]);
+        }
+        close(report[1]);
+        close(command[0]);
+        return (Holder){.pid = pid, .report = report[0], .command = command[1]};
+}
+
+/* The child's next report line: kind and value. */
+static char holder_next(Holder *h, long long *value)
+{
+        struct pollfd pfd = {.fd = h->report, .events = POLLIN};
+        cr_assert_gt(poll(&pfd, 1, EVENT_TIMEOUT_MS), 0, "holder %d did not report", h->pid);
+        char line[64] = {0};
+        size_t len = 0;
+        while (len < sizeof(line) - 1) {
+                ssize_t n = read(h->report, line + len, 1);
+                if (n <= 0)
+                        break;
+                if (line[len++] == '\n')
+                        break;
+        }
+        cr_assert_gt(len, 2, "holder %d reported nothing", h->pid);
+        *value = atoll(line + 2);
+        return line[0];
+}
+
+static void holder_tell(Holder *h, char word)
+{
+        cr_assert_eq(write(h->command, &word, 1), 1);
+}
+
+static void holder_finish(Holder *h)
+{
+        if (h->pid > 0) {
+                close(h->command);
+                close(h->report);
+                waitpid(h->pid, NULL, 0);
+                h->pid = 0;
+        }
+}
+
+static char *root_attribute(const char *name)
+{
+        char value[8192];
+        ssize_t n = getxattr(harness.mnt, name, value, sizeof(value) - 1);
+        if (n < 0)
+                return NULL;
+        value[n] = '\0';
+        return g_strdup(value);
+}
+
+/* Waits until the daemon lists @pid as waiting for something. */
+static void wait_until_waiting(pid_t pid)
+{
+        g_autofree char *needle = g_strdup_printf("%d", pid);
+        for (int elapsed = 0; elapsed < EVENT_TIMEOUT_MS; elapsed += 5) {
+                g_autofree char *locks = root_attribute("user.mailbag.locks");
+                const char *waiting = locks ? strstr(locks, "waiting=") : NULL;
+                for (; waiting; waiting = strstr(waiting + 1, "waiting=")) {
+                        const char *end = strchr(waiting, '\n');
+                        g_autofree char *list = g_strndup(waiting + 8, end ? (gsize)(end - waiting - 8) : strlen(waiting + 8));
+                        g_auto(GStrv) pids = g_strsplit(list, ",", -1);
+                        for (char **p = pids; *p; p++)
+                                if (g_str_equal(*p, needle))
+                                        return;
+                }
+                g_usleep(5000);
+        }
+        cr_assert_fail("process %d never showed up as a waiter", pid);
+}
+
+static void make_postoffice(void)
+{
+        const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
+        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
+                g_autofree char *dir = g_build_filename(harness.backing, folders[i], NULL);
+                cr_assert_eq(mkdir(dir, 0755), 0);
+        }
+        struct {
+                const char *path;
+                gsize size;
+        } files[] = {
+                {"KEY/INQUEUE3.KEY", PO_MAILBAG_KEY_SIZE},
+                {"MBG/INQUEUE3.MBG", 0},
+                {"KEY/0000001A.KEY", PO_MAILBAG_KEY_SIZE},
+                {"MBG/0000001A.MBG", 0},
+                {"GLB/CONTROL.GLB", 8},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+                g_autofree char *path = g_build_filename(harness.backing, files[i].path, NULL);
+                g_autofree char *zeros = g_malloc0(files[i].size + 1);
+                cr_assert(g_file_set_contents(path, zeros, (gssize)files[i].size, NULL));
+        }
+}
+
+static void mount_with(const char *const *args)
+{
+        cr_assert_eq(mount_harness_setup(&harness), 0);
+        make_postoffice();
+        int r = mount_harness_mount(&harness, args);
+        cr_assert_eq(r, 0, "mount failed: %s", g_strerror(-r));
+}
+
+static void mount_default(void)
+{
+        const char *args[] = {"-olock_timeout=60", NULL};
+        mount_with(args);
+}
+
+static void unmount_expect_quiet(void)
+{
+        g_autofree char *problems = mount_harness_log_problems(&harness);
+        mount_harness_teardown(&harness);
+        cr_expect_null(problems, "daemon logged problems:\n%s", problems);
+}
+
+static void unmount_any(void)
+{
+        mount_harness_teardown(&harness);
+}
+
+/* Until @h either shows up as a waiter (true) or reports a refusal
+ * (false, with the errno in @error). */
+static bool wait_until_waiting_or_refused(Holder *h, long long *error)
+{
+        g_autofree char *needle = g_strdup_printf("%d", h->pid);
+        for (int elapsed = 0; elapsed < EVENT_TIMEOUT_MS; elapsed += 5) {
+                struct pollfd pfd = {.fd = h->report, .events = POLLIN};
+                if (poll(&pfd, 1, 5) > 0) {
+                        char kind = holder_next(h, error);
+                        cr_assert_eq(kind, 'E', "holder %d got the lock while it was held", h->pid);
+                        return false;
+                }
+                g_autofree char *locks = root_attribute("user.mailbag.locks");
+                const char *waiting = locks ? strstr(locks, " waiting=") : NULL;
+                if (waiting && strstr(waiting, needle))
+                        return true;
+        }
+        cr_assert_fail("holder %d neither waited nor was refused", h->pid);
+        return false;
+}
+
+/* First holds; second must not get its lock until the first let go: it
+ * waits, or, when its claim creates a file (which never queues, see
+ * ops-file.c), it is refused at once and gets the lock when it tries again
+ * after the release. Returns whether the second was refused. */
+static bool check_exclusion(Protocol first_protocol, Protocol second_protocol)
+{
+        Holder first = holder_start(first_protocol, 1);
+        long long t;
+        char kind = holder_next(&first, &t);
+        cr_assert_eq(kind, 'A', "%s could not take the free queue: %s",
+                     protocol_name(first_protocol), g_strerror((int)t));
+
+        Holder second = holder_start(second_protocol, 2);
+        long long error = 0;
+        bool waited = wait_until_waiting_or_refused(&second, &error);
+        if (!waited) {
+                cr_assert_eq(error, EBUSY, "%s refused with %s", protocol_name(second_protocol),
+                             g_strerror((int)error));
+                holder_finish(&second);
+        }
+
+        holder_tell(&first, 'R');
+        long long released;
+        cr_assert_eq(holder_next(&first, &released), 'R');
+        if (!waited)
+                second = holder_start(second_protocol, 2);
+        long long acquired;
+        kind = holder_next(&second, &acquired);
+        cr_assert_eq(kind, 'A', "%s after %s: %s", protocol_name(second_protocol),
+                     protocol_name(first_protocol), kind == 'E' ? g_strerror((int)acquired) : "?");
+        cr_expect_geq(acquired, released, "%s and %s overlapped", protocol_name(first_protocol),
+                      protocol_name(second_protocol));
+        holder_tell(&second, 'R');
+        holder_next(&second, &t);
+        holder_finish(&first);
+        holder_finish(&second);
+        return !waited;
+}
+
+Test(mailbag_locks, every_protocol_excludes_every_other, .init = mount_default,
+     .fini = unmount_expect_quiet, .timeout = 240)
+{
+        Protocol queue_protocols[] = {PROTO_SESSION_FILE, PROTO_V20, PROTO_QUEUE_READ};
+        int refused = 0, pairs = 0;
+        for (size_t a = 0; a < G_N_ELEMENTS(queue_protocols); a++) {
+                for (size_t b = 0; b < G_N_ELEMENTS(queue_protocols); b++) {
+                        refused += check_exclusion(queue_protocols[a], queue_protocols[b]);
+                        pairs++;
+                }
+        }
+        /* Every -V20 claim creates its lock file, so those were refused;
+         * the others waited. */
+        cr_expect_eq(refused, 3);
+
+        /* Nothing is left held, and the counters agree. */
+        g_autofree char *locks = root_attribute("user.mailbag.locks");
+        cr_expect_str_empty(locks, "leases left: %s", locks);
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        g_autofree char *waits = g_strdup_printf("waits=%d ", pairs - refused);
+        g_autofree char *timeouts = g_strdup_printf("timeouts=%d ", refused);
+        cr_expect(strstr(stats, waits), "stats: %s", stats);
+        cr_expect(strstr(stats, timeouts), "stats: %s", stats);
+}
+
+Test(mailbag_locks, exclusive_glb_file, .init = mount_default, .fini = unmount_expect_quiet,
+     .timeout = 120)
+{
+        cr_expect_not(check_exclusion(PROTO_CONTROL_GLB, PROTO_CONTROL_GLB));
+}
+
+Test(mailbag_locks, producer_appends_while_session_held, .init = mount_default,
+     .fini = unmount_expect_quiet, .timeout = 120)
+{
+        Holder consumer = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&consumer, &t), 'A');
+
+        /* A producer in another process: the KEY write section and the
+         * MBG are not the session, so its appends go through at once. */
+        pid_t producer = fork();
+        cr_assert_geq(producer, 0);
+        if (producer == 0) {
+                g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+                g_autofree char *mbg = g_build_filename(harness.mnt, "MBG", "INQUEUE3.MBG", NULL);
+                for (int i = 0; i < 20; i++) {
+                        int key_fd = open(key, O_RDWR);
+                        int mbg_fd = open(mbg, O_RDWR);
+                        if (key_fd < 0 || mbg_fd < 0)
+                                _exit(10 + i);
+                        uint8_t record[PO_MAILBAG_RECORD_SIZE] = {0};
+                        PoRecord fields = {.has_message_number = true, .message_number = 0x100 + i};
+                        po_record_encode(record, &fields);
+                        if (po_mailbag_append_fds(key_fd, mbg_fd, record, key, mbg, NULL) != i)
+                                _exit(40 + i);
+                        close(key_fd);
+                        close(mbg_fd);
+                }
+                _exit(0);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(producer, &status, 0), producer);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "producer failed with %d",
+                  WEXITSTATUS(status));
+
+        /* The consumer held the session all along. */
+        g_autofree char *locks = root_attribute("user.mailbag.locks");
+        g_autofree char *holder = g_strdup_printf("session INQUEUE3 held pid=%d ", consumer.pid);
+        cr_expect(strstr(locks, holder), "locks: %s", locks);
+
+        g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        char records[256] = {0};
+        cr_assert_gt(getxattr(key, "user.mailbag.records", records, sizeof(records) - 1), 0);
+        cr_expect(strstr(records, "live=20 "), "records: %s", records);
+        holder_tell(&consumer, 'R');
+        holder_next(&consumer, &t);
+        holder_finish(&consumer);
+}
+
+Test(mailbag_locks, attributes_show_holder_and_waiters, .init = mount_default,
+     .fini = unmount_expect_quiet, .timeout = 120)
+{
+        Holder first = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&first, &t), 'A');
+        Holder second = holder_start(PROTO_QUEUE_READ, 2);
+        wait_until_waiting(second.pid);
+
+        g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        char lock[1024] = {0};
+        cr_assert_gt(getxattr(key, "user.mailbag.lock", lock, sizeof(lock) - 1), 0);
+        g_autofree char *expected = g_strdup_printf(
+                "session INQUEUE3 held pid=%d program=test-mailbag-l", first.pid);
+        cr_expect(g_str_has_prefix(lock, expected), "lock: %s", lock);
+        cr_expect(strstr(lock, " protocol=0LK "), "lock: %s", lock);
+        g_autofree char *waiting = g_strdup_printf(" waiters=1 waiting=%d\n", second.pid);
+        cr_expect(strstr(lock, waiting), "lock: %s", lock);
+        cr_expect(strstr(lock, "key-write INQUEUE3 free\n"), "lock: %s", lock);
+
+        /* The same view from the lock file, and listed by name. */
+        g_autofree char *lockfile = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+        char names[512] = {0};
+        ssize_t len = listxattr(lockfile, names, sizeof(names));
+        cr_expect_gt(len, 0);
+        cr_expect(memmem(names, (size_t)len, "user.mailbag.lock", sizeof("user.mailbag.lock")),
+                  "not listed");
+
+        holder_tell(&first, 'R');
+        holder_next(&first, &t);
+        cr_assert_eq(holder_next(&second, &t), 'A');
+        holder_tell(&second, 'R');
+        holder_next(&second, &t);
+        holder_finish(&first);
+        holder_finish(&second);
+
+        char after[1024] = {0};
+        cr_assert_gt(getxattr(key, "user.mailbag.lock", after, sizeof(after) - 1), 0);
+        cr_expect_str_eq(after, "session INQUEUE3 free\nkey-write INQUEUE3 free\n");
+}
+
+/* A killed holder's hold is reclaimed at once; a killed -V20 holder's lock
+ * file is removed, so other -V20 programs do not see a ghost lock. */
+Test(mailbag_locks, killed_holder_lets_the_waiter_in, .init = mount_default,
+     .fini = unmount_any, .timeout = 120)
+{
+        Protocol holders[] = {PROTO_SESSION_FILE, PROTO_V20};
+        for (size_t i = 0; i < G_N_ELEMENTS(holders); i++) {
+                Holder victim = holder_start(holders[i], 7);
+                long long t;
+                cr_assert_eq(holder_next(&victim, &t), 'A');
+                Holder waiter = holder_start(PROTO_QUEUE_READ, 8);
+                wait_until_waiting(waiter.pid);
+
+                kill(victim.pid, SIGKILL);
+                holder_finish(&victim);
+                cr_assert_eq(holder_next(&waiter, &t), 'A', "%s: waiter not let in",
+                             protocol_name(holders[i]));
+                holder_tell(&waiter, 'R');
+                holder_next(&waiter, &t);
+                holder_finish(&waiter);
+        }
+        g_autofree char *ghost = g_build_filename(harness.backing, "P1", "INQUEUE3.007", NULL);
+        cr_expect_neq(access(ghost, F_OK), 0, "the dead -V20 holder's lock file is still there");
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        /* Only the lock file was stale: the killed process's open handle
+         * was closed by the kernel, as for any process that exits. */
+        cr_expect(strstr(stats, "stale_reclaimed=1 "), "stats: %s", stats);
+        g_autofree char *problems = mount_harness_log_problems(&harness);
+        cr_expect(problems && strstr(problems, "reclaimed stale lock file P1/INQUEUE3.007"),
+                  "log: %s", problems);
+}
+
+/* A client killed while it waits leaves the queue at once (the daemon
+ * answers the kernel's interrupt), not when its wait would time out. */
+Test(mailbag_locks, killed_waiter_leaves_the_queue, .init = mount_default,
+     .fini = unmount_expect_quiet, .timeout = 120)
+{
+        Holder holder = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&holder, &t), 'A');
+        Holder waiter = holder_start(PROTO_QUEUE_READ, 2);
+        wait_until_waiting(waiter.pid);
+
+        long long killed = now_ns();
+        kill(waiter.pid, SIGKILL);
+        holder_finish(&waiter);
+        /* The wait would have lasted 60 s. */
+        cr_expect_lt(now_ns() - killed, 30LL * 1000000000LL, "the killed waiter stayed stuck");
+        g_autofree char *locks = root_attribute("user.mailbag.locks");
+        cr_expect(strstr(locks, "waiters=0"), "locks: %s", locks);
+        holder_tell(&holder, 'R');
+        holder_next(&holder, &t);
+        holder_finish(&holder);
+}
+
+static void mount_short_timeout(void)
+{
+        const char *args[] = {"-olock_timeout=1", NULL};
+        mount_with(args);
+}
+
+Test(mailbag_locks, wait_times_out_with_ebusy, .init = mount_short_timeout,
+     .fini = unmount_any, .timeout = 120)
+{
+        Holder holder = holder_start(PROTO_QUEUE_READ, 1);
+        long long t;
+        cr_assert_eq(holder_next(&holder, &t), 'A');
+        Holder late = holder_start(PROTO_SESSION_FILE, 2);
+        long long error;
+        cr_assert_eq(holder_next(&late, &error), 'E');
+        cr_expect_eq(error, EBUSY, "got %s", g_strerror((int)error));
+        holder_finish(&late);
+        holder_tell(&holder, 'R');
+        holder_next(&holder, &t);
+        holder_finish(&holder);
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        cr_expect(strstr(stats, "timeouts=1 "), "stats: %s", stats);
+}
+
+/* A holds CONTROL.GLB; B holds the queue and waits for CONTROL.GLB; when
+ * A then asks for the queue, waiting would deadlock: refused at once. */
+Test(mailbag_locks, deadlock_is_refused, .init = mount_default, .fini = unmount_any,
+     .timeout = 120)
+{
+        Holder a = holder_start(PROTO_CONTROL_GLB, 1);
+        long long t;
+        cr_assert_eq(holder_next(&a, &t), 'A');
+
+        /* B: the queue first, then CONTROL.GLB in the same process. */
+        int report[2], command[2];
+        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
+        cr_assert_eq(pipe2(command, O_CLOEXEC), 0);
+        pid_t b = fork();
+        cr_assert_geq(b, 0);
+        if (b == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(report[0]);
+                close(command[1]);
+                g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+                g_autofree char *glb = g_build_filename(harness.mnt, "GLB", "CONTROL.GLB", NULL);
+                int queue = open(key, O_RDONLY);
+                child_report(report[1], queue < 0 ? 'E' : 'A', queue < 0 ? errno : 0);
+                int control = open(glb, O_RDWR); /* waits for A */
+                child_report(report[1], control < 0 ? 'E' : 'A', control < 0 ? errno : 0);
+                char byte;
+                if (read(command[0], &byte, 1) < 0)
+                        _exit(4);
+                _exit(0);
+        }
+        close(report[1]);
+        close(command[0]);
+        Holder holder_b = {.pid = b, .report = report[0], .command = command[1]};
+        cr_assert_eq(holder_next(&holder_b, &t), 'A');
+        wait_until_waiting(b);
+
+        holder_tell(&a, 'D');
+        long long error;
+        cr_assert_eq(holder_next(&a, &error), 'E', "A was given the queue");
+        cr_expect_eq(error, EDEADLK, "got %s", g_strerror((int)error));
+
+        holder_tell(&a, 'R');
+        holder_next(&a, &t);
+        cr_expect_eq(holder_next(&holder_b, &t), 'A', "B never got CONTROL.GLB");
+        holder_finish(&a);
+        holder_finish(&holder_b);
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        cr_expect(strstr(stats, "deadlocks=1 "), "stats: %s", stats);
+}
+
+static void mount_v20_none(void)
+{
+        const char *args[] = {"-ov20=none", NULL};
+        mount_with(args);
+}
+
+/* KB Q103960: -V20 on all MTAs or none. A -V20 program on a postoffice
+ * declared v20=none is still served and serialised, but warned about once
+ * and counted. */
+Test(mailbag_locks, v20_misconfiguration_is_reported, .init = mount_v20_none,
+     .fini = unmount_any, .timeout = 120)
+{
+        Holder v20 = holder_start(PROTO_V20, 3);
+        long long t;
+        cr_assert_eq(holder_next(&v20, &t), 'A');
+        holder_tell(&v20, 'R');
+        holder_next(&v20, &t);
+        holder_finish(&v20);
+
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        cr_expect(strstr(stats, "mixed_protocol=1\n"), "stats: %s", stats);
+        g_autofree char *problems = mount_harness_log_problems(&harness);
+        cr_expect(problems && strstr(problems, "misconfigured MTA"), "log: %s", problems);
+}
+
+Test(mailbag_locks, break_needs_root_and_a_valid_value, .init = mount_default,
+     .fini = unmount_any, .timeout = 120)
+{
+        Holder hung = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&hung, &t), 'A');
+        g_autofree char *lockfile = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+
+        const char *hostile[] = {"0", "11", "yes", "1\n\n", ""};
+        for (size_t i = 0; i < G_N_ELEMENTS(hostile); i++) {
+                cr_expect_eq(setxattr(lockfile, "user.mailbag.break", hostile[i], strlen(hostile[i]), 0), -1);
+                cr_expect_eq(errno, EINVAL, "value '%s': %s", hostile[i], g_strerror(errno));
+        }
+        cr_expect_eq(setxattr(lockfile, "user.mailbag.locks", "1", 1, 0), -1);
+        cr_expect_eq(errno, EPERM);
+
+        pid_t unprivileged = fork();
+        if (unprivileged == 0) {
+                if (setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                int r = setxattr(lockfile, "user.mailbag.break", "1", 1, 0);
+                _exit(r == 0 ? 0 : (errno == EPERM || errno == EACCES) ? 1 : 3);
+        }
+        int status;
+        waitpid(unprivileged, &status, 0);
+        cr_expect_eq(WEXITSTATUS(status), 1, "an unprivileged break was not refused");
+
+        cr_expect_eq(setxattr(lockfile, "user.mailbag.break", "1", 1, 0), 0);
+        g_autofree char *locks = root_attribute("user.mailbag.locks");
+        cr_expect_str_empty(locks, "still held: %s", locks);
+        cr_expect_eq(setxattr(lockfile, "user.mailbag.break", "1", 1, 0), -1);
+        cr_expect_eq(errno, ENODATA);
+
+        holder_tell(&hung, 'R');
+        holder_next(&hung, &t);
+        holder_finish(&hung);
+}
