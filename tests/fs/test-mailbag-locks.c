@@ -621,3 +621,58 @@ Test(mailbag_locks, break_needs_root_and_a_valid_value, .init = mount_default,
         holder_next(&hung, &t);
         holder_finish(&hung);
 }
+
+/* Waiting occupies no worker thread: with many more waiters than the
+ * daemon has threads (libfuse's default is 10), the holder's close and
+ * every other request still get through, and every waiter gets its turn. */
+Test(mailbag_locks, more_waiters_than_threads, .init = mount_default,
+     .fini = unmount_expect_quiet, .timeout = 300)
+{
+        enum { WAITERS = 40 };
+        Holder holder = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&holder, &t), 'A');
+
+        Holder waiters[WAITERS];
+        for (int i = 0; i < WAITERS; i++)
+                waiters[i] = holder_start(PROTO_QUEUE_READ, 2 + i);
+        for (int i = 0; i < WAITERS; i++)
+                wait_until_waiting(waiters[i].pid);
+
+        /* The filesystem still answers while all of them wait. */
+        g_autofree char *other = g_build_filename(harness.mnt, "MBG", "INQUEUE3.MBG", NULL);
+        struct stat st;
+        cr_expect_eq(stat(other, &st), 0);
+        g_autofree char *scratch = g_build_filename(harness.mnt, "P1", "00000001.P1", NULL);
+        cr_expect(g_file_set_contents(scratch, "P1", 2, NULL));
+
+        /* The line as the daemon holds it: first in, first out. */
+        g_autofree char *locks = root_attribute("user.mailbag.locks");
+        const char *list = strstr(locks, " waiting=");
+        cr_assert_not_null(list, "locks: %s", locks);
+        g_autofree char *pids_text = g_strndup(list + 9, strcspn(list + 9, "\n"));
+        g_auto(GStrv) order = g_strsplit(pids_text, ",", -1);
+        cr_assert_eq(g_strv_length(order), WAITERS, "line: %s", pids_text);
+
+        holder_tell(&holder, 'R');
+        cr_assert_eq(holder_next(&holder, &t), 'R');
+        /* Each waiter gets the queue in its turn, after the one before it
+         * let go. */
+        long long previous_release = t;
+        for (int turn = 0; turn < WAITERS; turn++) {
+                Holder *next = NULL;
+                for (int i = 0; i < WAITERS && !next; i++)
+                        if (waiters[i].pid == atoi(order[turn]))
+                                next = &waiters[i];
+                cr_assert_not_null(next, "pid %s is not one of ours", order[turn]);
+                long long acquired, released;
+                cr_assert_eq(holder_next(next, &acquired), 'A', "turn %d", turn);
+                cr_expect_geq(acquired, previous_release, "turn %d overlapped", turn);
+                holder_tell(next, 'R');
+                cr_assert_eq(holder_next(next, &released), 'R');
+                previous_release = released;
+        }
+        for (int i = 0; i < WAITERS; i++)
+                holder_finish(&waiters[i]);
+        holder_finish(&holder);
+}
