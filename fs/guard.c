@@ -82,17 +82,18 @@ bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode)
         return false;
 }
 
-static bool program_is_wineserver(const char *program)
+/* The layers that retry or refuse by themselves (see guard.h). */
+static bool program_is_sharing_layer(const char *program)
 {
-        return program && g_str_has_prefix(program, "wineserver");
+        return program && (g_str_has_prefix(program, "wineserver") || g_str_equal(program, "smbd"));
 }
 
 int guard_busy_errno(const char *program)
 {
-        return program_is_wineserver(program) ? EAGAIN : EBUSY;
+        return program_is_sharing_layer(program) ? EAGAIN : EBUSY;
 }
 
 bool guard_caller_may_wait(const char *program)
 {
-        return !program_is_wineserver(program);
+        return !program_is_sharing_layer(program);
 }

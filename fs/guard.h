@@ -49,13 +49,17 @@ int guard_v20_mode_parse(const char *text, GuardV20Mode *mode);
  * Q103960: -V20 must be set on all MTAs of a postoffice or on none). */
 bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode);
 
-/* The errno that the caller's layer reports as a sharing violation (DOS
- * error 32): Samba maps EBUSY to NT_STATUS_SHARING_VIOLATION, while Wine's
- * opens are made by wineserver, which maps EAGAIN to
- * STATUS_SHARING_VIOLATION and EBUSY to STATUS_FILE_LOCK_CONFLICT. */
+/* The errno that the caller's layer turns into a sharing violation (DOS
+ * error 32). Wine's opens are made by wineserver, which maps EAGAIN to
+ * STATUS_SHARING_VIOLATION but EBUSY to STATUS_FILE_LOCK_CONFLICT. smbd
+ * maps EBUSY to NT_STATUS_ACCESS_DENIED (its errno table has no entry for
+ * it), while an EAGAIN from open() makes it defer the client's open and
+ * retry it about once a second, answering NT_STATUS_SHARING_VIOLATION
+ * if the file stays taken. Everyone else gets EBUSY. */
 int guard_busy_errno(const char *program);
 
-/* Whether a refused caller may wait in the queue. wineserver serves every
- * program of its prefix from one thread: a blocked open would freeze them
- * all, and Windows itself refuses a sharing conflict at once. */
+/* Whether a refused caller may wait in the daemon's line. smbd and
+ * wineserver never do: each serves many requests from one thread (every
+ * program of a Wine prefix; a client's whole connection), which a blocked
+ * open would freeze, and both already retry or refuse as Windows would. */
 bool guard_caller_may_wait(const char *program);

@@ -70,10 +70,15 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         return 0;
 }
 
+void mailbags_stop(Mailbags *mailbags)
+{
+        g_clear_pointer(&mailbags->leases, lease_manager_free);
+}
+
 void mailbags_clear(Mailbags *mailbags)
 {
         /* The manager first: its shutdown still calls back into us. */
-        g_clear_pointer(&mailbags->leases, lease_manager_free);
+        mailbags_stop(mailbags);
         g_clear_pointer(&mailbags->lockfiles, lockfiles_free);
         g_clear_pointer(&mailbags->profile, po_profile_free);
         g_clear_pointer(&mailbags->misconfigured_pids, g_hash_table_unref);

@@ -39,6 +39,9 @@ typedef struct {
 /* 0, or -errno with a message in @error. */
 int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConfig *config,
                   GError **error);
+/* Fails every request still waiting for a lease (-ECANCELED); call while
+ * the FUSE session can still carry their replies. */
+void mailbags_stop(Mailbags *mailbags);
 void mailbags_clear(Mailbags *mailbags);
 
 /* The process behind a request and its program name. */

@@ -284,6 +284,9 @@ int main(int argc, char *argv[])
         signal_ready(options.ready_fd);
         status = serve(session, &cmdline) == 0 ? 0 : 1;
         log_info("unmounting %s", cmdline.mountpoint);
+        /* Stopping the lease manager answers the requests still waiting
+         * for a lease; the session must still exist for those replies. */
+        mailbags_stop(&fs.mailbags);
 
 out_unmount:
         fuse_session_unmount(session);

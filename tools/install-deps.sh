@@ -5,7 +5,11 @@ set -euo pipefail
 
 build_packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
                 libglib2.0-dev libcriterion-dev attr python3)
-test_packages=(clang libclang-rt-14-dev)
+# The test suite also runs the fuzzers (clang) and real clients: smbd with
+# smbtorture and an impacket SMB client, and Win32 programs under wine,
+# cross-compiled with mingw-w64.
+test_packages=(clang libclang-rt-14-dev samba samba-testsuite python3-impacket
+               wine wine64 gcc-mingw-w64-x86-64)
 
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then

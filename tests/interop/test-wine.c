@@ -1,0 +1,233 @@
+/* test-wine.c - Win32 programs under wine, in two prefixes (two unrelated
+ * programs, like two MTAs on two machines), against the raw directory and
+ * through mailbagfs.
+ *
+ * mbhold.exe opens files with CreateFile share modes and locks ranges
+ * with LockFile; each command is answered before the next is sent, so the
+ * order of events is the order of the lines below, never a matter of time.
+ */
+#include <criterion/criterion.h>
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../fs/mount-harness.h"
+#include "interop-util.h"
+#include "wine-fixture.h"
+
+/* External 3.x: the queue's lock file, read/write, DENY_ALL. */
+#define EXTERNAL_OPEN "rw - always"
+#define EXTERNAL_FILE "P1\\INQUEUE3.0LK"
+/* A PROFS-style gateway: the queue's KEY read, sharing only writes. */
+#define GATEWAY_OPEN "r w open"
+#define GATEWAY_FILE "KEY\\INQUEUE3.KEY"
+
+typedef struct {
+        MountHarness harness;
+        bool mounted;
+        char *root; /* where the programs see the postoffice (Unix path) */
+        InteropPeer peers[3];
+        int n_peers;
+} WineTest;
+
+static WineTest t;
+
+static void wine_test_init(void)
+{
+        memset(&t, 0, sizeof(t));
+        interop_adopt_descendants();
+}
+
+static void wine_test_fini(void)
+{
+        for (int i = 0; i < t.n_peers; i++)
+                interop_peer_stop(&t.peers[i]);
+        /* Before the unmount: a live wineserver would keep files open. */
+        wine_stop_servers();
+        mount_harness_teardown(&t.harness);
+        interop_end_descendants(5000);
+        g_clear_pointer(&t.root, g_free);
+        t.n_peers = 0;
+}
+
+/* A skipped test does not get its .fini: clean up first. */
+#define wine_skip(...)                                                                         \
+        do {                                                                                   \
+                wine_test_fini();                                                              \
+                cr_skip_test(__VA_ARGS__);                                                     \
+        } while (0)
+
+TestSuite(wine, .init = wine_test_init, .fini = wine_test_fini, .timeout = 300);
+
+/* A postoffice in the harness directory, served raw or through the mount. */
+static void wine_setup_postoffice(bool through_mount, const char *const *options)
+{
+        const char *reason = wine_unavailable_reason();
+        if (reason)
+                wine_skip("wine cannot run here: %s", reason);
+        cr_assert_eq(mount_harness_setup(&t.harness), 0);
+        cr_assert_eq(interop_make_postoffice(t.harness.backing), 0);
+        if (through_mount) {
+                int r = mount_harness_mount(&t.harness, options);
+                g_autofree char *log = interop_file_tail(t.harness.log, 2000);
+                cr_assert_eq(r, 0, "mount failed (%s): %s", g_strerror(-r), log);
+                t.mounted = true;
+                t.root = g_strdup(t.harness.mnt);
+        } else {
+                t.root = g_strdup(t.harness.backing);
+        }
+}
+
+static InteropPeer *wine_start(int prefix, const char *name)
+{
+        cr_assert_lt(t.n_peers, (int)G_N_ELEMENTS(t.peers));
+        InteropPeer *peer = &t.peers[t.n_peers];
+        g_autofree char *error = NULL;
+        int r = wine_peer_start(peer, prefix, name, t.harness.dir, &error);
+        if (r < 0)
+                wine_skip("wine cannot run a program here: %s", error);
+        t.n_peers++;
+        return peer;
+}
+
+/* "open SLOT MODE PATH" with the file named relative to the postoffice. */
+static char *wine_open(InteropPeer *peer, int slot, const char *mode, const char *file)
+{
+        g_autofree char *unix_path = g_build_filename(t.root, file, NULL);
+        g_strdelimit(unix_path, "\\", '/');
+        g_autofree char *path = wine_path(unix_path);
+        g_autofree char *command = g_strdup_printf("open %d %s %s", slot, mode, path);
+        return interop_peer_ask(peer, command);
+}
+
+static char *wine_ask(InteropPeer *peer, const char *command)
+{
+        return interop_peer_ask(peer, command);
+}
+
+/* expect_answer(ASK, EXPECTED[, "why"]): checks one answer, frees it. */
+#define expect_answer(answer_expr, expected, ...)                                              \
+        do {                                                                                   \
+                g_autofree char *answer_ = (answer_expr);                                      \
+                cr_expect(strcmp(answer_, (expected)) == 0, "%s: got '%s', expected '%s'. "   \
+                          __VA_ARGS__, #answer_expr, answer_, (expected));                     \
+        } while (0)
+
+static const char *const mount_options[] = {"-oallow_other", NULL};
+
+/* The problem of KB Q103960, shown: on a plain share nothing stops the
+ * gateway while External holds the queue. */
+Test(wine, wine_collision_on_raw)
+{
+        wine_setup_postoffice(false, NULL);
+        InteropPeer *external = wine_start(0, "external");
+        InteropPeer *gateway = wine_start(1, "gateway");
+
+        expect_answer(wine_open(external, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "OK", "External's lock file");
+        expect_answer(wine_open(gateway, 0, GATEWAY_OPEN, GATEWAY_FILE), "OK",
+                      "the gateway got the queue at the same time: the collision");
+}
+
+Test(wine, wine_sessions_exclude_through_mount)
+{
+        wine_setup_postoffice(true, mount_options);
+        InteropPeer *external = wine_start(0, "external");
+        InteropPeer *gateway = wine_start(1, "gateway");
+
+        expect_answer(wine_open(external, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "OK", "External's session");
+        expect_answer(wine_open(gateway, 0, GATEWAY_OPEN, GATEWAY_FILE), "ERROR 32",
+                      "the gateway must get ERROR_SHARING_VIOLATION while External holds the queue");
+        expect_answer(wine_ask(external, "close 0"), "OK");
+        expect_answer(wine_open(gateway, 0, GATEWAY_OPEN, GATEWAY_FILE), "OK",
+                      "the gateway's session once External has ended its own");
+
+        /* And the other way round. */
+        expect_answer(wine_open(external, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "ERROR 32",
+                      "External must get ERROR_SHARING_VIOLATION while the gateway holds the queue");
+        expect_answer(wine_ask(gateway, "close 0"), "OK");
+        expect_answer(wine_open(external, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "OK");
+}
+
+/* CONTROL.GLB is read-incremented-written by whoever allocates a message
+ * number: two holders would hand out the same .MAI name (KB Q99204). */
+Test(wine, wine_exclusive_glb)
+{
+        wine_setup_postoffice(true, mount_options);
+        InteropPeer *first = wine_start(0, "first");
+        InteropPeer *second = wine_start(1, "second");
+
+        expect_answer(wine_open(first, 0, "rw - open", "GLB\\CONTROL.GLB"), "OK");
+        expect_answer(wine_open(second, 0, "rw - open", "GLB\\CONTROL.GLB"), "ERROR 32",
+                      "a second process's open of CONTROL.GLB must be refused with 32");
+        expect_answer(wine_open(second, 0, "r rw open", "GLB\\CONTROL.GLB"), "ERROR 32",
+                      "also a read that would share");
+        expect_answer(wine_ask(first, "close 0"), "OK");
+        expect_answer(wine_open(second, 0, "rw - open", "GLB\\CONTROL.GLB"), "OK");
+}
+
+/* LockFile conflicts across prefixes, as on a Windows server: 33. Wine
+ * maps LockFile to fcntl locks taken by the wineserver, which the kernel
+ * keeps for the mount. */
+static void wine_check_byte_range_locks(void)
+{
+        InteropPeer *first = wine_start(0, "first");
+        InteropPeer *second = wine_start(1, "second");
+        const char *file = "GLB\\ACCESS.GLB";
+
+        expect_answer(wine_open(first, 0, "rw rw open", file), "OK");
+        expect_answer(wine_open(second, 0, "rw rw open", file), "OK");
+        expect_answer(wine_ask(first, "lock 0 0 586"), "OK", "first record locked");
+        expect_answer(wine_ask(second, "lock 0 100 10"), "ERROR 33",
+                      "an overlapping lock must fail with ERROR_LOCK_VIOLATION");
+        expect_answer(wine_ask(second, "lock 0 586 586"), "OK", "the next record is free");
+        expect_answer(wine_ask(first, "lock 0 586 1"), "ERROR 33");
+        expect_answer(wine_ask(first, "unlock 0 0 586"), "OK");
+        expect_answer(wine_ask(second, "lock 0 100 10"), "OK", "free once unlocked");
+        expect_answer(wine_ask(second, "unlock 0 100 10"), "OK");
+        expect_answer(wine_ask(second, "unlock 0 586 586"), "OK");
+}
+
+Test(wine, wine_byte_range_locks_raw)
+{
+        wine_setup_postoffice(false, NULL);
+        wine_check_byte_range_locks();
+}
+
+Test(wine, wine_byte_range_locks_through_mount)
+{
+        wine_setup_postoffice(true, mount_options);
+        wine_check_byte_range_locks();
+}
+
+/* All programs of one prefix reach the mount through one wineserver, so
+ * the daemon sees them as one holder: Wine's own share modes still hold
+ * between them, but a second protocol from the same prefix is not
+ * excluded. One prefix per MTA, then (README-interop.md). */
+Test(wine, wine_one_prefix_is_one_holder)
+{
+        wine_setup_postoffice(true, mount_options);
+        InteropPeer *external = wine_start(0, "external");
+        InteropPeer *gateway = wine_start(0, "gateway-same-prefix");
+
+        expect_answer(wine_open(external, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "OK");
+        expect_answer(wine_open(gateway, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "ERROR 32",
+                      "Wine's own DENY_ALL between the programs of one prefix");
+        expect_answer(wine_open(gateway, 1, GATEWAY_OPEN, GATEWAY_FILE), "OK",
+                      "one prefix is one holder for the daemon");
+}
+
+int main(int argc, char *argv[])
+{
+        struct criterion_test_set *tests = criterion_initialize();
+        int result = 0;
+        if (criterion_handle_args(argc, argv, true)) {
+                /* The prefixes are shared, and every test stops their
+                 * wineservers: one test at a time. */
+                criterion_options.jobs = 1;
+                wine_prefixes_prepare();
+                result = !criterion_run_all_tests(tests);
+                wine_prefixes_remove();
+        }
+        criterion_finalize(tests);
+        return result;
+}

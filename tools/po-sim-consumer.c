@@ -1,0 +1,378 @@
+/* po-sim-consumer.c - the three kinds of program that empty INQUEUE3.
+ *
+ * Each consumer works in sessions: take the queue its own way, read the
+ * queue's KEY and MBG once, handle up to ctx->batch live records in slot
+ * order, give the queue back, pause briefly so others get turns. A record
+ * is handled in the documented order (Q136379): read the P1 envelope and
+ * the MAI, write the record into the recipient's mailbag, remove the queue
+ * entry, delete the P1, then the MAI.
+ *
+ * How each program takes the queue (see po-sim.c for the sources):
+ * - External 3.x creates P1/INQUEUE3.0LK and holds it open read/write
+ *   DENY_ALL for the session, having checked for older-style lock files
+ *   (Q103960, Q119642); it deletes the lock file at the end.
+ * - External -V20 creates P1/INQUEUE3.0NN, looks for anybody else's 0NN
+ *   and, if it finds one, deletes its own and tries later (the Mail 2.0
+ *   method, Q131422, Q119642). It does not know the 3.x .0LK name
+ *   (inferred: the method predates it).
+ * - The gateway opens KEY/INQUEUE3.KEY READ with DENY_READ and never looks
+ *   at lock files (Q103960).
+ *
+ * A consumer trusts its lock: it works from the records it read at the
+ * start of the session and frees the slot it took a record from without
+ * looking again (inferred; nothing documents a re-check). When two programs
+ * hold "their" locks at once, that is how mail gets duplicated, reported
+ * [021] although delivered, or, when the slot was freed and reused
+ * meanwhile, dropped from the queue (the P1 debris of Q237695).
+ */
+#include "po-sim.h"
+
+#include "mailbag.h"
+#include "po-error.h"
+#include "po-file.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A Mail 2.x lock file of the queue: "INQUEUE3.0NN", any case. */
+static bool consumer_is_v20_lock(const char *name)
+{
+        size_t base = strlen(SIM_QUEUE);
+        return strlen(name) == base + 4 && g_ascii_strncasecmp(name, SIM_QUEUE, base) == 0 &&
+               name[base] == '.' && name[base + 1] == '0' && g_ascii_isdigit(name[base + 2]) &&
+               g_ascii_isdigit(name[base + 3]);
+}
+
+/* 1 when P1 holds a queue lock file of the Mail 2.x kind other than
+ * @own (may be NULL), 0 when not, or a negative errno. */
+static int consumer_find_v20_lock(const SimContext *ctx, const char *own)
+{
+        int fd = openat(ctx->root_fd, "P1", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *dir = fdopendir(fd);
+        if (!dir) {
+                int saved = errno;
+                close(fd);
+                return -saved;
+        }
+        int found = 0;
+        for (struct dirent *entry; (entry = readdir(dir)) != NULL;) {
+                if (consumer_is_v20_lock(entry->d_name) &&
+                    !(own && g_ascii_strcasecmp(entry->d_name, own) == 0)) {
+                        found = 1;
+                        break;
+                }
+        }
+        closedir(dir);
+        return found;
+}
+
+typedef struct {
+        SimStandIn stand_in;
+        int lock_fd;        /* External: the .0LK; gateway: the queue's KEY */
+        char lock_path[32]; /* External and -V20: the lock file */
+} ConsumerSession;
+
+static void consumer_session_end(SimWorker *worker, ConsumerSession *session)
+{
+        const SimContext *ctx = worker->ctx;
+        /* External and -V20 delete their lock file at the end (Q119642); a
+         * -V20 program's session ends exactly there. */
+        if (session->lock_path[0])
+                sim_unlink(ctx, session->lock_path);
+        if (session->lock_fd >= 0)
+                close(session->lock_fd);
+        session->lock_fd = -1;
+        session->lock_path[0] = '\0';
+        sim_stand_in_release(&session->stand_in);
+}
+
+/* A lock that vanished under us (another External deleted the .0LK between
+ * our lookup and our open) is a busy queue, not an error. */
+static int consumer_busy_if_gone(int r)
+{
+        return r == -ENOENT || r == -ESTALE ? -EBUSY : r;
+}
+
+static int consumer_begin_external(SimWorker *worker, ConsumerSession *session)
+{
+        const SimContext *ctx = worker->ctx;
+        int r = sim_stand_in_try(ctx, "session-0LK-" SIM_QUEUE, &session->stand_in);
+        if (r < 0)
+                return r;
+        int fd = sim_open(ctx, "P1/" SIM_QUEUE ".0LK", O_RDWR | O_CREAT);
+        if (fd < 0) {
+                sim_stand_in_release(&session->stand_in);
+                return consumer_busy_if_gone(fd);
+        }
+        session->lock_fd = fd;
+        g_strlcpy(session->lock_path, "P1/" SIM_QUEUE ".0LK", sizeof session->lock_path);
+        /* 3.0.4 and later check for older-style locks (Q119642). */
+        r = consumer_find_v20_lock(ctx, NULL);
+        if (r != 0) {
+                consumer_session_end(worker, session);
+                return r > 0 ? -EBUSY : r;
+        }
+        return 0;
+}
+
+static int consumer_begin_v20(SimWorker *worker, ConsumerSession *session)
+{
+        const SimContext *ctx = worker->ctx;
+        char own[16];
+        g_snprintf(own, sizeof own, "%s.0%02u", SIM_QUEUE, worker->index);
+        g_snprintf(session->lock_path, sizeof session->lock_path, "P1/%s", own);
+        int fd = sim_open(ctx, session->lock_path, O_WRONLY | O_CREAT | O_EXCL);
+        if (fd < 0) {
+                session->lock_path[0] = '\0';
+                /* Only this process uses its number; a file left by an
+                 * earlier run is stale debris. */
+                if (fd == -EEXIST) {
+                        g_autofree char *stale = g_strdup_printf("P1/%s", own);
+                        sim_unlink(ctx, stale);
+                        return -EBUSY;
+                }
+                return fd;
+        }
+        close(fd); /* the file, not the handle, is the lock */
+        int r = consumer_find_v20_lock(ctx, own);
+        if (r != 0) {
+                consumer_session_end(worker, session);
+                return r > 0 ? -EBUSY : r;
+        }
+        return 0;
+}
+
+static int consumer_begin_gateway(SimWorker *worker, ConsumerSession *session)
+{
+        const SimContext *ctx = worker->ctx;
+        int r = sim_stand_in_try(ctx, "session-queue-read-" SIM_QUEUE, &session->stand_in);
+        if (r < 0)
+                return r;
+        int fd = sim_open(ctx, "KEY/" SIM_QUEUE ".KEY", O_RDONLY);
+        if (fd < 0) {
+                sim_stand_in_release(&session->stand_in);
+                return fd;
+        }
+        session->lock_fd = fd;
+        return 0;
+}
+
+static int consumer_session_begin(SimWorker *worker, ConsumerSession *session)
+{
+        switch (worker->role) {
+        case SIM_ROLE_EXTERNAL: return consumer_begin_external(worker, session);
+        case SIM_ROLE_V20: return consumer_begin_v20(worker, session);
+        case SIM_ROLE_GATEWAY: return consumer_begin_gateway(worker, session);
+        default: return -EINVAL;
+        }
+}
+
+static void consumer_note_missing(SimWorker *worker, bool *noted)
+{
+        if (*noted)
+                return;
+        *noted = true;
+        atomic_fetch_add(&worker->ctx->shared->missing_routing, 1);
+}
+
+/* Reads a whole opaque file (P1 or MAI) as the MTA does before delivery. */
+static int consumer_read_opaque(const SimContext *ctx, const char *relpath)
+{
+        po_auto_fd fd = sim_open(ctx, relpath, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        uint8_t buf[4096];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+                ;
+        return n < 0 ? -errno : 0;
+}
+
+/* Retries the KEY section until it is ours or the deadline passes. */
+static int consumer_key_section(SimWorker *worker, const char *mailbag, SimStandIn *stand_in)
+{
+        for (;;) {
+                int fd = sim_key_section_try(worker->ctx, mailbag, stand_in);
+                if (fd != -EBUSY)
+                        return fd;
+                if (!sim_backoff(worker, 1000))
+                        return -ETIMEDOUT;
+        }
+}
+
+/* Writes @record into @mailbag: 0, or -ENOSPC when the mailbag is full. */
+static int consumer_deliver(SimWorker *worker, const char *mailbag, const uint8_t *record)
+{
+        const SimContext *ctx = worker->ctx;
+        SimStandIn stand_in = SIM_STAND_IN_INIT;
+        po_auto_fd key_fd = consumer_key_section(worker, mailbag, &stand_in);
+        if (key_fd < 0)
+                return key_fd;
+        g_autofree char *mbg = g_strdup_printf("MBG/%s.MBG", mailbag);
+        po_auto_fd mbg_fd = sim_open(ctx, mbg, O_RDWR);
+        if (mbg_fd < 0) {
+                sim_stand_in_release(&stand_in);
+                return mbg_fd;
+        }
+        g_autoptr(GError) error = NULL;
+        int slot = po_mailbag_append_fds(key_fd, mbg_fd, record, mailbag, mbg, &error);
+        sim_stand_in_release(&stand_in);
+        if (slot >= 0)
+                return 0;
+        if (g_error_matches(error, PO_FORMAT_ERROR, PO_FORMAT_ERROR_FULL))
+                return -ENOSPC;
+        fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(worker->role), worker->index,
+                error->message);
+        return -EIO;
+}
+
+/* Removes the queue entry in @slot. A slot somebody else already freed is
+ * not an error: the program does not know, it just wrote the bit. */
+static int consumer_free_slot(SimWorker *worker, int queue_mbg_fd, unsigned slot)
+{
+        SimStandIn stand_in = SIM_STAND_IN_INIT;
+        po_auto_fd key_fd = consumer_key_section(worker, SIM_QUEUE, &stand_in);
+        if (key_fd < 0)
+                return key_fd;
+        g_autoptr(GError) error = NULL;
+        bool ok = po_mailbag_delete_fds(key_fd, queue_mbg_fd, slot, "KEY/" SIM_QUEUE ".KEY",
+                                        "MBG/" SIM_QUEUE ".MBG", &error);
+        sim_stand_in_release(&stand_in);
+        if (ok || g_error_matches(error, PO_FORMAT_ERROR, PO_FORMAT_ERROR_RANGE))
+                return 0;
+        fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(worker->role), worker->index,
+                error->message);
+        return -EIO;
+}
+
+static void consumer_note_returned(SimWorker *worker, uint32_t number)
+{
+        SimShared *shared = worker->ctx->shared;
+        atomic_fetch_add(&shared->contention_failures, 1);
+        unsigned i = atomic_fetch_add(&shared->returned_count, 1);
+        if (i < SIM_RETURNED_MAX)
+                shared->returned[i] = number;
+}
+
+static int consumer_handle(SimWorker *worker, int queue_mbg_fd, unsigned slot,
+                           const uint8_t *record)
+{
+        const SimContext *ctx = worker->ctx;
+        PoRecord fields;
+        po_record_decode(record, &fields);
+        char p1[PO_NAMING_PATH_MAX], mai[PO_NAMING_PATH_MAX];
+        po_naming_p1_path(fields.message_number, p1);
+        po_naming_mai_path(fields.message_number, mai);
+        bool noted = false;
+
+        int r = fields.has_message_number ? consumer_read_opaque(ctx, p1) : -ENOENT;
+        if (r == 0)
+                r = consumer_read_opaque(ctx, mai);
+        if (r == -ENOENT) {
+                /* [021]: no routing file, the message goes back to the
+                 * sender; its queue entry and what is left of it go. */
+                consumer_note_missing(worker, &noted);
+                r = consumer_free_slot(worker, queue_mbg_fd, slot);
+                if (r == 0 && fields.has_message_number) {
+                        sim_unlink(ctx, p1);
+                        sim_unlink(ctx, mai);
+                }
+                return r;
+        }
+        if (r < 0)
+                return r;
+
+        const char *recipient = g_ptr_array_index(
+                ctx->recipients, fields.message_number % ctx->recipients->len);
+        r = consumer_deliver(worker, recipient, record);
+        if (r == -ENOSPC) {
+                consumer_note_returned(worker, fields.message_number);
+                r = 0;
+        } else if (r == 0) {
+                atomic_fetch_add(&ctx->shared->delivered_claims, 1);
+        }
+        if (r == 0)
+                r = consumer_free_slot(worker, queue_mbg_fd, slot);
+        if (r < 0)
+                return r;
+        /* Delivered, but the P1 is gone: the first cause in Q103960. */
+        if (sim_unlink(ctx, p1) == -ENOENT)
+                consumer_note_missing(worker, &noted);
+        sim_unlink(ctx, mai);
+        return 0;
+}
+
+/* One session's work: reads the queue, handles up to ctx->batch records.
+ * *@live gets the live records seen at the start. */
+static int consumer_session_work(SimWorker *worker, ConsumerSession *session, unsigned *live)
+{
+        const SimContext *ctx = worker->ctx;
+        /* The gateway's lock is the queue's KEY itself; the others open it
+         * read-only inside their session. */
+        po_auto_fd own_key_fd = -1;
+        int key_fd = session->lock_fd;
+        if (worker->role != SIM_ROLE_GATEWAY) {
+                own_key_fd = sim_open(ctx, "KEY/" SIM_QUEUE ".KEY", O_RDONLY);
+                if (own_key_fd < 0)
+                        return own_key_fd;
+                key_fd = own_key_fd;
+        }
+        po_auto_fd mbg_fd = sim_open(ctx, "MBG/" SIM_QUEUE ".MBG", O_RDONLY);
+        if (mbg_fd < 0)
+                return mbg_fd;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PoMailbag) queue = po_mailbag_load_fds(key_fd, mbg_fd, "KEY/" SIM_QUEUE ".KEY",
+                                                         "MBG/" SIM_QUEUE ".MBG", &error);
+        if (!queue) {
+                fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(worker->role),
+                        worker->index, error->message);
+                return -EIO;
+        }
+        PoMailbagStats stats;
+        po_mailbag_stats(queue, &stats);
+        *live = stats.live;
+        unsigned handled = 0;
+        for (int slot = po_mailbag_next_live(queue, -1); slot >= 0 && handled < ctx->batch;
+             slot = po_mailbag_next_live(queue, slot), handled++) {
+                int r = consumer_handle(worker, mbg_fd, slot, po_mailbag_record(queue, slot));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int sim_consumer_run(SimWorker *worker)
+{
+        const SimContext *ctx = worker->ctx;
+        for (;;) {
+                /* Read before the session: whatever the producers queued
+                 * before finishing is then visible inside it. */
+                bool producers_done = sim_producers_done(ctx);
+                ConsumerSession session = { .stand_in = SIM_STAND_IN_INIT, .lock_fd = -1 };
+                int r = consumer_session_begin(worker, &session);
+                if (r == -EBUSY) {
+                        if (!sim_backoff(worker, ctx->poll_us))
+                                return -ETIMEDOUT;
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                unsigned live = 0;
+                r = consumer_session_work(worker, &session, &live);
+                consumer_session_end(worker, &session);
+                if (r < 0)
+                        return r;
+                if (live == 0 && producers_done)
+                        return 0;
+                /* Pause after a session so that every consumer gets turns;
+                 * an empty queue is polled at the program's interval. */
+                if (!sim_backoff(worker, live == 0 ? ctx->poll_us : 500))
+                        return -ETIMEDOUT;
+        }
+}

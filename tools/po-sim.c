@@ -1,0 +1,500 @@
+/* po-sim - runs the mail transfer programs of a postoffice against it, as
+ * separate processes, and counts what happened to the mail.
+ *
+ *   po-sim DIR [--messages N] [--consumers SPEC] [--producers K] [--seed S] [--json]
+ *
+ * DIR is a postoffice (mkpo makes one): a raw directory or a mailbagfs
+ * mount (told apart by the daemon's user.mailbag.stats attribute on the
+ * root). The programs follow what the Microsoft KB documents:
+ * - consumers empty INQUEUE3: External 3.x (P1/INQUEUE3.0LK held open
+ *   DENY_ALL, Q103960, Q119642), External with -V20 (lock files
+ *   P1/INQUEUE3.0NN created, detected, deleted, Q131422, Q119642) and a
+ *   gateway (opens the queue READ|DENY_READ, oblivious to lock files,
+ *   Q103960). Each handles a record in the documented order (Q136379) and
+ *   reports [021] when the P1 or MAI is missing (Q103960); see
+ *   po-sim-consumer.c;
+ * - producers, the MS Mail Connector, take message numbers from CONTROL.GLB
+ *   (Q99204), write the MAI and P1 (Q100826) and queue the record inside
+ *   the KEY section, failing with [008] when they cannot get it in time
+ *   (Q237695); see po-sim-producer.c.
+ * On a raw directory, what one network layer enforces among programs of
+ * the same protocol is enforced with stand-in locks (po-sim-layer.c), so
+ * every collision is a cross-protocol one, as in Q103960. A layer would
+ * also refuse some cross-protocol opens (the "error code=32" on
+ * INQUEUE3.KEY in Q103960's log); Mail 3.0 mishandles that failure and
+ * collides anyway (Q103960), so po-sim leaves those refusals out
+ * (inferred). Through mailbagfs the very same code takes no lock of its
+ * own: the daemon's waits are the only exclusion.
+ *
+ * Record fields, KEY bitmap position and the delivery order inside a
+ * mailbag are inferred (POSTOFFICE.md), as is the mapping of a message to
+ * its recipient: the P1 format is unpublished (Q130322), so message n goes
+ * to the n mod U'th user mailbag. Time is scaled down: a refused or idle
+ * consumer tries again within --poll-ms (real programs poll on a scale of
+ * seconds, inferred), a session handles --batch records, and producers hold back
+ * while the queue is three quarters full (po-sim-producer.c).
+ *
+ * The parent forks the workers, tells consumers when the producers are
+ * done (the done pipe reaches EOF), waits for all of them under one
+ * deadline, kills them all on any failure, and then counts the mail from
+ * the files (po-sim-tally.c). Exit status: 0 when the run completed
+ * (collisions or not), 1 on a failure (a worker error, the deadline, a
+ * queue left undrained), 2 on bad arguments.
+ */
+#include "po-sim.h"
+
+#include "glb.h"
+#include "mailbag.h"
+#include "po-file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SIM_MAX_CONSUMERS_PER_ROLE 70 /* -V20 process numbers 01..70 (Q119642) */
+#define SIM_MAX_PRODUCERS 16
+#define SIM_MAX_MESSAGES 1000000
+#define SIM_PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 2)
+
+static const char *const role_names[SIM_ROLE_COUNT] = {
+        [SIM_ROLE_EXTERNAL] = "external",
+        [SIM_ROLE_V20] = "v20",
+        [SIM_ROLE_GATEWAY] = "gateway",
+        [SIM_ROLE_PRODUCER] = "producer",
+};
+
+const char *sim_role_name(SimRole role)
+{
+        return role < SIM_ROLE_COUNT ? role_names[role] : "?";
+}
+
+/* "external=2,v20=2,gateway=2": counts per consumer kind, in any order. */
+static bool sim_parse_consumers(const char *spec, unsigned counts[SIM_ROLE_COUNT],
+                                GError **error)
+{
+        memset(counts, 0, SIM_ROLE_COUNT * sizeof counts[0]);
+        g_auto(GStrv) items = g_strsplit(spec, ",", -1);
+        unsigned total = 0;
+        for (char **item = items; *item; item++) {
+                g_auto(GStrv) pair = g_strsplit(g_strstrip(*item), "=", 2);
+                guint64 n = 0;
+                int role = -1;
+                for (int r = 0; r < SIM_ROLE_PRODUCER && pair[0]; r++)
+                        if (g_ascii_strcasecmp(pair[0], role_names[r]) == 0)
+                                role = r;
+                if (role < 0 || !pair[1] ||
+                    !g_ascii_string_to_unsigned(pair[1], 10, 0, SIM_MAX_CONSUMERS_PER_ROLE, &n,
+                                                NULL)) {
+                        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                                    "--consumers: \"%s\" is not KIND=N with KIND external, v20 "
+                                    "or gateway and N at most %d", *item,
+                                    SIM_MAX_CONSUMERS_PER_ROLE);
+                        return false;
+                }
+                counts[role] = n;
+        }
+        for (int r = 0; r < SIM_ROLE_PRODUCER; r++)
+                total += counts[r];
+        if (total == 0) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                            "--consumers: at least one consumer is needed to empty the queue");
+                return false;
+        }
+        return true;
+}
+
+/* Through mailbagfs the root carries the daemon's status attributes. */
+static bool sim_is_mailbagfs(const char *root)
+{
+        return getxattr(root, "user.mailbag.stats", NULL, 0) >= 0;
+}
+
+static bool sim_read_next_message(const SimContext *ctx, uint32_t *next, GError **error)
+{
+        po_auto_fd fd = sim_open(ctx, "GLB/CONTROL.GLB", O_RDONLY);
+        if (fd < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-fd),
+                            "%s/GLB/CONTROL.GLB: %s", ctx->root, g_strerror(-fd));
+                return false;
+        }
+        g_autofree guint8 *data = NULL;
+        gsize len = 0;
+        PoControl control;
+        if (!po_file_read_fd(fd, PO_GLB_CONTROL_SIZE, "GLB/CONTROL.GLB", &data, &len, error) ||
+            !po_glb_control_parse(data, len, "GLB/CONTROL.GLB", &control, error))
+                return false;
+        *next = control.next_message;
+        return true;
+}
+
+typedef struct {
+        pid_t pid;
+        SimRole role;
+        unsigned index;
+} SimChild;
+
+/* The child side of a fork: becomes one program and never returns. */
+static G_NORETURN void sim_worker_main(const SimContext *ctx, SimRole role, unsigned index,
+                                       unsigned messages, guint64 seed, pid_t parent,
+                                       int done_write_fd)
+{
+        /* A worker must not outlive a parent that died or gave up. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(1);
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        if (done_write_fd >= 0)
+                close(done_write_fd);
+        /* The name shows in the daemon's lock table and in mailbag-stat. */
+        char name[16];
+        g_snprintf(name, sizeof name, "po-sim-%.3s-%u", role_names[role], index);
+        prctl(PR_SET_NAME, name);
+
+        SimWorker worker = {
+                .ctx = ctx,
+                .role = role,
+                .index = index,
+                .messages = messages,
+                .rand = g_rand_new_with_seed((guint32)(seed * 131 + role * 17 + index)),
+        };
+        int r = role == SIM_ROLE_PRODUCER ? sim_producer_run(&worker) : sim_consumer_run(&worker);
+        if (r < 0)
+                fprintf(stderr, "po-sim: %s %u: %s\n", role_names[role], index,
+                        r == -ETIMEDOUT ? "deadline reached" : g_strerror(-r));
+        g_rand_free(worker.rand);
+        fflush(stderr);
+        _exit(r < 0 ? 1 : 0);
+}
+
+typedef struct {
+        GArray *children; /* SimChild, pid 0 once reaped */
+        unsigned running;
+        unsigned producers_running;
+        int done_write_fd;
+        bool failed;
+        const char *failure;
+} SimRun;
+
+static void sim_kill_all(SimRun *run)
+{
+        for (guint i = 0; i < run->children->len; i++) {
+                SimChild *child = &g_array_index(run->children, SimChild, i);
+                if (child->pid > 0)
+                        kill(child->pid, SIGKILL);
+        }
+}
+
+static void sim_fail(SimRun *run, const char *why)
+{
+        if (!run->failed) {
+                run->failed = true;
+                run->failure = why;
+                sim_kill_all(run);
+        }
+}
+
+static void sim_reap(SimRun *run)
+{
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                for (guint i = 0; i < run->children->len; i++) {
+                        SimChild *child = &g_array_index(run->children, SimChild, i);
+                        if (child->pid != pid)
+                                continue;
+                        child->pid = 0;
+                        run->running--;
+                        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                                sim_fail(run, "a worker failed");
+                        if (child->role == SIM_ROLE_PRODUCER && --run->producers_running == 0 &&
+                            run->done_write_fd >= 0) {
+                                close(run->done_write_fd); /* consumers see EOF */
+                                run->done_write_fd = -1;
+                        }
+                }
+        }
+}
+
+static void sim_progress(const SimShared *shared, unsigned to_produce, bool final)
+{
+        fprintf(stderr, "\rpo-sim: produced %u/%u, delivered %u, [021] %u, [008] %u%s",
+                atomic_load(&shared->produced_attempts), to_produce,
+                atomic_load(&shared->delivered_claims), atomic_load(&shared->missing_routing),
+                atomic_load(&shared->contention_failures), final ? "\n" : "   ");
+}
+
+/* Waits for every child under the deadline; SIGINT and SIGTERM end the
+ * run (the children are killed, nothing is left behind). */
+static void sim_wait_all(SimRun *run, const SimContext *ctx, unsigned to_produce)
+{
+        bool progress = isatty(STDERR_FILENO);
+        gint64 next_progress = g_get_monotonic_time();
+        sigset_t wait_set;
+        sigemptyset(&wait_set);
+        sigaddset(&wait_set, SIGCHLD);
+        sigaddset(&wait_set, SIGINT);
+        sigaddset(&wait_set, SIGTERM);
+        while (run->running > 0) {
+                sim_reap(run);
+                if (run->running == 0)
+                        break;
+                gint64 now = g_get_monotonic_time();
+                if (now >= ctx->deadline_us)
+                        sim_fail(run, "the deadline was reached (see --timeout)");
+                if (progress && now >= next_progress) {
+                        sim_progress(ctx->shared, to_produce, false);
+                        next_progress = now + SIM_PROGRESS_INTERVAL_US;
+                }
+                gint64 wake = MIN(ctx->deadline_us, progress ? next_progress : ctx->deadline_us);
+                gint64 wait_us = MAX(wake - now, 1000);
+                struct timespec timeout = { .tv_sec = wait_us / G_USEC_PER_SEC,
+                                            .tv_nsec = (wait_us % G_USEC_PER_SEC) * 1000 };
+                int sig = sigtimedwait(&wait_set, NULL, &timeout);
+                if (sig == SIGINT || sig == SIGTERM)
+                        sim_fail(run, "interrupted");
+        }
+        if (progress)
+                sim_progress(ctx->shared, to_produce, true);
+}
+
+static void sim_print_report(const SimTally *tally, const SimContext *ctx,
+                             const unsigned counts[SIM_ROLE_COUNT], double seconds, bool json,
+                             const char *failure)
+{
+        SimShared *shared = ctx->shared;
+        unsigned missing = atomic_load(&shared->missing_routing);
+        unsigned contention = atomic_load(&shared->contention_failures);
+        double rate = seconds > 0 ? tally->queued / seconds : 0;
+        if (json) {
+                printf("{\"mode\": \"%s\", \"external\": %u, \"v20\": %u, \"gateway\": %u, "
+                       "\"producers\": %u, \"queued\": %u, \"delivered\": %u, \"duplicates\": %u, "
+                       "\"duplicate_copies\": %u, \"lost\": %u, \"still_queued\": %u, "
+                       "\"returned\": %u, \"refused\": %u, \"missing_routing\": %u, "
+                       "\"contention_failures\": %u, "
+                       "\"full_mailbags\": %u, \"seconds\": %.3f, \"messages_per_second\": %.0f, "
+                       "\"ok\": %s}\n",
+                       ctx->raw ? "raw" : "mailbagfs", counts[SIM_ROLE_EXTERNAL],
+                       counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY], counts[SIM_ROLE_PRODUCER],
+                       tally->queued, tally->delivered, tally->duplicates,
+                       tally->duplicate_copies, tally->lost, tally->still_queued,
+                       tally->returned, atomic_load(&shared->refused), missing, contention,
+                       tally->full_mailbags, seconds, rate,
+                       failure ? "false" : "true");
+                return;
+        }
+        printf("po-sim: %s (%s): %u External, %u -V20, %u gateway consumers, %u producers\n",
+               ctx->root, ctx->raw ? "raw directory" : "mailbagfs mount",
+               counts[SIM_ROLE_EXTERNAL], counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY],
+               counts[SIM_ROLE_PRODUCER]);
+        printf("  queued                    %8u\n", tally->queued);
+        printf("  delivered exactly once    %8u\n", tally->delivered);
+        printf("  duplicates                %8u  (%u extra copies)\n", tally->duplicates,
+               tally->duplicate_copies);
+        printf("  lost                      %8u\n", tally->lost);
+        printf("  missing routing [021]     %8u\n", missing);
+        printf("  contention failures [008] %8u  (%u never queued)\n", contention,
+               atomic_load(&shared->refused));
+        printf("  mailbags at 4096 records  %8u\n", tally->full_mailbags);
+        if (tally->still_queued)
+                printf("  still queued              %8u\n", tally->still_queued);
+        printf("  wall time                 %8.2f s\n", seconds);
+        printf("  messages/s                %8.0f\n", rate);
+        if (failure)
+                printf("po-sim: FAILED: %s\n", failure);
+}
+
+int main(int argc, char **argv)
+{
+        gint messages = 1000, producers = 2, batch = 64, key_attempts = 10, poll_ms = 40;
+        gint64 seed = 1;
+        double timeout = 300;
+        gboolean json = FALSE;
+        g_autofree char *consumers_spec = NULL;
+        GOptionEntry entries[] = {
+                { "messages", 'm', 0, G_OPTION_ARG_INT, &messages,
+                  "Messages the producers add to the queue (default 1000)", "N" },
+                { "consumers", 'c', 0, G_OPTION_ARG_STRING, &consumers_spec,
+                  "Consumers per kind (default external=2,v20=2,gateway=2)", "SPEC" },
+                { "producers", 'p', 0, G_OPTION_ARG_INT, &producers,
+                  "MS Mail Connector producers (default 2)", "K" },
+                { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
+                  "Seed of the workers' randomness (default 1)", "S" },
+                { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
+                  "Print the result as one JSON object", NULL },
+                { "batch", 'b', 0, G_OPTION_ARG_INT, &batch,
+                  "Records a consumer handles per session (default 64)", "B" },
+                { "poll-ms", 0, 0, G_OPTION_ARG_INT, &poll_ms,
+                  "A refused or idle consumer tries again within this (default 40)", "MS" },
+                { "key-attempts", 0, 0, G_OPTION_ARG_INT, &key_attempts,
+                  "Tries a producer makes for the KEY section before [008] (default 10)", "A" },
+                { "timeout", 't', 0, G_OPTION_ARG_DOUBLE, &timeout,
+                  "Deadline of the whole run in seconds (default 300)", "SEC" },
+                G_OPTION_ENTRY_NULL,
+        };
+        g_autoptr(GOptionContext) context = g_option_context_new(
+                "DIR - run mail transfer programs against a postoffice and count the mail");
+        g_option_context_add_main_entries(context, entries, NULL);
+        g_autoptr(GError) error = NULL;
+        unsigned counts[SIM_ROLE_COUNT];
+        if (!g_option_context_parse(context, &argc, &argv, &error) ||
+            !sim_parse_consumers(consumers_spec ? consumers_spec : "external=2,v20=2,gateway=2",
+                                 counts, &error)) {
+                fprintf(stderr, "po-sim: %s\n", error->message);
+                return 2;
+        }
+        const char *bad = argc != 2 ? "exactly one postoffice directory is needed"
+                : messages < 0 || messages > SIM_MAX_MESSAGES ? "--messages is out of range"
+                : producers < 0 || producers > SIM_MAX_PRODUCERS ? "--producers is out of range"
+                : messages > 0 && producers == 0 ? "--messages needs at least one producer"
+                : batch < 1 || batch > PO_MAILBAG_MAX_RECORDS ? "--batch is out of range"
+                : poll_ms < 1 || poll_ms > 10000 ? "--poll-ms is out of range"
+                : key_attempts < 1 || key_attempts > 20 ? "--key-attempts is out of range"
+                : !(timeout > 0 && timeout <= 86400) ? "--timeout is out of range" : NULL;
+        if (bad) {
+                fprintf(stderr, "po-sim: %s\nusage: po-sim DIR [--messages N] [--consumers SPEC] "
+                        "[--producers K] [--seed S] [--json]\n", bad);
+                return 2;
+        }
+        counts[SIM_ROLE_PRODUCER] = producers;
+
+        const char *root = argv[1];
+        int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0) {
+                fprintf(stderr, "po-sim: %s: %s\n", root, g_strerror(errno));
+                return 2;
+        }
+        g_autoptr(GPtrArray) recipients = sim_list_recipients(root, &error);
+        if (recipients && recipients->len == 0)
+                g_set_error(&error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                            "%s: no user mailbags in MBG/ to deliver to", root);
+        SimContext ctx = {
+                .root = root,
+                .root_fd = root_fd,
+                .raw = !sim_is_mailbagfs(root),
+                .recipients = recipients,
+                .batch = batch,
+                .poll_us = (unsigned)poll_ms * 1000,
+                .key_attempts = key_attempts,
+                .done_fd = -1,
+        };
+        SimBefore before = { 0 };
+        uint32_t first_number = 0;
+        if (error || !sim_tally_before(&ctx, &before, &error) ||
+            !sim_read_next_message(&ctx, &first_number, &error)) {
+                fprintf(stderr, "po-sim: %s\n", error->message);
+                sim_before_clear(&before);
+                close(root_fd);
+                return 2;
+        }
+
+        int status = 1;
+        char *stand_in_dir = NULL;
+        size_t shared_size = sizeof(SimShared) + (size_t)messages;
+        SimShared *shared = mmap(NULL, shared_size, PROT_READ | PROT_WRITE,
+                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (shared == MAP_FAILED) {
+                fprintf(stderr, "po-sim: mmap: %s\n", g_strerror(errno));
+                goto out_before;
+        }
+        shared->first_number = first_number;
+        shared->capacity = messages;
+        ctx.shared = shared;
+
+        if (ctx.raw && !(stand_in_dir = g_dir_make_tmp("po-sim-locks-XXXXXX", &error))) {
+                fprintf(stderr, "po-sim: %s\n", error->message);
+                goto out_shared;
+        }
+        ctx.stand_in_dir = stand_in_dir;
+
+        int done_pipe[2];
+        if (pipe2(done_pipe, O_CLOEXEC) < 0) {
+                fprintf(stderr, "po-sim: pipe: %s\n", g_strerror(errno));
+                goto out_stand_in;
+        }
+        ctx.done_fd = done_pipe[0];
+
+        /* Children are reaped and signals taken synchronously in
+         * sim_wait_all(); blocked before the first fork so none is missed. */
+        sigset_t blocked, saved_mask;
+        sigemptyset(&blocked);
+        sigaddset(&blocked, SIGCHLD);
+        sigaddset(&blocked, SIGINT);
+        sigaddset(&blocked, SIGTERM);
+        sigprocmask(SIG_BLOCK, &blocked, &saved_mask);
+
+        SimRun run = { .children = g_array_new(FALSE, TRUE, sizeof(SimChild)),
+                       .done_write_fd = done_pipe[1] };
+        ctx.deadline_us = g_get_monotonic_time() + (gint64)(timeout * G_USEC_PER_SEC);
+        gint64 start = g_get_monotonic_time();
+        pid_t parent = getpid();
+        fflush(NULL);
+        for (int role = 0; role < SIM_ROLE_COUNT && !run.failed; role++) {
+                for (unsigned i = 1; i <= counts[role]; i++) {
+                        unsigned quota = role != SIM_ROLE_PRODUCER ? 0
+                                : messages / producers + (i <= (unsigned)messages % producers);
+                        pid_t pid = fork();
+                        if (pid == 0)
+                                sim_worker_main(&ctx, role, i, quota, seed, parent, done_pipe[1]);
+                        if (pid < 0) {
+                                fprintf(stderr, "po-sim: fork: %s\n", g_strerror(errno));
+                                sim_fail(&run, "fork failed");
+                                break;
+                        }
+                        SimChild child = { .pid = pid, .role = role, .index = i };
+                        g_array_append_val(run.children, child);
+                        run.running++;
+                        if (role == SIM_ROLE_PRODUCER)
+                                run.producers_running++;
+                }
+        }
+        close(done_pipe[0]);
+        if (run.producers_running == 0 && run.done_write_fd >= 0) {
+                close(run.done_write_fd);
+                run.done_write_fd = -1;
+        }
+        sim_wait_all(&run, &ctx, messages);
+        double seconds = (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC;
+        if (run.done_write_fd >= 0)
+                close(run.done_write_fd);
+        sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+        g_array_unref(run.children);
+
+        SimTally tally;
+        if (!sim_tally_after(&ctx, &before, &tally, &error)) {
+                fprintf(stderr, "po-sim: counting the mail: %s\n", error->message);
+                goto out_stand_in;
+        }
+        const char *failure = run.failure;
+        if (!failure && tally.still_queued > 0)
+                failure = "the queue was not drained";
+        sim_print_report(&tally, &ctx, counts, seconds, json, failure);
+        status = failure ? 1 : 0;
+
+out_stand_in:
+        if (stand_in_dir) {
+                g_autoptr(GDir) dir = g_dir_open(stand_in_dir, 0, NULL);
+                for (const char *name; dir && (name = g_dir_read_name(dir)) != NULL;) {
+                        g_autofree char *path = g_build_filename(stand_in_dir, name, NULL);
+                        unlink(path);
+                }
+                rmdir(stand_in_dir);
+                g_free(stand_in_dir);
+        }
+out_shared:
+        munmap(shared, shared_size);
+out_before:
+        sim_before_clear(&before);
+        close(root_fd);
+        return status;
+}
