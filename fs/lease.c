@@ -1,4 +1,5 @@
-/* lease.c - the lease manager (semantics in lease.h).
+/* lease.c - the lease manager's holds and requests (semantics in lease.h;
+ * the watch thread is in lease-watch.c, the views in lease-info.c).
  *
  * Everything below is guarded by LeaseManager.mutex, the only lock; nothing
  * here takes another lock and no callback runs while it is held (callbacks
@@ -9,9 +10,11 @@
  *   with waiters always has a holder: whenever a hold ends, the head waiter
  *   is granted at once. So memory follows activity, not the postoffice size.
  * - A LeaseProcess exists while its pid holds a resource or has a waiter
- *   (users counts both) and owns one pidfd. Only the watch thread closes
- *   pidfds, between two polls, so a descriptor it polls is never closed and
- *   reused under it.
+ *   (users counts both) and owns one pidfd while it lives. Once it has
+ *   exited it leaves the process table for manager->exited, without a
+ *   pidfd, for as long as its open handles keep a hold. Only the watch
+ *   thread closes pidfds, between two polls, so a descriptor it polls is
+ *   never closed and reused under it.
  * - A LeaseWaiter is at once in manager->waiters, its resource's queue and
  *   its process's list, or in none of them. Whoever takes it out completes
  *   it; that is what makes its done callback run exactly once, and what lets
@@ -19,99 +22,17 @@
  * - Waiter ids grow monotonically and waiters are appended, so every queue is
  *   sorted by id.
  */
-#include "lease.h"
+#include "lease-private.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/pidfd.h>
 #include <syslog.h>
 #include <unistd.h>
 
-#define LEASE_DEFAULT_SESSION_MS 10000
-#define LEASE_DEFAULT_KEY_WRITE_MS 10000
-#define LEASE_DEFAULT_EXCLUSIVE_MS 2000
-
-typedef struct LeaseProcess LeaseProcess;
-typedef struct LeaseResource LeaseResource;
-typedef struct LeaseWaiter LeaseWaiter;
-
-struct LeaseProcess {
-        pid_t pid;
-        int pidfd;      /* -1 once the process has exited */
-        bool exited;    /* out of the table, kept only by holds on open handles */
-        unsigned users; /* held resources + waiters (+ temporary pins) */
-        GList *held;    /* LeaseResource* */
-        GList *waiting; /* LeaseWaiter*, oldest first */
-};
-
-struct LeaseResource {
-        LeaseKind kind;
-        char *key; /* "kind:name", owned; the table's key */
-        char *name;
-        LeaseProcess *holder; /* NULL when free */
-        char *program;        /* the rest describes the hold, when held */
-        char *protocol;
-        gint64 since_us;
-        GArray *refs;     /* uint64_t */
-        GArray *handles;  /* gboolean per entry of refs: an open file handle */
-        GQueue waiters;   /* LeaseWaiter*, FIFO */
-};
-
-struct LeaseWaiter {
-        uint64_t id;
-        LeaseResource *resource;
-        LeaseProcess *process;
-        GList *link; /* in resource->waiters */
-        char *program;
-        char *protocol;
-        uint64_t ref;
-        bool handle;
-        int timeout_ms;
-        gint64 deadline_us; /* monotonic */
-        LeaseDoneFn done;
-        void *opaque;
-};
-
-struct LeaseManager {
-        LeaseConfig config;                   /* immutable */
-        int timeout_ms[LEASE_KIND_COUNT];     /* immutable */
-        int wake_fd;                          /* immutable; eventfd */
-        GThread *watch_thread;                /* immutable */
-
-        GMutex mutex;
-        GHashTable *resources;   /* guarded by mutex; key -> LeaseResource* */
-        GHashTable *processes;   /* guarded by mutex; pid -> LeaseProcess*, live ones */
-        GList *exited;           /* guarded by mutex; LeaseProcess* whose handles still hold */
-        GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
-        GArray *retired_fds;     /* guarded by mutex; pidfds to close */
-        uint64_t next_waiter_id; /* guarded by mutex */
-        gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
-        LeaseStats stats;        /* guarded by mutex */
-        bool stopping;           /* guarded by mutex */
-};
-
 /* ---- deferred callbacks ------------------------------------------------ */
 
-typedef enum {
-        LEASE_CALL_DONE,
-        LEASE_CALL_GONE,
-        LEASE_CALL_LOG,
-} LeaseCallType;
-
-typedef struct {
-        LeaseCallType type;
-        int value; /* done's result or the log priority */
-        LeaseDoneFn done;
-        void *opaque;
-        LeaseKind kind;
-        pid_t pid;
-        LeaseEndReason reason;
-        char *text;    /* resource name or log message */
-        GArray *refs;  /* uint64_t */
-} LeaseCall;
 
 static void lease_call_clear(gpointer data)
 {
@@ -122,7 +43,7 @@ static void lease_call_clear(gpointer data)
                 g_array_unref(call->refs);
 }
 
-static GArray *lease_calls_new(void)
+GArray *lease_calls_new(void)
 {
         GArray *calls = g_array_new(FALSE, TRUE, sizeof(LeaseCall));
 
@@ -132,7 +53,7 @@ static GArray *lease_calls_new(void)
 
 /* Runs without the mutex, in the order collected: a holder_gone comes
  * before the grants it made possible. */
-static void lease_calls_run(LeaseManager *m, GArray *calls)
+void lease_calls_run(LeaseManager *m, GArray *calls)
 {
         for (guint i = 0; i < calls->len; i++) {
                 LeaseCall *call = &g_array_index(calls, LeaseCall, i);
@@ -154,10 +75,7 @@ static void lease_calls_run(LeaseManager *m, GArray *calls)
         }
 }
 
-static void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
-        G_GNUC_PRINTF(4, 5);
-
-static void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
+void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
 {
         LeaseCall call = { .type = LEASE_CALL_LOG, .value = priority };
         va_list args;
@@ -170,7 +88,7 @@ static void lease_log(LeaseManager *m, GArray *calls, int priority, const char *
         g_array_append_val(calls, call);
 }
 
-static void lease_push_done(GArray *calls, LeaseDoneFn done, void *opaque, int result)
+void lease_push_done(GArray *calls, LeaseDoneFn done, void *opaque, int result)
 {
         LeaseCall call = { .type = LEASE_CALL_DONE, .value = result, .done = done,
                            .opaque = opaque };
@@ -193,17 +111,17 @@ const char *lease_kind_to_string(LeaseKind kind)
         return "?";
 }
 
-static const char *lease_or_unknown(const char *s)
+const char *lease_or_unknown(const char *s)
 {
         return s ? s : "?";
 }
 
-static char *lease_key(LeaseKind kind, const char *name)
+char *lease_key(LeaseKind kind, const char *name)
 {
         return g_strdup_printf("%d:%s", (int)kind, name);
 }
 
-static void lease_wake(LeaseManager *m)
+void lease_wake(LeaseManager *m)
 {
         uint64_t one = 1;
         ssize_t n = write(m->wake_fd, &one, sizeof(one));
@@ -213,7 +131,7 @@ static void lease_wake(LeaseManager *m)
         (void)n;
 }
 
-static bool lease_pidfd_exited(int pidfd)
+bool lease_pidfd_exited(int pidfd)
 {
         struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
 
@@ -222,7 +140,6 @@ static bool lease_pidfd_exited(int pidfd)
 
 /* ---- processes ---------------------------------------------------------- */
 
-static void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls);
 
 static void lease_process_unref(LeaseManager *m, LeaseProcess *p)
 {
@@ -287,7 +204,7 @@ static LeaseProcess *lease_process_get(LeaseManager *m, pid_t pid, GArray *calls
 
 /* ---- resources and holds ------------------------------------------------ */
 
-static void lease_resource_free(gpointer data)
+void lease_resource_free(gpointer data)
 {
         LeaseResource *r = data;
 
@@ -378,7 +295,7 @@ static void lease_waiter_free(LeaseWaiter *w)
 }
 
 /* Completes a waiter that did not get the resource. */
-static void lease_waiter_fail(LeaseManager *m, LeaseWaiter *w, int result, GArray *calls)
+void lease_waiter_fail(LeaseManager *m, LeaseWaiter *w, int result, GArray *calls)
 {
         LeaseResource *r = w->resource;
 
@@ -498,7 +415,7 @@ static void lease_hold_drop_lockfile_refs(LeaseManager *m, LeaseResource *r, GAr
                 lease_hold_finish(m, r, calls);
 }
 
-static void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls)
+void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls)
 {
         /* Pinned: the loops below drop the last real users. */
         p->users++;
@@ -805,356 +722,4 @@ int lease_break(LeaseManager *m, LeaseKind kind, const char *name)
         g_mutex_unlock(&m->mutex);
         lease_calls_run(m, calls);
         return ret;
-}
-
-/* ---- observability ------------------------------------------------------ */
-
-void lease_info_free(LeaseInfo *info)
-{
-        if (!info)
-                return;
-        g_free(info->name);
-        g_free(info->program);
-        g_free(info->protocol);
-        g_free(info->waiter_pids);
-        g_free(info);
-}
-
-static LeaseInfo *lease_info_new(LeaseKind kind, const char *name, const LeaseResource *r)
-{
-        LeaseInfo *info = g_new0(LeaseInfo, 1);
-        guint i = 0;
-
-        info->kind = kind;
-        info->name = g_strdup(name);
-        if (!r)
-                return info;
-        if (r->holder) {
-                info->holder = r->holder->pid;
-                info->program = g_strdup(r->program);
-                info->protocol = g_strdup(r->protocol);
-                info->since_us = r->since_us;
-                info->refs = r->refs->len;
-        }
-        info->n_waiters = r->waiters.length;
-        if (info->n_waiters > 0) {
-                info->waiter_pids = g_new(pid_t, info->n_waiters);
-                for (GList *l = r->waiters.head; l; l = l->next)
-                        info->waiter_pids[i++] = ((LeaseWaiter *)l->data)->process->pid;
-        }
-        return info;
-}
-
-static gint lease_info_compare(gconstpointer a, gconstpointer b)
-{
-        const LeaseInfo *x = *(LeaseInfo *const *)a;
-        const LeaseInfo *y = *(LeaseInfo *const *)b;
-
-        if (x->kind != y->kind)
-                return x->kind < y->kind ? -1 : 1;
-        return strcmp(x->name, y->name);
-}
-
-GPtrArray *lease_manager_snapshot(LeaseManager *m)
-{
-        GPtrArray *infos = g_ptr_array_new_with_free_func((GDestroyNotify)lease_info_free);
-        GHashTableIter iter;
-        gpointer value;
-
-        g_mutex_lock(&m->mutex);
-        g_hash_table_iter_init(&iter, m->resources);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                LeaseResource *r = value;
-
-                g_ptr_array_add(infos, lease_info_new(r->kind, r->name, r));
-        }
-        g_mutex_unlock(&m->mutex);
-        g_ptr_array_sort(infos, lease_info_compare);
-        return infos;
-}
-
-LeaseInfo *lease_manager_lookup(LeaseManager *m, LeaseKind kind, const char *name)
-{
-        g_autofree char *key = lease_key(kind, name);
-        LeaseInfo *info;
-
-        g_mutex_lock(&m->mutex);
-        info = lease_info_new(kind, name, g_hash_table_lookup(m->resources, key));
-        g_mutex_unlock(&m->mutex);
-        return info;
-}
-
-void lease_manager_get_stats(LeaseManager *m, LeaseStats *out)
-{
-        g_mutex_lock(&m->mutex);
-        *out = m->stats;
-        g_mutex_unlock(&m->mutex);
-}
-
-void lease_manager_count_mixed_protocol(LeaseManager *m)
-{
-        g_mutex_lock(&m->mutex);
-        m->stats.mixed_protocol++;
-        g_mutex_unlock(&m->mutex);
-}
-
-/* ---- the watch thread --------------------------------------------------- */
-
-static gint lease_waiter_compare_id(gconstpointer a, gconstpointer b)
-{
-        const LeaseWaiter *x = *(LeaseWaiter *const *)a;
-        const LeaseWaiter *y = *(LeaseWaiter *const *)b;
-
-        return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* All waiters, oldest first: the shutdown fails them in queue order. */
-static GPtrArray *lease_waiters_sorted(LeaseManager *m)
-{
-        GPtrArray *all = g_ptr_array_sized_new(g_hash_table_size(m->waiters));
-        GHashTableIter iter;
-        gpointer value;
-
-        g_hash_table_iter_init(&iter, m->waiters);
-        while (g_hash_table_iter_next(&iter, NULL, &value))
-                g_ptr_array_add(all, value);
-        g_ptr_array_sort(all, lease_waiter_compare_id);
-        return all;
-}
-
-/* Fails the waiters whose time is up, oldest first, and computes the next
- * deadline. A linear scan: waiters are as many as blocked client requests. */
-static void lease_expire_waiters(LeaseManager *m, GArray *calls)
-{
-        g_autoptr(GPtrArray) expired = g_ptr_array_new();
-        gint64 now = g_get_monotonic_time();
-        gint64 next = G_MAXINT64;
-        GHashTableIter iter;
-        gpointer value;
-
-        g_hash_table_iter_init(&iter, m->waiters);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                LeaseWaiter *w = value;
-
-                if (w->deadline_us <= now)
-                        g_ptr_array_add(expired, w);
-                else
-                        next = MIN(next, w->deadline_us);
-        }
-        g_ptr_array_sort(expired, lease_waiter_compare_id);
-        for (guint i = 0; i < expired->len; i++) {
-                LeaseWaiter *w = expired->pdata[i];
-                LeaseResource *r = w->resource;
-
-                m->stats.timeouts++;
-                lease_log(m, calls, LOG_INFO,
-                          "pid %d (%s, %s) gave up on %s %s after %d ms: held by pid %d (%s, %s)",
-                          (int)w->process->pid, w->program, w->protocol, lease_kind_to_string(r->kind),
-                          r->name, w->timeout_ms, r->holder ? (int)r->holder->pid : 0,
-                          lease_or_unknown(r->program), lease_or_unknown(r->protocol));
-                lease_waiter_fail(m, w, -EBUSY, calls);
-        }
-        m->next_deadline_us = next;
-}
-
-static void lease_close_retired(LeaseManager *m)
-{
-        for (guint i = 0; i < m->retired_fds->len; i++)
-                close(g_array_index(m->retired_fds, int, i));
-        g_array_set_size(m->retired_fds, 0);
-}
-
-static gpointer lease_watch_thread(gpointer data)
-{
-        LeaseManager *m = data;
-        g_autoptr(GArray) pfds = g_array_new(FALSE, FALSE, sizeof(struct pollfd));
-        g_autoptr(GArray) pids = g_array_new(FALSE, FALSE, sizeof(pid_t));
-
-        for (;;) {
-                g_autoptr(GArray) calls = lease_calls_new();
-                struct pollfd wake = { .fd = m->wake_fd, .events = POLLIN };
-                GHashTableIter iter;
-                gpointer value;
-                int timeout;
-
-                g_mutex_lock(&m->mutex);
-                if (m->stopping) {
-                        g_mutex_unlock(&m->mutex);
-                        break;
-                }
-                /* What the last poll saw. The record may be gone (released
-                 * meanwhile) or new (the pid exited and came back): only the
-                 * record owning the very descriptor counts. */
-                for (guint i = 1; i < pfds->len; i++) {
-                        struct pollfd *pfd = &g_array_index(pfds, struct pollfd, i);
-                        LeaseProcess *p;
-
-                        if (!pfd->revents)
-                                continue;
-                        p = g_hash_table_lookup(m->processes,
-                                                GINT_TO_POINTER(g_array_index(pids, pid_t, i)));
-                        if (p && p->pidfd == pfd->fd && lease_pidfd_exited(p->pidfd))
-                                lease_process_died(m, p, calls);
-                }
-                lease_expire_waiters(m, calls);
-                lease_close_retired(m);
-
-                g_array_set_size(pfds, 0);
-                g_array_set_size(pids, 0);
-                g_array_append_val(pfds, wake);
-                g_array_append_val(pids, (pid_t){ 0 });
-                g_hash_table_iter_init(&iter, m->processes);
-                while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                        LeaseProcess *p = value;
-                        struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
-
-                        g_array_append_val(pfds, pfd);
-                        g_array_append_val(pids, p->pid);
-                }
-                if (m->next_deadline_us == G_MAXINT64) {
-                        timeout = -1;
-                } else {
-                        gint64 left_ms = (m->next_deadline_us - g_get_monotonic_time() + 999) / 1000;
-
-                        timeout = (int)CLAMP(left_ms, 0, INT_MAX);
-                }
-                g_mutex_unlock(&m->mutex);
-
-                lease_calls_run(m, calls);
-
-                if (poll((struct pollfd *)pfds->data, pfds->len, timeout) < 0) {
-                        /* EINTR, or ENOMEM: go round; nothing was seen. */
-                        for (guint i = 0; i < pfds->len; i++)
-                                g_array_index(pfds, struct pollfd, i).revents = 0;
-                        continue;
-                }
-                if (g_array_index(pfds, struct pollfd, 0).revents) {
-                        uint64_t count;
-                        ssize_t n = read(m->wake_fd, &count, sizeof(count));
-
-                        (void)n; /* EAGAIN: somebody else's wake-up was already consumed */
-                }
-        }
-        return NULL;
-}
-
-/* ---- life cycle --------------------------------------------------------- */
-
-static void lease_process_free(gpointer data)
-{
-        LeaseProcess *p = data;
-
-        close(p->pidfd);
-        g_list_free(p->held);
-        g_list_free(p->waiting);
-        g_free(p);
-}
-
-LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error)
-{
-        static const int defaults[LEASE_KIND_COUNT] = {
-                [LEASE_SESSION] = LEASE_DEFAULT_SESSION_MS,
-                [LEASE_KEY_WRITE] = LEASE_DEFAULT_KEY_WRITE_MS,
-                [LEASE_EXCLUSIVE] = LEASE_DEFAULT_EXCLUSIVE_MS,
-        };
-        LeaseConfig empty = { 0 };
-        LeaseManager *m;
-        int given[LEASE_KIND_COUNT];
-        int fd;
-
-        if (!config)
-                config = &empty;
-        given[LEASE_SESSION] = config->session_timeout_ms;
-        given[LEASE_KEY_WRITE] = config->key_write_timeout_ms;
-        given[LEASE_EXCLUSIVE] = config->exclusive_timeout_ms;
-        for (int k = 0; k < LEASE_KIND_COUNT; k++) {
-                if (given[k] < 0) {
-                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                                    "lease: negative default timeout for %s leases",
-                                    lease_kind_to_string(k));
-                        return NULL;
-                }
-        }
-
-        fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (fd < 0) {
-                int saved = errno;
-
-                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved),
-                            "lease: cannot create eventfd: %s", g_strerror(saved));
-                return NULL;
-        }
-
-        m = g_new0(LeaseManager, 1);
-        m->config = *config;
-        for (int k = 0; k < LEASE_KIND_COUNT; k++)
-                m->timeout_ms[k] = given[k] > 0 ? given[k] : defaults[k];
-        m->wake_fd = fd;
-        g_mutex_init(&m->mutex);
-        m->resources = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lease_resource_free);
-        m->processes = g_hash_table_new_full(NULL, NULL, NULL, lease_process_free);
-        m->waiters = g_hash_table_new(g_int64_hash, g_int64_equal);
-        m->retired_fds = g_array_new(FALSE, FALSE, sizeof(int));
-        m->next_deadline_us = G_MAXINT64;
-
-        m->watch_thread = g_thread_try_new("lease-watch", lease_watch_thread, m, error);
-        if (!m->watch_thread) {
-                g_hash_table_destroy(m->waiters);
-                g_hash_table_destroy(m->processes);
-                g_hash_table_destroy(m->resources);
-                g_array_unref(m->retired_fds);
-                g_mutex_clear(&m->mutex);
-                close(fd);
-                g_free(m);
-                return NULL;
-        }
-        return m;
-}
-
-void lease_manager_free(LeaseManager *m)
-{
-        g_autoptr(GArray) calls = NULL;
-        g_autoptr(GPtrArray) all = NULL;
-        GHashTableIter iter;
-        gpointer value;
-
-        if (!m)
-                return;
-        calls = lease_calls_new();
-
-        g_mutex_lock(&m->mutex);
-        m->stopping = true;
-        all = lease_waiters_sorted(m);
-        for (guint i = 0; i < all->len; i++)
-                lease_waiter_fail(m, all->pdata[i], -ECANCELED, calls);
-        g_mutex_unlock(&m->mutex);
-
-        lease_wake(m);
-        g_thread_join(m->watch_thread);
-        /* Still fully alive: a done callback may release what it holds. */
-        lease_calls_run(m, calls);
-
-        /* Holds left over vanish with the manager; detach them so the
-         * resource destructor's invariant check holds. */
-        g_hash_table_iter_init(&iter, m->resources);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                LeaseResource *r = value;
-
-                r->holder = NULL;
-        }
-        g_hash_table_destroy(m->resources);
-        g_hash_table_destroy(m->waiters);
-        g_hash_table_destroy(m->processes);
-        for (GList *l = m->exited; l; l = l->next) {
-                LeaseProcess *p = l->data;
-                g_list_free(p->held);
-                g_list_free(p->waiting);
-                g_free(p);
-        }
-        g_list_free(m->exited);
-        lease_close_retired(m);
-        g_array_unref(m->retired_fds);
-        close(m->wake_fd);
-        g_mutex_clear(&m->mutex);
-        g_free(m);
 }

@@ -1,0 +1,112 @@
+/* lease-private.h - the lease manager's structures, shared by its files:
+ * lease.c (holds and requests), lease-watch.c (the watch thread and the
+ * manager's life cycle) and lease-info.c (snapshots and counters). Nothing
+ * outside those files includes it.
+ *
+ * Everything here is guarded by LeaseManager.mutex, the only lock; the
+ * invariants are listed at the top of lease.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lease.h"
+
+#define LEASE_DEFAULT_SESSION_MS 10000
+#define LEASE_DEFAULT_KEY_WRITE_MS 10000
+#define LEASE_DEFAULT_EXCLUSIVE_MS 2000
+
+typedef struct LeaseProcess LeaseProcess;
+typedef struct LeaseResource LeaseResource;
+typedef struct LeaseWaiter LeaseWaiter;
+
+struct LeaseProcess {
+        pid_t pid;
+        int pidfd;      /* -1 once the process has exited */
+        bool exited;    /* out of the table, kept only by holds on open handles */
+        unsigned users; /* held resources + waiters (+ temporary pins) */
+        GList *held;    /* LeaseResource* */
+        GList *waiting; /* LeaseWaiter*, oldest first */
+};
+
+struct LeaseResource {
+        LeaseKind kind;
+        char *key; /* "kind:name", owned; the table's key */
+        char *name;
+        LeaseProcess *holder; /* NULL when free */
+        char *program;        /* the rest describes the hold, when held */
+        char *protocol;
+        gint64 since_us;
+        GArray *refs;     /* uint64_t */
+        GArray *handles;  /* gboolean per entry of refs: an open file handle */
+        GQueue waiters;   /* LeaseWaiter*, FIFO */
+};
+
+struct LeaseWaiter {
+        uint64_t id;
+        LeaseResource *resource;
+        LeaseProcess *process;
+        GList *link; /* in resource->waiters */
+        char *program;
+        char *protocol;
+        uint64_t ref;
+        bool handle;
+        int timeout_ms;
+        gint64 deadline_us; /* monotonic */
+        LeaseDoneFn done;
+        void *opaque;
+};
+
+struct LeaseManager {
+        LeaseConfig config;                   /* immutable */
+        int timeout_ms[LEASE_KIND_COUNT];     /* immutable */
+        int wake_fd;                          /* immutable; eventfd */
+        GThread *watch_thread;                /* immutable */
+
+        GMutex mutex;
+        GHashTable *resources;   /* guarded by mutex; key -> LeaseResource* */
+        GHashTable *processes;   /* guarded by mutex; pid -> LeaseProcess*, live ones */
+        GList *exited;           /* guarded by mutex; LeaseProcess* whose handles still hold */
+        GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
+        GArray *retired_fds;     /* guarded by mutex; pidfds to close */
+        uint64_t next_waiter_id; /* guarded by mutex */
+        gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
+        LeaseStats stats;        /* guarded by mutex */
+        bool stopping;           /* guarded by mutex */
+};
+
+typedef enum {
+        LEASE_CALL_DONE,
+        LEASE_CALL_GONE,
+        LEASE_CALL_LOG,
+} LeaseCallType;
+
+typedef struct {
+        LeaseCallType type;
+        int value; /* done's result or the log priority */
+        LeaseDoneFn done;
+        void *opaque;
+        LeaseKind kind;
+        pid_t pid;
+        LeaseEndReason reason;
+        char *text;    /* resource name or log message */
+        GArray *refs;  /* uint64_t */
+} LeaseCall;
+
+/* Deferred callbacks: collected under the mutex, run after it is dropped. */
+GArray *lease_calls_new(void);
+void lease_calls_run(LeaseManager *m, GArray *calls);
+void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
+        G_GNUC_PRINTF(4, 5);
+void lease_push_done(GArray *calls, LeaseDoneFn done, void *opaque, int result);
+
+const char *lease_or_unknown(const char *s);
+char *lease_key(LeaseKind kind, const char *name);
+/* Makes the watch thread rebuild its poll set and deadline. */
+void lease_wake(LeaseManager *m);
+bool lease_pidfd_exited(int pidfd);
+
+void lease_resource_free(gpointer data);
+void lease_waiter_fail(LeaseManager *m, LeaseWaiter *w, int result, GArray *calls);
+void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls);
