@@ -607,7 +607,11 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         }
         if (!queued_here && lease_would_deadlock(m, r, p)) {
                 m->stats.deadlocks++;
-                lease_log(m, calls, LOG_WARNING,
+                /* Info, not warning: the refused program takes it as a sharing
+                 * violation and tries again, and with the kernel's releases
+                 * arriving after close() returns, a cycle can be over by the
+                 * time it is seen. The deadlocks counter keeps the tally. */
+                lease_log(m, calls, LOG_INFO,
                           "deadlock refused: pid %d (%s, %s) waiting for %s %s held by pid %d (%s) "
                           "would close a waits-for cycle",
                           (int)req->pid, program, protocol, lease_kind_to_string(req->kind),

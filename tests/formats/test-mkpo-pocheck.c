@@ -4,50 +4,11 @@
  * Tool paths come from the MKPO and PO_CHECK environment variables. */
 #include "mailbag.h"
 #include "test-util.h"
+#include "tool-run.h"
 
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-typedef struct {
-        int status; /* exit code, or -1 when killed */
-        char *out;
-        char *err;
-} ToolRun;
-
-static void tool_run_clear(ToolRun *run)
-{
-        g_free(run->out);
-        g_free(run->err);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ToolRun, tool_run_clear)
-
-static const char *tool_path(const char *variable)
-{
-        const char *path = g_getenv(variable);
-        cr_assert_not_null(path, "%s is not set (run through meson test)", variable);
-        return path;
-}
-
-/* Runs argv (NULL-terminated; argv[0] a variable naming the tool). */
-static void tool_run(ToolRun *run, const char *variable, ...)
-{
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_ptr_array_add(argv, (gpointer)tool_path(variable));
-        va_list args;
-        va_start(args, variable);
-        const char *arg;
-        while ((arg = va_arg(args, const char *)) != NULL)
-                g_ptr_array_add(argv, (gpointer)arg);
-        va_end(args);
-        g_ptr_array_add(argv, NULL);
-        int wait_status = 0;
-        g_autoptr(GError) error = NULL;
-        cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               &run->out, &run->err, &wait_status, &error),
-                  "spawn: %s", error ? error->message : "?");
-        run->status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-}
 
 TestSuite(tools, .init = test_scratch_setup, .fini = test_scratch_teardown);
 

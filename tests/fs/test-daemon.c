@@ -13,49 +13,20 @@
 #include <unistd.h>
 
 #include "mount-harness.h"
-
-typedef struct {
-        int status;
-        char *out;
-        char *err;
-} RunResult;
-
-static RunResult run_daemon(const char *const *argv)
-{
-        g_autoptr(GPtrArray) args = g_ptr_array_new();
-        g_ptr_array_add(args, (char *)getenv("MAILBAGFS"));
-        for (const char *const *arg = argv; *arg; arg++)
-                g_ptr_array_add(args, (char *)*arg);
-        g_ptr_array_add(args, NULL);
-
-        RunResult result = {0};
-        g_autoptr(GError) error = NULL;
-        gint wait_status = 0;
-        cr_assert(g_spawn_sync(NULL, (char **)args->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               &result.out, &result.err, &wait_status, &error),
-                  "spawn: %s", error ? error->message : "?");
-        result.status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128;
-        return result;
-}
-
-static void run_result_clear(RunResult *r)
-{
-        g_free(r->out);
-        g_free(r->err);
-}
+#include "tool-run.h"
 
 Test(daemon, help_and_version)
 {
-        RunResult help = run_daemon((const char *[]){"--help", NULL});
+        g_auto(ToolRun) help = {0};
+        tool_runv(&help, "MAILBAGFS", (const char *[]){"--help", NULL});
         cr_expect_eq(help.status, 0);
         cr_expect(strstr(help.out, "BACKING MOUNTPOINT"), "help: %s", help.out);
         cr_expect(strstr(help.out, "log_level"), "help lacks our options");
-        run_result_clear(&help);
 
-        RunResult version = run_daemon((const char *[]){"--version", NULL});
+        g_auto(ToolRun) version = {0};
+        tool_runv(&version, "MAILBAGFS", (const char *[]){"--version", NULL});
         cr_expect_eq(version.status, 0);
         cr_expect(g_str_has_prefix(version.out, "mailbagfs version "), "%s", version.out);
-        run_result_clear(&version);
 }
 
 static int line_count(const char *text)
@@ -86,24 +57,24 @@ Test(daemon, clear_errors_for_bad_directories)
                 {dir, inside, "inside the backing directory"},
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                RunResult r = run_daemon((const char *[]){cases[i].backing, cases[i].mountpoint, "-f", NULL});
+                g_auto(ToolRun) r = {0};
+                tool_runv(&r, "MAILBAGFS", (const char *[]){cases[i].backing, cases[i].mountpoint, "-f", NULL});
                 cr_expect_neq(r.status, 0, "case %zu succeeded", i);
                 cr_expect(strstr(r.err, cases[i].expect), "case %zu: %s", i, r.err);
                 cr_expect(strstr(r.err, cases[i].backing) || strstr(r.err, cases[i].mountpoint),
                           "case %zu names no path: %s", i, r.err);
                 cr_expect_eq(line_count(r.err), 1, "case %zu: not one line: %s", i, r.err);
-                run_result_clear(&r);
         }
 
-        RunResult none = run_daemon((const char *[]){NULL});
+        g_auto(ToolRun) none = {0};
+        tool_runv(&none, "MAILBAGFS", (const char *[]){NULL});
         cr_expect_neq(none.status, 0);
         cr_expect(strstr(none.err, "no backing directory"), "%s", none.err);
-        run_result_clear(&none);
 
-        RunResult bad_level = run_daemon((const char *[]){dir, inside, "-o", "log_level=loud", NULL});
+        g_auto(ToolRun) bad_level = {0};
+        tool_runv(&bad_level, "MAILBAGFS", (const char *[]){dir, inside, "-o", "log_level=loud", NULL});
         cr_expect_neq(bad_level.status, 0);
         cr_expect(strstr(bad_level.err, "log_level"), "%s", bad_level.err);
-        run_result_clear(&bad_level);
 
         harness_remove_tree(dir);
 }

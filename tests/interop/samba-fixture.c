@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../fs/mount-harness.h"
+#include "mount-harness.h"
 #include "interop-util.h"
 
 /* Why each line is there: README-interop.md, "Samba". */

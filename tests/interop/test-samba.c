@@ -13,7 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "../fs/mount-harness.h"
+#include "mount-harness.h"
 #include "interop-util.h"
 #include "samba-fixture.h"
 

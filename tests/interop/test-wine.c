@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../fs/mount-harness.h"
+#include "mount-harness.h"
 #include "interop-util.h"
 #include "wine-fixture.h"
 

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../fs/mount-harness.h"
+#include "mount-harness.h"
 
 #define WINE_DIR_ENV "MAILBAGFS_TEST_WINE_DIR"
 #define WINE_SKIP_ENV "MAILBAGFS_TEST_WINE_UNAVAILABLE"

@@ -8,7 +8,8 @@
  * PO_SIM, MKPO and MAILBAGFS environment variables (set by meson).
  * The mounts use the daemon's defaults.
  */
-#include "../fs/mount-harness.h"
+#include "mount-harness.h"
+#include "tool-run.h"
 
 #include <criterion/criterion.h>
 #include <glib.h>
@@ -29,41 +30,6 @@ static void po_sim_teardown(void)
 }
 
 TestSuite(po_sim, .init = po_sim_setup, .fini = po_sim_teardown);
-
-typedef struct {
-        int status; /* exit code, or -1 when killed by a signal */
-        char *out;
-        char *err;
-} ToolRun;
-
-static void tool_run_clear(ToolRun *run)
-{
-        g_free(run->out);
-        g_free(run->err);
-}
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(ToolRun, tool_run_clear)
-
-/* Runs the tool named by environment @variable with the NULL-terminated
- * arguments that follow. */
-static void tool_run(ToolRun *run, const char *variable, ...)
-{
-        const char *path = g_getenv(variable);
-        cr_assert_not_null(path, "%s is not set (run through meson test)", variable);
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_ptr_array_add(argv, (gpointer)path);
-        va_list args;
-        va_start(args, variable);
-        for (const char *arg; (arg = va_arg(args, const char *)) != NULL;)
-                g_ptr_array_add(argv, (gpointer)arg);
-        va_end(args);
-        g_ptr_array_add(argv, NULL);
-        int wait_status = 0;
-        g_autoptr(GError) error = NULL;
-        cr_assert(g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               &run->out, &run->err, &wait_status, &error),
-                  "spawn %s: %s", path, error ? error->message : "?");
-        run->status = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-}
 
 static void make_postoffice(const char *users, const char *messages)
 {
