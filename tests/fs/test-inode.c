@@ -1,0 +1,152 @@
+/* test-inode.c - the node table's bookkeeping: paths rebuilt from names,
+ * hard links, renames and exchanges, unlinks, inode-number reuse, and
+ * nodes freed once the kernel forgets them (memory follows what the
+ * kernel holds, not what it has seen). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inode.h"
+
+static InodeTable *table;
+
+static struct stat fake_stat(ino_t ino, mode_t type)
+{
+        struct stat st = {.st_dev = 42, .st_ino = ino, .st_mode = type | 0644};
+        return st;
+}
+
+static void setup(void)
+{
+        struct stat root = fake_stat(2, S_IFDIR);
+        table = inode_table_new(&root);
+}
+
+static void teardown(void)
+{
+        inode_table_free(table);
+}
+
+TestSuite(inode, .init = setup, .fini = teardown);
+
+static fuse_ino_t remember(fuse_ino_t parent, const char *name, ino_t ino, mode_t type)
+{
+        struct stat st = fake_stat(ino, type);
+        return inode_table_remember(table, parent, name, &st);
+}
+
+static void expect_path(fuse_ino_t node, const char *want)
+{
+        int error = 0;
+        g_autofree char *path = inode_table_path(table, node, &error);
+        if (!want) {
+                cr_expect_null(path, "node %lu still has path %s", (unsigned long)node, path);
+                return;
+        }
+        cr_expect_not_null(path, "node %lu: %s", (unsigned long)node, g_strerror(-error));
+        if (path)
+                cr_expect_str_eq(path, want);
+}
+
+Test(inode, paths_from_names)
+{
+        fuse_ino_t key = remember(FUSE_ROOT_ID, "KEY", 10, S_IFDIR);
+        fuse_ino_t file = remember(key, "INQUEUE3.KEY", 11, S_IFREG);
+        expect_path(FUSE_ROOT_ID, "");
+        expect_path(key, "KEY");
+        expect_path(file, "KEY/INQUEUE3.KEY");
+        int error = 0;
+        g_autofree char *child = inode_table_child_path(table, key, "SYSTEM.KEY", &error);
+        cr_expect_str_eq(child, "KEY/SYSTEM.KEY");
+        /* The same backing file looked up again is the same node. */
+        cr_expect_eq(remember(key, "INQUEUE3.KEY", 11, S_IFREG), file);
+        InodeKey k;
+        cr_expect_eq(inode_table_key(table, 999999, &k), -ESTALE);
+}
+
+Test(inode, hard_links_and_unlink)
+{
+        fuse_ino_t dir = remember(FUSE_ROOT_ID, "P1", 10, S_IFDIR);
+        fuse_ino_t a = remember(dir, "A.P1", 20, S_IFREG);
+        fuse_ino_t b = remember(dir, "B.P1", 20, S_IFREG);
+        cr_expect_eq(a, b, "two names of one file are one node");
+        expect_path(a, "P1/B.P1"); /* the most recent name */
+        inode_table_unlinked(table, dir, "B.P1");
+        expect_path(a, "P1/A.P1"); /* the other name still reaches it */
+        inode_table_unlinked(table, dir, "A.P1");
+        expect_path(a, NULL);
+
+        /* A later file that reuses the inode number is a new node. */
+        fuse_ino_t c = remember(dir, "C.P1", 20, S_IFREG);
+        cr_expect_neq(c, a);
+        /* So is one that reuses it with another type. */
+        fuse_ino_t d = remember(dir, "D", 20, S_IFDIR);
+        cr_expect_neq(d, c);
+}
+
+Test(inode, rename_and_exchange)
+{
+        fuse_ino_t p1 = remember(FUSE_ROOT_ID, "P1", 10, S_IFDIR);
+        fuse_ino_t q = remember(FUSE_ROOT_ID, "QUARANT", 11, S_IFDIR);
+        fuse_ino_t x = remember(p1, "X.P1", 20, S_IFREG);
+        fuse_ino_t y = remember(p1, "Y.P1", 21, S_IFREG);
+
+        inode_table_renamed(table, p1, "X.P1", q, "X.P1", 0);
+        expect_path(x, "QUARANT/X.P1");
+        /* Renaming over an existing name: the old file loses it. */
+        inode_table_renamed(table, p1, "Y.P1", q, "X.P1", 0);
+        expect_path(y, "QUARANT/X.P1");
+        expect_path(x, NULL);
+
+        fuse_ino_t z = remember(p1, "Z.P1", 22, S_IFREG);
+        inode_table_renamed(table, q, "X.P1", p1, "Z.P1", RENAME_EXCHANGE);
+        expect_path(y, "P1/Z.P1");
+        expect_path(z, "QUARANT/X.P1");
+
+        /* A directory renamed carries its children's paths with it. */
+        inode_table_renamed(table, FUSE_ROOT_ID, "P1", FUSE_ROOT_ID, "P1.OLD", 0);
+        expect_path(y, "P1.OLD/Z.P1");
+}
+
+Test(inode, forgotten_nodes_are_freed)
+{
+        guint before = inode_table_size(table);
+        fuse_ino_t dir = remember(FUSE_ROOT_ID, "MAI", 10, S_IFDIR);
+        fuse_ino_t sub = remember(dir, "MAE", 11, S_IFDIR);
+        fuse_ino_t msg = remember(sub, "0009DF5E.MAI", 12, S_IFREG);
+        cr_expect_eq(inode_table_size(table), before + 3);
+
+        /* A directory the kernel forgot stays while a child is known. */
+        inode_table_forget(table, dir, 1);
+        inode_table_forget(table, sub, 1);
+        expect_path(msg, "MAI/MAE/0009DF5E.MAI");
+        cr_expect_eq(inode_table_size(table), before + 3);
+
+        inode_table_forget(table, msg, 1);
+        cr_expect_eq(inode_table_size(table), before, "nodes leaked");
+        /* Forgetting an unknown node, or too much, is harmless. */
+        inode_table_forget(table, msg, 5);
+        inode_table_forget(table, 123456, 1);
+        inode_table_forget(table, FUSE_ROOT_ID, 10);
+        expect_path(FUSE_ROOT_ID, "");
+}
+
+Test(inode, open_descriptors_reach_unlinked_files)
+{
+        fuse_ino_t node = remember(FUSE_ROOT_ID, "U", 30, S_IFREG);
+        cr_expect_eq(inode_table_dup_open_file(table, node), -ENOENT);
+        int fds[2];
+        cr_assert_eq(pipe(fds), 0);
+        inode_table_file_opened(table, node, fds[0]);
+        int dup = inode_table_dup_open_file(table, node);
+        cr_expect_geq(dup, 0);
+        if (dup >= 0)
+                close(dup);
+        inode_table_file_closed(table, node, fds[0]);
+        cr_expect_eq(inode_table_dup_open_file(table, node), -ENOENT);
+        close(fds[0]);
+        close(fds[1]);
+}
