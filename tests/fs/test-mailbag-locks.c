@@ -491,22 +491,36 @@ static void mount_short_timeout(void)
         mount_with(args);
 }
 
+/* A claim on an existing file waits in line for lock_timeout, then fails
+ * with EBUSY; a claim that creates its lock file is refused at once (a
+ * create holds the directory's lock, see ops-file.c). */
 Test(mailbag_locks, wait_times_out_with_ebusy, .init = mount_short_timeout,
      .fini = unmount_any, .timeout = 120)
 {
-        Holder holder = holder_start(PROTO_QUEUE_READ, 1);
+        Holder holder = holder_start(PROTO_SESSION_FILE, 1);
         long long t;
         cr_assert_eq(holder_next(&holder, &t), 'A');
-        Holder late = holder_start(PROTO_SESSION_FILE, 2);
+
+        Holder late = holder_start(PROTO_QUEUE_READ, 2);
         long long error;
         cr_assert_eq(holder_next(&late, &error), 'E');
         cr_expect_eq(error, EBUSY, "got %s", g_strerror((int)error));
         holder_finish(&late);
+        g_autofree char *after_wait = root_attribute("user.mailbag.stats");
+        cr_expect(strstr(after_wait, "waits=1 "), "the open never waited: %s", after_wait);
+        cr_expect(strstr(after_wait, "timeouts=1 "), "stats: %s", after_wait);
+
+        Holder creator = holder_start(PROTO_V20, 3);
+        cr_assert_eq(holder_next(&creator, &error), 'E');
+        cr_expect_eq(error, EBUSY, "got %s", g_strerror((int)error));
+        holder_finish(&creator);
+        g_autofree char *after_create = root_attribute("user.mailbag.stats");
+        cr_expect(strstr(after_create, "waits=1 "), "the create waited: %s", after_create);
+        cr_expect(strstr(after_create, "timeouts=2 "), "stats: %s", after_create);
+
         holder_tell(&holder, 'R');
         holder_next(&holder, &t);
         holder_finish(&holder);
-        g_autofree char *stats = root_attribute("user.mailbag.stats");
-        cr_expect(strstr(stats, "timeouts=1 "), "stats: %s", stats);
 }
 
 /* A holds CONTROL.GLB; B holds the queue and waits for CONTROL.GLB; when
