@@ -119,12 +119,21 @@ static void mailbags_note_misconfigured(Mailbags *mailbags, const GuardPlan *pla
 }
 
 void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                   const Caller *caller, GuardPlan *plan)
+                   pid_t thread_id, Caller *caller, GuardPlan *plan)
 {
         PoClass cls;
         po_classify(mailbags->profile, relpath, &cls);
         guard_plan_open(&cls, flags, creating, plan);
-        if (plan->needed && guard_plan_is_misconfigured(plan, mailbags->v20_mode))
+        if (!plan->needed)
+                return;
+
+        mailbags_identify(thread_id, caller);
+        if (plan->until_unlink && !creating &&
+            lockfiles_held_by(mailbags->lockfiles, relpath, caller->pid)) {
+                plan->needed = false;
+                return;
+        }
+        if (guard_plan_is_misconfigured(plan, mailbags->v20_mode))
                 mailbags_note_misconfigured(mailbags, plan, caller);
 }
 
@@ -146,9 +155,4 @@ void mailbags_name_removed(Mailbags *mailbags, const char *relpath)
         LockFile file;
         if (lockfiles_take_path(mailbags->lockfiles, relpath, &file))
                 lease_release(mailbags->leases, LEASE_SESSION, file.mailbag, file.ref);
-}
-
-bool mailbags_lockfile_held_by(Mailbags *mailbags, const char *relpath, pid_t pid)
-{
-        return lockfiles_held_by(mailbags->lockfiles, relpath, pid);
 }

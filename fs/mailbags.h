@@ -52,10 +52,13 @@ typedef struct {
 
 void mailbags_identify(pid_t thread_id, Caller *caller);
 
-/* Classifies @relpath and says which lease an open with @flags needs;
- * warns once per process about a -V20 misconfiguration. */
+/* Classifies @relpath and says which lease an open with @flags needs.
+ * Only when one is needed is the caller (thread @thread_id) identified into
+ * @caller, which costs two reads of /proc: most opens need none. Rewriting
+ * a lock file the caller already holds claims nothing new. Warns once per
+ * process about a -V20 misconfiguration. */
 void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                   const Caller *caller, GuardPlan *plan);
+                   pid_t thread_id, Caller *caller, GuardPlan *plan);
 
 uint64_t mailbags_new_ref(Mailbags *mailbags);
 
@@ -65,7 +68,3 @@ void mailbags_lockfile_created(Mailbags *mailbags, const char *relpath, const Gu
 
 /* @relpath was unlinked or renamed away: a lock file's hold ends. */
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath);
-
-/* Whether @relpath is a live lock file of process @pid (re-writing your own
- * lock file is no new claim). */
-bool mailbags_lockfile_held_by(Mailbags *mailbags, const char *relpath, pid_t pid);

@@ -24,7 +24,7 @@ typedef struct {
         struct fuse_file_info fi;
         GuardPlan plan;
         uint64_t ref;
-        Caller caller;
+        Caller caller; /* set only when the plan needs a lease */
         /* The handler registers the interrupt callback after the lease is
          * queued; a grant arriving before that must leave the reply to the
          * handler, or the request could be gone when it registers. */
@@ -248,7 +248,6 @@ static PendingOpen *pending_open_new(fuse_req_t req, bool creating, fuse_ino_t i
         pending->ino = ino;
         pending->fi = *fi;
         g_mutex_init(&pending->handshake);
-        mailbags_identify(fuse_req_ctx(req)->pid, &pending->caller);
         return pending;
 }
 
@@ -263,12 +262,8 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         }
         PendingOpen *pending = pending_open_new(req, false, ino, fi);
         pending->path = g_steal_pointer(&path);
-        /* Rewriting a lock file you already hold claims nothing new. */
-        bool own_lockfile = mailbags_lockfile_held_by(&fs->mailbags, pending->path,
-                                                      pending->caller.pid);
-        if (!own_lockfile)
-                mailbags_plan(&fs->mailbags, pending->path, fi->flags, false, &pending->caller,
-                              &pending->plan);
+        mailbags_plan(&fs->mailbags, pending->path, fi->flags, false, fuse_req_ctx(req)->pid,
+                      &pending->caller, &pending->plan);
         pending_open_start(pending);
 }
 
@@ -286,8 +281,8 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
         pending->path = g_steal_pointer(&path);
         pending->name = g_strdup(name);
         pending->mode = mode;
-        mailbags_plan(&fs->mailbags, pending->path, fi->flags, true, &pending->caller,
-                      &pending->plan);
+        mailbags_plan(&fs->mailbags, pending->path, fi->flags, true, fuse_req_ctx(req)->pid,
+                      &pending->caller, &pending->plan);
         pending_open_start(pending);
 }
 
