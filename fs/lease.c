@@ -355,16 +355,24 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
 
 /* An operator ends a hold whose references were not released; the daemon
  * is told which. */
-static void lease_hold_break(LeaseManager *m, LeaseResource *r, GArray *calls)
+/* Queues the holder_gone report of @r's hold; takes a reference on @refs. */
+static void lease_push_gone(GArray *calls, const LeaseResource *r, LeaseEndReason reason,
+                            GArray *refs)
 {
         LeaseCall call = {
                 .type = LEASE_CALL_GONE,
                 .kind = r->kind,
                 .pid = r->holder->pid,
-                .reason = LEASE_END_BROKEN,
+                .reason = reason,
                 .text = g_strdup(r->name),
-                .refs = g_array_copy(r->refs),
+                .refs = g_array_ref(refs),
         };
+        g_array_append_val(calls, call);
+}
+
+static void lease_hold_break(LeaseManager *m, LeaseResource *r, GArray *calls)
+{
+        g_autoptr(GArray) refs = g_array_copy(r->refs);
         gint64 held_s = (g_get_real_time() - r->since_us) / G_USEC_PER_SEC;
 
         m->stats.breaks++;
@@ -373,7 +381,7 @@ static void lease_hold_break(LeaseManager *m, LeaseResource *r, GArray *calls)
                   " s, %u refs dropped, %u waiting",
                   lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
                   r->protocol, held_s, r->refs->len, r->waiters.length);
-        g_array_append_val(calls, call);
+        lease_push_gone(calls, r, LEASE_END_BROKEN, refs);
         lease_hold_finish(m, r, calls);
 }
 
@@ -390,21 +398,13 @@ static void lease_hold_drop_lockfile_refs(LeaseManager *m, LeaseResource *r, GAr
                 if (!g_array_index(r->handles, gboolean, i - 1))
                         lease_ref_remove(r, i - 1);
         if (stale->len > 0) {
-                LeaseCall call = {
-                        .type = LEASE_CALL_GONE,
-                        .kind = r->kind,
-                        .pid = r->holder->pid,
-                        .reason = LEASE_END_DIED,
-                        .text = g_strdup(r->name),
-                        .refs = g_array_ref(stale),
-                };
                 m->stats.stale_reclaimed++;
                 lease_log(m, calls, LOG_WARNING,
                           "stale hold reclaimed: %s %s held by dead pid %d (%s, %s), %u lock "
                           "file refs dropped, %u open handles left",
                           lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
                           r->protocol, stale->len, r->refs->len);
-                g_array_append_val(calls, call);
+                lease_push_gone(calls, r, LEASE_END_DIED, stale);
         } else {
                 lease_log(m, calls, LOG_DEBUG,
                           "%s %s: holder pid %d (%s) exited; its %u open handles hold it until closed",

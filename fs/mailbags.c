@@ -85,7 +85,7 @@ void mailbags_clear(Mailbags *mailbags)
         g_mutex_clear(&mailbags->misconfigured_mutex);
 }
 
-void mailbags_identify(pid_t thread_id, Caller *caller)
+static void mailbags_identify(pid_t thread_id, Caller *caller)
 {
         caller->pid = caller_process_of_thread(thread_id);
         caller_program_name(caller->pid, caller->program, sizeof(caller->program));

@@ -50,8 +50,6 @@ typedef struct {
         char program[64];
 } Caller;
 
-void mailbags_identify(pid_t thread_id, Caller *caller);
-
 /* Classifies @relpath and says which lease an open with @flags needs.
  * Only when one is needed is the caller (thread @thread_id) identified into
  * @caller, which costs two reads of /proc: most opens need none. Rewriting

@@ -202,16 +202,8 @@ int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, co
         LeaseKind kinds[2];
         int n = leases_of_class(&cls, kinds);
         int broken = 0;
-        for (int i = 0; i < n; i++) {
-                g_autoptr(LeaseInfo) info = lease_manager_lookup(mailbags->leases, kinds[i], cls.name);
-                if (!info->holder)
-                        continue;
-                if (lease_break(mailbags->leases, kinds[i], cls.name) == 0) {
-                        log_warning("operator broke %s %s held by pid %d (%s)",
-                                    lease_kind_to_string(kinds[i]), cls.name, (int)info->holder,
-                                    info->program ? info->program : "?");
-                        broken++;
-                }
-        }
+        /* The lease manager logs each break with its holder. */
+        for (int i = 0; i < n; i++)
+                broken += lease_break(mailbags->leases, kinds[i], cls.name) == 0;
         return broken > 0 ? 0 : -ENODATA;
 }
