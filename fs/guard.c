@@ -57,6 +57,27 @@ void guard_plan_open(const PoClass *cls, int open_flags, bool creating, GuardPla
         }
 }
 
+int guard_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT])
+{
+        /* Every way a program may open the file: read, write, create. */
+        static const struct {
+                int flags;
+                bool creating;
+        } opens[] = {{O_RDONLY, false}, {O_RDWR, false}, {O_RDWR | O_CREAT, true}};
+        bool taken[LEASE_KIND_COUNT] = {false};
+        for (gsize i = 0; i < G_N_ELEMENTS(opens); i++) {
+                GuardPlan plan;
+                guard_plan_open(cls, opens[i].flags, opens[i].creating, &plan);
+                if (plan.needed)
+                        taken[plan.kind] = true;
+        }
+        int n = 0;
+        for (int kind = 0; kind < LEASE_KIND_COUNT; kind++)
+                if (taken[kind])
+                        kinds[n++] = (LeaseKind)kind;
+        return n;
+}
+
 int guard_v20_mode_parse(const char *text, GuardV20Mode *mode)
 {
         if (!text || g_ascii_strcasecmp(text, "any") == 0)

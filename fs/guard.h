@@ -36,6 +36,10 @@ typedef struct {
  * which for a lock file is the same claim). */
 void guard_plan_open(const PoClass *cls, int open_flags, bool creating, GuardPlan *plan);
 
+/* The leases that some open of the file @cls names would take, in kind
+ * order (what its status shows); returns how many. */
+int guard_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT]);
+
 typedef enum {
         GUARD_V20_ANY = 0, /* either protocol, no warnings */
         GUARD_V20_ALL,     /* every MTA runs with -V20 */

@@ -70,7 +70,6 @@ struct LeaseManager {
         GList *exited;           /* guarded by mutex; LeaseProcess* whose handles still hold */
         GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
         GArray *retired_fds;     /* guarded by mutex; pidfds to close */
-        uint64_t next_waiter_id; /* guarded by mutex */
         gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */

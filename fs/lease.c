@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/pidfd.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -520,6 +521,8 @@ static bool lease_would_deadlock(LeaseManager *m, LeaseResource *r, LeaseProcess
 
 /* ---- acquire, release, cancel, break ------------------------------------ */
 
+static atomic_uint_fast64_t lease_next_waiter_id = 1;
+
 int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
 {
         g_autoptr(GArray) calls = lease_calls_new();
@@ -621,7 +624,9 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         }
 
         w = g_new0(LeaseWaiter, 1);
-        w->id = ++m->next_waiter_id;
+        /* Unique across managers, so a daemon with several can cancel a
+         * wait by its id alone. */
+        w->id = atomic_fetch_add(&lease_next_waiter_id, 1);
         w->resource = r;
         w->process = p;
         w->program = g_strdup(program);

@@ -126,8 +126,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseManager, lease_manager_free)
 /* Asks for @req->ref to become part of the hold on (kind, name) for
  * @req->pid. Never sleeps. Returns
  *   0             granted now (done is not called)
- *   LEASE_PENDING queued; *@waiter_id is set for lease_cancel() and done
- *                 will be called exactly once
+ *   LEASE_PENDING queued; *@waiter_id (unique across all managers) is set
+ *                 for lease_cancel() and done will be called exactly once
  *   -EBUSY        not grantable and timeout_ms == 0
  *   -EDEADLK      waiting would deadlock (counted and logged)
  *   -ESRCH        the process does not exist any more

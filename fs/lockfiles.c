@@ -37,13 +37,14 @@ static void lockfiles_remove_locked(LockFiles *files, LockFile *entry, LockFile 
 }
 
 bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
-                   pid_t pid, LockFile *replaced)
+                   pid_t pid, uint64_t parent_node, LockFile *replaced)
 {
         LockFile *entry = g_new0(LockFile, 1);
         g_strlcpy(entry->path, path, sizeof(entry->path));
         g_strlcpy(entry->mailbag, mailbag, sizeof(entry->mailbag));
         entry->ref = ref;
         entry->pid = pid;
+        entry->parent_node = parent_node;
 
         g_mutex_lock(&files->mutex);
         LockFile *old = g_hash_table_lookup(files->by_path, entry->path);

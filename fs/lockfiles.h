@@ -20,7 +20,8 @@ typedef struct {
         char path[4096];          /* relative to the backing root, as stored */
         char mailbag[PO_NAME_MAX];
         uint64_t ref;
-        pid_t pid;
+        pid_t pid;                /* the creator; the daemon's own for files found at start */
+        uint64_t parent_node;     /* the folder's node id, for the kernel's cache; 0 if unknown */
 } LockFile;
 
 LockFiles *lockfiles_new(void);
@@ -30,7 +31,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockFiles, lockfiles_free)
 /* Records that @path now carries @ref. If it carried another reference,
  * returns true with that entry in @replaced (its hold must be released). */
 bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
-                   pid_t pid, LockFile *replaced);
+                   pid_t pid, uint64_t parent_node, LockFile *replaced);
 
 /* The entry for @path, if any, is removed and copied to @out. */
 bool lockfiles_take_path(LockFiles *files, const char *path, LockFile *out);

@@ -1,6 +1,7 @@
-/* mailbags.c - profile, leases and lock files, wired together. */
+/* mailbags.c - profile, postoffices, leases and lock files, wired together. */
 #include "mailbags.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,31 +11,114 @@
 #include "caller.h"
 #include "log.h"
 
+/* How deep below the served folder the start-up walk looks for
+ * postoffices (a share's root, a site folder, a hub folder, ...). Deeper
+ * ones are found when first used. */
+#define MAILBAGS_SCAN_DEPTH 4
+
 static void mailbags_lease_log(void *user_data, int priority, const char *message)
 {
-        log_message(priority, "%s", message);
+        Postoffice *po = user_data;
+        Mailbags *mailbags = po->owner;
+        g_autofree char *path = postoffices_path_of(mailbags->postoffices, po);
+        if (path[0])
+                log_message(priority, "%s: %s", path, message);
+        else
+                log_message(priority, "%s", message);
+}
+
+static const char *mailbags_base_name(const char *path)
+{
+        const char *slash = strrchr(path, '/');
+        return slash ? slash + 1 : path;
 }
 
 /* A hold ended without its references being released: the holder died or
  * an operator broke it. A Mail 2.x lock file it left would make every other
- * -V20 program believe the queue is still locked, so it is removed. */
+ * -V20 program believe the queue is still locked, so it is removed, and the
+ * kernel is told to forget the name. */
 static void mailbags_holder_gone(void *user_data, LeaseKind kind, const char *name, pid_t pid,
                                  const uint64_t *refs, unsigned n_refs, LeaseEndReason reason)
 {
-        Mailbags *mailbags = user_data;
+        Postoffice *po = user_data;
+        Mailbags *mailbags = po->owner;
         const char *why = reason == LEASE_END_DIED ? "dead process" : "broken hold of process";
 
         for (unsigned i = 0; i < n_refs; i++) {
                 LockFile file;
-                if (!lockfiles_take_ref(mailbags->lockfiles, refs[i], &file))
+                if (!lockfiles_take_ref(po->lockfiles, refs[i], &file))
                         continue;
-                if (unlinkat(mailbags->backing->root_fd, file.path, 0) < 0 && errno != ENOENT)
+                if (unlinkat(mailbags->backing->root_fd, file.path, 0) < 0 && errno != ENOENT) {
                         log_warning("cannot remove stale lock file %s of %s %d: %s", file.path,
                                     why, (int)pid, g_strerror(errno));
+                        continue;
+                }
+                if (pid == mailbags->daemon_pid)
+                        log_warning("removed lock file %s found on the share at start (broken)",
+                                    file.path);
                 else
                         log_warning("reclaimed stale lock file %s of %s %d", file.path, why,
                                     (int)pid);
+                if (mailbags->name_gone && file.parent_node)
+                        mailbags->name_gone(mailbags->name_gone_data, file.parent_node,
+                                            mailbags_base_name(file.path));
         }
+}
+
+/* A -V20 lock file is the lock by its mere existence: one already on the
+ * share when a postoffice is first seen (a daemon restart, a program that
+ * worked on the backing store) holds its queue's session for a holder
+ * nobody knows, until it is unlinked or root breaks it. A leftover .0LK is
+ * no hold: its lock was an open that ended with its process. */
+static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_dirfd,
+                                           const char *path)
+{
+        Mailbags *mailbags = owner;
+        const char *lock_folder = po_profile_lock_folder(mailbags->profile);
+        int fd = openat(po_dirfd, lock_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        DIR *dir = fdopendir(fd);
+        if (!dir) {
+                close(fd);
+                return;
+        }
+        for (struct dirent *entry; (entry = readdir(dir));) {
+                if (entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)
+                        continue;
+                g_autofree char *inner = g_strdup_printf("%s/%s", lock_folder, entry->d_name);
+                PoClass cls;
+                po_classify(mailbags->profile, inner, &cls);
+                if (cls.role != PO_ROLE_SESSION_LOCK || !cls.is_queue ||
+                    cls.lock_protocol != PO_LOCK_PROTOCOL_V20_FILE)
+                        continue;
+
+                g_autofree char *relpath = path[0] ? g_strdup_printf("%s/%s", path, inner)
+                                                   : g_strdup(inner);
+                uint64_t ref = mailbags_new_ref(mailbags);
+                LeaseRequest request = {
+                        .kind = LEASE_SESSION,
+                        .name = cls.name,
+                        .pid = mailbags->daemon_pid,
+                        .program = "unknown",
+                        .protocol = "V20-found",
+                        .ref = ref,
+                        .timeout_ms = 0,
+                };
+                int r = lease_acquire(po->leases, &request, NULL);
+                if (r < 0) {
+                        log_warning("lock file %s found on the share cannot be held: %s", relpath,
+                                    g_strerror(-r));
+                        continue;
+                }
+                LockFile replaced;
+                lockfiles_add(po->lockfiles, relpath, cls.name, ref, mailbags->daemon_pid, 0,
+                              &replaced);
+                log_warning("lock file %s was on the share at start: session %s counts as held "
+                            "by an unknown holder until the file is removed or broken",
+                            relpath, cls.name);
+        }
+        closedir(dir);
 }
 
 int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConfig *config,
@@ -47,40 +131,67 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         g_mutex_init(&mailbags->misconfigured_mutex);
         mailbags->misconfigured_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
 
-        if (config->profile_path[0]) {
+        if (config->profile_path) {
                 mailbags->profile = po_profile_load(config->profile_path, error);
                 if (!mailbags->profile)
                         return -EINVAL;
         } else {
                 mailbags->profile = po_profile_new_default();
         }
+        if (config->only_postoffices) {
+                g_autoptr(GPtrArray) only = g_ptr_array_new_with_free_func(g_free);
+                for (char **path = config->only_postoffices; *path; path++) {
+                        char *canonical = postoffices_canonical_path(*path);
+                        if (!canonical) {
+                                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                                            "postoffice=%s: the path must stay inside the "
+                                            "backing directory", *path);
+                                return -EINVAL;
+                        }
+                        g_ptr_array_add(only, canonical);
+                }
+                g_ptr_array_add(only, NULL);
+                mailbags->only_postoffices = (char **)g_ptr_array_free(g_steal_pointer(&only), FALSE);
+        }
 
-        LeaseConfig lease_config = {
+        mailbags->lease_config = (LeaseConfig){
                 .session_timeout_ms = config->lock_timeout_ms,
                 .key_write_timeout_ms = config->lock_timeout_ms,
                 .exclusive_timeout_ms = config->exclusive_timeout_ms,
                 .log = mailbags_lease_log,
                 .holder_gone = mailbags_holder_gone,
-                .user_data = mailbags,
         };
-        mailbags->lockfiles = lockfiles_new();
-        mailbags->leases = lease_manager_new(&lease_config, error);
-        if (!mailbags->leases)
-                return -EINVAL;
         return 0;
+}
+
+guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *name_gone_data)
+{
+        mailbags->daemon_pid = getpid();
+        mailbags->name_gone = name_gone;
+        mailbags->name_gone_data = name_gone_data;
+        PostofficesConfig config = {
+                .backing = mailbags->backing,
+                .profile = mailbags->profile,
+                .lease_config = mailbags->lease_config,
+                .only = mailbags->only_postoffices,
+                .found = mailbags_claim_found_lockfiles,
+                .owner = mailbags,
+        };
+        mailbags->postoffices = postoffices_new(&config);
+        return postoffices_scan(mailbags->postoffices, MAILBAGS_SCAN_DEPTH);
 }
 
 void mailbags_stop(Mailbags *mailbags)
 {
-        g_clear_pointer(&mailbags->leases, lease_manager_free);
+        g_clear_pointer(&mailbags->postoffices, postoffices_free);
 }
 
 void mailbags_clear(Mailbags *mailbags)
 {
-        /* The manager first: its shutdown still calls back into us. */
+        /* The managers first: their shutdown still calls back into us. */
         mailbags_stop(mailbags);
-        g_clear_pointer(&mailbags->lockfiles, lockfiles_free);
         g_clear_pointer(&mailbags->profile, po_profile_free);
+        g_clear_pointer(&mailbags->only_postoffices, g_strfreev);
         g_clear_pointer(&mailbags->misconfigured_pids, g_hash_table_unref);
         g_mutex_clear(&mailbags->misconfigured_mutex);
 }
@@ -94,8 +205,8 @@ static void mailbags_identify(pid_t thread_id, Caller *caller)
 /* Bounded: a long-running daemon sees many processes come and go. */
 #define MAILBAGS_MISCONFIGURED_PIDS_MAX 1024
 
-static void mailbags_note_misconfigured(Mailbags *mailbags, const GuardPlan *plan,
-                                        const Caller *caller)
+static void mailbags_note_misconfigured(Mailbags *mailbags, Postoffice *po,
+                                        const GuardPlan *plan, const Caller *caller)
 {
         bool first = false;
 
@@ -110,7 +221,7 @@ static void mailbags_note_misconfigured(Mailbags *mailbags, const GuardPlan *pla
 
         if (!first)
                 return;
-        lease_manager_count_mixed_protocol(mailbags->leases);
+        lease_manager_count_mixed_protocol(po->leases);
         log_warning("misconfigured MTA: process %d (%s) locks %s with %s lock files, but this "
                     "postoffice is mounted with v20=%s; set -V20 on all MTAs or on none (KB Q103960)",
                     (int)caller->pid, caller->program, plan->name,
@@ -118,23 +229,48 @@ static void mailbags_note_misconfigured(Mailbags *mailbags, const GuardPlan *pla
                     mailbags->v20_mode == GUARD_V20_ALL ? "all" : "none");
 }
 
-void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                   pid_t thread_id, Caller *caller, GuardPlan *plan)
+Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool recognise,
+                                   const char **inner)
 {
+        if (!mailbags->postoffices)
+                return NULL;
+        g_autofree char *dir = NULL;
+        if (!postoffices_split(relpath, &dir, inner))
+                return NULL;
+        if (!recognise)
+                return postoffices_peek(mailbags->postoffices, dir);
+        Postoffice *po = NULL;
+        return postoffices_find(mailbags->postoffices, dir, &po) == 0 ? po : NULL;
+}
+
+void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                   pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po)
+{
+        *po = NULL;
+        plan->needed = false;
+        g_autofree char *dir = NULL;
+        const char *inner;
+        if (!mailbags->postoffices || !postoffices_split(relpath, &dir, &inner))
+                return;
         PoClass cls;
-        po_classify(mailbags->profile, relpath, &cls);
+        po_classify(mailbags->profile, inner, &cls);
         guard_plan_open(&cls, flags, creating, plan);
         if (!plan->needed)
                 return;
+        /* Only a file that would be guarded costs a look at its folder. */
+        if (postoffices_find(mailbags->postoffices, dir, po) < 0) {
+                plan->needed = false;
+                return;
+        }
 
         mailbags_identify(thread_id, caller);
         if (plan->until_unlink && !creating &&
-            lockfiles_held_by(mailbags->lockfiles, relpath, caller->pid)) {
+            lockfiles_held_by((*po)->lockfiles, relpath, caller->pid)) {
                 plan->needed = false;
                 return;
         }
         if (guard_plan_is_misconfigured(plan, mailbags->v20_mode))
-                mailbags_note_misconfigured(mailbags, plan, caller);
+                mailbags_note_misconfigured(mailbags, *po, plan, caller);
 }
 
 uint64_t mailbags_new_ref(Mailbags *mailbags)
@@ -142,17 +278,32 @@ uint64_t mailbags_new_ref(Mailbags *mailbags)
         return atomic_fetch_add(&mailbags->next_ref, 1);
 }
 
-void mailbags_lockfile_created(Mailbags *mailbags, const char *relpath, const GuardPlan *plan,
-                               uint64_t ref, pid_t pid)
+void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id)
+{
+        GArray *entries = postoffices_list(mailbags->postoffices);
+        for (guint i = 0; i < entries->len; i++)
+                if (lease_cancel(g_array_index(entries, PostofficeEntry, i).po->leases, waiter_id))
+                        break;
+        postoffices_entries_free(entries);
+}
+
+void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
+                               uint64_t parent_node, const GuardPlan *plan, uint64_t ref,
+                               pid_t pid)
 {
         LockFile replaced;
-        if (lockfiles_add(mailbags->lockfiles, relpath, plan->name, ref, pid, &replaced))
-                lease_release(mailbags->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
+        if (lockfiles_add(po->lockfiles, relpath, plan->name, ref, pid, parent_node, &replaced))
+                lease_release(po->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
 }
 
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath)
 {
+        if (!mailbags->postoffices)
+                return;
+        const char *inner;
+        Postoffice *po = mailbags_postoffice_of(mailbags, relpath, false, &inner);
         LockFile file;
-        if (lockfiles_take_path(mailbags->lockfiles, relpath, &file))
-                lease_release(mailbags->leases, LEASE_SESSION, file.mailbag, file.ref);
+        if (po && lockfiles_take_path(po->lockfiles, relpath, &file))
+                lease_release(po->leases, LEASE_SESSION, file.mailbag, file.ref);
+        postoffices_path_removed(mailbags->postoffices, relpath);
 }

@@ -1,9 +1,11 @@
 /* mailbags.h - the daemon's mailbag state: the profile that says which
- * path is what, the lease manager, and the live Mail 2.x lock files.
+ * path is what, and the postoffices of the served tree, each with its lease
+ * manager and its live Mail 2.x lock files.
  *
- * Handlers ask mailbags_plan() what an open needs and tell
- * mailbags_name_removed() when a name disappears; everything else about
- * locking (waiting, fairness, dead holders) happens in the lease manager.
+ * Handlers ask mailbags_plan() what an open needs (and of which postoffice)
+ * and tell mailbags_name_removed() when a name disappears; everything else
+ * about locking (waiting, fairness, dead holders) happens in the lease
+ * managers.
  */
 #pragma once
 
@@ -16,29 +18,45 @@
 #include "guard.h"
 #include "lease.h"
 #include "lockfiles.h"
+#include "postoffices.h"
 #include "profile.h"
+
+/* A lock file the daemon removed behind the kernel's back (a dead holder's,
+ * a broken one): the kernel may still cache its name. @parent_node is the
+ * node id of its folder as the kernel knows it, 0 when unknown. */
+typedef void (*MailbagsNameGoneFn)(void *user_data, uint64_t parent_node, const char *name);
 
 typedef struct {
         const Backing *backing; /* borrowed from the daemon */
         PoProfile *profile;
-        LeaseManager *leases;
-        LockFiles *lockfiles;
+        Postoffices *postoffices; /* NULL until mailbags_start() */
         GuardV20Mode v20_mode;
+        pid_t daemon_pid; /* holder of lock files found on the share */
         atomic_uint_fast64_t next_ref; /* lease references: handles and lock files */
+        LeaseConfig lease_config;      /* template for each postoffice */
+        char **only_postoffices;       /* -o postoffice=, canonical; NULL: all */
+        MailbagsNameGoneFn name_gone;
+        void *name_gone_data;
         GMutex misconfigured_mutex;
         GHashTable *misconfigured_pids; /* pid -> pid already warned about; guarded by misconfigured_mutex */
 } Mailbags;
 
 typedef struct {
-        char profile_path[4096]; /* empty: the built-in profile */
+        char *profile_path; /* NULL: the built-in profile */
         int lock_timeout_ms;     /* sessions and KEY writes */
         int exclusive_timeout_ms;
         GuardV20Mode v20_mode;
+        char **only_postoffices; /* NULL: every postoffice in the tree */
 } MailbagsConfig;
 
-/* 0, or -errno with a message in @error. */
+/* Loads the profile and checks the configuration; starts no thread, so it
+ * may run before the daemon forks. 0, or -errno with a message in @error. */
 int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConfig *config,
                   GError **error);
+/* Looks for the postoffices of the tree and starts protecting them (each
+ * has a watch thread: call this in the process that serves). Returns how
+ * many were found. */
+guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *name_gone_data);
 /* Fails every request still waiting for a lease (-ECANCELED); call while
  * the FUSE session can still carry their replies. */
 void mailbags_stop(Mailbags *mailbags);
@@ -50,19 +68,32 @@ typedef struct {
         char program[64];
 } Caller;
 
-/* Classifies @relpath and says which lease an open with @flags needs.
- * Only when one is needed is the caller (thread @thread_id) identified into
- * @caller, which costs two reads of /proc: most opens need none. Rewriting
- * a lock file the caller already holds claims nothing new. Warns once per
- * process about a -V20 misconfiguration. */
+/* Classifies @relpath and says which lease an open with @flags needs, and
+ * in which postoffice (@po). Only when one is needed is the caller (thread
+ * @thread_id) identified into @caller, which costs two reads of /proc: most
+ * opens need none. Rewriting a lock file the caller already holds claims
+ * nothing new. Warns once per process about a -V20 misconfiguration. */
 void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                   pid_t thread_id, Caller *caller, GuardPlan *plan);
+                   pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po);
 
 uint64_t mailbags_new_ref(Mailbags *mailbags);
 
-/* A V20 lock file at @relpath was created by @caller and carries @ref. */
-void mailbags_lockfile_created(Mailbags *mailbags, const char *relpath, const GuardPlan *plan,
-                               uint64_t ref, pid_t pid);
+/* Withdraws the queued lease request @waiter_id, whichever postoffice it
+ * waits in (an interrupted client). */
+void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id);
 
-/* @relpath was unlinked or renamed away: a lock file's hold ends. */
+/* A V20 lock file at @relpath (in folder node @parent_node) was created by
+ * @caller and carries @ref. */
+void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
+                               uint64_t parent_node, const GuardPlan *plan, uint64_t ref,
+                               pid_t pid);
+
+/* @relpath was unlinked or renamed away: a lock file's hold ends, and a
+ * postoffice folder at or below it is looked for again. */
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath);
+
+/* The postoffice of file @relpath and the file's path inside it (a pointer
+ * into @relpath); NULL when the file is in no known postoffice. With
+ * @recognise, a folder not yet known is looked at. */
+Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool recognise,
+                                   const char **inner);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kernel-cache.h"
 #include "log.h"
 #include "mailbagfs.h"
 
@@ -29,12 +30,15 @@ typedef struct {
         char *log_level; /* -o log_level= */
         char *profile;   /* -o profile= */
         char *v20;       /* -o v20= */
+        GPtrArray *postoffices; /* -o postoffice=, each may list several */
         double cache_timeout;
         double lock_timeout;
         int ready_fd;
 } Options;
 
 #define MAILBAGFS_OPT(templ, field, value) {templ, offsetof(Options, field), value}
+
+enum { OPTION_KEY_POSTOFFICE = 1 };
 
 static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("log_level=%s", log_level, 0),
@@ -43,12 +47,21 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("profile=%s", profile, 0),
         MAILBAGFS_OPT("v20=%s", v20, 0),
         MAILBAGFS_OPT("lock_timeout=%lf", lock_timeout, 0),
+        FUSE_OPT_KEY("postoffice=", OPTION_KEY_POSTOFFICE),
         FUSE_OPT_END,
 };
 
 static int option_take_backing(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
         Options *options = data;
+        if (key == OPTION_KEY_POSTOFFICE) {
+                /* Repeated or comma separated: fuse_opt splits on commas. */
+                const char *value = arg + strlen("postoffice=");
+                if (!options->postoffices)
+                        options->postoffices = g_ptr_array_new_with_free_func(g_free);
+                g_ptr_array_add(options->postoffices, g_strdup(value));
+                return 0;
+        }
         if (key == FUSE_OPT_KEY_NONOPT && !options->backing) {
                 options->backing = g_strdup(arg);
                 return 0;
@@ -71,7 +84,10 @@ static void print_usage(const char *program)
                "    -o lock_timeout=SEC    how long a refused mailbag open waits before it\n"
                "                           fails with a sharing violation (default 10)\n"
                "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
-               "                           (default any: no warnings)\n\n",
+               "                           (default any: no warnings)\n"
+               "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
+               "                           BACKING; repeat for more; default: every folder\n"
+               "                           holding KEY and P1 folders)\n\n",
                program);
 }
 
@@ -141,6 +157,11 @@ static void signal_ready(int ready_fd)
         close(ready_fd);
 }
 
+static void mailbags_name_gone(void *user_data, uint64_t parent_node, const char *name)
+{
+        kernel_cache_forget_name(user_data, parent_node, name);
+}
+
 static int serve(struct fuse_session *session, const struct fuse_cmdline_opts *cmdline)
 {
         if (cmdline->singlethread)
@@ -168,6 +189,7 @@ int main(int argc, char *argv[])
         bool mailbags_ready = false;
         Mailbagfs fs = {.backing = {.root_fd = -1}};
         struct fuse_session *session = NULL;
+        KernelCache *kernel_cache = NULL;
         /* Declared here, not where it is set: the error paths jump past. */
         g_autofree char *fsname = NULL;
         g_autoptr(GError) error = NULL;
@@ -224,9 +246,11 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: unknown v20 mode '%s' (any, all, none)\n", options.v20);
                 goto out_free_args;
         }
-        if (options.profile)
-                g_strlcpy(mailbags_config.profile_path, options.profile,
-                          sizeof(mailbags_config.profile_path));
+        mailbags_config.profile_path = options.profile;
+        if (options.postoffices) {
+                g_ptr_array_add(options.postoffices, NULL);
+                mailbags_config.only_postoffices = (char **)options.postoffices->pdata;
+        }
         /* 0 means "built-in default" to the lease manager, so a zero
          * timeout (never wait) is passed as one millisecond. */
         mailbags_config.lock_timeout_ms = MAX(1, (int)(options.lock_timeout * 1000));
@@ -280,13 +304,22 @@ int main(int argc, char *argv[])
         if (!cmdline.foreground)
                 log_set_syslog(true);
 
+        /* Threads do not survive fuse_daemonize()'s fork: everything that
+         * starts one (each postoffice's lease manager, the cache thread)
+         * starts here, in the process that serves. */
         log_info("serving %s at %s", options.backing, cmdline.mountpoint);
+        kernel_cache = kernel_cache_new(session);
+        if (mailbags_start(&fs.mailbags, mailbags_name_gone, kernel_cache) == 0)
+                log_warning("no postoffice in %s yet (a folder holding KEY and %s folders): "
+                            "one is protected as soon as it is made",
+                            options.backing, po_profile_lock_folder(fs.mailbags.profile));
         signal_ready(options.ready_fd);
         status = serve(session, &cmdline) == 0 ? 0 : 1;
         log_info("unmounting %s", cmdline.mountpoint);
         /* Stopping the lease manager answers the requests still waiting
          * for a lease; the session must still exist for those replies. */
         mailbags_stop(&fs.mailbags);
+        g_clear_pointer(&kernel_cache, kernel_cache_free);
 
 out_unmount:
         fuse_session_unmount(session);
@@ -306,6 +339,7 @@ out_free_args:
         g_free(options.log_level);
         g_free(options.profile);
         g_free(options.v20);
+        g_clear_pointer(&options.postoffices, g_ptr_array_unref);
         fuse_opt_free_args(&args);
         return status;
 }

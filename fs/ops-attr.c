@@ -184,8 +184,20 @@ static void getxattr_virtual(fuse_req_t req, fuse_ino_t ino, const char *name, s
         int r = 0;
         g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &r);
         g_autofree char *value = NULL;
-        if (relpath)
-                r = xattr_view_get(&ops_fs(req)->mailbags, relpath, name, &value);
+        if (relpath) {
+                /* Values that read files are checked against the caller's
+                 * own groups, as the kernel would check a read. */
+                const struct fuse_ctx *ctx = fuse_req_ctx(req);
+                gid_t groups[64];
+                int n_groups = fuse_req_getgroups(req, G_N_ELEMENTS(groups), groups);
+                XattrViewCaller caller = {
+                        .uid = ctx->uid,
+                        .gid = ctx->gid,
+                        .groups = groups,
+                        .n_groups = CLAMP(n_groups, 0, (int)G_N_ELEMENTS(groups)),
+                };
+                r = xattr_view_get(&ops_fs(req)->mailbags, relpath, name, &caller, &value);
+        }
         if (r < 0) {
                 ops_reply_status(req, "getxattr", r);
                 return;

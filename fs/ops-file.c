@@ -23,6 +23,7 @@ typedef struct {
         mode_t mode;
         struct fuse_file_info fi;
         GuardPlan plan;
+        Postoffice *po; /* whose leases the plan needs; NULL when none */
         uint64_t ref;
         Caller caller; /* set only when the plan needs a lease */
         /* The handler registers the interrupt callback after the lease is
@@ -51,6 +52,7 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         file->ino = entry ? entry->ino : ino;
         if (guarded && guarded->plan.needed && !guarded->plan.until_unlink) {
                 file->leased = true;
+                file->lease_po = guarded->po;
                 file->lease_kind = guarded->plan.kind;
                 g_strlcpy(file->lease_name, guarded->plan.name, sizeof(file->lease_name));
                 file->lease_ref = guarded->ref;
@@ -64,7 +66,7 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                 inode_table_file_closed(fs->inodes, file->ino, fd);
                 close(fd);
                 if (file->leased)
-                        lease_release(fs->mailbags.leases, file->lease_kind, file->lease_name,
+                        lease_release(file->lease_po->leases, file->lease_kind, file->lease_name,
                                       file->lease_ref);
                 g_free(file);
                 if (entry)
@@ -137,7 +139,7 @@ static void pending_open_finish(PendingOpen *pending, int result)
                                                pending->fi.flags, &entry)
                          : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
         if (fd >= 0 && plan->needed &&
-            !lease_holds(fs->mailbags.leases, plan->kind, plan->name, pending->ref)) {
+            !lease_holds(pending->po->leases, plan->kind, plan->name, pending->ref)) {
                 /* Broken by an operator, or the caller died, between the
                  * grant and the open. */
                 close(fd);
@@ -147,13 +149,14 @@ static void pending_open_finish(PendingOpen *pending, int result)
         }
         if (fd < 0) {
                 if (plan->needed)
-                        lease_release(fs->mailbags.leases, plan->kind, plan->name, pending->ref);
+                        lease_release(pending->po->leases, plan->kind, plan->name, pending->ref);
                 ops_reply_status(req, op, fd);
                 return;
         }
         if (plan->needed && plan->until_unlink)
-                mailbags_lockfile_created(&fs->mailbags, pending->path, plan, pending->ref,
-                                          pending->caller.pid);
+                mailbags_lockfile_created(&fs->mailbags, pending->po, pending->path,
+                                          pending->creating ? pending->ino : 0, plan,
+                                          pending->ref, pending->caller.pid);
         open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
                         pending);
 }
@@ -178,7 +181,7 @@ static void pending_open_interrupted(fuse_req_t req, void *data)
 {
         /* Only the waiter id is used: it stays valid after completion, and
          * cancelling a completed wait does nothing. */
-        lease_cancel(ops_fs(req)->mailbags.leases, (uint64_t)(uintptr_t)data);
+        mailbags_cancel_wait(&ops_fs(req)->mailbags, (uint64_t)(uintptr_t)data);
 }
 
 /* Whether a refused request may queue. A create never does: the kernel
@@ -217,7 +220,7 @@ static void pending_open_start(PendingOpen *pending)
                 .opaque = pending,
         };
         uint64_t waiter_id = 0;
-        int r = lease_acquire(fs->mailbags.leases, &request, &waiter_id);
+        int r = lease_acquire(pending->po->leases, &request, &waiter_id);
         if (r != LEASE_PENDING) {
                 pending_open_finish(pending, r);
                 pending_open_free(pending);
@@ -263,7 +266,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         PendingOpen *pending = pending_open_new(req, false, ino, fi);
         pending->path = g_steal_pointer(&path);
         mailbags_plan(&fs->mailbags, pending->path, fi->flags, false, fuse_req_ctx(req)->pid,
-                      &pending->caller, &pending->plan);
+                      &pending->caller, &pending->plan, &pending->po);
         pending_open_start(pending);
 }
 
@@ -282,7 +285,7 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
         pending->name = g_strdup(name);
         pending->mode = mode;
         mailbags_plan(&fs->mailbags, pending->path, fi->flags, true, fuse_req_ctx(req)->pid,
-                      &pending->caller, &pending->plan);
+                      &pending->caller, &pending->plan, &pending->po);
         pending_open_start(pending);
 }
 
@@ -327,7 +330,7 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         inode_table_file_closed(fs->inodes, file->ino, file->fd);
         close(file->fd);
         if (file->leased)
-                lease_release(fs->mailbags.leases, file->lease_kind, file->lease_name,
+                lease_release(file->lease_po->leases, file->lease_kind, file->lease_name,
                               file->lease_ref);
         g_free(file);
         ops_reply_status(req, "release", 0);

@@ -22,6 +22,7 @@ typedef struct {
         int fd;
         fuse_ino_t ino;
         bool leased;
+        Postoffice *lease_po; /* whose lease manager holds lease_ref */
         LeaseKind lease_kind;
         char lease_name[PO_NAME_MAX];
         uint64_t lease_ref;

@@ -4,80 +4,65 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fd-util.h"
 #include "log.h"
 #include "mailbag.h"
+#include "status-line.h"
 
-#define ATTR_LOCK XATTR_VIEW_PREFIX "lock"
-#define ATTR_RECORDS XATTR_VIEW_PREFIX "records"
-#define ATTR_LOCKS XATTR_VIEW_PREFIX "locks"
-#define ATTR_STATS XATTR_VIEW_PREFIX "stats"
-#define ATTR_BREAK XATTR_VIEW_PREFIX "break"
+#define ATTR_LOCK PO_STATUS_ATTR_LOCK
+#define ATTR_RECORDS PO_STATUS_ATTR_RECORDS
+#define ATTR_LOCKS PO_STATUS_ATTR_LOCKS
+#define ATTR_STATS PO_STATUS_ATTR_STATS
+#define ATTR_POSTOFFICES PO_STATUS_ATTR_POSTOFFICES
+#define ATTR_BREAK PO_STATUS_ATTR_BREAK
 
 bool xattr_view_reserved(const char *name)
 {
         return g_str_has_prefix(name, XATTR_VIEW_PREFIX);
 }
 
-/* Program names may hold spaces; fields are space-separated. */
-static void append_word(GString *out, const char *word)
+/* The postoffice's path as status lines spell it: "." for the root. */
+static const char *display_path(const char *path)
 {
-        for (const char *p = word ? word : "?"; *p; p++)
-                g_string_append_c(out, g_ascii_isspace(*p) || !g_ascii_isprint(*p) ? '_' : *p);
+        return path[0] ? path : PO_STATUS_PATH_ROOT;
 }
 
-static void append_lease_line(GString *out, const LeaseInfo *info)
+static void append_lease_line(GString *out, Mailbags *mailbags, const char *po_path,
+                              const LeaseInfo *info)
 {
-        g_string_append_printf(out, "%s %s", lease_kind_to_string(info->kind), info->name);
-        if (!info->holder) {
-                g_string_append(out, " free\n");
-                return;
-        }
-        g_autoptr(GDateTime) since = g_date_time_new_from_unix_utc(info->since_us / G_USEC_PER_SEC);
-        g_autofree char *since_text = since ? g_date_time_format_iso8601(since) : g_strdup("?");
-        g_string_append_printf(out, " held pid=%d program=", (int)info->holder);
-        append_word(out, info->program);
-        g_string_append(out, " protocol=");
-        append_word(out, info->protocol);
-        g_string_append_printf(out, " since=%s refs=%u waiters=%u", since_text, info->refs,
-                               info->n_waiters);
-        for (unsigned i = 0; i < info->n_waiters; i++)
-                g_string_append_printf(out, "%s%d", i ? "," : " waiting=", (int)info->waiter_pids[i]);
-        g_string_append_c(out, '\n');
-}
-
-static void append_lookup(GString *out, Mailbags *mailbags, LeaseKind kind, const char *name)
-{
-        g_autoptr(LeaseInfo) info = lease_manager_lookup(mailbags->leases, kind, name);
-        append_lease_line(out, info);
-}
-
-/* The leases that stand for the file @cls names, in the order shown. */
-static int leases_of_class(const PoClass *cls, LeaseKind kinds[2])
-{
-        switch (cls->role) {
-        case PO_ROLE_MAILBAG_KEY:
-                if (cls->is_queue) {
-                        kinds[0] = LEASE_SESSION;
-                        kinds[1] = LEASE_KEY_WRITE;
-                        return 2;
+        g_autoptr(PoStatusLine) line = po_status_line_new();
+        po_status_line_add_word(line, lease_kind_to_string(info->kind));
+        po_status_line_add_word(line, info->name);
+        po_status_line_add_word(line, info->holder ? PO_STATUS_STATE_HELD : PO_STATUS_STATE_FREE);
+        po_status_line_add_field(line, PO_STATUS_FIELD_POSTOFFICE, display_path(po_path));
+        if (info->holder) {
+                /* Lock files found on the share at start are held in the
+                 * daemon's name for a holder nobody knows. */
+                bool unknown = info->holder == mailbags->daemon_pid;
+                g_autoptr(GDateTime) since =
+                        g_date_time_new_from_unix_utc(info->since_us / G_USEC_PER_SEC);
+                g_autofree char *since_text =
+                        since ? g_date_time_format_iso8601(since) : g_strdup("?");
+                po_status_line_add_field_printf(line, "pid", "%d", unknown ? 0 : (int)info->holder);
+                po_status_line_add_field(line, "program", info->program ? info->program : "?");
+                po_status_line_add_field(line, "protocol", info->protocol ? info->protocol : "?");
+                po_status_line_add_field(line, "since", since_text);
+                po_status_line_add_field_printf(line, "refs", "%u", info->refs);
+                po_status_line_add_field_printf(line, "waiters", "%u", info->n_waiters);
+                if (info->n_waiters) {
+                        g_autoptr(GString) pids = g_string_new(NULL);
+                        for (unsigned i = 0; i < info->n_waiters; i++)
+                                g_string_append_printf(pids, "%s%d", i ? "," : "",
+                                                       (int)info->waiter_pids[i]);
+                        po_status_line_add_field(line, "waiting", pids->str);
                 }
-                kinds[0] = LEASE_KEY_WRITE;
-                return 1;
-        case PO_ROLE_MAILBAG_MBG:
-        case PO_ROLE_SESSION_LOCK:
-                if (!cls->is_queue)
-                        return 0;
-                kinds[0] = LEASE_SESSION;
-                return 1;
-        case PO_ROLE_EXCLUSIVE:
-                kinds[0] = LEASE_EXCLUSIVE;
-                return 1;
-        default:
-                return 0;
+                if (unknown)
+                        po_status_line_add_field(line, PO_STATUS_FIELD_HOLDER, PO_STATUS_HOLDER_UNKNOWN);
         }
+        po_status_line_append_to(line, out);
 }
 
 static bool class_has_records(const PoClass *cls)
@@ -86,100 +71,262 @@ static bool class_has_records(const PoClass *cls)
                cls->role == PO_ROLE_SESSION_LOCK;
 }
 
+static bool caller_in_group(const XattrViewCaller *caller, gid_t gid)
+{
+        if (caller->gid == gid)
+                return true;
+        for (int i = 0; i < caller->n_groups; i++)
+                if (caller->groups[i] == gid)
+                        return true;
+        return false;
+}
+
+/* Whether @caller may do @want (the r, w, x bits of "other") to @st by
+ * its mode, as the kernel would without ACLs. */
+static bool caller_may(const XattrViewCaller *caller, const struct stat *st, mode_t want)
+{
+        if (caller->uid == 0)
+                return true;
+        mode_t mode = st->st_mode;
+        if (caller->uid == st->st_uid)
+                return ((mode >> 6) & want) == want;
+        if (caller_in_group(caller, st->st_gid))
+                return ((mode >> 3) & want) == want;
+        return (mode & want) == want;
+}
+
+/* Opens FOLDER/NAME of the postoffice for the daemon to read, after
+ * checking that @caller could have searched FOLDER and read NAME. */
+static int open_for_caller(int po_fd, const char *folder, const char *name,
+                           const XattrViewCaller *caller)
+{
+        autoclose_fd int dir_fd =
+                openat(po_fd, folder, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir_fd < 0)
+                return -ENODATA;
+        autoclose_fd int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -ENODATA;
+        struct stat dir_st, st;
+        if (fstat(dir_fd, &dir_st) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return -ENODATA;
+        if (!caller_may(caller, &dir_st, S_IXOTH) || !caller_may(caller, &st, S_IROTH))
+                return -EACCES;
+        return fd_steal(&fd);
+}
+
 /* Reads the mailbag's KEY and MBG from the backing store. The view is a
  * snapshot taken without a lease: a status display must never wait. */
-static int render_records(Mailbags *mailbags, const char *mailbag, char **value)
+static int render_records(Mailbags *mailbags, const char *po_path, const char *mailbag,
+                          const XattrViewCaller *caller, char **value)
 {
-        g_autofree char *key_path = g_strdup_printf("KEY/%s.KEY", mailbag);
-        g_autofree char *mbg_path = g_strdup_printf("MBG/%s.MBG", mailbag);
-        autoclose_fd int key_fd = backing_openat(mailbags->backing, key_path, O_RDONLY, 0);
-        autoclose_fd int mbg_fd = backing_openat(mailbags->backing, mbg_path, O_RDONLY, 0);
-        if (key_fd < 0 || mbg_fd < 0)
+        autoclose_fd int po_fd = backing_open_dir(mailbags->backing, po_path);
+        if (po_fd < 0)
                 return -ENODATA;
+        g_autofree char *key_name = g_strdup_printf("%s.KEY", mailbag);
+        g_autofree char *mbg_name = g_strdup_printf("%s.MBG", mailbag);
+        autoclose_fd int key_fd = open_for_caller(po_fd, "KEY", key_name, caller);
+        if (key_fd < 0)
+                return key_fd;
+        autoclose_fd int mbg_fd = open_for_caller(po_fd, "MBG", mbg_name, caller);
+        if (mbg_fd < 0)
+                return mbg_fd;
 
+        g_autofree char *key_path = g_strdup_printf("KEY/%s", key_name);
+        g_autofree char *mbg_path = g_strdup_printf("MBG/%s", mbg_name);
         g_autoptr(GError) error = NULL;
         g_autoptr(PoMailbag) bag = po_mailbag_load_fds(key_fd, mbg_fd, key_path, mbg_path, &error);
+        g_autoptr(PoStatusLine) line = po_status_line_new();
+        po_status_line_add_word(line, "records");
+        po_status_line_add_word(line, mailbag);
         if (!bag) {
-                *value = g_strdup_printf("%s corrupt: %s\n", mailbag, error->message);
-                return 0;
+                po_status_line_add_word(line, "corrupt");
+                po_status_line_add_field(line, PO_STATUS_FIELD_POSTOFFICE, display_path(po_path));
+                po_status_line_add_field(line, "message", error->message);
+        } else {
+                PoMailbagStats stats;
+                po_mailbag_stats(bag, &stats);
+                po_status_line_add_field(line, PO_STATUS_FIELD_POSTOFFICE, display_path(po_path));
+                po_status_line_add_field_printf(line, "live", "%u", stats.live);
+                po_status_line_add_field_printf(line, "free", "%u", stats.free);
+                po_status_line_add_field_printf(line, "total", "%u", stats.total);
+                po_status_line_add_field_printf(line, "limit", "%u", PO_MAILBAG_MAX_RECORDS);
+                po_status_line_add_field_printf(line, "percent", "%u", stats.percent);
         }
-        PoMailbagStats stats;
-        po_mailbag_stats(bag, &stats);
-        *value = g_strdup_printf("%s live=%u free=%u total=%u limit=%u percent=%u\n", mailbag,
-                                 stats.live, stats.free, stats.total, PO_MAILBAG_MAX_RECORDS,
-                                 stats.percent);
+        GString *out = g_string_new(NULL);
+        po_status_line_append_to(line, out);
+        *value = g_string_free(out, FALSE);
         return 0;
 }
 
-static char *render_locks(Mailbags *mailbags)
+static void append_locks(GString *out, Mailbags *mailbags, const PostofficeEntry *entry)
 {
-        g_autoptr(GPtrArray) infos = lease_manager_snapshot(mailbags->leases);
-        GString *out = g_string_new(NULL);
+        g_autoptr(GPtrArray) infos = lease_manager_snapshot(entry->po->leases);
         for (guint i = 0; i < infos->len; i++)
-                append_lease_line(out, infos->pdata[i]);
-        return g_string_free(out, FALSE);
+                append_lease_line(out, mailbags, entry->path, infos->pdata[i]);
 }
 
-static char *render_stats(Mailbags *mailbags)
+static void append_stats_line(GString *out, const char *scope, const LeaseStats *stats)
 {
-        LeaseStats stats;
-        lease_manager_get_stats(mailbags->leases, &stats);
-        return g_strdup_printf("acquisitions=%" G_GUINT64_FORMAT " waits=%" G_GUINT64_FORMAT
-                               " timeouts=%" G_GUINT64_FORMAT " deadlocks=%" G_GUINT64_FORMAT
-                               " stale_reclaimed=%" G_GUINT64_FORMAT " breaks=%" G_GUINT64_FORMAT
-                               " cancellations=%" G_GUINT64_FORMAT
-                               " mixed_protocol=%" G_GUINT64_FORMAT "\n",
-                               stats.acquisitions, stats.waits, stats.timeouts, stats.deadlocks,
-                               stats.stale_reclaimed, stats.breaks, stats.cancellations,
-                               stats.mixed_protocol);
+        g_autoptr(PoStatusLine) line = po_status_line_new();
+        po_status_line_add_word(line, "stats");
+        po_status_line_add_word(line, scope);
+#define STATS_FIELD(name) \
+        po_status_line_add_field_printf(line, #name, "%" G_GUINT64_FORMAT, stats->name)
+        STATS_FIELD(acquisitions);
+        STATS_FIELD(waits);
+        STATS_FIELD(timeouts);
+        STATS_FIELD(deadlocks);
+        STATS_FIELD(stale_reclaimed);
+        STATS_FIELD(breaks);
+        STATS_FIELD(cancellations);
+        STATS_FIELD(mixed_protocol);
+#undef STATS_FIELD
+        po_status_line_append_to(line, out);
 }
 
-int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name, char **value)
+static void stats_add(LeaseStats *sum, const LeaseStats *one)
 {
-        if (relpath[0] == '\0') {
-                if (g_str_equal(name, ATTR_LOCKS)) {
-                        *value = render_locks(mailbags);
-                        return 0;
+        sum->acquisitions += one->acquisitions;
+        sum->waits += one->waits;
+        sum->timeouts += one->timeouts;
+        sum->deadlocks += one->deadlocks;
+        sum->stale_reclaimed += one->stale_reclaimed;
+        sum->breaks += one->breaks;
+        sum->cancellations += one->cancellations;
+        sum->mixed_protocol += one->mixed_protocol;
+}
+
+/* The root's values: every postoffice. */
+static int render_root(Mailbags *mailbags, const char *name, char **value)
+{
+        bool locks = g_str_equal(name, ATTR_LOCKS);
+        bool stats = g_str_equal(name, ATTR_STATS);
+        bool list = g_str_equal(name, ATTR_POSTOFFICES);
+        if (!locks && !stats && !list)
+                return -ENODATA;
+
+        GString *out = g_string_new(NULL);
+        LeaseStats sum = {0};
+        GArray *entries = mailbags->postoffices ? postoffices_list(mailbags->postoffices)
+                                                : g_array_new(FALSE, FALSE, sizeof(PostofficeEntry));
+        for (guint i = 0; i < entries->len; i++) {
+                const PostofficeEntry *entry = &g_array_index(entries, PostofficeEntry, i);
+                if (locks) {
+                        append_locks(out, mailbags, entry);
+                } else if (stats) {
+                        LeaseStats one;
+                        lease_manager_get_stats(entry->po->leases, &one);
+                        append_stats_line(out, display_path(entry->path), &one);
+                        stats_add(&sum, &one);
+                } else {
+                        g_autoptr(PoStatusLine) line = po_status_line_new();
+                        g_autofree char *queues =
+                                g_strjoinv(",", (char **)po_profile_queues(mailbags->profile));
+                        po_status_line_add_word(line, "postoffice");
+                        po_status_line_add_word(line, display_path(entry->path));
+                        po_status_line_add_field(line, "queues", queues);
+                        po_status_line_append_to(line, out);
                 }
-                if (g_str_equal(name, ATTR_STATS)) {
-                        *value = render_stats(mailbags);
-                        return 0;
-                }
+        }
+        postoffices_entries_free(entries);
+        if (stats)
+                append_stats_line(out, PO_STATUS_PATH_ALL, &sum);
+        *value = g_string_free(out, FALSE);
+        return 0;
+}
+
+/* A postoffice folder's own values. */
+static int render_postoffice(Mailbags *mailbags, Postoffice *po, const char *path,
+                             const char *name, char **value)
+{
+        PostofficeEntry entry = {.po = po, .path = (char *)path};
+        GString *out = g_string_new(NULL);
+        if (g_str_equal(name, ATTR_LOCKS)) {
+                append_locks(out, mailbags, &entry);
+        } else if (g_str_equal(name, ATTR_STATS)) {
+                LeaseStats stats;
+                lease_manager_get_stats(po->leases, &stats);
+                append_stats_line(out, display_path(path), &stats);
+        } else {
+                g_string_free(out, TRUE);
                 return -ENODATA;
         }
+        *value = g_string_free(out, FALSE);
+        return 0;
+}
 
+static Postoffice *postoffice_folder(Mailbags *mailbags, const char *relpath)
+{
+        Postoffice *po = NULL;
+        if (!mailbags->postoffices || postoffices_find(mailbags->postoffices, relpath, &po) < 0)
+                return NULL;
+        return po;
+}
+
+int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
+                   const XattrViewCaller *caller, char **value)
+{
+        if (relpath[0] == '\0') {
+                int r = render_root(mailbags, name, value);
+                if (r != -ENODATA)
+                        return r;
+        }
+        Postoffice *folder_po = postoffice_folder(mailbags, relpath);
+        if (folder_po)
+                return render_postoffice(mailbags, folder_po, relpath, name, value);
+        if (relpath[0] == '\0')
+                return -ENODATA;
+
+        const char *inner;
+        Postoffice *po = mailbags_postoffice_of(mailbags, relpath, true, &inner);
+        if (!po)
+                return -ENODATA;
         PoClass cls;
-        po_classify(mailbags->profile, relpath, &cls);
+        po_classify(mailbags->profile, inner, &cls);
+        g_autofree char *po_path = postoffices_path_of(mailbags->postoffices, po);
         if (g_str_equal(name, ATTR_LOCK)) {
-                LeaseKind kinds[2];
-                int n = leases_of_class(&cls, kinds);
+                LeaseKind kinds[LEASE_KIND_COUNT];
+                int n = guard_leases_of(&cls, kinds);
                 if (n == 0)
                         return -ENODATA;
                 GString *out = g_string_new(NULL);
-                for (int i = 0; i < n; i++)
-                        append_lookup(out, mailbags, kinds[i], cls.name);
+                for (int i = 0; i < n; i++) {
+                        g_autoptr(LeaseInfo) info = lease_manager_lookup(po->leases, kinds[i], cls.name);
+                        append_lease_line(out, mailbags, po_path, info);
+                }
                 *value = g_string_free(out, FALSE);
                 return 0;
         }
         if (g_str_equal(name, ATTR_RECORDS) && class_has_records(&cls))
-                return render_records(mailbags, cls.name, value);
+                return render_records(mailbags, po_path, cls.name, caller, value);
         return -ENODATA;
+}
+
+static void list_add(GString *list, const char *name)
+{
+        g_string_append_len(list, name, (gssize)strlen(name) + 1);
 }
 
 void xattr_view_list(Mailbags *mailbags, const char *relpath, GString *list)
 {
-        if (relpath[0] == '\0') {
-                g_string_append_len(list, ATTR_LOCKS, sizeof(ATTR_LOCKS));
-                g_string_append_len(list, ATTR_STATS, sizeof(ATTR_STATS));
+        if (relpath[0] == '\0')
+                list_add(list, ATTR_POSTOFFICES);
+        if (relpath[0] == '\0' || postoffice_folder(mailbags, relpath)) {
+                list_add(list, ATTR_LOCKS);
+                list_add(list, ATTR_STATS);
                 return;
         }
+        const char *inner;
+        if (!mailbags_postoffice_of(mailbags, relpath, true, &inner))
+                return;
         PoClass cls;
-        po_classify(mailbags->profile, relpath, &cls);
-        LeaseKind kinds[2];
-        if (leases_of_class(&cls, kinds) > 0)
-                g_string_append_len(list, ATTR_LOCK, sizeof(ATTR_LOCK));
+        po_classify(mailbags->profile, inner, &cls);
+        LeaseKind kinds[LEASE_KIND_COUNT];
+        if (guard_leases_of(&cls, kinds) > 0)
+                list_add(list, ATTR_LOCK);
         if (class_has_records(&cls))
-                g_string_append_len(list, ATTR_RECORDS, sizeof(ATTR_RECORDS));
+                list_add(list, ATTR_RECORDS);
 }
 
 static bool break_value_valid(const char *value, size_t size)
@@ -197,13 +344,17 @@ int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, co
         if (!break_value_valid(value, size))
                 return -EINVAL;
 
+        const char *inner;
+        Postoffice *po = mailbags_postoffice_of(mailbags, relpath, true, &inner);
+        if (!po)
+                return -ENODATA;
         PoClass cls;
-        po_classify(mailbags->profile, relpath, &cls);
-        LeaseKind kinds[2];
-        int n = leases_of_class(&cls, kinds);
+        po_classify(mailbags->profile, inner, &cls);
+        LeaseKind kinds[LEASE_KIND_COUNT];
+        int n = guard_leases_of(&cls, kinds);
         int broken = 0;
         /* The lease manager logs each break with its holder. */
         for (int i = 0; i < n; i++)
-                broken += lease_break(mailbags->leases, kinds[i], cls.name) == 0;
+                broken += lease_break(po->leases, kinds[i], cls.name) == 0;
         return broken > 0 ? 0 : -ENODATA;
 }

@@ -1,17 +1,23 @@
 /* xattr-view.h - the daemon's own read-only attributes, "user.mailbag.*".
  *
  * On a mailbag's KEY, MBG or lock file:
- *   user.mailbag.lock     who holds its session / KEY section / the file, or free
- *   user.mailbag.records  live records, free slots, total, the 4096 limit
- * On the mount root:
- *   user.mailbag.locks    every held or awaited resource, one line each
- *   user.mailbag.stats    the lease counters
+ *   user.mailbag.lock        who holds its session / KEY section / the file, or free
+ *   user.mailbag.records     live records, free slots, total, the 4096 limit
+ * On a postoffice folder:
+ *   user.mailbag.locks       its held or awaited resources, one line each
+ *   user.mailbag.stats       its lease counters
+ * On the mount root (which may be a postoffice itself):
+ *   user.mailbag.postoffices every protected postoffice, one line each
+ *   user.mailbag.locks       every postoffice's held or awaited resources
+ *   user.mailbag.stats       a line per postoffice, then the sums
  * And, root only, setting user.mailbag.break to "1" on a mailbag file ends
  * the hold on it (a hung MTA), which is logged.
  *
- * Values are text, one resource per line, as space-separated key=value
- * fields after the kind and name, so both people and mailbag-stat read
- * them. Nothing here is stored on the backing store.
+ * Values are status lines (formats/status-line.h: one writer, one parser),
+ * so both people and mailbag-stat read them. Nothing here is stored on the
+ * backing store. A value never reveals what its caller could not read:
+ * records come from KEY and MBG files, so they are shown only to a caller
+ * who may read both (by their modes, owner and group).
  */
 #pragma once
 
@@ -23,11 +29,21 @@
 
 #define XATTR_VIEW_PREFIX "user.mailbag."
 
+/* Who asks, for the permission checks of the values that read files. */
+typedef struct {
+        uid_t uid;
+        gid_t gid;
+        const gid_t *groups; /* supplementary groups */
+        int n_groups;
+} XattrViewCaller;
+
 bool xattr_view_reserved(const char *name);
 
 /* The value of @name for the file at @relpath ("" is the root): 0 with a
- * new string in @value, or -ENODATA when the file has no such attribute. */
-int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name, char **value);
+ * new string in @value, -ENODATA when the file has no such attribute,
+ * -EACCES when @caller may not read what it is made of. */
+int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
+                   const XattrViewCaller *caller, char **value);
 
 /* Appends the NUL-terminated names the file at @relpath offers. */
 void xattr_view_list(Mailbags *mailbags, const char *relpath, GString *list);

@@ -1,0 +1,23 @@
+/* kernel-cache.h - telling the kernel to forget names the daemon removed.
+ *
+ * The kernel caches names for entry_timeout. When the daemon itself removes
+ * a file (a dead holder's -V20 lock file), a -V20 program's O_EXCL create
+ * of the same name would meet the cached entry and fail with EEXIST, so the
+ * entry is invalidated. Not on the calling thread: the removal may happen
+ * inside a request that holds the folder's lock in the kernel (a CREATE),
+ * and the invalidation waits for that lock, so one thread of its own
+ * sends them, in order.
+ */
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <stdint.h>
+
+typedef struct KernelCache KernelCache;
+
+KernelCache *kernel_cache_new(struct fuse_session *session);
+/* Sends what is queued, then stops the thread. NULL is a no-op. */
+void kernel_cache_free(KernelCache *cache);
+
+/* Queues the invalidation of entry @name of folder node @parent. */
+void kernel_cache_forget_name(KernelCache *cache, uint64_t parent, const char *name);
