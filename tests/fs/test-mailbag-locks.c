@@ -377,7 +377,7 @@ Test(mailbag_locks, producer_appends_while_session_held, .init = mount_default,
 
         /* The consumer held the session all along. */
         g_autofree char *locks = root_attribute("user.mailbag.locks");
-        g_autofree char *holder = g_strdup_printf("session INQUEUE3 held pid=%d ", consumer.pid);
+        g_autofree char *holder = g_strdup_printf("session INQUEUE3 held postoffice=. pid=%d ", consumer.pid);
         cr_expect(strstr(locks, holder), "locks: %s", locks);
 
         g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
@@ -402,12 +402,12 @@ Test(mailbag_locks, attributes_show_holder_and_waiters, .init = mount_default,
         char lock[1024] = {0};
         cr_assert_gt(getxattr(key, "user.mailbag.lock", lock, sizeof(lock) - 1), 0);
         g_autofree char *expected = g_strdup_printf(
-                "session INQUEUE3 held pid=%d program=test-mailbag-l", first.pid);
+                "session INQUEUE3 held postoffice=. pid=%d program=test-mailbag-l", first.pid);
         cr_expect(g_str_has_prefix(lock, expected), "lock: %s", lock);
         cr_expect(strstr(lock, " protocol=0LK "), "lock: %s", lock);
         g_autofree char *waiting = g_strdup_printf(" waiters=1 waiting=%d\n", second.pid);
         cr_expect(strstr(lock, waiting), "lock: %s", lock);
-        cr_expect(strstr(lock, "key-write INQUEUE3 free\n"), "lock: %s", lock);
+        cr_expect(strstr(lock, "key-write INQUEUE3 free postoffice=.\n"), "lock: %s", lock);
 
         /* The same view from the lock file, and listed by name. */
         g_autofree char *lockfile = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
@@ -427,7 +427,7 @@ Test(mailbag_locks, attributes_show_holder_and_waiters, .init = mount_default,
 
         char after[1024] = {0};
         cr_assert_gt(getxattr(key, "user.mailbag.lock", after, sizeof(after) - 1), 0);
-        cr_expect_str_eq(after, "session INQUEUE3 free\nkey-write INQUEUE3 free\n");
+        cr_expect_str_eq(after, "session INQUEUE3 free postoffice=.\nkey-write INQUEUE3 free postoffice=.\n");
 }
 
 /* A killed holder's hold is reclaimed at once; a killed -V20 holder's lock
@@ -458,8 +458,9 @@ Test(mailbag_locks, killed_holder_lets_the_waiter_in, .init = mount_default,
          * was closed by the kernel, as for any process that exits. */
         cr_expect(strstr(stats, "stale_reclaimed=1 "), "stats: %s", stats);
         g_autofree char *problems = mount_harness_log_problems(&harness);
-        cr_expect(problems && strstr(problems, "reclaimed stale lock file P1/INQUEUE3.007"),
-                  "log: %s", problems);
+        if (mount_harness_has_log(&harness))
+                cr_expect(problems && strstr(problems, "reclaimed stale lock file P1/INQUEUE3.007"),
+                          "log: %s", problems);
 }
 
 /* A client killed while it waits leaves the queue at once (the daemon
@@ -595,7 +596,8 @@ Test(mailbag_locks, v20_misconfiguration_is_reported, .init = mount_v20_none,
         g_autofree char *stats = root_attribute("user.mailbag.stats");
         cr_expect(strstr(stats, "mixed_protocol=1\n"), "stats: %s", stats);
         g_autofree char *problems = mount_harness_log_problems(&harness);
-        cr_expect(problems && strstr(problems, "misconfigured MTA"), "log: %s", problems);
+        if (mount_harness_has_log(&harness))
+                cr_expect(problems && strstr(problems, "misconfigured MTA"), "log: %s", problems);
 }
 
 Test(mailbag_locks, break_needs_root_and_a_valid_value, .init = mount_default,

@@ -3,9 +3,19 @@
  * mount_harness_setup() makes a private temporary directory holding
  * backing/ and mnt/; fill backing/ as the test needs, then
  * mount_harness_mount() starts the daemon built by this tree (the MAILBAGFS
- * environment variable names it) in the foreground with auto_unmount and
- * waits for its ready signal on a pipe: no sleeping. The daemon gets
- * SIGTERM if the test process dies, so a crashed test leaves no mount.
+ * environment variable names it) with auto_unmount and waits for its ready
+ * signal on a pipe: no sleeping.
+ *
+ * MAILBAGFS_TEST_START says how the daemon is started, so that one suite
+ * can run against each way users start it:
+ *   foreground (default)  mailbagfs -f: the daemon gets SIGTERM if the test
+ *                         process dies, and its log is kept in daemon.log
+ *   daemon                mailbagfs without -f: it forks and detaches, as
+ *                         fstab and systemd mounts run it
+ *   mount                 mount -t fuse "MAILBAGFS#BACKING" MNT -o ...: the
+ *                         mount(8) and mount.fuse3 path
+ * A detached daemon logs to syslog, so its log is not available to tests
+ * (mount_harness_has_log()).
  * mount_harness_teardown() unmounts, reaps the daemon and removes the
  * directory; it is safe to call at any stage, also twice.
  */
@@ -20,6 +30,7 @@ typedef struct {
         char *mnt;     /* dir/mnt */
         char *log;     /* dir/daemon.log: the daemon's stderr */
         pid_t daemon;  /* 0 when not running */
+        bool detached; /* the daemon is not our child (daemon, mount) */
 } MountHarness;
 
 /* 0 or -errno. */
@@ -39,6 +50,9 @@ void mount_harness_teardown(MountHarness *h);
 /* The lines of the daemon's log at warning level or worse, or NULL if
  * there were none (caller frees). */
 char *mount_harness_log_problems(const MountHarness *h);
+
+/* Whether the daemon's log lands in @h->log (foreground start only). */
+bool mount_harness_has_log(const MountHarness *h);
 
 /* Removes a directory tree; 0 or -errno. */
 int harness_remove_tree(const char *path);
