@@ -1,0 +1,264 @@
+/* test-postoffices.c - postoffices anywhere in the served tree, through a
+ * real mount: each is protected on its own, one made after the mount is
+ * protected from its first use, a half-made one is plain files until it is
+ * whole, -o postoffice= restricts protection, a rename keeps the leases,
+ * and -V20 lock files found on the share hold their queue.
+ *
+ * The test process holds a lease itself (an open descriptor); a forked
+ * child makes the competing open and reports its errno, so "refused" and
+ * "granted" are what a second program would see.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "mailbag.h"
+#include "mount-harness.h"
+
+static MountHarness harness;
+
+static void make_postoffice_in(const char *root, const char *path)
+{
+        const char *folders[] = {"", "P1", "KEY", "MBG", "GLB"};
+        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
+                g_autofree char *dir = g_build_filename(root, path, folders[i], NULL);
+                cr_assert_eq(g_mkdir_with_parents(dir, 0755), 0, "mkdir %s", dir);
+        }
+        const struct {
+                const char *name;
+                gsize size;
+        } files[] = {
+                {"KEY/INQUEUE3.KEY", PO_MAILBAG_KEY_SIZE},
+                {"MBG/INQUEUE3.MBG", 0},
+                {"GLB/CONTROL.GLB", 8},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+                g_autofree char *file = g_build_filename(root, path, files[i].name, NULL);
+                g_autofree char *zeros = g_malloc0(files[i].size + 1);
+                cr_assert(g_file_set_contents(file, zeros, (gssize)files[i].size, NULL));
+        }
+}
+
+static void mount_with(const char *const *args)
+{
+        int r = mount_harness_mount(&harness, args);
+        cr_assert_eq(r, 0, "mount failed: %s", g_strerror(-r));
+}
+
+static void setup_two(void)
+{
+        cr_assert_eq(mount_harness_setup(&harness), 0);
+        make_postoffice_in(harness.backing, "PO1");
+        make_postoffice_in(harness.backing, "HUB/PO2");
+}
+
+static void teardown(void)
+{
+        mount_harness_teardown(&harness);
+}
+
+static char *mnt_path(const char *relpath)
+{
+        return g_build_filename(harness.mnt, relpath, NULL);
+}
+
+/* A second program opens @relpath with @flags (and closes it): 0 or the
+ * errno it got. */
+static int other_program_open(const char *relpath, int flags)
+{
+        g_autofree char *path = mnt_path(relpath);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int fd = open(path, flags, 0644);
+                _exit(fd < 0 ? errno : 0);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+/* This process takes the session of INQUEUE3 in @po as External does. */
+static int hold_session(const char *po)
+{
+        g_autofree char *relpath = g_build_filename(po, "P1", "INQUEUE3.0LK", NULL);
+        g_autofree char *path = mnt_path(relpath);
+        int fd = open(path, O_RDWR | O_CREAT, 0644);
+        cr_assert_geq(fd, 0, "External's open of %s: %s", relpath, g_strerror(errno));
+        return fd;
+}
+
+static char *attribute(const char *relpath, const char *name)
+{
+        g_autofree char *path = mnt_path(relpath);
+        char value[16384];
+        ssize_t n = getxattr(path, name, value, sizeof(value) - 1);
+        if (n < 0)
+                return NULL;
+        value[n] = '\0';
+        return g_strdup(value);
+}
+
+static const char *const quick_timeout[] = {"-olock_timeout=0.3", NULL};
+
+Test(postoffices, each_postoffice_is_protected_on_its_own, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        mount_with(quick_timeout);
+        int po1 = hold_session("PO1");
+
+        /* In PO1 a gateway is refused: protection one folder down. */
+        cr_expect_eq(other_program_open("PO1/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY);
+        /* PO2's INQUEUE3 is another queue: granted at once. */
+        cr_expect_eq(other_program_open("HUB/PO2/KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        int po2 = hold_session("HUB/PO2");
+        cr_expect_eq(other_program_open("HUB/PO2/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY);
+
+        g_autofree char *list = attribute("", "user.mailbag.postoffices");
+        cr_assert_not_null(list);
+        cr_expect(strstr(list, "postoffice PO1 queues="), "postoffices: %s", list);
+        cr_expect(strstr(list, "postoffice HUB/PO2 queues="), "postoffices: %s", list);
+
+        /* Each folder's locks are its own; the root's are all of them. */
+        g_autofree char *root = attribute("", "user.mailbag.locks");
+        g_autofree char *one = attribute("PO1", "user.mailbag.locks");
+        g_autofree char *two = attribute("HUB/PO2", "user.mailbag.locks");
+        cr_assert(root && one && two);
+        g_autofree char *mine = g_strdup_printf("pid=%d ", getpid());
+        cr_expect(strstr(one, "session INQUEUE3 held postoffice=PO1 ") && strstr(one, mine),
+                  "PO1 locks: %s", one);
+        cr_expect_null(strstr(one, "HUB/PO2"), "PO1 locks: %s", one);
+        cr_expect(strstr(two, "session INQUEUE3 held postoffice=HUB/PO2 "), "PO2 locks: %s", two);
+        cr_expect(strstr(root, "postoffice=PO1 ") && strstr(root, "postoffice=HUB/PO2 "),
+                  "root locks: %s", root);
+        g_autofree char *stats = attribute("", "user.mailbag.stats");
+        cr_expect(strstr(stats, "stats PO1 ") && strstr(stats, "stats HUB/PO2 ") &&
+                  strstr(stats, "stats * "), "stats: %s", stats);
+
+        close(po1);
+        close(po2);
+}
+
+Test(postoffices, one_made_after_the_mount_is_protected, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        mount_with(quick_timeout);
+        /* Made through the mount, as mkpo or a plain mkdir would. */
+        make_postoffice_in(harness.mnt, "LATE/PO3");
+        int fd = hold_session("LATE/PO3");
+        cr_expect_eq(other_program_open("LATE/PO3/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY);
+        g_autofree char *list = attribute("", "user.mailbag.postoffices");
+        cr_expect(list && strstr(list, "postoffice LATE/PO3 "), "postoffices: %s", list);
+        close(fd);
+        cr_expect_eq(other_program_open("LATE/PO3/KEY/INQUEUE3.KEY", O_RDONLY), 0);
+}
+
+Test(postoffices, half_made_is_plain_files_until_whole, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        mount_with(quick_timeout);
+        g_autofree char *key_dir = mnt_path("NEW/KEY");
+        cr_assert_eq(g_mkdir_with_parents(key_dir, 0755), 0);
+        g_autofree char *key = mnt_path("NEW/KEY/INQUEUE3.KEY");
+        cr_assert(g_file_set_contents(key, "", 0, NULL));
+
+        /* No P1 yet: nobody's open is guarded, nothing is held. */
+        g_autofree char *key_rel = g_strdup("NEW/KEY/INQUEUE3.KEY");
+        int first = open(key, O_RDONLY);
+        cr_assert_geq(first, 0);
+        cr_expect_eq(other_program_open(key_rel, O_RDONLY), 0);
+        close(first);
+        cr_expect_null(attribute("NEW", "user.mailbag.locks"));
+
+        /* Whole now: the same opens exclude each other. */
+        g_autofree char *p1 = mnt_path("NEW/P1");
+        cr_assert_eq(mkdir(p1, 0755), 0);
+        first = open(key, O_RDONLY);
+        cr_assert_geq(first, 0);
+        cr_expect_eq(other_program_open(key_rel, O_RDONLY), EBUSY);
+        close(first);
+}
+
+Test(postoffices, only_the_named_postoffices_are_protected, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        const char *const args[] = {"-olock_timeout=0.3,postoffice=/HUB/PO2/", NULL};
+        mount_with(args);
+        int po1 = hold_session("PO1");
+        cr_expect_eq(other_program_open("PO1/KEY/INQUEUE3.KEY", O_RDONLY), 0,
+                     "PO1 is not named, so it is served as plain files");
+        int po2 = hold_session("HUB/PO2");
+        cr_expect_eq(other_program_open("HUB/PO2/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY);
+        g_autofree char *list = attribute("", "user.mailbag.postoffices");
+        cr_expect(list && !strstr(list, "PO1 ") && strstr(list, "postoffice HUB/PO2 "),
+                  "postoffices: %s", list);
+        close(po1);
+        close(po2);
+}
+
+Test(postoffices, a_renamed_postoffice_keeps_its_leases, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        mount_with(quick_timeout);
+        int fd = hold_session("PO1");
+        g_autofree char *from = mnt_path("PO1");
+        g_autofree char *to = mnt_path("RENAMED");
+        cr_assert_eq(rename(from, to), 0);
+        cr_expect_eq(other_program_open("RENAMED/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "the session taken before the rename still holds");
+        g_autofree char *locks = attribute("RENAMED", "user.mailbag.locks");
+        cr_expect(locks && strstr(locks, "session INQUEUE3 held postoffice=RENAMED "),
+                  "locks: %s", locks);
+        close(fd);
+        cr_expect_eq(other_program_open("RENAMED/KEY/INQUEUE3.KEY", O_RDONLY), 0);
+}
+
+/* A daemon restart (or a program working on the backing store) leaves
+ * -V20 lock files behind that no daemon saw being made: they still lock. */
+Test(postoffices, lock_files_found_at_start_hold_their_queue, .init = setup_two,
+     .fini = teardown, .timeout = 120)
+{
+        g_autofree char *found = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.001", NULL);
+        cr_assert(g_file_set_contents(found, "", 0, NULL));
+        g_autofree char *session_file = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.0LK", NULL);
+        cr_assert(g_file_set_contents(session_file, "", 0, NULL));
+        mount_with(quick_timeout);
+
+        g_autofree char *lock = attribute("PO1/P1/INQUEUE3.001", "user.mailbag.lock");
+        cr_assert_not_null(lock);
+        cr_expect(strstr(lock, "session INQUEUE3 held postoffice=PO1 pid=0 ") &&
+                  strstr(lock, " holder=unknown"), "lock: %s", lock);
+        cr_expect_eq(other_program_open("PO1/P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY,
+                     "External must not get a queue a -V20 lock file holds");
+        cr_expect_eq(other_program_open("PO1/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY);
+        /* PO2 has no lock file: free. */
+        cr_expect_eq(other_program_open("HUB/PO2/P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+
+        /* The file's removal (its program ending, an operator) frees it. */
+        g_autofree char *through_mount = mnt_path("PO1/P1/INQUEUE3.001");
+        cr_assert_eq(unlink(through_mount), 0);
+        cr_expect_eq(other_program_open("PO1/P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+}
+
+Test(postoffices, root_breaks_a_found_lock_file, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        g_autofree char *found = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.042", NULL);
+        cr_assert(g_file_set_contents(found, "", 0, NULL));
+        mount_with(quick_timeout);
+        g_autofree char *through_mount = mnt_path("PO1/P1/INQUEUE3.042");
+        cr_assert_eq(setxattr(through_mount, "user.mailbag.break", "1", 1, 0), 0);
+        cr_expect_neq(access(found, F_OK), 0, "a broken lock file is removed");
+        cr_expect_eq(other_program_open("PO1/P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+}
