@@ -117,6 +117,104 @@ static bool path_is_below(const char *outer, const char *inner)
         return strncmp(outer_real, inner_real, len) == 0 && inner_real[len] == '/';
 }
 
+static int check_directory(const char *what, const char *path);
+
+/* @path made absolute and without "." or ".." components, by text alone:
+ * a dead mount cannot be resolved with realpath(). */
+static char *path_absolute(const char *path)
+{
+        g_autofree char *cwd = g_get_current_dir();
+        g_autofree char *joined = g_path_is_absolute(path) ? g_strdup(path)
+                                                          : g_build_filename(cwd, path, NULL);
+        g_auto(GStrv) parts = g_strsplit(joined, "/", -1);
+        g_autoptr(GPtrArray) kept = g_ptr_array_new();
+        for (char **part = parts; *part; part++) {
+                if (!**part || g_str_equal(*part, "."))
+                        continue;
+                if (g_str_equal(*part, "..")) {
+                        if (kept->len)
+                                g_ptr_array_remove_index(kept, kept->len - 1);
+                        continue;
+                }
+                g_ptr_array_add(kept, *part);
+        }
+        g_ptr_array_add(kept, NULL);
+        g_autofree char *rest = g_strjoinv("/", (char **)kept->pdata);
+        return g_strconcat("/", rest, NULL);
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static char *mountinfo_unescape(const char *field)
+{
+        GString *out = g_string_new(NULL);
+        for (const char *p = field; *p; p++) {
+                if (p[0] == '\\' && g_ascii_isdigit(p[1]) && g_ascii_isdigit(p[2]) &&
+                    g_ascii_isdigit(p[3])) {
+                        g_string_append_c(out, (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 +
+                                                      (p[3] - '0')));
+                        p += 3;
+                } else {
+                        g_string_append_c(out, *p);
+                }
+        }
+        return g_string_free(out, FALSE);
+}
+
+/* The filesystem type of the topmost mount at @path ("fuse.mailbagfs"), or
+ * NULL when nothing is mounted there. */
+static char *mountpoint_type(const char *path)
+{
+        g_autofree char *absolute = path_absolute(path);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
+                return NULL;
+        char *type = NULL;
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (char **line = lines; *line; line++) {
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE ... */
+                g_auto(GStrv) fields = g_strsplit(*line, " ", -1);
+                if (g_strv_length(fields) < 5)
+                        continue;
+                g_autofree char *mounted_at = mountinfo_unescape(fields[4]);
+                if (!g_str_equal(mounted_at, absolute))
+                        continue;
+                for (char **field = fields + 5; *field; field++) {
+                        if (g_str_equal(*field, "-") && field[1]) {
+                                g_free(type);
+                                type = g_strdup(field[1]);
+                                break;
+                        }
+                }
+        }
+        return type;
+}
+
+/* A daemon that died (SIGKILL, a crash) without auto_unmount leaves its
+ * mount behind, answering ENOTCONN; mounting over it would hide it until
+ * the new mount goes. Say what to run instead. */
+static int check_mountpoint(const char *path)
+{
+        struct stat st;
+        int r = stat(path, &st) < 0 ? -errno : 0;
+        g_autofree char *type = mountpoint_type(path);
+        bool ours = type && g_str_equal(type, "fuse.mailbagfs");
+        if (r == -ENOTCONN) {
+                fprintf(stderr,
+                        "mailbagfs: mountpoint '%s' holds a dead %s mount (its daemon has gone); "
+                        "run 'fusermount3 -u -z %s' and start again\n",
+                        path, ours ? "mailbagfs" : type ? type : "FUSE", path);
+                return -1;
+        }
+        if (r == 0 && ours) {
+                fprintf(stderr,
+                        "mailbagfs: mountpoint '%s' is already served by a mailbagfs daemon; "
+                        "unmount it first ('fusermount3 -u %s')\n",
+                        path, path);
+                return -1;
+        }
+        return check_directory("mountpoint", path);
+}
+
 static int check_directory(const char *what, const char *path)
 {
         struct stat st;
@@ -199,7 +297,7 @@ int main(int argc, char *argv[])
                 goto out_free_args;
         /* Checked before libfuse sees the mountpoint, so a user gets the
          * same kind of message for either directory. */
-        if (options.mountpoint && check_directory("mountpoint", options.mountpoint) < 0)
+        if (options.mountpoint && check_mountpoint(options.mountpoint) < 0)
                 goto out_free_args;
         if (fuse_parse_cmdline(&args, &cmdline) < 0)
                 goto out_free_args;

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,6 +113,65 @@ Test(daemon, mount_through_mount_fuse3, .timeout = 60)
         g_autofree char *unmount = g_strdup_printf("umount '%s'", h.mnt);
         cr_expect_eq(system(unmount), 0);
         mount_harness_teardown(&h);
+}
+
+static bool is_mounted_at(const char *mnt)
+{
+        g_autofree char *mounts = NULL;
+        if (!g_file_get_contents("/proc/self/mounts", &mounts, NULL, NULL))
+                return false;
+        g_autofree char *needle = g_strdup_printf(" %s fuse.mailbagfs ", mnt);
+        return strstr(mounts, needle) != NULL;
+}
+
+static MountHarness dead_mount;
+
+static void dead_mount_cleanup(void)
+{
+        if (dead_mount.mnt && is_mounted_at(dead_mount.mnt)) {
+                g_autofree char *command = g_strdup_printf("fusermount3 -u -z '%s'", dead_mount.mnt);
+                cr_expect_eq(system(command), 0);
+        }
+        mount_harness_teardown(&dead_mount);
+}
+
+/* A daemon killed without auto_unmount (as fstab and systemd mount it)
+ * leaves a dead mount behind: the next start says, in one line, what to
+ * run, and refuses to hide it under a new mount; a live one is refused too. */
+Test(daemon, dead_mount_is_named_with_its_remedy, .timeout = 60, .fini = dead_mount_cleanup)
+{
+        MountHarness *h = &dead_mount;
+        cr_assert_eq(mount_harness_setup(h), 0);
+        const char *daemon = tool_path("MAILBAGFS");
+        GPid pid;
+        const char *argv[] = {daemon, h->backing, h->mnt, "-f", NULL};
+        cr_assert(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD |
+                                G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &pid, NULL));
+        for (int i = 0; i < 2000 && !is_mounted_at(h->mnt); i++)
+                g_usleep(5000);
+        cr_assert(is_mounted_at(h->mnt));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+
+        g_auto(ToolRun) again = {0};
+        tool_run(&again, "MAILBAGFS", h->backing, h->mnt, NULL);
+        cr_expect_eq(again.status, 1);
+        cr_expect_eq(line_count(again.err), 1, "stderr: %s", again.err);
+        g_autofree char *remedy = g_strdup_printf("run 'fusermount3 -u -z %s'", h->mnt);
+        cr_expect(strstr(again.err, "dead mailbagfs mount") && strstr(again.err, remedy),
+                  "stderr: %s", again.err);
+
+        g_autofree char *command = g_strdup_printf("fusermount3 -u -z '%s'", h->mnt);
+        cr_assert_eq(system(command), 0);
+        g_auto(ToolRun) fresh = {0};
+        tool_run(&fresh, "MAILBAGFS", h->backing, h->mnt, NULL);
+        cr_expect_eq(fresh.status, 0, "stderr: %s", fresh.err);
+        cr_expect(is_mounted_at(h->mnt));
+
+        g_auto(ToolRun) twice = {0};
+        tool_run(&twice, "MAILBAGFS", h->backing, h->mnt, NULL);
+        cr_expect_eq(twice.status, 1);
+        cr_expect(strstr(twice.err, "already served by a mailbagfs daemon"), "stderr: %s", twice.err);
 }
 
 /* The daemon's descriptors other than pipes. libfuse gives each worker
