@@ -1,9 +1,10 @@
 /* kernel-cache.h - telling the kernel to forget names the daemon removed.
  *
  * The kernel caches names for entry_timeout. When the daemon itself removes
- * a file (a dead holder's -V20 lock file), a -V20 program's O_EXCL create
- * of the same name would meet the cached entry and fail with EEXIST, so the
- * entry is invalidated. Not on the calling thread: the removal may happen
+ * a file (a dead holder's -V20 lock file), a -V20 program that looks for
+ * lock files (access, stat) would still see it and believe its queue
+ * locked, so the entry is invalidated. (FUSE looks a name up again for an
+ * O_EXCL create, so creates were never fooled.) Not on the calling thread: the removal may happen
  * inside a request that holds the folder's lock in the kernel (a CREATE),
  * and the invalidation waits for that lock, so one thread of its own
  * sends them, in order.

@@ -463,6 +463,42 @@ Test(mailbag_locks, killed_holder_lets_the_waiter_in, .init = mount_default,
                           "log: %s", problems);
 }
 
+/* The kernel caches names for cache_timeout: a dead holder's lock file
+ * that the daemon removed must not stay visible, or the next -V20 program
+ * that looks for lock files (access, stat) believes the queue is still
+ * locked. (An O_EXCL create is safe anyway: FUSE looks the name up again
+ * for it.) With a minute's cache, only the daemon's invalidation makes the
+ * name go. */
+static void mount_long_cache(void)
+{
+        const char *args[] = {"-olock_timeout=60,cache_timeout=60", NULL};
+        mount_with(args);
+}
+
+Test(mailbag_locks, reclaimed_lock_file_is_forgotten_by_the_kernel, .init = mount_long_cache,
+     .fini = unmount_any, .timeout = 120)
+{
+        Holder victim = holder_start(PROTO_V20, 7);
+        long long t;
+        cr_assert_eq(holder_next(&victim, &t), 'A');
+        g_autofree char *lock = g_build_filename(harness.mnt, "P1", "INQUEUE3.007", NULL);
+        cr_assert_eq(access(lock, F_OK), 0, "the kernel now caches the name");
+        kill(victim.pid, SIGKILL);
+        holder_finish(&victim);
+
+        bool gone = false;
+        for (int elapsed = 0; !gone && elapsed < EVENT_TIMEOUT_MS; elapsed += 10) {
+                gone = access(lock, F_OK) < 0 && errno == ENOENT;
+                if (!gone)
+                        g_usleep(10000);
+        }
+        cr_expect(gone, "the reclaimed lock file is still visible through the mount");
+        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        cr_assert_geq(fd, 0, "O_EXCL create of the reclaimed lock file: %s", g_strerror(errno));
+        close(fd);
+        cr_expect_eq(unlink(lock), 0);
+}
+
 /* A client killed while it waits leaves the queue at once (the daemon
  * answers the kernel's interrupt), not when its wait would time out. */
 Test(mailbag_locks, killed_waiter_leaves_the_queue, .init = mount_default,
