@@ -2,6 +2,7 @@
  * to the process, so map the thread id to its thread group id. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -12,3 +13,10 @@ pid_t caller_process_of_thread(pid_t tid);
 /* The short program name of process @pid ("EXTERNAL.EXE", "smbd"), written
  * to @buf; "?" when unknown. */
 void caller_program_name(pid_t pid, char *buf, size_t size);
+
+/* The real uid of process @pid: 0 with *@uid set, or -errno. */
+int caller_process_uid(pid_t pid, uid_t *uid);
+
+/* Whether /proc (as the daemon sees it) hides other users' processes
+ * (mounted with hidepid=1, 2, invisible or noaccess). */
+bool caller_proc_hides_pids(void);

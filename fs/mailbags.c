@@ -167,6 +167,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
 guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *name_gone_data)
 {
         mailbags->daemon_pid = getpid();
+        mailbags->proc_hides_pids = caller_proc_hides_pids();
         mailbags->name_gone = name_gone;
         mailbags->name_gone_data = name_gone_data;
         PostofficesConfig config = {

@@ -32,6 +32,7 @@ typedef struct {
         Postoffices *postoffices; /* NULL until mailbags_start() */
         GuardV20Mode v20_mode;
         pid_t daemon_pid; /* holder of lock files found on the share */
+        bool proc_hides_pids; /* /proc has hidepid=: status shows others' pids to root only */
         atomic_uint_fast64_t next_ref; /* lease references: handles and lock files */
         LeaseConfig lease_config;      /* template for each postoffice */
         char **only_postoffices;       /* -o postoffice=, canonical; NULL: all */

@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "caller.h"
 #include "fd-util.h"
 #include "log.h"
 #include "mailbag.h"
@@ -30,8 +32,20 @@ static const char *display_path(const char *path)
         return path[0] ? path : PO_STATUS_PATH_ROOT;
 }
 
-static void append_lease_line(GString *out, Mailbags *mailbags, const char *po_path,
-                              const LeaseInfo *info)
+/* Whether @caller may see which process holds or waits: as ps shows every
+ * process, unless /proc hides other users' processes (hidepid=), and then
+ * only to root and to the process's own user. */
+static bool caller_sees_process(const Mailbags *mailbags, const XattrViewCaller *caller,
+                                pid_t pid)
+{
+        if (!mailbags->proc_hides_pids || caller->uid == 0)
+                return true;
+        uid_t owner;
+        return caller_process_uid(pid, &owner) == 0 && owner == caller->uid;
+}
+
+static void append_lease_line(GString *out, Mailbags *mailbags, const XattrViewCaller *caller,
+                              const char *po_path, const LeaseInfo *info)
 {
         g_autoptr(PoStatusLine) line = po_status_line_new();
         po_status_line_add_word(line, lease_kind_to_string(info->kind));
@@ -46,17 +60,23 @@ static void append_lease_line(GString *out, Mailbags *mailbags, const char *po_p
                         g_date_time_new_from_unix_utc(info->since_us / G_USEC_PER_SEC);
                 g_autofree char *since_text =
                         since ? g_date_time_format_iso8601(since) : g_strdup("?");
-                po_status_line_add_field_printf(line, "pid", "%d", unknown ? 0 : (int)info->holder);
-                po_status_line_add_field(line, "program", info->program ? info->program : "?");
+                bool visible = unknown || caller_sees_process(mailbags, caller, info->holder);
+                po_status_line_add_field_printf(line, "pid", "%d",
+                                                unknown || !visible ? 0 : (int)info->holder);
+                po_status_line_add_field(line, "program",
+                                         visible && info->program ? info->program : "?");
                 po_status_line_add_field(line, "protocol", info->protocol ? info->protocol : "?");
                 po_status_line_add_field(line, "since", since_text);
                 po_status_line_add_field_printf(line, "refs", "%u", info->refs);
                 po_status_line_add_field_printf(line, "waiters", "%u", info->n_waiters);
                 if (info->n_waiters) {
                         g_autoptr(GString) pids = g_string_new(NULL);
-                        for (unsigned i = 0; i < info->n_waiters; i++)
+                        for (unsigned i = 0; i < info->n_waiters; i++) {
+                                pid_t waiter = info->waiter_pids[i];
                                 g_string_append_printf(pids, "%s%d", i ? "," : "",
-                                                       (int)info->waiter_pids[i]);
+                                                       caller_sees_process(mailbags, caller, waiter)
+                                                               ? (int)waiter : 0);
+                        }
                         po_status_line_add_field(line, "waiting", pids->str);
                 }
                 if (unknown)
@@ -81,13 +101,25 @@ static bool caller_in_group(const XattrViewCaller *caller, gid_t gid)
         return false;
 }
 
-/* Whether @caller may do @want (the r, w, x bits of "other") to @st by
- * its mode, as the kernel would without ACLs. */
-static bool caller_may(const XattrViewCaller *caller, const struct stat *st, mode_t want)
+/* Whether the file of @fd carries an access ACL, whose entries the mode
+ * bits do not tell. */
+static bool has_access_acl(int fd)
+{
+        char path[BACKING_FD_PATH_MAX];
+        backing_fd_path(fd, path);
+        return getxattr(path, "system.posix_acl_access", NULL, 0) > 0;
+}
+
+/* Whether @caller may do @want (the r, w, x bits of "other") to the file
+ * of @fd by its mode, as the kernel would. A file with an ACL is read for
+ * its owner only: rather refuse than tell too much. */
+static bool caller_may(const XattrViewCaller *caller, int fd, const struct stat *st, mode_t want)
 {
         if (caller->uid == 0)
                 return true;
         mode_t mode = st->st_mode;
+        if (caller->uid != st->st_uid && has_access_acl(fd))
+                return false;
         if (caller->uid == st->st_uid)
                 return ((mode >> 6) & want) == want;
         if (caller_in_group(caller, st->st_gid))
@@ -110,7 +142,7 @@ static int open_for_caller(int po_fd, const char *folder, const char *name,
         struct stat dir_st, st;
         if (fstat(dir_fd, &dir_st) < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return -ENODATA;
-        if (!caller_may(caller, &dir_st, S_IXOTH) || !caller_may(caller, &st, S_IROTH))
+        if (!caller_may(caller, dir_fd, &dir_st, S_IXOTH) || !caller_may(caller, fd, &st, S_IROTH))
                 return -EACCES;
         return fd_steal(&fd);
 }
@@ -159,11 +191,12 @@ static int render_records(Mailbags *mailbags, const char *po_path, const char *m
         return 0;
 }
 
-static void append_locks(GString *out, Mailbags *mailbags, const PostofficeEntry *entry)
+static void append_locks(GString *out, Mailbags *mailbags, const XattrViewCaller *caller,
+                         const PostofficeEntry *entry)
 {
         g_autoptr(GPtrArray) infos = lease_manager_snapshot(entry->po->leases);
         for (guint i = 0; i < infos->len; i++)
-                append_lease_line(out, mailbags, entry->path, infos->pdata[i]);
+                append_lease_line(out, mailbags, caller, entry->path, infos->pdata[i]);
 }
 
 static void append_stats_line(GString *out, const char *scope, const LeaseStats *stats)
@@ -198,7 +231,8 @@ static void stats_add(LeaseStats *sum, const LeaseStats *one)
 }
 
 /* The root's values: every postoffice. */
-static int render_root(Mailbags *mailbags, const char *name, char **value)
+static int render_root(Mailbags *mailbags, const char *name, const XattrViewCaller *caller,
+                       char **value)
 {
         bool locks = g_str_equal(name, ATTR_LOCKS);
         bool stats = g_str_equal(name, ATTR_STATS);
@@ -213,7 +247,7 @@ static int render_root(Mailbags *mailbags, const char *name, char **value)
         for (guint i = 0; i < entries->len; i++) {
                 const PostofficeEntry *entry = &g_array_index(entries, PostofficeEntry, i);
                 if (locks) {
-                        append_locks(out, mailbags, entry);
+                        append_locks(out, mailbags, caller, entry);
                 } else if (stats) {
                         LeaseStats one;
                         lease_manager_get_stats(entry->po->leases, &one);
@@ -238,12 +272,12 @@ static int render_root(Mailbags *mailbags, const char *name, char **value)
 
 /* A postoffice folder's own values. */
 static int render_postoffice(Mailbags *mailbags, Postoffice *po, const char *path,
-                             const char *name, char **value)
+                             const char *name, const XattrViewCaller *caller, char **value)
 {
         PostofficeEntry entry = {.po = po, .path = (char *)path};
         GString *out = g_string_new(NULL);
         if (g_str_equal(name, ATTR_LOCKS)) {
-                append_locks(out, mailbags, &entry);
+                append_locks(out, mailbags, caller, &entry);
         } else if (g_str_equal(name, ATTR_STATS)) {
                 LeaseStats stats;
                 lease_manager_get_stats(po->leases, &stats);
@@ -268,13 +302,13 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
                    const XattrViewCaller *caller, char **value)
 {
         if (relpath[0] == '\0') {
-                int r = render_root(mailbags, name, value);
+                int r = render_root(mailbags, name, caller, value);
                 if (r != -ENODATA)
                         return r;
         }
         Postoffice *folder_po = postoffice_folder(mailbags, relpath);
         if (folder_po)
-                return render_postoffice(mailbags, folder_po, relpath, name, value);
+                return render_postoffice(mailbags, folder_po, relpath, name, caller, value);
         if (relpath[0] == '\0')
                 return -ENODATA;
 
@@ -293,7 +327,7 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
                 GString *out = g_string_new(NULL);
                 for (int i = 0; i < n; i++) {
                         g_autoptr(LeaseInfo) info = lease_manager_lookup(po->leases, kinds[i], cls.name);
-                        append_lease_line(out, mailbags, po_path, info);
+                        append_lease_line(out, mailbags, caller, po_path, info);
                 }
                 *value = g_string_free(out, FALSE);
                 return 0;

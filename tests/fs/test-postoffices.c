@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -261,4 +262,60 @@ Test(postoffices, root_breaks_a_found_lock_file, .init = setup_two, .fini = tear
         cr_assert_eq(setxattr(through_mount, "user.mailbag.break", "1", 1, 0), 0);
         cr_expect_neq(access(found, F_OK), 0, "a broken lock file is removed");
         cr_expect_eq(other_program_open("PO1/P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+}
+
+/* In a child that has become user nobody, with its working directory at
+ * @relpath's folder (the test's temp dir is private to root): getxattr
+ * of @name on the file, 0 or the errno. */
+static int nobody_getxattr(const char *relpath, const char *name)
+{
+        g_autofree char *path = mnt_path(relpath);
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autofree char *base = g_path_get_basename(path);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                char value[4096];
+                if (chdir(dir) < 0 || setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+                    setuid(65534) < 0)
+                        _exit(250);
+                _exit(getxattr(base, name, value, sizeof(value)) < 0 ? errno : 0);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 250, "could not become nobody");
+        return WEXITSTATUS(status);
+}
+
+/* user.mailbag.records is read from KEY and MBG by the daemon, as root: it
+ * must not tell a user what that user could not read himself. */
+Test(postoffices, records_reveal_nothing_the_caller_cannot_read, .init = setup_two,
+     .fini = teardown, .timeout = 120)
+{
+        const char *const args[] = {"-oallow_other", NULL};
+        g_autofree char *lock = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.0LK", NULL);
+        cr_assert(g_file_set_contents(lock, "", 0, NULL));
+        cr_assert_eq(chmod(lock, 0644), 0);
+        mount_with(args);
+
+        cr_expect_eq(nobody_getxattr("PO1/P1/INQUEUE3.0LK", "user.mailbag.records"), 0,
+                     "KEY and MBG are world-readable yet");
+        g_autofree char *key = g_build_filename(harness.backing, "PO1/KEY/INQUEUE3.KEY", NULL);
+        g_autofree char *mbg = g_build_filename(harness.backing, "PO1/MBG/INQUEUE3.MBG", NULL);
+        cr_assert_eq(chmod(key, 0600), 0);
+        cr_expect_eq(nobody_getxattr("PO1/P1/INQUEUE3.0LK", "user.mailbag.records"), EACCES);
+        cr_assert_eq(chmod(key, 0644), 0);
+        g_autofree char *mbg_dir = g_build_filename(harness.backing, "PO1/MBG", NULL);
+        cr_assert_eq(chmod(mbg_dir, 0700), 0);
+        cr_expect_eq(nobody_getxattr("PO1/P1/INQUEUE3.0LK", "user.mailbag.records"), EACCES,
+                     "a folder the user cannot search hides its files too");
+        cr_assert_eq(chmod(mbg_dir, 0755), 0);
+        cr_assert_eq(chmod(mbg, 0640), 0);
+        cr_expect_eq(nobody_getxattr("PO1/P1/INQUEUE3.0LK", "user.mailbag.records"), EACCES);
+        /* The lock attribute reads no file: anyone who reaches the file. */
+        cr_expect_eq(nobody_getxattr("PO1/P1/INQUEUE3.0LK", "user.mailbag.lock"), 0);
+        /* Root reads everything. */
+        g_autofree char *records = attribute("PO1/P1/INQUEUE3.0LK", "user.mailbag.records");
+        cr_expect(records && g_str_has_prefix(records, "records INQUEUE3 postoffice=PO1 live=0 "),
+                  "records: %s", records);
 }
