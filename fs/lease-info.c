@@ -33,6 +33,7 @@ static LeaseInfo *lease_info_new(LeaseKind kind, const char *name, const LeaseRe
                 info->refs = r->refs->len;
         }
         info->n_waiters = r->waiters.length;
+        info->held_elsewhere = r->remote_busy;
         if (info->n_waiters > 0) {
                 info->waiter_pids = g_new(pid_t, info->n_waiters);
                 for (GList *l = r->waiters.head; l; l = l->next)

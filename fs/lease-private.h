@@ -41,6 +41,10 @@ struct LeaseResource {
         GArray *refs;     /* uint64_t */
         GArray *handles;  /* gboolean per entry of refs: an open file handle */
         GQueue waiters;   /* LeaseWaiter*, FIFO */
+        /* Free here while another daemon holds it: the head waiter asks
+         * again at remote_retry_us (monotonic). */
+        bool remote_busy;
+        gint64 remote_retry_us;
 };
 
 struct LeaseWaiter {
@@ -71,6 +75,7 @@ struct LeaseManager {
         GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
         GArray *retired_fds;     /* guarded by mutex; pidfds to close */
         gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
+        unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */
 };
@@ -79,6 +84,7 @@ typedef enum {
         LEASE_CALL_DONE,
         LEASE_CALL_GONE,
         LEASE_CALL_LOG,
+        LEASE_CALL_REMOTE_TAKEN,
 } LeaseCallType;
 
 typedef struct {
@@ -107,5 +113,8 @@ void lease_wake(LeaseManager *m);
 bool lease_pidfd_exited(int pidfd);
 
 void lease_resource_free(gpointer data);
+/* Grants every resource whose remote retry is due; returns the earliest
+ * retry still pending (G_MAXINT64 when none). */
+gint64 lease_retry_remote(LeaseManager *m, GArray *calls);
 void lease_waiter_fail(LeaseManager *m, LeaseWaiter *w, int result, GArray *calls);
 void lease_process_died(LeaseManager *m, LeaseProcess *p, GArray *calls);

@@ -114,6 +114,7 @@ static gpointer lease_watch_thread(gpointer data)
                                 lease_process_died(m, p, calls);
                 }
                 lease_expire_waiters(m, calls);
+                gint64 next_retry_us = lease_retry_remote(m, calls);
                 lease_close_retired(m);
 
                 g_array_set_size(pfds, 0);
@@ -128,10 +129,11 @@ static gpointer lease_watch_thread(gpointer data)
                         g_array_append_val(pfds, pfd);
                         g_array_append_val(pids, p->pid);
                 }
-                if (m->next_deadline_us == G_MAXINT64) {
+                gint64 wake_us = MIN(m->next_deadline_us, next_retry_us);
+                if (wake_us == G_MAXINT64) {
                         timeout = -1;
                 } else {
-                        gint64 left_ms = (m->next_deadline_us - g_get_monotonic_time() + 999) / 1000;
+                        gint64 left_ms = (wake_us - g_get_monotonic_time() + 999) / 1000;
 
                         timeout = (int)CLAMP(left_ms, 0, INT_MAX);
                 }

@@ -72,6 +72,10 @@ void lease_calls_run(LeaseManager *m, GArray *calls)
                 case LEASE_CALL_LOG:
                         m->config.log(m->config.user_data, call->value, call->text);
                         break;
+                case LEASE_CALL_REMOTE_TAKEN:
+                        if (m->config.remote_taken)
+                                m->config.remote_taken(m->config.user_data, call->kind, call->text);
+                        break;
                 }
         }
 }
@@ -233,10 +237,44 @@ static LeaseResource *lease_resource_new(LeaseManager *m, LeaseKind kind, const 
         return r;
 }
 
+static void lease_remote_set_busy(LeaseManager *m, LeaseResource *r, bool busy)
+{
+        if (r->remote_busy == busy)
+                return;
+        r->remote_busy = busy;
+        if (busy)
+                m->remote_busy++;
+        else
+                m->remote_busy--;
+        if (m->config.remote_want)
+                m->config.remote_want(m->config.user_data, r->kind, r->name, busy);
+}
+
+/* 0 when taken (queueing the remote_taken report when the daemon asks
+ * for one), -EAGAIN when another daemon holds it. */
+static int lease_remote_take(LeaseManager *m, LeaseResource *r, GArray *calls)
+{
+        int taken = m->config.remote_take
+                            ? m->config.remote_take(m->config.user_data, r->kind, r->name)
+                            : 0;
+        if (taken == LEASE_REMOTE_TAKEN_LOOK) {
+                LeaseCall call = {
+                        .type = LEASE_CALL_REMOTE_TAKEN,
+                        .kind = r->kind,
+                        .text = g_strdup(r->name),
+                };
+                g_array_append_val(calls, call);
+                taken = 0;
+        }
+        return taken < 0 ? -EAGAIN : 0;
+}
+
 static void lease_resource_drop_if_idle(LeaseManager *m, LeaseResource *r)
 {
-        if (!r->holder && g_queue_is_empty(&r->waiters))
+        if (!r->holder && g_queue_is_empty(&r->waiters)) {
+                lease_remote_set_busy(m, r, false);
                 g_hash_table_remove(m->resources, r->key);
+        }
 }
 
 static bool lease_resource_has_ref(const LeaseResource *r, uint64_t ref, guint *index)
@@ -316,6 +354,16 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
 
         if (r->holder || !head)
                 return;
+        if (r->remote_busy && g_get_monotonic_time() < r->remote_retry_us)
+                return;
+        if (lease_remote_take(m, r, calls) < 0) {
+                /* Another daemon holds it: ask again shortly. */
+                r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_RETRY_MS * 1000;
+                lease_remote_set_busy(m, r, true);
+                lease_wake(m);
+                return;
+        }
+        lease_remote_set_busy(m, r, false);
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
         lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
@@ -350,8 +398,46 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         r->since_us = 0;
         p->held = g_list_remove(p->held, r);
         lease_process_unref(m, p);
-        lease_grant_next(m, r, calls);
+        if (m->config.remote_drop)
+                m->config.remote_drop(m->config.user_data, r->kind, r->name);
+        if (!g_queue_is_empty(&r->waiters) && m->config.remote_wanted &&
+            m->config.remote_wanted(m->config.user_data, r->kind, r->name)) {
+                /* Another daemon waits too: its turn first, or one node
+                 * with a busy queue would keep the resource for ever. */
+                r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_YIELD_MS * 1000;
+                lease_remote_set_busy(m, r, true);
+                lease_wake(m);
+        } else {
+                lease_grant_next(m, r, calls);
+        }
         lease_resource_drop_if_idle(m, r);
+}
+
+gint64 lease_retry_remote(LeaseManager *m, GArray *calls)
+{
+        if (m->remote_busy == 0)
+                return G_MAXINT64;
+        g_autoptr(GPtrArray) due = g_ptr_array_new();
+        gint64 now = g_get_monotonic_time();
+        GHashTableIter iter;
+        gpointer value;
+        g_hash_table_iter_init(&iter, m->resources);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                LeaseResource *r = value;
+                if (r->remote_busy && r->remote_retry_us <= now)
+                        g_ptr_array_add(due, r);
+        }
+        for (guint i = 0; i < due->len; i++)
+                lease_grant_next(m, due->pdata[i], calls);
+
+        gint64 next = G_MAXINT64;
+        g_hash_table_iter_init(&iter, m->resources);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                LeaseResource *r = value;
+                if (r->remote_busy)
+                        next = MIN(next, r->remote_retry_us);
+        }
+        return next;
 }
 
 /* An operator ends a hold whose references were not released; the daemon
@@ -580,9 +666,17 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
                 goto out;
         r = g_hash_table_lookup(m->resources, key);
 
-        if (!r || !r->holder) {
+        bool taken = false;
+        if (!r || (!r->holder && !r->remote_busy)) {
                 if (!r)
                         r = lease_resource_new(m, req->kind, req->name);
+                taken = lease_remote_take(m, r, calls) == 0;
+                if (!taken) {
+                        r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_RETRY_MS * 1000;
+                        lease_remote_set_busy(m, r, true);
+                }
+        }
+        if (taken) {
                 lease_hold_begin(r, p, program, protocol, req->ref, req->handle);
                 m->stats.acquisitions++;
                 lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
@@ -594,9 +688,17 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
 
         if (timeout_ms == 0) {
                 m->stats.timeouts++;
-                lease_log(m, calls, LOG_DEBUG, "%s %s busy for pid %d (%s, %s): held by pid %d (%s)",
-                          lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
-                          protocol, (int)r->holder->pid, r->program);
+                if (r->holder)
+                        lease_log(m, calls, LOG_DEBUG,
+                                  "%s %s busy for pid %d (%s, %s): held by pid %d (%s)",
+                                  lease_kind_to_string(req->kind), req->name, (int)req->pid,
+                                  program, protocol, (int)r->holder->pid, r->program);
+                else
+                        lease_log(m, calls, LOG_DEBUG,
+                                  "%s %s busy for pid %d (%s, %s): held through another daemon",
+                                  lease_kind_to_string(req->kind), req->name, (int)req->pid,
+                                  program, protocol);
+                lease_resource_drop_if_idle(m, r);
                 ret = -EBUSY;
                 goto out;
         }
@@ -643,9 +745,10 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         p->users++;
         g_hash_table_insert(m->waiters, &w->id, w);
         m->stats.waits++;
-        lease_log(m, calls, LOG_DEBUG, "pid %d (%s, %s) waits for %s %s held by pid %d (%s), position %u",
+        lease_log(m, calls, LOG_DEBUG, "pid %d (%s, %s) waits for %s %s held by %s %d (%s), position %u",
                   (int)req->pid, program, protocol, lease_kind_to_string(req->kind), req->name,
-                  (int)r->holder->pid, r->program, r->waiters.length);
+                  r->holder ? "pid" : "another daemon, here", r->holder ? (int)r->holder->pid : 0,
+                  r->holder ? r->program : "-", r->waiters.length);
         if (w->deadline_us < m->next_deadline_us) {
                 m->next_deadline_us = w->deadline_us;
                 lease_wake(m);

@@ -106,8 +106,32 @@ typedef struct {
         void (*holder_gone)(void *user_data, LeaseKind kind, const char *name,
                             pid_t pid, const uint64_t *refs, unsigned n_refs,
                             LeaseEndReason reason);
+        /* Optional: the hold across daemons sharing the backing store
+         * (cluster-locks.h). All four are called under the manager's mutex,
+         * so they must not block nor call the manager. remote_take is asked
+         * before a resource gets a holder: 0 when this daemon may have it,
+         * -EAGAIN when another daemon holds it; the request then waits
+         * (retried every LEASE_REMOTE_RETRY_MS, up to its timeout) or, with
+         * timeout_ms 0, fails with -EBUSY. remote_drop ends the hold.
+         * remote_want declares that local requests wait for the resource;
+         * remote_wanted says another daemon has declared so, and then a
+         * hold that ends here lets the resource go for LEASE_REMOTE_YIELD_MS
+         * before the next local waiter takes it. */
+        int (*remote_take)(void *user_data, LeaseKind kind, const char *name);
+        void (*remote_drop)(void *user_data, LeaseKind kind, const char *name);
+        void (*remote_want)(void *user_data, LeaseKind kind, const char *name, bool want);
+        bool (*remote_wanted)(void *user_data, LeaseKind kind, const char *name);
+        /* Optional, called without the mutex before the grants it allows,
+         * when remote_take answered LEASE_REMOTE_TAKEN_LOOK: taken, and the
+         * daemon that held it before may have left something behind to
+         * look at (stale lock files of a dead node). */
+        void (*remote_taken)(void *user_data, LeaseKind kind, const char *name);
         void *user_data;
 } LeaseConfig;
+
+#define LEASE_REMOTE_TAKEN_LOOK 1
+#define LEASE_REMOTE_RETRY_MS 10
+#define LEASE_REMOTE_YIELD_MS 50
 
 typedef struct LeaseManager LeaseManager;
 
@@ -168,6 +192,7 @@ typedef struct {
         unsigned refs;      /* references in the hold */
         unsigned n_waiters;
         pid_t *waiter_pids; /* n_waiters entries, FIFO order; NULL if none */
+        bool held_elsewhere; /* free here, but waiting for another daemon's hold */
 } LeaseInfo;
 
 void lease_info_free(LeaseInfo *info);

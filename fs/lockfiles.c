@@ -84,3 +84,11 @@ bool lockfiles_held_by(LockFiles *files, const char *path, pid_t pid)
         g_mutex_unlock(&files->mutex);
         return held;
 }
+
+bool lockfiles_known(LockFiles *files, const char *path)
+{
+        g_mutex_lock(&files->mutex);
+        bool known = g_hash_table_contains(files->by_path, path);
+        g_mutex_unlock(&files->mutex);
+        return known;
+}

@@ -39,5 +39,8 @@ bool lockfiles_take_path(LockFiles *files, const char *path, LockFile *out);
 /* The entry carrying @ref, if any, is removed and copied to @out. */
 bool lockfiles_take_ref(LockFiles *files, uint64_t ref, LockFile *out);
 
+/* Whether @path is recorded, for any process. */
+bool lockfiles_known(LockFiles *files, const char *path);
+
 /* Whether @path is recorded for process @pid. */
 bool lockfiles_held_by(LockFiles *files, const char *path, pid_t pid);

@@ -6,9 +6,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "caller.h"
+#include "fd-util.h"
 #include "log.h"
 
 /* How deep below the served folder the start-up walk looks for
@@ -25,6 +27,93 @@ static void mailbags_lease_log(void *user_data, int priority, const char *messag
                 log_message(priority, "%s: %s", path, message);
         else
                 log_message(priority, "%s", message);
+}
+
+/* The lease hooks: every hold is also held in the postoffice's lease
+ * file, so other daemons on the share honour it. */
+static int mailbags_remote_take(void *user_data, LeaseKind kind, const char *name)
+{
+        ClusterLocks *cluster = ((Postoffice *)user_data)->cluster;
+        int r = cluster_locks_take(cluster, kind, name);
+        if (r == 0 && kind == LEASE_SESSION && cluster_locks_marked(cluster, name))
+                return LEASE_REMOTE_TAKEN_LOOK;
+        return r;
+}
+
+static void mailbags_remote_drop(void *user_data, LeaseKind kind, const char *name)
+{
+        ClusterLocks *cluster = ((Postoffice *)user_data)->cluster;
+        /* The hold ends only once its lock files are gone. */
+        if (kind == LEASE_SESSION && cluster_locks_marked(cluster, name))
+                cluster_locks_mark(cluster, name, false);
+        cluster_locks_drop(cluster, kind, name);
+}
+
+static void mailbags_remote_want(void *user_data, LeaseKind kind, const char *name, bool want)
+{
+        cluster_locks_want(((Postoffice *)user_data)->cluster, kind, name, want);
+}
+
+static bool mailbags_remote_wanted(void *user_data, LeaseKind kind, const char *name)
+{
+        return cluster_locks_wanted_elsewhere(((Postoffice *)user_data)->cluster, kind, name);
+}
+
+/* A session is taken whose mark says its last holder, through another
+ * daemon, had -V20 lock files when its hold ended without them going:
+ * that daemon died (a hold with lock files lasts until they are unlinked).
+ * Lock files of the queue that this daemon does not know are therefore a
+ * dead node's, and they are removed, or every -V20 program would believe
+ * the queue locked for ever. (A daemon restarting on the same share claims
+ * the lock files it finds instead: mailbags_claim_found_lockfiles.) */
+static void mailbags_remote_taken(void *user_data, LeaseKind kind, const char *name)
+{
+        Postoffice *po = user_data;
+        Mailbags *mailbags = po->owner;
+        if (kind != LEASE_SESSION)
+                return;
+        /* Looked at now; lock files this daemon makes will mark it again. */
+        cluster_locks_mark(po->cluster, name, false);
+        g_autofree char *path = postoffices_path_of(mailbags->postoffices, po);
+        const char *lock_folder = po_profile_lock_folder(mailbags->profile);
+        g_autofree char *folder_rel = path[0] ? g_strdup_printf("%s/%s", path, lock_folder)
+                                              : g_strdup(lock_folder);
+        autoclose_fd int dirfd = backing_open_dir(mailbags->backing, folder_rel);
+        if (dirfd < 0)
+                return;
+        for (const char *const *pattern = po_profile_v20_extensions(mailbags->profile); *pattern;
+             pattern++) {
+                /* Patterns are like "0NN": every N a decimal digit. */
+                unsigned digits = 0;
+                for (const char *c = *pattern; *c; c++)
+                        digits += *c == 'N';
+                unsigned count = 1;
+                for (unsigned i = 0; i < digits && count < 100000; i++)
+                        count *= 10;
+                for (unsigned number = 0; number < count; number++) {
+                        char ext[16];
+                        unsigned rest = number;
+                        gsize len = strlen(*pattern);
+                        if (len >= sizeof ext)
+                                break;
+                        for (gsize i = len; i-- > 0;) {
+                                ext[i] = (*pattern)[i] == 'N' ? (char)('0' + rest % 10) : (*pattern)[i];
+                                if ((*pattern)[i] == 'N')
+                                        rest /= 10;
+                        }
+                        ext[len] = '\0';
+                        g_autofree char *file = g_strdup_printf("%s.%s", name, ext);
+                        g_autofree char *relpath = g_strdup_printf("%s/%s", folder_rel, file);
+                        struct stat st;
+                        if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            !S_ISREG(st.st_mode) || lockfiles_known(po->lockfiles, relpath))
+                                continue;
+                        if (unlinkat(dirfd, file, 0) == 0)
+                                log_warning("removed stale lock file %s: made through another "
+                                            "mailbagfs daemon, which no longer holds its queue",
+                                            relpath);
+                }
+        }
 }
 
 static const char *mailbags_base_name(const char *path)
@@ -95,6 +184,14 @@ static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_d
 
                 g_autofree char *relpath = path[0] ? g_strdup_printf("%s/%s", path, inner)
                                                    : g_strdup(inner);
+                if (cluster_locks_held_elsewhere(po->cluster, LEASE_SESSION, cls.name)) {
+                        /* Its holder is alive, through another daemon. */
+                        log_info("lock file %s belongs to a session held through another "
+                                 "mailbagfs daemon", relpath);
+                        continue;
+                }
+                /* Claimed here as held, not looked at as a dead node's. */
+                cluster_locks_mark(po->cluster, cls.name, false);
                 uint64_t ref = mailbags_new_ref(mailbags);
                 LeaseRequest request = {
                         .kind = LEASE_SESSION,
@@ -112,6 +209,7 @@ static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_d
                         continue;
                 }
                 LockFile replaced;
+                cluster_locks_mark(po->cluster, cls.name, true);
                 lockfiles_add(po->lockfiles, relpath, cls.name, ref, mailbags->daemon_pid, 0,
                               &replaced);
                 log_warning("lock file %s was on the share at start: session %s counts as held "
@@ -160,6 +258,11 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
                 .exclusive_timeout_ms = config->exclusive_timeout_ms,
                 .log = mailbags_lease_log,
                 .holder_gone = mailbags_holder_gone,
+                .remote_take = mailbags_remote_take,
+                .remote_drop = mailbags_remote_drop,
+                .remote_want = mailbags_remote_want,
+                .remote_wanted = mailbags_remote_wanted,
+                .remote_taken = mailbags_remote_taken,
         };
         return 0;
 }
@@ -244,34 +347,38 @@ Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool
         return postoffices_find(mailbags->postoffices, dir, &po) == 0 ? po : NULL;
 }
 
-void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                   pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po)
+int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                  pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po)
 {
         *po = NULL;
         plan->needed = false;
         g_autofree char *dir = NULL;
         const char *inner;
         if (!mailbags->postoffices || !postoffices_split(relpath, &dir, &inner))
-                return;
+                return 0;
         PoClass cls;
         po_classify(mailbags->profile, inner, &cls);
         guard_plan_open(&cls, flags, creating, plan);
         if (!plan->needed)
-                return;
+                return 0;
         /* Only a file that would be guarded costs a look at its folder. */
-        if (postoffices_find(mailbags->postoffices, dir, po) < 0) {
+        int r = postoffices_find(mailbags->postoffices, dir, po);
+        if (r < 0) {
                 plan->needed = false;
-                return;
+                /* Not a postoffice: plain files. A postoffice that cannot
+                 * be protected: refused, never served unguarded. */
+                return r == -ENOENT ? 0 : r;
         }
 
         mailbags_identify(thread_id, caller);
         if (plan->until_unlink && !creating &&
             lockfiles_held_by((*po)->lockfiles, relpath, caller->pid)) {
                 plan->needed = false;
-                return;
+                return 0;
         }
         if (guard_plan_is_misconfigured(plan, mailbags->v20_mode))
                 mailbags_note_misconfigured(mailbags, *po, plan, caller);
+        return 0;
 }
 
 uint64_t mailbags_new_ref(Mailbags *mailbags)
@@ -293,6 +400,7 @@ void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *r
                                pid_t pid)
 {
         LockFile replaced;
+        cluster_locks_mark(po->cluster, plan->name, true);
         if (lockfiles_add(po->lockfiles, relpath, plan->name, ref, pid, parent_node, &replaced))
                 lease_release(po->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
 }

@@ -73,9 +73,11 @@ typedef struct {
  * in which postoffice (@po). Only when one is needed is the caller (thread
  * @thread_id) identified into @caller, which costs two reads of /proc: most
  * opens need none. Rewriting a lock file the caller already holds claims
- * nothing new. Warns once per process about a -V20 misconfiguration. */
-void mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                   pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po);
+ * nothing new. Warns once per process about a -V20 misconfiguration.
+ * Returns 0, or -errno when the file belongs to a postoffice that cannot
+ * be protected (the open must be refused). */
+int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                  pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po);
 
 uint64_t mailbags_new_ref(Mailbags *mailbags);
 

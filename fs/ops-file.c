@@ -265,8 +265,14 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         }
         PendingOpen *pending = pending_open_new(req, false, ino, fi);
         pending->path = g_steal_pointer(&path);
-        mailbags_plan(&fs->mailbags, pending->path, fi->flags, false, fuse_req_ctx(req)->pid,
-                      &pending->caller, &pending->plan, &pending->po);
+        int r = mailbags_plan(&fs->mailbags, pending->path, fi->flags, false,
+                              fuse_req_ctx(req)->pid, &pending->caller, &pending->plan,
+                              &pending->po);
+        if (r < 0) {
+                ops_reply_status(req, "open", r);
+                pending_open_free(pending);
+                return;
+        }
         pending_open_start(pending);
 }
 
@@ -284,8 +290,14 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
         pending->path = g_steal_pointer(&path);
         pending->name = g_strdup(name);
         pending->mode = mode;
-        mailbags_plan(&fs->mailbags, pending->path, fi->flags, true, fuse_req_ctx(req)->pid,
-                      &pending->caller, &pending->plan, &pending->po);
+        int r = mailbags_plan(&fs->mailbags, pending->path, fi->flags, true,
+                              fuse_req_ctx(req)->pid, &pending->caller, &pending->plan,
+                              &pending->po);
+        if (r < 0) {
+                ops_reply_status(req, "create", r);
+                pending_open_free(pending);
+                return;
+        }
         pending_open_start(pending);
 }
 

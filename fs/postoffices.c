@@ -35,11 +35,22 @@ struct Postoffices {
         GHashTable *by_identity;      /* "dev:ino" -> PostofficeSlot*, owned; guarded by mutex */
         GHashTable *by_path;          /* path -> PostofficeSlot* (borrowed); guarded by mutex */
         GHashTable *incomplete_noted; /* path -> itself; guarded by mutex */
+        GHashTable *refused; /* path -> PostofficeRefusal*: set-up failed; guarded by mutex */
 };
+
+/* A postoffice that could not be protected is asked about again only
+ * after a while: its error is logged once per try, not once per open. */
+#define POSTOFFICES_REFUSED_RETRY_US (10 * G_USEC_PER_SEC)
+
+typedef struct {
+        int error;
+        gint64 retry_us; /* monotonic */
+} PostofficeRefusal;
 
 static void postoffice_slot_free(PostofficeSlot *slot)
 {
         lease_manager_free(slot->po.leases);
+        cluster_locks_free(slot->po.cluster);
         lockfiles_free(slot->po.lockfiles);
         g_free(slot->path);
         g_free(slot);
@@ -55,6 +66,7 @@ Postoffices *postoffices_new(const PostofficesConfig *config)
                                                       (GDestroyNotify)postoffice_slot_free);
         registry->by_path = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         registry->incomplete_noted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        registry->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         return registry;
 }
 
@@ -66,6 +78,7 @@ void postoffices_free(Postoffices *registry)
         /* Each lease manager fails its waiters on this thread. */
         g_hash_table_unref(registry->by_identity);
         g_hash_table_unref(registry->incomplete_noted);
+        g_hash_table_unref(registry->refused);
         g_strfreev(registry->config.only);
         g_mutex_clear(&registry->mutex);
         g_free(registry);
@@ -158,17 +171,17 @@ static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct 
         slot->path = g_strdup(path);
         slot->po.lockfiles = lockfiles_new();
 
+        g_autoptr(GError) lease_error = NULL;
+        slot->po.cluster = cluster_locks_open(dirfd, path, &lease_error);
         LeaseConfig lease_config = registry->config.lease_config;
         lease_config.user_data = &slot->po;
-        g_autoptr(GError) lease_error = NULL;
-        slot->po.leases = lease_manager_new(&lease_config, &lease_error);
+        if (slot->po.cluster)
+                slot->po.leases = lease_manager_new(&lease_config, &lease_error);
         if (!slot->po.leases) {
-                log_error("cannot protect postoffice %s: %s", path[0] ? path : ".",
-                          lease_error->message);
-                lockfiles_free(slot->po.lockfiles);
-                g_free(slot->path);
-                g_free(slot);
-                *error = -EMFILE;
+                log_error("cannot protect postoffice %s: %s; its mailbag files are refused",
+                          path[0] ? path : ".", lease_error->message);
+                *error = slot->po.cluster ? -EMFILE : -EPROTO;
+                postoffice_slot_free(slot);
                 return NULL;
         }
         if (registry->config.found)
@@ -185,6 +198,12 @@ int postoffices_find(Postoffices *registry, const char *dir_relpath, Postoffice 
         }
         if (!postoffices_allowed(registry, dir_relpath))
                 return -ENOENT;
+        g_mutex_lock(&registry->mutex);
+        PostofficeRefusal *refusal = g_hash_table_lookup(registry->refused, dir_relpath);
+        int refused = refusal && refusal->retry_us > g_get_monotonic_time() ? refusal->error : 0;
+        g_mutex_unlock(&registry->mutex);
+        if (refused)
+                return refused;
 
         autoclose_fd int dirfd = backing_open_dir(registry->config.backing, dir_relpath);
         if (dirfd < 0)
@@ -219,8 +238,15 @@ int postoffices_find(Postoffices *registry, const char *dir_relpath, Postoffice 
 
         int error = 0;
         PostofficeSlot *fresh = postoffices_slot_new(registry, &st, dir_relpath, dirfd, &error);
-        if (!fresh)
+        if (!fresh) {
+                PostofficeRefusal *note = g_new(PostofficeRefusal, 1);
+                note->error = error;
+                note->retry_us = g_get_monotonic_time() + POSTOFFICES_REFUSED_RETRY_US;
+                g_mutex_lock(&registry->mutex);
+                g_hash_table_replace(registry->refused, g_strdup(dir_relpath), note);
+                g_mutex_unlock(&registry->mutex);
                 return error;
+        }
 
         g_mutex_lock(&registry->mutex);
         slot = g_hash_table_lookup(registry->by_identity, identity);

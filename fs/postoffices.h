@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "backing.h"
+#include "cluster-locks.h"
 #include "lease.h"
 #include "lockfiles.h"
 #include "profile.h"
@@ -41,6 +42,7 @@ typedef struct Postoffices Postoffices;
 typedef struct {
         dev_t dev; /* the folder's backing identity; immutable */
         ino_t ino;
+        ClusterLocks *cluster; /* the lease file other daemons honour; immutable */
         LeaseManager *leases; /* immutable once published */
         LockFiles *lockfiles; /* immutable once published */
         void *owner;          /* the Postoffices' owner, for lease callbacks */
@@ -71,8 +73,10 @@ char *postoffices_canonical_path(const char *path);
 
 /* The postoffice whose folder is @dir_relpath ("" for the served folder),
  * recognising it now if need be; 0 with *@po set, -ENOENT when the folder is
- * not a postoffice (or not one of -o postoffice=), another -errno when one
- * cannot be set up. */
+ * not a postoffice (or not one of -o postoffice=), another -errno when it is
+ * one that cannot be protected (its lease file cannot be opened, a daemon
+ * of another lease protocol serves it): its guarded files must then be
+ * refused, not served unguarded. */
 int postoffices_find(Postoffices *registry, const char *dir_relpath, Postoffice **po);
 
 /* Like postoffices_find(), but never looks at the backing store: only

@@ -44,15 +44,38 @@ static bool caller_sees_process(const Mailbags *mailbags, const XattrViewCaller 
         return caller_process_uid(pid, &owner) == 0 && owner == caller->uid;
 }
 
+static void append_waiting(PoStatusLine *line, const Mailbags *mailbags,
+                           const XattrViewCaller *caller, const LeaseInfo *info)
+{
+        if (!info->n_waiters)
+                return;
+        g_autoptr(GString) pids = g_string_new(NULL);
+        for (unsigned i = 0; i < info->n_waiters; i++) {
+                pid_t waiter = info->waiter_pids[i];
+                g_string_append_printf(pids, "%s%d", i ? "," : "",
+                                       caller_sees_process(mailbags, caller, waiter) ? (int)waiter : 0);
+        }
+        po_status_line_add_field(line, PO_STATUS_FIELD_WAITING, pids->str);
+}
+
 static void append_lease_line(GString *out, Mailbags *mailbags, const XattrViewCaller *caller,
                               const char *po_path, const LeaseInfo *info)
 {
         g_autoptr(PoStatusLine) line = po_status_line_new();
         po_status_line_add_word(line, lease_kind_to_string(info->kind));
         po_status_line_add_word(line, info->name);
-        po_status_line_add_word(line, info->holder ? PO_STATUS_STATE_HELD : PO_STATUS_STATE_FREE);
+        bool held = info->holder || info->held_elsewhere;
+        po_status_line_add_word(line, held ? PO_STATUS_STATE_HELD : PO_STATUS_STATE_FREE);
         po_status_line_add_field(line, PO_STATUS_FIELD_POSTOFFICE, display_path(po_path));
-        if (info->holder) {
+        if (!info->holder && info->held_elsewhere) {
+                /* Another daemon's hold: its OFD lock tells nothing of the
+                 * process behind it. */
+                po_status_line_add_field(line, "pid", "0");
+                po_status_line_add_field(line, "program", "?");
+                po_status_line_add_field_printf(line, "waiters", "%u", info->n_waiters);
+                append_waiting(line, mailbags, caller, info);
+                po_status_line_add_field(line, PO_STATUS_FIELD_HOLDER, "other-daemon");
+        } else if (info->holder) {
                 /* Lock files found on the share at start are held in the
                  * daemon's name for a holder nobody knows. */
                 bool unknown = info->holder == mailbags->daemon_pid;
@@ -69,16 +92,7 @@ static void append_lease_line(GString *out, Mailbags *mailbags, const XattrViewC
                 po_status_line_add_field(line, "since", since_text);
                 po_status_line_add_field_printf(line, "refs", "%u", info->refs);
                 po_status_line_add_field_printf(line, "waiters", "%u", info->n_waiters);
-                if (info->n_waiters) {
-                        g_autoptr(GString) pids = g_string_new(NULL);
-                        for (unsigned i = 0; i < info->n_waiters; i++) {
-                                pid_t waiter = info->waiter_pids[i];
-                                g_string_append_printf(pids, "%s%d", i ? "," : "",
-                                                       caller_sees_process(mailbags, caller, waiter)
-                                                               ? (int)waiter : 0);
-                        }
-                        po_status_line_add_field(line, "waiting", pids->str);
-                }
+                append_waiting(line, mailbags, caller, info);
                 if (unknown)
                         po_status_line_add_field(line, PO_STATUS_FIELD_HOLDER, PO_STATUS_HOLDER_UNKNOWN);
         }
@@ -327,6 +341,9 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
                 GString *out = g_string_new(NULL);
                 for (int i = 0; i < n; i++) {
                         g_autoptr(LeaseInfo) info = lease_manager_lookup(po->leases, kinds[i], cls.name);
+                        if (!info->holder)
+                                info->held_elsewhere = info->held_elsewhere ||
+                                        cluster_locks_held_elsewhere(po->cluster, kinds[i], cls.name);
                         append_lease_line(out, mailbags, caller, po_path, info);
                 }
                 *value = g_string_free(out, FALSE);
@@ -387,8 +404,20 @@ int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, co
         LeaseKind kinds[LEASE_KIND_COUNT];
         int n = guard_leases_of(&cls, kinds);
         int broken = 0;
+        int remote = 0;
         /* The lease manager logs each break with its holder. */
-        for (int i = 0; i < n; i++)
-                broken += lease_break(po->leases, kinds[i], cls.name) == 0;
+        for (int i = 0; i < n; i++) {
+                if (lease_break(po->leases, kinds[i], cls.name) == 0)
+                        broken++;
+                else if (cluster_locks_held_elsewhere(po->cluster, kinds[i], cls.name))
+                        remote++;
+        }
+        if (broken == 0 && remote > 0) {
+                /* Only the daemon that holds it knows its holder and its
+                 * lock files: a break there is the only one that frees it. */
+                log_warning("break of %s refused: its hold is through another mailbagfs daemon "
+                            "on this share; break it through that daemon's mount", relpath);
+                return -EREMOTE;
+        }
         return broken > 0 ? 0 : -ENODATA;
 }

@@ -1,0 +1,192 @@
+/* cluster-locks.c - OFD locks in a postoffice's lease file (see the header
+ * for the protocol). The descriptor is immutable once open and fcntl is
+ * thread-safe, so no lock of our own guards anything here but the
+ * once-only warning. */
+#include "cluster-locks.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CLUSTER_VERSION_BASE ((off_t)1 << 40)
+#define CLUSTER_VERSION_WINDOW 256
+#define CLUSTER_MARKS_BASE ((off_t)4096)
+#define CLUSTER_MARKS_COUNT ((off_t)1 << 20)
+
+struct ClusterLocks {
+        int fd;             /* the lease file, read/write; immutable */
+        char *po_path;      /* for messages */
+        atomic_bool unsupported; /* the filesystem refused a lock once */
+};
+
+static const char cluster_header[] =
+        "mailbagfs lease file, protocol 1: mailbagfs daemons serving this postoffice lock "
+        "ranges of it; it holds no data. Do not remove it while one runs.\n";
+
+static guint64 cluster_hash(const char *name)
+{
+        guint64 hash = 14695981039346656037ULL;
+        for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+                hash ^= *p;
+                hash *= 1099511628211ULL;
+        }
+        return hash;
+}
+
+gint64 cluster_locks_offset(LeaseKind kind, const char *name)
+{
+        guint64 hash = cluster_hash(name);
+        return ((gint64)(kind + 1) << 56) + 2 * (gint64)(hash & ((G_GUINT64_CONSTANT(1) << 48) - 1));
+}
+
+static int cluster_fcntl(int fd, int command, short type, off_t start, off_t len,
+                         struct flock *out)
+{
+        struct flock lock = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+        if (fcntl(fd, command, &lock) < 0)
+                return -errno;
+        if (out)
+                *out = lock;
+        return 0;
+}
+
+/* Another daemon holds a lock in [start, start + len) that conflicts with
+ * @type: *conflict_start receives where. */
+static bool cluster_conflict(int fd, short type, off_t start, off_t len, off_t *conflict_start)
+{
+        struct flock lock = {.l_type = F_UNLCK};
+        if (cluster_fcntl(fd, F_OFD_GETLK, type, start, len, &lock) < 0)
+                return false;
+        if (lock.l_type == F_UNLCK)
+                return false;
+        if (conflict_start)
+                *conflict_start = lock.l_start;
+        return true;
+}
+
+static bool cluster_other_version(int fd)
+{
+        off_t own = CLUSTER_VERSION_BASE + CLUSTER_LOCKS_PROTOCOL;
+        return cluster_conflict(fd, F_WRLCK, CLUSTER_VERSION_BASE, own - CLUSTER_VERSION_BASE, NULL) ||
+               cluster_conflict(fd, F_WRLCK, own + 1,
+                                CLUSTER_VERSION_BASE + CLUSTER_VERSION_WINDOW - own - 1, NULL);
+}
+
+ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **error)
+{
+        const char *shown = po_path[0] ? po_path : ".";
+        int fd = openat(po_dirfd, CLUSTER_LOCKS_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                        0644);
+        if (fd < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "%s/%s: %s", shown, CLUSTER_LOCKS_FILE, g_strerror(errno));
+                return NULL;
+        }
+        /* The header is for people; write it once, never trust it. */
+        char first;
+        if (pread(fd, &first, 1, 0) == 0 &&
+            pwrite(fd, cluster_header, sizeof cluster_header - 1, 0) < 0)
+                log_debug("%s/%s: cannot write its header: %s", shown, CLUSTER_LOCKS_FILE,
+                          g_strerror(errno));
+
+        ClusterLocks *locks = g_new0(ClusterLocks, 1);
+        locks->fd = fd;
+        locks->po_path = g_strdup(shown);
+        int r = cluster_fcntl(fd, F_OFD_SETLK, F_RDLCK,
+                              CLUSTER_VERSION_BASE + CLUSTER_LOCKS_PROTOCOL, 1, NULL);
+        if (r == -EINVAL || r == -ENOLCK || r == -EOPNOTSUPP) {
+                atomic_store(&locks->unsupported, true);
+                log_warning("%s: the backing filesystem gives no file locks (%s): its leases "
+                            "hold for this daemon only", shown, g_strerror(-r));
+                return locks;
+        }
+        if (r < 0 || cluster_other_version(fd)) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                            "%s: %s", shown,
+                            r < 0 ? g_strerror(-r)
+                                  : "a mailbagfs daemon of another lease protocol version serves "
+                                    "this postoffice; run one version on all nodes");
+                cluster_locks_free(locks);
+                return NULL;
+        }
+        return locks;
+}
+
+void cluster_locks_free(ClusterLocks *locks)
+{
+        if (!locks)
+                return;
+        close(locks->fd);
+        g_free(locks->po_path);
+        g_free(locks);
+}
+
+static void cluster_unsupported(ClusterLocks *locks, int error)
+{
+        if (!atomic_exchange(&locks->unsupported, true))
+                log_warning("%s: the backing filesystem refused a lease lock (%s): its leases "
+                            "now hold for this daemon only", locks->po_path, g_strerror(-error));
+}
+
+int cluster_locks_take(ClusterLocks *locks, LeaseKind kind, const char *name)
+{
+        if (atomic_load(&locks->unsupported))
+                return 0;
+        int r = cluster_fcntl(locks->fd, F_OFD_SETLK, F_WRLCK, cluster_locks_offset(kind, name), 1,
+                              NULL);
+        if (r == -EAGAIN || r == -EACCES)
+                return -EAGAIN;
+        if (r < 0)
+                cluster_unsupported(locks, r);
+        return 0;
+}
+
+void cluster_locks_drop(ClusterLocks *locks, LeaseKind kind, const char *name)
+{
+        if (!atomic_load(&locks->unsupported))
+                cluster_fcntl(locks->fd, F_OFD_SETLK, F_UNLCK, cluster_locks_offset(kind, name), 1,
+                              NULL);
+}
+
+void cluster_locks_want(ClusterLocks *locks, LeaseKind kind, const char *name, bool want)
+{
+        if (!atomic_load(&locks->unsupported))
+                cluster_fcntl(locks->fd, F_OFD_SETLK, want ? F_RDLCK : F_UNLCK,
+                              cluster_locks_offset(kind, name) + 1, 1, NULL);
+}
+
+bool cluster_locks_wanted_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name)
+{
+        return !atomic_load(&locks->unsupported) &&
+               cluster_conflict(locks->fd, F_WRLCK, cluster_locks_offset(kind, name) + 1, 1, NULL);
+}
+
+bool cluster_locks_held_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name)
+{
+        return !atomic_load(&locks->unsupported) &&
+               cluster_conflict(locks->fd, F_RDLCK, cluster_locks_offset(kind, name), 1, NULL);
+}
+
+static off_t cluster_mark_offset(const char *session)
+{
+        return CLUSTER_MARKS_BASE + (off_t)(cluster_hash(session) % (guint64)CLUSTER_MARKS_COUNT);
+}
+
+void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked)
+{
+        char byte = marked ? 1 : 0;
+        if (pwrite(locks->fd, &byte, 1, cluster_mark_offset(session)) != 1)
+                log_debug("%s/%s: cannot %s the lock-file mark of %s: %s", locks->po_path,
+                          CLUSTER_LOCKS_FILE, marked ? "set" : "clear", session, g_strerror(errno));
+}
+
+bool cluster_locks_marked(ClusterLocks *locks, const char *session)
+{
+        char byte = 0;
+        return pread(locks->fd, &byte, 1, cluster_mark_offset(session)) == 1 && byte != 0;
+}

@@ -1,0 +1,284 @@
+/* test-cluster.c - two mailbagfs daemons on one backing directory, as two
+ * nodes of a cluster serve one share: a lease taken through one mount
+ * holds against the other, a waiter on the other node is let in when the
+ * hold ends or when its daemon is killed, a dead node's -V20 lock files are
+ * removed by the node that takes the queue over, a daemon of another lease
+ * protocol version is refused, and the status tells of holds elsewhere.
+ *
+ * Each competing open is made by a forked child through one of the mounts
+ * and reports its errno, so "refused" and "granted" are what a program on
+ * that node would see.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbag.h"
+#include "mount-harness.h"
+
+static MountHarness node_a, node_b;
+
+/* Bounds for events that normally take milliseconds; hitting one fails. */
+#define EVENT_TIMEOUT_MS 20000
+
+static void make_postoffice(const char *root)
+{
+        const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
+        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
+                g_autofree char *dir = g_build_filename(root, folders[i], NULL);
+                cr_assert_eq(mkdir(dir, 0755), 0);
+        }
+        g_autofree char *key = g_build_filename(root, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *zeros = g_malloc0(PO_MAILBAG_KEY_SIZE);
+        cr_assert(g_file_set_contents(key, zeros, PO_MAILBAG_KEY_SIZE, NULL));
+        g_autofree char *mbg = g_build_filename(root, "MBG", "INQUEUE3.MBG", NULL);
+        cr_assert(g_file_set_contents(mbg, "", 0, NULL));
+}
+
+static void mount_nodes(const char *lock_timeout)
+{
+        cr_assert_eq(mount_harness_setup(&node_a), 0);
+        cr_assert_eq(mount_harness_setup(&node_b), 0);
+        make_postoffice(node_a.backing);
+        /* Node B serves node A's backing directory. */
+        g_free(node_b.backing);
+        node_b.backing = g_strdup(node_a.backing);
+        g_autofree char *option = g_strdup_printf("-olock_timeout=%s", lock_timeout);
+        const char *const args[] = {option, NULL};
+        cr_assert_eq(mount_harness_mount(&node_a, args), 0);
+        cr_assert_eq(mount_harness_mount(&node_b, args), 0);
+}
+
+static void mount_quick(void)
+{
+        mount_nodes("0.3");
+}
+
+static void mount_patient(void)
+{
+        mount_nodes("30");
+}
+
+static void unmount_nodes(void)
+{
+        /* B's backing directory is A's: A's teardown removes it. */
+        mount_harness_teardown(&node_b);
+        mount_harness_teardown(&node_a);
+}
+
+static long long now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+typedef struct {
+        pid_t pid;
+        int report; /* the child writes its errno (0: opened) as one byte */
+} Opener;
+
+/* A program on @node opens @relpath with @flags; it keeps the file open
+ * (or, for a -V20 create, the file itself) until killed. */
+static Opener opener_start(const MountHarness *node, const char *relpath, int flags)
+{
+        int report[2];
+        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
+        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int fd = open(path, flags, 0644);
+                unsigned char result = fd < 0 ? (unsigned char)errno : 0;
+                if (write(report[1], &result, 1) != 1)
+                        _exit(3);
+                for (;;)
+                        pause();
+        }
+        close(report[1]);
+        return (Opener){.pid = pid, .report = report[0]};
+}
+
+/* The opener's errno, 0 when it got the file. */
+static int opener_result(Opener *o)
+{
+        struct pollfd pfd = {.fd = o->report, .events = POLLIN};
+        cr_assert_gt(poll(&pfd, 1, EVENT_TIMEOUT_MS), 0, "opener %d never answered", o->pid);
+        unsigned char result = 255;
+        cr_assert_eq(read(o->report, &result, 1), 1);
+        return result;
+}
+
+static void opener_stop(Opener *o)
+{
+        if (o->pid > 0) {
+                kill(o->pid, SIGKILL);
+                waitpid(o->pid, NULL, 0);
+                close(o->report);
+                o->pid = 0;
+        }
+}
+
+/* One open through @node, closed again: 0 or its errno. */
+static int open_once(const MountHarness *node, const char *relpath, int flags)
+{
+        Opener o = opener_start(node, relpath, flags);
+        int result = opener_result(&o);
+        opener_stop(&o);
+        return result;
+}
+
+static char *lock_of(const MountHarness *node, const char *relpath)
+{
+        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
+        char value[4096];
+        ssize_t n = getxattr(path, "user.mailbag.lock", value, sizeof(value) - 1);
+        if (n < 0)
+                return NULL;
+        value[n] = '\0';
+        return g_strdup(value);
+}
+
+/* Waits until @node lists @pid as waiting for the session of INQUEUE3. */
+static void wait_until_waiting(const MountHarness *node, pid_t pid)
+{
+        g_autofree char *needle = g_strdup_printf("waiting=%d", pid);
+        for (int elapsed = 0; elapsed < EVENT_TIMEOUT_MS; elapsed += 5) {
+                g_autofree char *lock = lock_of(node, "KEY/INQUEUE3.KEY");
+                if (lock && strstr(lock, needle))
+                        return;
+                g_usleep(5000);
+        }
+        cr_assert_fail("process %d never showed up as a waiter", pid);
+}
+
+Test(cluster, a_lease_through_one_mount_holds_against_the_other, .init = mount_quick,
+     .fini = unmount_nodes, .timeout = 120)
+{
+        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "a gateway on node B must not get the queue External holds on node A");
+        cr_expect_eq(open_once(&node_b, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+
+        g_autofree char *lock = lock_of(&node_b, "KEY/INQUEUE3.KEY");
+        cr_expect(lock && strstr(lock, "session INQUEUE3 held ") &&
+                  strstr(lock, " holder=other-daemon"), "node B's view: %s", lock);
+        g_autofree char *target = g_build_filename(node_b.mnt, "KEY/INQUEUE3.KEY", NULL);
+        cr_expect_eq(setxattr(target, "user.mailbag.break", "1", 1, 0), -1);
+        cr_expect_eq(errno, EREMOTE, "a break on node B of node A's hold: %s", g_strerror(errno));
+
+        opener_stop(&external);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        /* And the other way round. */
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        cr_assert_eq(opener_result(&gateway), 0);
+        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+        opener_stop(&gateway);
+        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+}
+
+Test(cluster, a_waiter_on_the_other_node_gets_in_when_the_hold_ends, .init = mount_patient,
+     .fini = unmount_nodes, .timeout = 120)
+{
+        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(&node_b, gateway.pid);
+        long long released = now_ms();
+        opener_stop(&external);
+        cr_expect_eq(opener_result(&gateway), 0);
+        cr_log_info("node B's waiter got the queue %lld ms after node A's holder ended",
+                    now_ms() - released);
+        opener_stop(&gateway);
+}
+
+Test(cluster, killing_a_daemon_frees_its_leases, .init = mount_patient, .fini = unmount_nodes,
+     .timeout = 120)
+{
+        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(&node_b, gateway.pid);
+
+        long long killed = now_ms();
+        cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
+        cr_expect_eq(opener_result(&gateway), 0);
+        cr_log_info("node B's waiter got the queue %lld ms after node A's daemon was killed",
+                    now_ms() - killed);
+        opener_stop(&gateway);
+        opener_stop(&external);
+}
+
+Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mount_patient,
+     .fini = unmount_nodes, .timeout = 120)
+{
+        /* A -V20 program on node A: its lock file is the lock. */
+        Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
+        cr_assert_eq(opener_result(&v20), 0);
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(&node_b, gateway.pid);
+
+        cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
+        cr_expect_eq(opener_result(&gateway), 0);
+        g_autofree char *stale = g_build_filename(node_a.backing, "P1", "INQUEUE3.005", NULL);
+        cr_expect_neq(access(stale, F_OK), 0,
+                      "the dead node's -V20 lock file would lock the queue for every -V20 program");
+        opener_stop(&gateway);
+        opener_stop(&v20);
+        if (mount_harness_has_log(&node_b)) {
+                g_autofree char *problems = mount_harness_log_problems(&node_b);
+                cr_expect(problems && strstr(problems, "removed stale lock file P1/INQUEUE3.005"),
+                          "node B's log: %s", problems);
+        }
+}
+
+Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick,
+     .fini = unmount_nodes, .timeout = 120)
+{
+        Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
+        cr_assert_eq(opener_result(&v20), 0);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY);
+        g_autofree char *lock = g_build_filename(node_a.backing, "P1", "INQUEUE3.005", NULL);
+        cr_expect_eq(access(lock, F_OK), 0);
+        g_autofree char *through_a = g_build_filename(node_a.mnt, "P1", "INQUEUE3.005", NULL);
+        cr_assert_eq(unlink(through_a), 0);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        opener_stop(&v20);
+}
+
+/* A daemon of another lease protocol version holds its version byte: this
+ * one must refuse the postoffice rather than serve it with leases the
+ * other does not see. */
+Test(cluster, another_protocol_version_is_refused, .timeout = 120, .fini = unmount_nodes)
+{
+        cr_assert_eq(mount_harness_setup(&node_a), 0);
+        make_postoffice(node_a.backing);
+        g_autofree char *lease_file = g_build_filename(node_a.backing, ".mailbagfs-leases", NULL);
+        int fd = open(lease_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        cr_assert_geq(fd, 0);
+        struct flock version2 = {.l_type = F_RDLCK, .l_whence = SEEK_SET,
+                                 .l_start = ((off_t)1 << 40) + 2, .l_len = 1};
+        cr_assert_eq(fcntl(fd, F_OFD_SETLK, &version2), 0);
+        cr_assert_eq(mount_harness_mount(&node_a, NULL), 0);
+
+        cr_expect_eq(open_once(&node_a, "KEY/INQUEUE3.KEY", O_RDONLY), EPROTO);
+        close(fd);
+        if (mount_harness_has_log(&node_a)) {
+                g_autofree char *problems = mount_harness_log_problems(&node_a);
+                cr_expect(problems && strstr(problems, "another lease protocol version"),
+                          "log: %s", problems);
+        }
+}
