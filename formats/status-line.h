@@ -1,0 +1,168 @@
+/* status-line.h - the one format of the daemon's status attributes.
+ *
+ * A status line: space-separated positional words, then key=value fields,
+ * ended by '\n'. Words and values are percent-encoded (%XX, upper-case hex)
+ * for every byte that is not printable ASCII, and for ' ', '%' and '='; a
+ * key is [a-z0-9_]+. So any program name or path survives in one line. An
+ * empty word is written "%00" (a NUL cannot be inside a C string, so the
+ * escape is free); an empty value is written as nothing ("key="). Blank
+ * lines are skipped by the parser. The daemon writes these lines and the
+ * tools read them with po_status_parse(), nothing else.
+ *
+ * What the daemon writes (readers ignore unknown fields and tolerate
+ * missing optional ones, so fields can be added without breaking them):
+ *
+ * Lease lines: PO_STATUS_ATTR_LOCK of a mailbag's KEY, MBG or lock file or
+ * of an exclusive file (the leases that file stands for), and
+ * PO_STATUS_ATTR_LOCKS of a postoffice folder or of the mount root (every
+ * held or awaited lease under it):
+ *   KIND NAME free postoffice=PATH
+ *   KIND NAME held postoffice=PATH pid=N program=P protocol=P since=ISO8601
+ *        refs=N waiters=N [waiting=PID,PID,...] [holder=unknown]
+ * KIND is session, key-write or exclusive; NAME a mailbag ("INQUEUE3"), or
+ * for exclusive a path inside the postoffice ("GLB/CONTROL.GLB"). PATH is
+ * the postoffice folder relative to the mount root, "." for the mount root
+ * itself. holder=unknown (with pid=0) marks a lock file found on the share
+ * at start whose creator is unknown.
+ *
+ * Postoffice lines: PO_STATUS_ATTR_POSTOFFICES, on the mount root only:
+ *   postoffice PATH queues=INQUEUE3,INQUEUE,SYSTEM
+ *
+ * Stats lines: PO_STATUS_ATTR_STATS; on the mount root one line per
+ * postoffice and then "stats * ..." with the sums, on a postoffice folder
+ * its own line:
+ *   stats PATH acquisitions=N waits=N timeouts=N deadlocks=N
+ *         stale_reclaimed=N breaks=N cancellations=N mixed_protocol=N
+ *
+ * Records lines: PO_STATUS_ATTR_RECORDS of a mailbag's KEY, MBG or lock
+ * file:
+ *   records NAME postoffice=PATH live=N free=N total=N limit=N percent=N
+ *   records NAME corrupt postoffice=PATH message=TEXT
+ *
+ * Daemons before postoffices were named wrote lease lines without
+ * postoffice=, a stats value of fields alone ("acquisitions=N ...") and
+ * records lines without the leading "records"; po_status_line_as_lease()
+ * reads both, the tools handle the other two.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+
+G_BEGIN_DECLS
+
+/* The attributes (on a mailbagfs mount; never stored on the share). */
+#define PO_STATUS_ATTR_LOCK "user.mailbag.lock"
+#define PO_STATUS_ATTR_LOCKS "user.mailbag.locks"
+#define PO_STATUS_ATTR_POSTOFFICES "user.mailbag.postoffices"
+#define PO_STATUS_ATTR_STATS "user.mailbag.stats"
+#define PO_STATUS_ATTR_RECORDS "user.mailbag.records"
+#define PO_STATUS_ATTR_BREAK "user.mailbag.break"
+
+/* First words. */
+#define PO_STATUS_KIND_SESSION "session"
+#define PO_STATUS_KIND_KEY_WRITE "key-write"
+#define PO_STATUS_KIND_EXCLUSIVE "exclusive"
+#define PO_STATUS_WORD_POSTOFFICE "postoffice"
+#define PO_STATUS_WORD_STATS "stats"
+#define PO_STATUS_WORD_RECORDS "records"
+
+/* Third word of a lease line; third word of a corrupt records line. */
+#define PO_STATUS_STATE_FREE "free"
+#define PO_STATUS_STATE_HELD "held"
+#define PO_STATUS_STATE_CORRUPT "corrupt"
+
+/* PATH of the mount root itself; PATH of the sums in a stats line. */
+#define PO_STATUS_PATH_ROOT "."
+#define PO_STATUS_PATH_ALL "*"
+
+/* Fields. */
+#define PO_STATUS_FIELD_POSTOFFICE "postoffice"
+#define PO_STATUS_FIELD_PID "pid"
+#define PO_STATUS_FIELD_PROGRAM "program"
+#define PO_STATUS_FIELD_PROTOCOL "protocol"
+#define PO_STATUS_FIELD_SINCE "since"
+#define PO_STATUS_FIELD_REFS "refs"
+#define PO_STATUS_FIELD_WAITERS "waiters"
+#define PO_STATUS_FIELD_WAITING "waiting" /* PIDs, ',' separated, FIFO order */
+#define PO_STATUS_FIELD_HOLDER "holder"   /* optional; only value: "unknown" */
+#define PO_STATUS_HOLDER_UNKNOWN "unknown"
+#define PO_STATUS_FIELD_QUEUES "queues"   /* mailbag names, ',' separated */
+#define PO_STATUS_FIELD_ACQUISITIONS "acquisitions"
+#define PO_STATUS_FIELD_WAITS "waits"
+#define PO_STATUS_FIELD_TIMEOUTS "timeouts"
+#define PO_STATUS_FIELD_DEADLOCKS "deadlocks"
+#define PO_STATUS_FIELD_STALE_RECLAIMED "stale_reclaimed"
+#define PO_STATUS_FIELD_BREAKS "breaks"
+#define PO_STATUS_FIELD_CANCELLATIONS "cancellations"
+#define PO_STATUS_FIELD_MIXED_PROTOCOL "mixed_protocol"
+#define PO_STATUS_FIELD_LIVE "live"
+#define PO_STATUS_FIELD_FREE "free"
+#define PO_STATUS_FIELD_TOTAL "total"
+#define PO_STATUS_FIELD_LIMIT "limit"
+#define PO_STATUS_FIELD_PERCENT "percent"
+#define PO_STATUS_FIELD_MESSAGE "message"
+
+/* The stats fields in the order the daemon writes them. */
+#define PO_STATUS_STATS_FIELDS                                                        \
+        PO_STATUS_FIELD_ACQUISITIONS, PO_STATUS_FIELD_WAITS, PO_STATUS_FIELD_TIMEOUTS, \
+        PO_STATUS_FIELD_DEADLOCKS, PO_STATUS_FIELD_STALE_RECLAIMED,                    \
+        PO_STATUS_FIELD_BREAKS, PO_STATUS_FIELD_CANCELLATIONS,                         \
+        PO_STATUS_FIELD_MIXED_PROTOCOL
+
+/* The longest line po_status_parse() accepts, '\n' not counted. An
+ * attribute value is at most 64 KiB on Linux anyway (XATTR_SIZE_MAX). */
+#define PO_STATUS_LINE_MAX (64 * 1024)
+
+typedef struct PoStatusLine PoStatusLine;
+
+PoStatusLine *po_status_line_new(void);
+void po_status_line_free(PoStatusLine *line);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PoStatusLine, po_status_line_free)
+
+/* Words come before fields: a word added after a field is still written
+ * before every field. */
+void po_status_line_add_word(PoStatusLine *line, const char *word);
+/* @key must match [a-z0-9_]+ (a programming error otherwise: the call is
+ * refused with a critical). A key already present gets the new value, so a
+ * line never holds one key twice. */
+void po_status_line_add_field(PoStatusLine *line, const char *key, const char *value);
+void po_status_line_add_field_printf(PoStatusLine *line, const char *key,
+                                     const char *format, ...) G_GNUC_PRINTF(3, 4);
+
+/* Appends the encoded line and its '\n' to @out. */
+void po_status_line_append_to(const PoStatusLine *line, GString *out);
+
+guint po_status_line_n_words(const PoStatusLine *line);
+const char *po_status_line_word(const PoStatusLine *line, guint index); /* NULL when out of range */
+guint po_status_line_n_fields(const PoStatusLine *line);
+const char *po_status_line_field_key(const PoStatusLine *line, guint index);
+const char *po_status_line_field_value(const PoStatusLine *line, guint index);
+const char *po_status_line_field(const PoStatusLine *line, const char *key); /* NULL when absent */
+/* The field as a decimal number; false when absent or not a number. */
+bool po_status_line_field_uint64(const PoStatusLine *line, const char *key, guint64 *out);
+/* Same words and same fields in the same order. */
+bool po_status_line_equal(const PoStatusLine *a, const PoStatusLine *b);
+
+/* Parses @len bytes of zero or more lines (the last '\n' may be missing)
+ * into a GPtrArray of PoStatusLine* that frees them. Bad input (a word after
+ * a field, an empty key, bad percent escape, a NUL byte, an overlong line >
+ * 64 KiB) gives NULL and @error "ORIGIN: line N: reason"
+ * (PO_FORMAT_ERROR_CORRUPT). Also refused: a key outside [a-z0-9_], a key
+ * twice in a line, an unencoded byte that must be encoded, two spaces in a
+ * row or a space at either end of a line. */
+GPtrArray *po_status_parse(const char *text, gsize len, const char *origin, GError **error);
+
+/* A lease line, read; the strings point into the line. */
+typedef struct {
+        const char *kind;       /* "session", "key-write", "exclusive", or a newer kind */
+        const char *name;
+        bool held;
+        const char *postoffice; /* PO_STATUS_PATH_ROOT when the line has none */
+} PoStatusLease;
+
+/* Whether @line has the shape of a lease line (at least three words, the
+ * third free or held); fills @out if so. */
+bool po_status_line_as_lease(const PoStatusLine *line, PoStatusLease *out);
+
+G_END_DECLS
