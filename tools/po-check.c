@@ -174,25 +174,33 @@ static void po_check_layout(PoCheck *check)
         const char *const *folders = po_profile_folders(check->profile);
         for (gsize i = 0; folders[i]; i++)
                 po_check_folder(check, folders[i]);
-        const char *hashed[][2] = {
-                { "MAI", po_profile_message_subfolder_prefix(check->profile) },
-                { "ATT", po_profile_attachment_subfolder_prefix(check->profile) },
-        };
-        for (gsize h = 0; h < G_N_ELEMENTS(hashed); h++) {
-                for (unsigned digit = 0; digit < 16; digit++) {
-                        g_autofree char *sub = g_strdup_printf("%s/%s%c", hashed[h][0], hashed[h][1],
-                                                               po_naming_subfolder_digit(digit));
-                        po_check_folder(check, sub);
-                }
+        for (uint32_t digit = 0; digit < 16; digit++) {
+                g_autofree char *messages = po_profile_message_folder(check->profile, digit);
+                po_check_folder(check, messages);
+        }
+        for (uint32_t digit = 0; digit < 16; digit++) {
+                g_autofree char *attachments = po_profile_attachment_folder(check->profile, digit);
+                po_check_folder(check, attachments);
         }
 }
 
 /* --- tree walk: names, P1 debris, misplaced messages, lock files -------- */
 
-static bool po_check_is_message_name(const char *name, uint32_t *number)
+/* The folder message @name belongs in, or NULL when it is not a message. */
+static char *po_check_message_home(const PoCheck *check, const char *name)
 {
-        return po_naming_parse_message_basename(name, "MAI", number) ||
-               po_naming_parse_message_basename(name, "ATT", number);
+        uint32_t number;
+        if (po_naming_parse_message_basename(name, PO_FOLDER_MESSAGE, &number))
+                return po_profile_message_folder(check->profile, number);
+        if (po_naming_parse_message_basename(name, PO_FOLDER_ATTACHMENT, &number))
+                return po_profile_attachment_folder(check->profile, number);
+        return NULL;
+}
+
+static bool po_check_under(const char *relpath, const char *folder)
+{
+        gsize len = strlen(folder);
+        return g_ascii_strncasecmp(relpath, folder, len) == 0 && relpath[len] == '/';
 }
 
 static void po_check_file(PoCheck *check, const char *relpath, const char *name,
@@ -212,13 +220,13 @@ static void po_check_file(PoCheck *check, const char *relpath, const char *name,
                 g_ptr_array_add(check->lock_files, g_strdup(relpath));
                 return;
         default: {
-                uint32_t number;
-                bool in_hashed = g_ascii_strncasecmp(relpath, "MAI/", 4) == 0 ||
-                                 g_ascii_strncasecmp(relpath, "ATT/", 4) == 0;
-                if (in_hashed && po_check_is_message_name(name, &number))
+                bool in_hashed = po_check_under(relpath, PO_FOLDER_MESSAGE) ||
+                                 po_check_under(relpath, PO_FOLDER_ATTACHMENT);
+                g_autofree char *home = in_hashed ? po_check_message_home(check, name) : NULL;
+                if (home)
                         po_check_report(check, PO_CHECK_FIX_NONE, "misplaced-message", relpath,
-                                        "message %08X belongs in the subfolder ending in %c (Q87409)",
-                                        number, po_naming_subfolder_digit(number));
+                                        "belongs in %s (the last hex digit of its number, Q87409)",
+                                        home);
                 break;
         }
         }
@@ -280,24 +288,26 @@ static void po_check_list_mailbags(PoCheck *check, const char *folder, const cha
         }
 }
 
-/* The name as it is on disk, case-insensitively, else the canonical one. */
-static char *po_check_find_file(PoCheck *check, const char *folder, const char *base,
-                                const char *ext)
+/* @canonical ("KEY/INQUEUE3.KEY") as its file is named on disk, found
+ * case-insensitively; @canonical itself when there is none. */
+static char *po_check_find_file(PoCheck *check, char *canonical)
 {
-        g_autofree char *wanted = g_strconcat(base, ".", ext, NULL);
+        g_autofree char *owned = canonical;
+        g_autofree char *folder = g_path_get_dirname(canonical);
+        g_autofree char *wanted = g_path_get_basename(canonical);
         g_autofree char *path = po_check_path(check, folder);
         g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
         const char *name;
         while (dir && (name = g_dir_read_name(dir)) != NULL)
                 if (g_ascii_strcasecmp(name, wanted) == 0)
                         return g_strconcat(folder, "/", name, NULL);
-        return g_strconcat(folder, "/", wanted, NULL);
+        return g_steal_pointer(&owned);
 }
 
 static void po_check_one_mailbag(PoCheck *check, const char *base)
 {
-        g_autofree char *key_rel = po_check_find_file(check, "KEY", base, "KEY");
-        g_autofree char *mbg_rel = po_check_find_file(check, "MBG", base, "MBG");
+        g_autofree char *key_rel = po_check_find_file(check, po_profile_key_path(check->profile, base));
+        g_autofree char *mbg_rel = po_check_find_file(check, po_profile_mbg_path(check->profile, base));
         g_autofree char *key_path = po_check_path(check, key_rel);
         g_autofree char *mbg_path = po_check_path(check, mbg_rel);
         struct stat key_st, mbg_st;
@@ -360,13 +370,13 @@ static int po_check_compare_names(const void *a, const void *b)
 static void po_check_mailbags(PoCheck *check)
 {
         g_autoptr(GHashTable) names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        po_check_list_mailbags(check, "KEY", "KEY", names);
-        po_check_list_mailbags(check, "MBG", "MBG", names);
+        po_check_list_mailbags(check, PO_FOLDER_KEY, PO_FOLDER_KEY, names);
+        po_check_list_mailbags(check, PO_FOLDER_MBG, PO_FOLDER_MBG, names);
         const char *const *queues = po_profile_queues(check->profile);
         for (gsize i = 0; queues[i]; i++) {
                 if (g_hash_table_contains(names, queues[i]))
                         continue;
-                g_autofree char *key_rel = g_strdup_printf("KEY/%s.KEY", queues[i]);
+                g_autofree char *key_rel = po_profile_key_path(check->profile, queues[i]);
                 po_check_report(check, PO_CHECK_FIX_NONE, "missing-mailbag", key_rel,
                                 "queue %s declared by the profile has no mailbag", queues[i]);
         }
