@@ -16,6 +16,9 @@
  *     nme-size: the GLB rules (D, Q87402, Q135932, Q99204, Q107767)
  *   misplaced-message: a .MAI/.ATT outside its MA?/AT? folder (D, Q87409)
  *   stale-lock: a lock file whose holder is gone (see po_check_locks).
+ * DIR may be a raw postoffice or one a mailbagfs mount protects (at the
+ * mount root or in a subfolder: DIR itself has user.mailbag.stats); through
+ * mailbagfs the daemon's lease lines name the holders of lock files.
  * --fix does only what is safe and prints every action: it creates missing
  * folders and markers, and moves old P1 debris and stale lock files into
  * QUARANT/ (same relative path) at the top of the postoffice. It never
@@ -27,6 +30,8 @@
 #include "po-error.h"
 #include "po-file.h"
 #include "profile.h"
+#include "status-attr.h"
+#include "status-line.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,7 +39,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +48,6 @@
 #define PO_CHECK_NEAR_FULL (PO_MAILBAG_MAX_RECORDS * 9 / 10)
 #define PO_CHECK_WALK_DEPTH 8
 #define PO_CHECK_ALIAS_REPORTS 10
-/* The daemon's lock view: one line per lease, "KIND NAME free" or
- * "KIND NAME held pid=... ...". */
-#define PO_CHECK_LOCK_XATTR "user.mailbag.lock"
 
 typedef enum {
         PO_CHECK_FIX_NONE,
@@ -79,6 +80,7 @@ typedef struct {
         GPtrArray *lock_files;      /* relative paths of P1 lock files */
         GHashTable *open_files;     /* "dev:ino" of files open on this host */
         bool open_files_scanned;
+        bool mailbagfs;             /* the root has the daemon's status attributes */
         bool progress;
         guint64 scanned;
         time_t now;
@@ -304,6 +306,54 @@ static char *po_check_find_file(PoCheck *check, char *canonical)
         return g_steal_pointer(&owned);
 }
 
+static bool po_check_key_records(PoCheck *check, const char *key_rel, const char *key_path,
+                                 const struct stat *mbg_st, PoMailbagStats *stats)
+{
+        g_autoptr(GError) error = NULL;
+        uint8_t key[PO_MAILBAG_KEY_SIZE];
+        po_auto_fd fd = open(key_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || !po_file_pread_exact(fd, key, sizeof key, 0, key_rel, &error)) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "%s",
+                                error ? po_check_detail(error, key_rel) : g_strerror(errno));
+                return false;
+        }
+        po_mailbag_key_stats(key, mbg_st->st_size / PO_MAILBAG_RECORD_SIZE, stats);
+        return true;
+}
+
+/* Through mailbagfs, opening a queue's KEY is a session (the gateway's
+ * protocol): po-check would wait behind, or hold up, the programs at work.
+ * The daemon's records line counts the same bitmap without a lease. False
+ * when it has none (then the KEY is read). free_beyond_total stays 0: the
+ * line does not carry it. */
+static bool po_check_daemon_records(PoCheck *check, const char *key_rel, const char *key_path,
+                                    PoMailbagStats *stats)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) lines = status_attr_read_lines(key_path, PO_STATUS_ATTR_RECORDS, &error);
+        if (lines == NULL || lines->len == 0)
+                return false;
+        const PoStatusLine *line = lines->pdata[0];
+        /* "records NAME ..." now, "NAME ..." from older daemons. */
+        bool current = g_strcmp0(po_status_line_word(line, 0), PO_STATUS_WORD_RECORDS) == 0;
+        if (g_strcmp0(po_status_line_word(line, current ? 2 : 1), PO_STATUS_STATE_CORRUPT) == 0 ||
+            g_strcmp0(po_status_line_word(line, 1), "corrupt:") == 0) {
+                const char *message = po_status_line_field(line, PO_STATUS_FIELD_MESSAGE);
+                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "mailbagfs: %s",
+                                message ? message : "the mailbag is corrupt");
+                return true;
+        }
+        guint64 live, total, percent;
+        if (!po_status_line_field_uint64(line, PO_STATUS_FIELD_LIVE, &live) ||
+            !po_status_line_field_uint64(line, PO_STATUS_FIELD_TOTAL, &total) ||
+            !po_status_line_field_uint64(line, PO_STATUS_FIELD_PERCENT, &percent))
+                return false;
+        stats->live = (unsigned)MIN(live, G_MAXUINT);
+        stats->total = (unsigned)MIN(total, G_MAXUINT);
+        stats->percent = (unsigned)MIN(percent, G_MAXUINT);
+        return true;
+}
+
 static void po_check_one_mailbag(PoCheck *check, const char *base)
 {
         g_autofree char *key_rel = po_check_find_file(check, po_profile_key_path(check->profile, base));
@@ -339,15 +389,11 @@ static void po_check_one_mailbag(PoCheck *check, const char *base)
         }
         if (!sizes_ok)
                 return;
-        uint8_t key[PO_MAILBAG_KEY_SIZE];
-        po_auto_fd fd = open(key_path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || !po_file_pread_exact(fd, key, sizeof key, 0, key_rel, &error)) {
-                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "%s",
-                                error ? po_check_detail(error, key_rel) : g_strerror(errno));
+        PoMailbagStats stats = { 0 };
+        bool counted = check->mailbagfs && po_profile_is_queue(check->profile, base) &&
+                       po_check_daemon_records(check, key_rel, key_path, &stats);
+        if (!counted && !po_check_key_records(check, key_rel, key_path, &mbg_st, &stats))
                 return;
-        }
-        PoMailbagStats stats;
-        po_mailbag_key_stats(key, mbg_st.st_size / PO_MAILBAG_RECORD_SIZE, &stats);
         if (stats.live >= PO_MAILBAG_MAX_RECORDS)
                 po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-full", mbg_rel,
                                 "%u of %d records in use: deliveries fail with [008] (Q163020, Q237695)",
@@ -521,27 +567,38 @@ static void po_check_scan_open_files(PoCheck *check)
 }
 
 typedef enum {
-        PO_CHECK_HOLDER_UNKNOWN,
-        PO_CHECK_HOLDER_NONE,
-        PO_CHECK_HOLDER_LIVE,
+        PO_CHECK_HOLDER_UNKNOWN,  /* not through mailbagfs, or not a lease it keeps */
+        PO_CHECK_HOLDER_NONE,     /* mailbagfs: every lease of the file is free */
+        PO_CHECK_HOLDER_LIVE,     /* mailbagfs: a process holds it */
+        PO_CHECK_HOLDER_INHERITED, /* mailbagfs: found at start, creator unknown */
 } PoCheckHolder;
 
-/* On a mailbagfs mount the daemon reports the holder of a lock in an
- * extended attribute; elsewhere (ENODATA, ENOTSUP) nothing is known. */
+/* Through mailbagfs the daemon names the holders of a lock file's leases
+ * (PO_STATUS_ATTR_LOCK, lease lines); elsewhere (ENODATA, ENOTSUP) nothing
+ * is known. A value that does not parse is treated as unknown, never as
+ * free: a lock wrongly called stale could be quarantined under a session. */
 static PoCheckHolder po_check_xattr_holder(const char *path)
 {
-        char value[4096];
-        ssize_t n = getxattr(path, PO_CHECK_LOCK_XATTR, value, sizeof value - 1);
-        if (n < 0)
-                return errno == ERANGE ? PO_CHECK_HOLDER_LIVE : PO_CHECK_HOLDER_UNKNOWN;
-        value[n] = '\0';
-        /* Any lease on the file that is held means a live holder (a dead
-         * one's hold is reclaimed by the daemon at once). */
-        g_auto(GStrv) lines = g_strsplit(value, "\n", -1);
-        for (char **line = lines; *line; line++)
-                if (strstr(*line, " held "))
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) lines = status_attr_read_lines(path, PO_STATUS_ATTR_LOCK, &error);
+        if (lines == NULL)
+                return PO_CHECK_HOLDER_UNKNOWN;
+        PoCheckHolder holder = PO_CHECK_HOLDER_UNKNOWN;
+        for (guint i = 0; i < lines->len; i++) {
+                PoStatusLease lease;
+                if (!po_status_line_as_lease(lines->pdata[i], &lease))
+                        continue;
+                const char *creator = po_status_line_field(lines->pdata[i], PO_STATUS_FIELD_HOLDER);
+                /* A dead holder's hold is reclaimed by the daemon at once,
+                 * so a held lease with a known holder means a live one. */
+                if (lease.held && g_strcmp0(creator, PO_STATUS_HOLDER_UNKNOWN) != 0)
                         return PO_CHECK_HOLDER_LIVE;
-        return PO_CHECK_HOLDER_NONE;
+                if (lease.held)
+                        holder = PO_CHECK_HOLDER_INHERITED;
+                else if (holder == PO_CHECK_HOLDER_UNKNOWN)
+                        holder = PO_CHECK_HOLDER_NONE;
+        }
+        return holder;
 }
 
 /* A lock file is stale when no process on this host has it open and the
@@ -557,7 +614,8 @@ static void po_check_locks(PoCheck *check)
                 struct stat st;
                 if (stat(path, &st) < 0)
                         continue;
-                PoCheckHolder holder = po_check_xattr_holder(path);
+                PoCheckHolder holder = check->mailbagfs ? po_check_xattr_holder(path)
+                                                        : PO_CHECK_HOLDER_UNKNOWN;
                 if (holder == PO_CHECK_HOLDER_LIVE)
                         continue;
                 if (!check->open_files_scanned)
@@ -568,6 +626,18 @@ static void po_check_locks(PoCheck *check)
                         continue;
                 PoClass class;
                 po_classify(check->profile, rel, &class);
+                /* The daemon keeps the session of a lock file it found at
+                 * start for its unknown creator, who may be on another
+                 * host: ending it is an operator's decision, not --fix's. */
+                if (holder == PO_CHECK_HOLDER_INHERITED) {
+                        po_check_report(check, PO_CHECK_FIX_NONE, "stale-lock", rel,
+                                        "%s lock of mailbag %s that mailbagfs found at start and "
+                                        "holds for its unknown creator; if no program on any host "
+                                        "uses it, end the hold with setfattr -n %s -v 1 (Q128913)",
+                                        po_lock_protocol_to_string(class.lock_protocol), class.name,
+                                        PO_STATUS_ATTR_BREAK);
+                        continue;
+                }
                 po_check_report(check, PO_CHECK_FIX_QUARANTINE, "stale-lock", rel,
                                 "%s lock of mailbag %s with no process holding it%s (Q119642, Q128913)",
                                 po_lock_protocol_to_string(class.lock_protocol), class.name,
@@ -743,7 +813,12 @@ int main(int argc, char **argv)
                 .open_files = open_files,
                 .progress = isatty(STDERR_FILENO),
                 .now = time(NULL),
+                .mailbagfs = status_attr_is_protected(argv[1]),
         };
+        g_autofree char *mount = check.mailbagfs ? NULL : status_attr_enclosing_mount(argv[1]);
+        if (mount)
+                fprintf(stderr, "po-check: warning: %s is inside the mailbagfs mount %s but is not "
+                        "a postoffice it protects: lock holders are not known\n", argv[1], mount);
         po_check_layout(&check);
         po_check_walk(&check, "", 0);
         if (check.progress)
