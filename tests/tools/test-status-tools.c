@@ -1,12 +1,13 @@
-/* test-status-tools.c - mailbag-stat and po-check read the daemon's status
- * attributes: through a real mount (as this tree's daemon writes them), and
- * from attributes set on plain folders in the documented line shapes of
- * status-line.h (a mount root with two postoffices, one postoffice folder),
- * so that the tools' reading of each shape is pinned down.
+/* test-status-tools.c - mailbag-stat, po-check and po-sim read the daemon's
+ * status attributes: through a real mount (as this tree's daemon writes
+ * them), and from attributes set on plain folders in the documented line
+ * shapes of status-line.h (a mount root with two postoffices, one
+ * postoffice folder), so that the tools' reading of each shape is pinned
+ * down.
  *
  * Each test works in a mount harness' private directory, removed with the
  * mount by the suite's fini, also when an assertion fails. Tool paths come
- * from MAILBAG_STAT, PO_CHECK, MKPO and MAILBAGFS (set by meson).
+ * from MAILBAG_STAT, PO_CHECK, PO_SIM, MKPO and MAILBAGFS (set by meson).
  */
 #include "mount-harness.h"
 #include "tool-run.h"
@@ -150,6 +151,33 @@ Test(status_tools, po_check_takes_a_v20_holder_from_the_mount)
         tool_run(&raw, "PO_CHECK", harness.backing, NULL);
         cr_expect_eq(raw.status, 1, "%s", raw.out);
         expect_in(raw.out, "po-check: stale-lock: P1/INQUEUE3.001: v20-file lock of mailbag INQUEUE3");
+}
+
+/* A postoffice in a subfolder of a mount: po-sim goes by the folder's own
+ * user.mailbag.stats. A daemon that protects the folder serves it, and the
+ * run is through mailbagfs; one that does not leaves the folder without it,
+ * and the run is raw, with a warning that the mount does not protect it. */
+Test(status_tools, po_sim_goes_by_the_postoffice_folder_itself)
+{
+        g_autofree char *backing_po = g_build_filename(harness.backing, "PO1", NULL);
+        make_postoffice(backing_po);
+        mount_postoffice();
+        g_autofree char *po = g_build_filename(harness.mnt, "PO1", NULL);
+        bool protected = getxattr(po, "user.mailbag.stats", NULL, 0) >= 0;
+        g_auto(ToolRun) run = { 0 };
+        tool_run(&run, "PO_SIM", po, "--messages", "20", "--consumers", "external=1", "--producers",
+                 "1", "--json", NULL);
+        cr_assert_eq(run.status, 0, "po-sim failed: %s%s", run.out, run.err);
+        if (protected) {
+                expect_in(run.out, "\"mode\": \"mailbagfs\"");
+                cr_expect_str_empty(run.err);
+        } else {
+                expect_in(run.out, "\"mode\": \"raw\"");
+                g_autofree char *warning = g_strdup_printf(
+                        "po-sim: warning: %s is inside the mailbagfs mount ", po);
+                expect_in(run.err, warning);
+        }
+        cr_expect_eq(mount_harness_unmount(&harness), 0);
 }
 
 /* --- the documented line shapes on plain folders ---------------------- */
