@@ -115,15 +115,15 @@ static void classify_in_folder(const PoProfile *profile, const ClassifyComponent
                 g_strlcpy(out->name, joined, sizeof out->name);
                 return;
         }
-        if (strcmp(dir->text, "KEY") == 0 && strcmp(file->ext, "KEY") == 0) {
+        if (strcmp(dir->text, PO_FOLDER_KEY) == 0 && strcmp(file->ext, PO_FOLDER_KEY) == 0) {
                 classify_mailbag(profile, PO_ROLE_MAILBAG_KEY, file, out);
                 return;
         }
-        if (strcmp(dir->text, "MBG") == 0 && strcmp(file->ext, "MBG") == 0) {
+        if (strcmp(dir->text, PO_FOLDER_MBG) == 0 && strcmp(file->ext, PO_FOLDER_MBG) == 0) {
                 classify_mailbag(profile, PO_ROLE_MAILBAG_MBG, file, out);
                 return;
         }
-        if (strcmp(dir->text, "P1") == 0 && strcmp(file->ext, "P1") == 0) {
+        if (strcmp(dir->text, PO_FOLDER_ENVELOPE) == 0 && strcmp(file->ext, PO_FOLDER_ENVELOPE) == 0) {
                 uint32_t number;
                 if (po_naming_parse_number(file->base, strlen(file->base), &number)) {
                         out->role = PO_ROLE_ENVELOPE;
@@ -156,10 +156,10 @@ static void classify_hashed(const PoProfile *profile, const ClassifyComponent pa
         const char *folder = parts[0].text;
         const char *prefix;
         PoRole role;
-        if (strcmp(folder, "MAI") == 0) {
+        if (strcmp(folder, PO_FOLDER_MESSAGE) == 0) {
                 prefix = profile->message_prefix;
                 role = PO_ROLE_MESSAGE;
-        } else if (strcmp(folder, "ATT") == 0) {
+        } else if (strcmp(folder, PO_FOLDER_ATTACHMENT) == 0) {
                 prefix = profile->attachment_prefix;
                 role = PO_ROLE_ATTACHMENT;
         } else {

@@ -9,6 +9,7 @@
 #include "naming.h"
 #include "po-error.h"
 #include "po-file.h"
+#include "profile-private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -276,10 +277,10 @@ PoMailbag *po_mailbag_load_fds(int key_fd, int mbg_fd, const char *key_name,
 
 static void mailbag_paths(const char *root, const char *name, char **key_path, char **mbg_path)
 {
-        g_autofree char *key_base = g_strconcat(name, ".KEY", NULL);
-        g_autofree char *mbg_base = g_strconcat(name, ".MBG", NULL);
-        *key_path = g_build_filename(root, "KEY", key_base, NULL);
-        *mbg_path = g_build_filename(root, "MBG", mbg_base, NULL);
+        g_autofree char *key_rel = po_paths_key(name);
+        g_autofree char *mbg_rel = po_paths_mbg(name);
+        *key_path = g_build_filename(root, key_rel, NULL);
+        *mbg_path = g_build_filename(root, mbg_rel, NULL);
 }
 
 PoMailbag *po_mailbag_load(const char *root, const char *name, GError **error)

@@ -16,28 +16,6 @@ void po_naming_message_basename(uint32_t number, const char *ext,
         snprintf(out, PO_NAMING_BASENAME_MAX, "%08X.%.3s", number, ext);
 }
 
-static void naming_hashed_path(const char *folder, const char *prefix,
-                               uint32_t number, char out[PO_NAMING_PATH_MAX])
-{
-        snprintf(out, PO_NAMING_PATH_MAX, "%s/%s%c/%08X.%s", folder, prefix,
-                 po_naming_subfolder_digit(number), number, folder);
-}
-
-void po_naming_mai_path(uint32_t number, char out[PO_NAMING_PATH_MAX])
-{
-        naming_hashed_path("MAI", "MA", number, out);
-}
-
-void po_naming_att_path(uint32_t number, char out[PO_NAMING_PATH_MAX])
-{
-        naming_hashed_path("ATT", "AT", number, out);
-}
-
-void po_naming_p1_path(uint32_t number, char out[PO_NAMING_PATH_MAX])
-{
-        snprintf(out, PO_NAMING_PATH_MAX, "P1/%08X.P1", number);
-}
-
 void po_naming_mailbag_name(uint32_t number, char out[PO_NAMING_MAILBAG_MAX])
 {
         snprintf(out, PO_NAMING_MAILBAG_MAX, "%08X", number);

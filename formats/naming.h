@@ -5,6 +5,8 @@
  * Q108027), its routing envelope P1/<n>.P1 (D, Q100826), its attachments
  * ATT/AT<d>/<n>.ATT (D, Q123248). User mailbags are named by their hex
  * mailbag number (D, Q77926). Names are DOS 8.3 and upper case (D, Q129456).
+ * Whole paths, whose folder names a profile may change, are built by the
+ * po_profile_*_path() functions of profile.h.
  *
  * Nothing here allocates; every output buffer has a documented fixed size.
  */
@@ -16,8 +18,6 @@
 
 G_BEGIN_DECLS
 
-/* "MAI/MAE/0009DF5E.MAI" is 20 characters. */
-#define PO_NAMING_PATH_MAX 32
 /* "0009DF5E.MAI" is 12 characters (8.3). */
 #define PO_NAMING_BASENAME_MAX 13
 /* A mailbag name or an 8-digit number: 8 characters. */
@@ -28,12 +28,6 @@ char po_naming_subfolder_digit(uint32_t number);
 /* "%08X.<ext>"; @ext is 1-3 characters (longer is cut to 3). */
 void po_naming_message_basename(uint32_t number, const char *ext,
                                 char out[PO_NAMING_BASENAME_MAX]);
-/* "MAI/MA<d>/%08X.MAI" with the Microsoft Mail folder names. */
-void po_naming_mai_path(uint32_t number, char out[PO_NAMING_PATH_MAX]);
-/* "ATT/AT<d>/%08X.ATT". */
-void po_naming_att_path(uint32_t number, char out[PO_NAMING_PATH_MAX]);
-/* "P1/%08X.P1". */
-void po_naming_p1_path(uint32_t number, char out[PO_NAMING_PATH_MAX]);
 /* "%08X": the mailbag name of a user's mailbag number. */
 void po_naming_mailbag_name(uint32_t number, char out[PO_NAMING_MAILBAG_MAX]);
 

@@ -28,3 +28,9 @@ struct PoProfile {
  * read from the N positions. */
 bool po_profile_v20_match(const char *pattern, const char *ext,
                           unsigned *process_number);
+
+/* The mailbag paths for code that has no profile at hand (po_mailbag_load
+ * and _save): the same spelling po_profile_key_path() and
+ * po_profile_mbg_path() use, since a mailbag's folders are fixed. */
+char *po_paths_key(const char *mailbag);
+char *po_paths_mbg(const char *mailbag);

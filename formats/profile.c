@@ -30,7 +30,8 @@ static const ProfileGroupSchema profile_schema[] = {
 
 /* Folders whose files the formats know by fixed names (D, Q77926). */
 static const char *const profile_required_folders[] = {
-        "ATT", "GLB", "KEY", "MAI", "MBG", "P1",
+        PO_FOLDER_ATTACHMENT, PO_FOLDER_GLOBAL, PO_FOLDER_KEY,
+        PO_FOLDER_MESSAGE, PO_FOLDER_MBG, PO_FOLDER_ENVELOPE,
 };
 
 static const ProfileGroupSchema *profile_schema_group(const char *group, gsize len)
@@ -382,7 +383,8 @@ static bool profile_read(PoProfile *profile, const ProfileReader *reader, GError
         if (profile->v20_extensions == NULL)
                 return false;
         /* P1/<n>.P1 is the routing envelope (D, Q100826): never a lock. */
-        if (profile_strv_contains(profile->session_extensions, "P1", 2)) {
+        if (profile_strv_contains(profile->session_extensions, PO_FOLDER_ENVELOPE,
+                                  strlen(PO_FOLDER_ENVELOPE))) {
                 profile_set_line_error(error, PO_PROFILE_ERROR_PARSE, reader->origin,
                                        profile_line(reader, "locks", "session-extensions"),
                                        "P1 is the envelope extension, not a lock");

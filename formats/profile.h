@@ -46,6 +46,17 @@ typedef enum {
         PO_LOCK_PROTOCOL_V20_FILE,     /* .0NN created and deleted (Mail 2.x, -V20) */
 } PoLockProtocol;
 
+/* The folders whose names the formats fix (D, Q77926); a profile must list
+ * them all. A file in one of them has the folder's name as its extension
+ * (KEY/INQUEUE3.KEY, P1/0000000E.P1, MAI/MAE/0000000E.MAI). Build paths with
+ * the po_profile_*_path() functions below, never by hand. */
+#define PO_FOLDER_KEY "KEY"
+#define PO_FOLDER_MBG "MBG"
+#define PO_FOLDER_ENVELOPE "P1"
+#define PO_FOLDER_MESSAGE "MAI"
+#define PO_FOLDER_ATTACHMENT "ATT"
+#define PO_FOLDER_GLOBAL "GLB"
+
 /* A mailbag name is 8.3 without the extension, so 8 chars; the exclusive
  * file name is "FOLDER/NAME.EXT", at most 3+1+12 chars. */
 #define PO_NAME_MAX 24
@@ -106,5 +117,27 @@ const char *const *po_profile_session_extensions(const PoProfile *profile);
 const char *const *po_profile_v20_extensions(const PoProfile *profile);
 /* "GLB/CONTROL.GLB" and friends. */
 const char *const *po_profile_exclusive_files(const PoProfile *profile);
+
+/* Paths of a postoffice's files, relative to its root, '/' separated: the
+ * one place they are spelled. Names are used as given (pass the canonical
+ * upper-case ones); numbers are written "%08X". Callers g_free() the
+ * result. */
+/* "KEY/INQUEUE3.KEY" */
+char *po_profile_key_path(const PoProfile *profile, const char *mailbag);
+/* "MBG/INQUEUE3.MBG" */
+char *po_profile_mbg_path(const PoProfile *profile, const char *mailbag);
+/* "P1/INQUEUE3.0LK": @extension ("0LK", "097") in the profile's lock folder. */
+char *po_profile_session_lock_path(const PoProfile *profile, const char *mailbag,
+                                   const char *extension);
+/* "P1/0000000E.P1": the routing envelope of message @number (D, Q100826). */
+char *po_profile_envelope_path(const PoProfile *profile, uint32_t number);
+/* "MAI/MAE": the folder of message @number, from the profile's prefix. */
+char *po_profile_message_folder(const PoProfile *profile, uint32_t number);
+/* "MAI/MAE/0000000E.MAI" */
+char *po_profile_message_path(const PoProfile *profile, uint32_t number);
+/* "ATT/ATE" */
+char *po_profile_attachment_folder(const PoProfile *profile, uint32_t number);
+/* "ATT/ATE/0000000E.ATT" */
+char *po_profile_attachment_path(const PoProfile *profile, uint32_t number);
 
 G_END_DECLS

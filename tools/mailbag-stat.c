@@ -1,12 +1,20 @@
 /* mailbag-stat - who holds which mailbag on a mailbagfs mount.
  *
- * mailbag-stat MOUNTPOINT [--json] [--watch [SECONDS]] [--profile PATH]
+ * mailbag-stat PATH [--json] [--watch [SECONDS]] [--profile PATH]
  *
- * Everything shown comes from the daemon's read-only attributes
- * (user.mailbag.locks and .stats on the root, user.mailbag.records on each
- * queue's KEY file), so the tool needs no privileges beyond reading the
- * mount, and shows what the daemon itself believes. The queues listed are
- * the profile's, plus any mailbag the daemon reports a lease on.
+ * PATH is the root of a mount (it has user.mailbag.postoffices: every
+ * postoffice the mount protects is shown) or one protected postoffice
+ * folder in it (it has user.mailbag.locks but no user.mailbag.postoffices:
+ * that postoffice is shown). Everything comes from the daemon's read-only
+ * attributes (status-line.h): leases from user.mailbag.locks, grouped by
+ * their postoffice= field, counters from user.mailbag.stats, sizes from
+ * user.mailbag.records of each mailbag's KEY file. So the tool needs no
+ * privileges beyond reading the mount, and shows what the daemon believes.
+ * The mailbags listed are the postoffice's queues (from the postoffices
+ * line, else the profile) plus any the daemon reports a lease on.
+ *
+ * A daemon that predates named postoffices serves only the mount root,
+ * without postoffices: the root is then shown as the one postoffice ".".
  */
 #include <errno.h>
 #include <glib.h>
@@ -14,188 +22,372 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "po-error.h"
 #include "profile.h"
-
-typedef struct {
-        char *kind;
-        char *name;
-        bool held;
-        GHashTable *fields; /* key -> value, for held leases */
-} LeaseLine;
-
-static void lease_line_free(gpointer data)
-{
-        LeaseLine *line = data;
-        g_free(line->kind);
-        g_free(line->name);
-        if (line->fields)
-                g_hash_table_unref(line->fields);
-        g_free(line);
-}
-
-/* An attribute's value, or NULL with errno set. */
-static char *read_attribute(const char *path, const char *name)
-{
-        for (int attempt = 0; attempt < 3; attempt++) {
-                ssize_t size = getxattr(path, name, NULL, 0);
-                if (size < 0)
-                        return NULL;
-                char *value = g_malloc((size_t)size + 1);
-                ssize_t got = getxattr(path, name, value, (size_t)size);
-                if (got >= 0) {
-                        value[got] = '\0';
-                        return value;
-                }
-                g_free(value);
-                if (errno != ERANGE) /* ERANGE: it grew in between */
-                        return NULL;
-        }
-        return NULL;
-}
-
-/* "KIND NAME free" or "KIND NAME held key=value ..." */
-static LeaseLine *parse_lease_line(const char *text)
-{
-        g_auto(GStrv) words = g_strsplit(text, " ", -1);
-        if (g_strv_length(words) < 3)
-                return NULL;
-        LeaseLine *line = g_new0(LeaseLine, 1);
-        line->kind = g_strdup(words[0]);
-        line->name = g_strdup(words[1]);
-        line->held = g_str_equal(words[2], "held");
-        line->fields = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-        for (char **word = words + 3; *word; word++) {
-                char *eq = strchr(*word, '=');
-                if (eq)
-                        g_hash_table_insert(line->fields, g_strndup(*word, (gsize)(eq - *word)),
-                                            g_strdup(eq + 1));
-        }
-        return line;
-}
-
-static GPtrArray *parse_lease_lines(const char *text)
-{
-        GPtrArray *lines = g_ptr_array_new_with_free_func(lease_line_free);
-        g_auto(GStrv) rows = g_strsplit(text, "\n", -1);
-        for (char **row = rows; *row; row++) {
-                LeaseLine *line = **row ? parse_lease_line(*row) : NULL;
-                if (line)
-                        g_ptr_array_add(lines, line);
-        }
-        return lines;
-}
-
-static const char *field(const LeaseLine *line, const char *key)
-{
-        const char *value = line->fields ? g_hash_table_lookup(line->fields, key) : NULL;
-        return value ? value : "";
-}
+#include "status-attr.h"
+#include "status-line.h"
 
 typedef struct {
         char *name;
-        char *records; /* "live=.. free=.. total=.. limit=.. percent=.." or an error */
+        GPtrArray *lines;  /* the parsed records attribute, or NULL */
+        const PoStatusLine *records; /* in @lines; NULL when @error is set */
+        char *error;
 } MailbagRow;
 
 static void mailbag_row_free(gpointer data)
 {
         MailbagRow *row = data;
         g_free(row->name);
-        g_free(row->records);
+        if (row->lines)
+                g_ptr_array_unref(row->lines);
+        g_free(row->error);
         g_free(row);
 }
 
 typedef struct {
-        const char *mountpoint;
+        char *path;                  /* relative to the mount root, "." for the root */
+        GPtrArray *queues;           /* of char* */
+        GPtrArray *leases;           /* of const PoStatusLine*, owned by the snapshot */
+        const PoStatusLine *stats;   /* owned by the snapshot; may be NULL */
+        GPtrArray *mailbags;         /* of MailbagRow* */
+} PostofficeView;
+
+static void postoffice_view_free(gpointer data)
+{
+        PostofficeView *view = data;
+        g_free(view->path);
+        g_ptr_array_unref(view->queues);
+        g_ptr_array_unref(view->leases);
+        g_ptr_array_unref(view->mailbags);
+        g_free(view);
+}
+
+typedef struct {
+        const char *target;
         const PoProfile *profile;
-        char *stats;
-        GPtrArray *leases;   /* of LeaseLine* */
-        GPtrArray *mailbags; /* of MailbagRow* */
+        bool is_mount;
+        GPtrArray *owned;       /* of GPtrArray* of lines: keeps every parsed line alive */
+        GPtrArray *postoffices; /* of PostofficeView* */
+        const PoStatusLine *total_stats; /* "stats *" of a mount; may be NULL */
 } Snapshot;
 
 static void snapshot_clear(Snapshot *snap)
 {
-        g_clear_pointer(&snap->stats, g_free);
-        g_clear_pointer(&snap->leases, g_ptr_array_unref);
-        g_clear_pointer(&snap->mailbags, g_ptr_array_unref);
+        g_clear_pointer(&snap->postoffices, g_ptr_array_unref);
+        g_clear_pointer(&snap->owned, g_ptr_array_unref);
 }
 
-static bool name_listed(GPtrArray *rows, const char *name)
+static PostofficeView *snapshot_view(Snapshot *snap, const char *path, bool create)
 {
-        for (guint i = 0; i < rows->len; i++)
-                if (g_str_equal(((MailbagRow *)rows->pdata[i])->name, name))
+        for (guint i = 0; i < snap->postoffices->len; i++) {
+                PostofficeView *view = snap->postoffices->pdata[i];
+                if (strcmp(view->path, path) == 0)
+                        return view;
+        }
+        if (!create)
+                return NULL;
+        PostofficeView *view = g_new0(PostofficeView, 1);
+        view->path = g_strdup(path);
+        view->queues = g_ptr_array_new_with_free_func(g_free);
+        view->leases = g_ptr_array_new();
+        view->mailbags = g_ptr_array_new_with_free_func(mailbag_row_free);
+        g_ptr_array_add(snap->postoffices, view);
+        return view;
+}
+
+static bool strv_has(GPtrArray *names, const char *name)
+{
+        for (guint i = 0; i < names->len; i++)
+                if (strcmp(names->pdata[i], name) == 0)
                         return true;
         return false;
 }
 
-static void add_mailbag_row(Snapshot *snap, const char *name)
+/* Reads and parses an attribute; the lines live as long as the snapshot.
+ * NULL with errno set (EBADMSG and @error when it does not parse). */
+static GPtrArray *snapshot_read(Snapshot *snap, const char *path, const char *name, GError **error)
 {
-        if (strchr(name, '/') || name_listed(snap->mailbags, name))
-                return;
-        MailbagRow *row = g_new0(MailbagRow, 1);
-        row->name = g_strdup(name);
-        g_autofree char *key = g_strdup_printf("%s/KEY/%s.KEY", snap->mountpoint, name);
-        g_autofree char *value = read_attribute(key, "user.mailbag.records");
-        if (value) {
-                g_strchomp(value);
-                /* Drop the leading name: the row has it. */
-                const char *space = strchr(value, ' ');
-                row->records = g_strdup(space ? space + 1 : value);
-        } else {
-                row->records = g_strdup_printf("unreadable: %s", g_strerror(errno));
-        }
-        g_ptr_array_add(snap->mailbags, row);
+        GPtrArray *lines = status_attr_read_lines(path, name, error);
+        if (lines)
+                g_ptr_array_add(snap->owned, lines);
+        return lines;
 }
 
-static int snapshot_take(Snapshot *snap)
+/* The folder of postoffice @path under the snapshot's target. */
+static char *snapshot_folder(const Snapshot *snap, const char *path)
 {
-        snap->stats = read_attribute(snap->mountpoint, "user.mailbag.stats");
-        if (!snap->stats)
+        if (!snap->is_mount || strcmp(path, PO_STATUS_PATH_ROOT) == 0)
+                return g_strdup(snap->target);
+        return g_build_filename(snap->target, path, NULL);
+}
+
+/* "records NAME ..." (now) or "NAME live=..." / "NAME corrupt: ..." (older
+ * daemons): the row's records line, or its error text. */
+static void mailbag_row_read(MailbagRow *row, const char *key_path)
+{
+        g_autoptr(GError) error = NULL;
+        row->lines = status_attr_read_lines(key_path, PO_STATUS_ATTR_RECORDS, &error);
+        if (row->lines == NULL) {
+                row->error = error ? g_strdup(error->message)
+                                   : g_strdup_printf("unreadable: %s", g_strerror(errno));
+                return;
+        }
+        const PoStatusLine *line = row->lines->len ? row->lines->pdata[0] : NULL;
+        if (line == NULL) {
+                row->error = g_strdup("no records line");
+                return;
+        }
+        bool current = g_strcmp0(po_status_line_word(line, 0), PO_STATUS_WORD_RECORDS) == 0;
+        const char *state = po_status_line_word(line, current ? 2 : 1);
+        if (state && g_str_has_prefix(state, PO_STATUS_STATE_CORRUPT)) {
+                const char *message = po_status_line_field(line, PO_STATUS_FIELD_MESSAGE);
+                g_autoptr(GString) text = g_string_new("corrupt");
+                if (message)
+                        g_string_append_printf(text, ": %s", message);
+                for (guint i = current ? 3 : 2; !message && i < po_status_line_n_words(line); i++)
+                        g_string_append_printf(text, "%s%s", i == 2 ? ": " : " ",
+                                               po_status_line_word(line, i));
+                row->error = g_string_free(g_steal_pointer(&text), FALSE);
+                return;
+        }
+        row->records = line;
+}
+
+static void view_add_mailbag(const Snapshot *snap, PostofficeView *view, const char *name)
+{
+        /* Exclusive leases name files ("GLB/CONTROL.GLB"), not mailbags. */
+        if (strchr(name, '/') || name[0] == '\0')
+                return;
+        for (guint i = 0; i < view->mailbags->len; i++)
+                if (strcmp(((MailbagRow *)view->mailbags->pdata[i])->name, name) == 0)
+                        return;
+        MailbagRow *row = g_new0(MailbagRow, 1);
+        row->name = g_strdup(name);
+        g_autofree char *folder = snapshot_folder(snap, view->path);
+        g_autofree char *key_rel = po_profile_key_path(snap->profile, name);
+        g_autofree char *key = g_build_filename(folder, key_rel, NULL);
+        mailbag_row_read(row, key);
+        g_ptr_array_add(view->mailbags, row);
+}
+
+static void view_add_queues(PostofficeView *view, const char *list)
+{
+        g_auto(GStrv) names = g_strsplit(list, ",", -1);
+        for (char **name = names; *name; name++)
+                if (**name && !strv_has(view->queues, *name))
+                        g_ptr_array_add(view->queues, g_strdup(*name));
+}
+
+/* Leases by their postoffice= (older daemons: none, the root). */
+static void snapshot_add_leases(Snapshot *snap, GPtrArray *lines, const char *only)
+{
+        for (guint i = 0; i < lines->len; i++) {
+                PoStatusLease lease;
+                if (!po_status_line_as_lease(lines->pdata[i], &lease))
+                        continue;
+                PostofficeView *view = only ? snapshot_view(snap, only, true)
+                                            : snapshot_view(snap, lease.postoffice, true);
+                g_ptr_array_add(view->leases, lines->pdata[i]);
+        }
+}
+
+/* "stats PATH ..." lines; a line of fields alone is an older daemon's. */
+static void snapshot_add_stats(Snapshot *snap, GPtrArray *lines, const char *only)
+{
+        for (guint i = 0; i < lines->len; i++) {
+                const PoStatusLine *line = lines->pdata[i];
+                const char *word = po_status_line_word(line, 0);
+                const char *path = po_status_line_word(line, 1);
+                if (word == NULL && only) {
+                        snapshot_view(snap, only, true)->stats = line;
+                } else if (g_strcmp0(word, PO_STATUS_WORD_STATS) == 0 && path) {
+                        if (strcmp(path, PO_STATUS_PATH_ALL) == 0)
+                                snap->total_stats = line;
+                        else if (!only || strcmp(path, only) == 0)
+                                snapshot_view(snap, path, true)->stats = line;
+                }
+        }
+}
+
+static void snapshot_add_mailbags(Snapshot *snap)
+{
+        for (guint i = 0; i < snap->postoffices->len; i++) {
+                PostofficeView *view = snap->postoffices->pdata[i];
+                if (view->queues->len == 0)
+                        for (const char *const *q = po_profile_queues(snap->profile); *q; q++)
+                                g_ptr_array_add(view->queues, g_strdup(*q));
+                for (guint q = 0; q < view->queues->len; q++)
+                        view_add_mailbag(snap, view, view->queues->pdata[q]);
+                for (guint l = 0; l < view->leases->len; l++)
+                        view_add_mailbag(snap, view, po_status_line_word(view->leases->pdata[l], 1));
+        }
+}
+
+/* The postoffice a folder's own attributes speak of: its stats line names
+ * it, else its leases do; an older daemon's root names nothing ("."). */
+static const char *folder_postoffice(GPtrArray *locks, GPtrArray *stats)
+{
+        for (guint i = 0; stats && i < stats->len; i++) {
+                const PoStatusLine *line = stats->pdata[i];
+                const char *path = po_status_line_word(line, 1);
+                if (g_strcmp0(po_status_line_word(line, 0), PO_STATUS_WORD_STATS) == 0 && path &&
+                    strcmp(path, PO_STATUS_PATH_ALL) != 0)
+                        return path;
+        }
+        for (guint i = 0; i < locks->len; i++) {
+                PoStatusLease lease;
+                if (po_status_line_as_lease(locks->pdata[i], &lease))
+                        return lease.postoffice;
+        }
+        return PO_STATUS_PATH_ROOT;
+}
+
+/* 0, or a negative errno with @error set where there is a message. */
+static int snapshot_take(Snapshot *snap, GError **error)
+{
+        snap->owned = g_ptr_array_new_with_free_func((GDestroyNotify)g_ptr_array_unref);
+        snap->postoffices = g_ptr_array_new_with_free_func(postoffice_view_free);
+        GPtrArray *postoffices = snapshot_read(snap, snap->target, PO_STATUS_ATTR_POSTOFFICES, error);
+        if (postoffices == NULL && errno != ENODATA)
                 return -errno;
-        g_autofree char *locks = read_attribute(snap->mountpoint, "user.mailbag.locks");
-        if (!locks)
+        snap->is_mount = postoffices != NULL;
+        GPtrArray *locks = snapshot_read(snap, snap->target, PO_STATUS_ATTR_LOCKS, error);
+        if (locks == NULL)
                 return -errno;
-        g_strchomp(snap->stats);
-        snap->leases = parse_lease_lines(locks);
-        snap->mailbags = g_ptr_array_new_with_free_func(mailbag_row_free);
-        for (const char *const *queue = po_profile_queues(snap->profile); queue && *queue; queue++)
-                add_mailbag_row(snap, *queue);
-        for (guint i = 0; i < snap->leases->len; i++)
-                add_mailbag_row(snap, ((LeaseLine *)snap->leases->pdata[i])->name);
+        GPtrArray *stats = snapshot_read(snap, snap->target, PO_STATUS_ATTR_STATS, error);
+        if (stats == NULL && errno != ENODATA)
+                return -errno;
+
+        if (snap->is_mount) {
+                for (guint i = 0; i < postoffices->len; i++) {
+                        const PoStatusLine *line = postoffices->pdata[i];
+                        const char *path = po_status_line_word(line, 1);
+                        if (g_strcmp0(po_status_line_word(line, 0), PO_STATUS_WORD_POSTOFFICE) != 0 ||
+                            path == NULL)
+                                continue;
+                        PostofficeView *view = snapshot_view(snap, path, true);
+                        const char *queues = po_status_line_field(line, PO_STATUS_FIELD_QUEUES);
+                        if (queues)
+                                view_add_queues(view, queues);
+                }
+                snapshot_add_leases(snap, locks, NULL);
+                if (stats)
+                        snapshot_add_stats(snap, stats, NULL);
+        } else {
+                g_autofree char *path = g_strdup(folder_postoffice(locks, stats));
+                snapshot_view(snap, path, true);
+                snapshot_add_leases(snap, locks, path);
+                if (stats)
+                        snapshot_add_stats(snap, stats, path);
+        }
+        snapshot_add_mailbags(snap);
         return 0;
+}
+
+/* --- table ------------------------------------------------------------- */
+
+/* A table cell: decoded values may hold anything, a terminal gets no
+ * control characters. Returns @buf. */
+static const char *cell(const char *text, GString *buf)
+{
+        g_string_truncate(buf, 0);
+        for (const char *p = text ? text : ""; *p; p++)
+                g_string_append_c(buf, g_ascii_iscntrl(*p) ? '?' : *p);
+        return buf->str;
+}
+
+static const char *field_or(const PoStatusLine *line, const char *key, const char *fallback)
+{
+        const char *value = po_status_line_field(line, key);
+        return value && *value ? value : fallback;
+}
+
+/* "key=value ..." as the daemon wrote them, but the postoffice= the
+ * heading already shows. */
+static void print_fields(const PoStatusLine *line, GString *buf)
+{
+        bool first = true;
+        for (guint i = 0; i < po_status_line_n_fields(line); i++) {
+                const char *key = po_status_line_field_key(line, i);
+                if (strcmp(key, PO_STATUS_FIELD_POSTOFFICE) == 0)
+                        continue;
+                printf("%s%s=%s", first ? "" : " ", key, cell(po_status_line_field_value(line, i), buf));
+                first = false;
+        }
+}
+
+static void print_view(const PostofficeView *view)
+{
+        g_autoptr(GString) a = g_string_new(NULL), b = g_string_new(NULL), c = g_string_new(NULL);
+        printf("Postoffice %s%s\n\n", cell(view->path, a),
+               strcmp(view->path, PO_STATUS_PATH_ROOT) == 0 ? " (the mount root)" : "");
+        printf("%-10s %-26s %-7s %-14s %-10s %-20s %s\n", "Kind", "Mailbag or file", "PID",
+               "Program", "Protocol", "Since", "Waiting");
+        if (view->leases->len == 0)
+                printf("(no mailbag is held or awaited)\n");
+        for (guint i = 0; i < view->leases->len; i++) {
+                const PoStatusLine *line = view->leases->pdata[i];
+                PoStatusLease lease;
+                po_status_line_as_lease(line, &lease);
+                const char *unknown = po_status_line_field(line, PO_STATUS_FIELD_HOLDER);
+                printf("%-10s %-26s %-7s %-14s %-10s %-20s %s\n", cell(lease.kind, a),
+                       cell(lease.name, b),
+                       !lease.held ? "-" : g_strcmp0(unknown, PO_STATUS_HOLDER_UNKNOWN) == 0
+                                                   ? "unknown" : field_or(line, PO_STATUS_FIELD_PID, "?"),
+                       cell(field_or(line, PO_STATUS_FIELD_PROGRAM, ""), c),
+                       field_or(line, PO_STATUS_FIELD_PROTOCOL, ""),
+                       field_or(line, PO_STATUS_FIELD_SINCE, ""),
+                       field_or(line, PO_STATUS_FIELD_WAITING, "-"));
+        }
+        printf("\n%-26s %s\n", "Mailbag", "Records (of the 4096 limit)");
+        for (guint i = 0; i < view->mailbags->len; i++) {
+                const MailbagRow *row = view->mailbags->pdata[i];
+                printf("%-26s ", cell(row->name, a));
+                if (row->records)
+                        print_fields(row->records, a);
+                else
+                        printf("%s", cell(row->error, a));
+                printf("\n");
+        }
+        printf("\nCounters: ");
+        if (view->stats)
+                print_fields(view->stats, a);
+        else
+                printf("(none)");
+        printf("\n");
 }
 
 static void print_table(const Snapshot *snap)
 {
-        printf("mailbagfs at %s\n\n", snap->mountpoint);
-        printf("%-10s %-26s %-7s %-14s %-10s %-20s %s\n", "Kind", "Mailbag or file", "PID",
-               "Program", "Protocol", "Since", "Waiting");
-        if (snap->leases->len == 0)
-                printf("(no mailbag is held or awaited)\n");
-        for (guint i = 0; i < snap->leases->len; i++) {
-                const LeaseLine *line = snap->leases->pdata[i];
-                printf("%-10s %-26s %-7s %-14s %-10s %-20s %s\n", line->kind, line->name,
-                       line->held ? field(line, "pid") : "-", field(line, "program"),
-                       field(line, "protocol"), field(line, "since"),
-                       *field(line, "waiting") ? field(line, "waiting") : "-");
+        g_autoptr(GString) buf = g_string_new(NULL);
+        printf("mailbagfs at %s\n", cell(snap->target, buf));
+        if (snap->postoffices->len == 0)
+                printf("\n(the mount protects no postoffice)\n");
+        for (guint i = 0; i < snap->postoffices->len; i++) {
+                printf("\n");
+                print_view(snap->postoffices->pdata[i]);
         }
-        printf("\n%-26s %s\n", "Mailbag", "Records (of the 4096 limit)");
-        for (guint i = 0; i < snap->mailbags->len; i++) {
-                const MailbagRow *row = snap->mailbags->pdata[i];
-                printf("%-26s %s\n", row->name, row->records);
+        if (snap->is_mount && snap->total_stats) {
+                printf("\nCounters, all postoffices: ");
+                print_fields(snap->total_stats, buf);
+                printf("\n");
         }
-        printf("\nCounters: %s\n", snap->stats);
 }
 
+/* --- JSON -------------------------------------------------------------- */
+
+/* Valid JSON whatever the bytes: UTF-8 passes, other bytes >= 0x80 become
+ * \u00XX (their Latin-1 reading). */
 static void print_json_string(const char *text)
 {
+        bool utf8 = g_utf8_validate(text, -1, NULL);
         putchar('"');
         for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
                 if (*p == '"' || *p == '\\')
                         printf("\\%c", *p);
-                else if (*p < 0x20)
+                else if (*p < 0x20 || *p == 0x7F || (*p >= 0x80 && !utf8))
                         printf("\\u%04x", *p);
                 else
                         putchar(*p);
@@ -203,74 +395,115 @@ static void print_json_string(const char *text)
         putchar('"');
 }
 
-/* "a=1 b=2" as JSON members: numbers stay numbers. */
-static void print_json_fields(const char *text)
+static void print_json_value(const char *value)
 {
-        g_auto(GStrv) words = g_strsplit(text, " ", -1);
-        bool first = true;
-        for (char **word = words; *word; word++) {
-                char *eq = strchr(*word, '=');
-                if (!eq)
+        bool number = value[0] != '\0' && strlen(value) < 20;
+        for (const char *p = value; number && *p; p++)
+                number = g_ascii_isdigit(*p);
+        if (number)
+                printf("%s", value);
+        else
+                print_json_string(value);
+}
+
+/* The fields as JSON members (numbers stay numbers), but @skip. */
+static void print_json_fields(const PoStatusLine *line, const char *skip, bool first)
+{
+        for (guint i = 0; i < po_status_line_n_fields(line); i++) {
+                const char *key = po_status_line_field_key(line, i);
+                if (skip && strcmp(key, skip) == 0)
                         continue;
-                *eq = '\0';
                 printf("%s", first ? "" : ", ");
                 first = false;
-                print_json_string(*word);
+                print_json_string(key);
                 printf(": ");
-                char *end = NULL;
-                g_ascii_strtoull(eq + 1, &end, 10);
-                if (eq[1] && end && !*end)
-                        printf("%s", eq + 1);
-                else
-                        print_json_string(eq + 1);
+                print_json_value(po_status_line_field_value(line, i));
         }
 }
 
-static void print_json(const Snapshot *snap)
+static void print_json_lease(const PoStatusLine *line)
 {
-        printf("{\"mountpoint\": ");
-        print_json_string(snap->mountpoint);
-        printf(", \"leases\": [");
-        for (guint i = 0; i < snap->leases->len; i++) {
-                const LeaseLine *line = snap->leases->pdata[i];
-                printf("%s{\"kind\": ", i ? ", " : "");
-                print_json_string(line->kind);
-                printf(", \"name\": ");
-                print_json_string(line->name);
-                printf(", \"held\": %s", line->held ? "true" : "false");
-                GHashTableIter iter;
-                gpointer key, value;
-                g_hash_table_iter_init(&iter, line->fields);
-                printf(", \"waiting\": [");
-                g_auto(GStrv) waiting = g_strsplit(field(line, "waiting"), ",", -1);
-                for (char **pid = waiting; *pid && **pid; pid++)
-                        printf("%s%s", pid == waiting ? "" : ", ", *pid);
-                printf("]");
-                while (g_hash_table_iter_next(&iter, &key, &value)) {
-                        if (g_str_equal(key, "waiting"))
-                                continue;
-                        g_autofree char *member = g_strdup_printf("%s=%s", (char *)key, (char *)value);
-                        printf(", ");
-                        print_json_fields(member);
-                }
-                printf("}");
+        PoStatusLease lease;
+        po_status_line_as_lease(line, &lease);
+        printf("{\"kind\": ");
+        print_json_string(lease.kind);
+        printf(", \"name\": ");
+        print_json_string(lease.name);
+        printf(", \"held\": %s, \"postoffice\": ", lease.held ? "true" : "false");
+        print_json_string(lease.postoffice);
+        printf(", \"waiting\": [");
+        g_auto(GStrv) waiting = g_strsplit(field_or(line, PO_STATUS_FIELD_WAITING, ""), ",", -1);
+        bool first = true;
+        for (char **pid = waiting; *pid; pid++) {
+                if (!**pid)
+                        continue;
+                printf("%s", first ? "" : ", ");
+                first = false;
+                print_json_value(*pid);
+        }
+        printf("]");
+        for (guint i = 0; i < po_status_line_n_fields(line); i++) {
+                const char *key = po_status_line_field_key(line, i);
+                if (strcmp(key, PO_STATUS_FIELD_WAITING) == 0 ||
+                    strcmp(key, PO_STATUS_FIELD_POSTOFFICE) == 0)
+                        continue;
+                printf(", ");
+                print_json_string(key);
+                printf(": ");
+                print_json_value(po_status_line_field_value(line, i));
+        }
+        printf("}");
+}
+
+static void print_json_view(const PostofficeView *view)
+{
+        printf("{\"postoffice\": ");
+        print_json_string(view->path);
+        printf(", \"queues\": [");
+        for (guint i = 0; i < view->queues->len; i++) {
+                printf("%s", i ? ", " : "");
+                print_json_string(view->queues->pdata[i]);
+        }
+        printf("], \"leases\": [");
+        for (guint i = 0; i < view->leases->len; i++) {
+                printf("%s", i ? ", " : "");
+                print_json_lease(view->leases->pdata[i]);
         }
         printf("], \"mailbags\": [");
-        for (guint i = 0; i < snap->mailbags->len; i++) {
-                const MailbagRow *row = snap->mailbags->pdata[i];
+        for (guint i = 0; i < view->mailbags->len; i++) {
+                const MailbagRow *row = view->mailbags->pdata[i];
                 printf("%s{\"name\": ", i ? ", " : "");
                 print_json_string(row->name);
-                if (strchr(row->records, '=')) {
-                        printf(", ");
-                        print_json_fields(row->records);
+                if (row->records) {
+                        print_json_fields(row->records, PO_STATUS_FIELD_POSTOFFICE, false);
                 } else {
                         printf(", \"error\": ");
-                        print_json_string(row->records);
+                        print_json_string(row->error);
                 }
                 printf("}");
         }
         printf("], \"stats\": {");
-        print_json_fields(snap->stats);
+        if (view->stats)
+                print_json_fields(view->stats, NULL, true);
+        printf("}}");
+}
+
+static void print_json(const Snapshot *snap)
+{
+        printf("{\"path\": ");
+        print_json_string(snap->target);
+        printf(", \"mount\": %s, \"postoffices\": [", snap->is_mount ? "true" : "false");
+        for (guint i = 0; i < snap->postoffices->len; i++) {
+                printf("%s", i ? ", " : "");
+                print_json_view(snap->postoffices->pdata[i]);
+        }
+        printf("], \"stats\": {");
+        /* The sums of a mount, or the one postoffice's own counters. */
+        const PoStatusLine *total = snap->total_stats;
+        if (!snap->is_mount && snap->postoffices->len == 1)
+                total = ((PostofficeView *)snap->postoffices->pdata[0])->stats;
+        if (total)
+                print_json_fields(total, NULL, true);
         printf("}}\n");
 }
 
@@ -278,6 +511,7 @@ static volatile sig_atomic_t stop_requested;
 
 static void on_stop_signal(int signum)
 {
+        (void)signum;
         stop_requested = 1;
 }
 
@@ -293,9 +527,11 @@ int main(int argc, char *argv[])
                  "The postoffice profile the mount uses", "PATH"},
                 {NULL},
         };
-        g_autoptr(GOptionContext) context = g_option_context_new("MOUNTPOINT");
+        g_autoptr(GOptionContext) context = g_option_context_new("PATH");
         g_option_context_set_summary(context,
-                                     "Shows mailbag sessions, holders, waiters and counters of a mailbagfs mount.");
+                                     "Shows mailbag sessions, holders, waiters and counters of a "
+                                     "mailbagfs mount (PATH its root: every postoffice) or of one "
+                                     "postoffice it protects (PATH its folder).");
         g_option_context_add_main_entries(context, entries, NULL);
         g_autoptr(GError) error = NULL;
         if (!g_option_context_parse(context, &argc, &argv, &error)) {
@@ -303,7 +539,7 @@ int main(int argc, char *argv[])
                 return 2;
         }
         if (argc != 2) {
-                fprintf(stderr, "mailbag-stat: give one MOUNTPOINT (see --help)\n");
+                fprintf(stderr, "mailbag-stat: give one PATH (see --help)\n");
                 return 2;
         }
         g_autoptr(PoProfile) profile = profile_path ? po_profile_load(profile_path, &error)
@@ -317,13 +553,17 @@ int main(int argc, char *argv[])
         signal(SIGTERM, on_stop_signal);
         bool clear_screen = watch > 0 && !json && isatty(STDOUT_FILENO);
         do {
-                Snapshot snap = {.mountpoint = argv[1], .profile = profile};
-                int r = snapshot_take(&snap);
+                Snapshot snap = {.target = argv[1], .profile = profile};
+                g_autoptr(GError) read_error = NULL;
+                int r = snapshot_take(&snap, &read_error);
                 if (r < 0) {
-                        if (r == -ENODATA || r == -ENOTSUP)
-                                fprintf(stderr, "mailbag-stat: %s is not a mailbagfs mount "
-                                                "(it has no user.mailbag.stats attribute)\n",
-                                        argv[1]);
+                        if (read_error)
+                                fprintf(stderr, "mailbag-stat: %s\n", read_error->message);
+                        else if (r == -ENODATA || r == -ENOTSUP)
+                                fprintf(stderr, "mailbag-stat: %s: not a mailbagfs mount or "
+                                                "protected postoffice folder (it has neither %s nor "
+                                                "%s)\n",
+                                        argv[1], PO_STATUS_ATTR_POSTOFFICES, PO_STATUS_ATTR_LOCKS);
                         else
                                 fprintf(stderr, "mailbag-stat: %s: %s\n", argv[1], g_strerror(-r));
                         snapshot_clear(&snap);

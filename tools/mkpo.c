@@ -122,17 +122,11 @@ static bool mkpo_layout(const Mkpo *mkpo, GError **error)
         for (gsize i = 0; folders[i]; i++)
                 if (!mkpo_folder(mkpo, folders[i], error))
                         return false;
-        const char *hashed[][2] = {
-                { "MAI", po_profile_message_subfolder_prefix(mkpo->profile) },
-                { "ATT", po_profile_attachment_subfolder_prefix(mkpo->profile) },
-        };
-        for (gsize h = 0; h < G_N_ELEMENTS(hashed); h++) {
-                for (unsigned digit = 0; digit < 16; digit++) {
-                        g_autofree char *sub = g_strdup_printf("%s/%s%c", hashed[h][0], hashed[h][1],
-                                                               po_naming_subfolder_digit(digit));
-                        if (!mkpo_folder(mkpo, sub, error))
-                                return false;
-                }
+        for (uint32_t digit = 0; digit < 16; digit++) {
+                g_autofree char *messages = po_profile_message_folder(mkpo->profile, digit);
+                g_autofree char *attachments = po_profile_attachment_folder(mkpo->profile, digit);
+                if (!mkpo_folder(mkpo, messages, error) || !mkpo_folder(mkpo, attachments, error))
+                        return false;
         }
         return true;
 }
@@ -232,16 +226,15 @@ static bool mkpo_mailbags_and_messages(Mkpo *mkpo, GError **error)
                 g_ptr_array_add(users, po_mailbag_new());
 
         for (uint32_t number = 1; number <= mkpo->messages; number++) {
-                char path[PO_NAMING_PATH_MAX];
                 uint8_t record[PO_MAILBAG_RECORD_SIZE];
-                po_naming_mai_path(number, path);
-                if (!mkpo_opaque_file(mkpo, path, 128, 1024, error))
+                g_autofree char *body = po_profile_message_path(mkpo->profile, number);
+                if (!mkpo_opaque_file(mkpo, body, 128, 1024, error))
                         return false;
                 mkpo_record(mkpo, number, record);
                 PoMailbag *target;
                 if (number <= mkpo->queue_max) {
-                        po_naming_p1_path(number, path);
-                        if (!mkpo_opaque_file(mkpo, path, 64, 192, error))
+                        g_autofree char *envelope = po_profile_envelope_path(mkpo->profile, number);
+                        if (!mkpo_opaque_file(mkpo, envelope, 64, 192, error))
                                 return false;
                         target = inqueue;
                 } else {

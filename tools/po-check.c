@@ -16,6 +16,9 @@
  *     nme-size: the GLB rules (D, Q87402, Q135932, Q99204, Q107767)
  *   misplaced-message: a .MAI/.ATT outside its MA?/AT? folder (D, Q87409)
  *   stale-lock: a lock file whose holder is gone (see po_check_locks).
+ * DIR may be a raw postoffice or one a mailbagfs mount protects (at the
+ * mount root or in a subfolder: DIR itself has user.mailbag.stats); through
+ * mailbagfs the daemon's lease lines name the holders of lock files.
  * --fix does only what is safe and prints every action: it creates missing
  * folders and markers, and moves old P1 debris and stale lock files into
  * QUARANT/ (same relative path) at the top of the postoffice. It never
@@ -27,6 +30,8 @@
 #include "po-error.h"
 #include "po-file.h"
 #include "profile.h"
+#include "status-attr.h"
+#include "status-line.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,7 +39,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +48,6 @@
 #define PO_CHECK_NEAR_FULL (PO_MAILBAG_MAX_RECORDS * 9 / 10)
 #define PO_CHECK_WALK_DEPTH 8
 #define PO_CHECK_ALIAS_REPORTS 10
-/* The daemon's lock view: one line per lease, "KIND NAME free" or
- * "KIND NAME held pid=... ...". */
-#define PO_CHECK_LOCK_XATTR "user.mailbag.lock"
 
 typedef enum {
         PO_CHECK_FIX_NONE,
@@ -79,6 +80,7 @@ typedef struct {
         GPtrArray *lock_files;      /* relative paths of P1 lock files */
         GHashTable *open_files;     /* "dev:ino" of files open on this host */
         bool open_files_scanned;
+        bool mailbagfs;             /* the root has the daemon's status attributes */
         bool progress;
         guint64 scanned;
         time_t now;
@@ -174,25 +176,33 @@ static void po_check_layout(PoCheck *check)
         const char *const *folders = po_profile_folders(check->profile);
         for (gsize i = 0; folders[i]; i++)
                 po_check_folder(check, folders[i]);
-        const char *hashed[][2] = {
-                { "MAI", po_profile_message_subfolder_prefix(check->profile) },
-                { "ATT", po_profile_attachment_subfolder_prefix(check->profile) },
-        };
-        for (gsize h = 0; h < G_N_ELEMENTS(hashed); h++) {
-                for (unsigned digit = 0; digit < 16; digit++) {
-                        g_autofree char *sub = g_strdup_printf("%s/%s%c", hashed[h][0], hashed[h][1],
-                                                               po_naming_subfolder_digit(digit));
-                        po_check_folder(check, sub);
-                }
+        for (uint32_t digit = 0; digit < 16; digit++) {
+                g_autofree char *messages = po_profile_message_folder(check->profile, digit);
+                po_check_folder(check, messages);
+        }
+        for (uint32_t digit = 0; digit < 16; digit++) {
+                g_autofree char *attachments = po_profile_attachment_folder(check->profile, digit);
+                po_check_folder(check, attachments);
         }
 }
 
 /* --- tree walk: names, P1 debris, misplaced messages, lock files -------- */
 
-static bool po_check_is_message_name(const char *name, uint32_t *number)
+/* The folder message @name belongs in, or NULL when it is not a message. */
+static char *po_check_message_home(const PoCheck *check, const char *name)
 {
-        return po_naming_parse_message_basename(name, "MAI", number) ||
-               po_naming_parse_message_basename(name, "ATT", number);
+        uint32_t number;
+        if (po_naming_parse_message_basename(name, PO_FOLDER_MESSAGE, &number))
+                return po_profile_message_folder(check->profile, number);
+        if (po_naming_parse_message_basename(name, PO_FOLDER_ATTACHMENT, &number))
+                return po_profile_attachment_folder(check->profile, number);
+        return NULL;
+}
+
+static bool po_check_under(const char *relpath, const char *folder)
+{
+        gsize len = strlen(folder);
+        return g_ascii_strncasecmp(relpath, folder, len) == 0 && relpath[len] == '/';
 }
 
 static void po_check_file(PoCheck *check, const char *relpath, const char *name,
@@ -212,13 +222,13 @@ static void po_check_file(PoCheck *check, const char *relpath, const char *name,
                 g_ptr_array_add(check->lock_files, g_strdup(relpath));
                 return;
         default: {
-                uint32_t number;
-                bool in_hashed = g_ascii_strncasecmp(relpath, "MAI/", 4) == 0 ||
-                                 g_ascii_strncasecmp(relpath, "ATT/", 4) == 0;
-                if (in_hashed && po_check_is_message_name(name, &number))
+                bool in_hashed = po_check_under(relpath, PO_FOLDER_MESSAGE) ||
+                                 po_check_under(relpath, PO_FOLDER_ATTACHMENT);
+                g_autofree char *home = in_hashed ? po_check_message_home(check, name) : NULL;
+                if (home)
                         po_check_report(check, PO_CHECK_FIX_NONE, "misplaced-message", relpath,
-                                        "message %08X belongs in the subfolder ending in %c (Q87409)",
-                                        number, po_naming_subfolder_digit(number));
+                                        "belongs in %s (the last hex digit of its number, Q87409)",
+                                        home);
                 break;
         }
         }
@@ -280,24 +290,74 @@ static void po_check_list_mailbags(PoCheck *check, const char *folder, const cha
         }
 }
 
-/* The name as it is on disk, case-insensitively, else the canonical one. */
-static char *po_check_find_file(PoCheck *check, const char *folder, const char *base,
-                                const char *ext)
+/* @canonical ("KEY/INQUEUE3.KEY") as its file is named on disk, found
+ * case-insensitively; @canonical itself when there is none. */
+static char *po_check_find_file(PoCheck *check, char *canonical)
 {
-        g_autofree char *wanted = g_strconcat(base, ".", ext, NULL);
+        g_autofree char *owned = canonical;
+        g_autofree char *folder = g_path_get_dirname(canonical);
+        g_autofree char *wanted = g_path_get_basename(canonical);
         g_autofree char *path = po_check_path(check, folder);
         g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
         const char *name;
         while (dir && (name = g_dir_read_name(dir)) != NULL)
                 if (g_ascii_strcasecmp(name, wanted) == 0)
                         return g_strconcat(folder, "/", name, NULL);
-        return g_strconcat(folder, "/", wanted, NULL);
+        return g_steal_pointer(&owned);
+}
+
+static bool po_check_key_records(PoCheck *check, const char *key_rel, const char *key_path,
+                                 const struct stat *mbg_st, PoMailbagStats *stats)
+{
+        g_autoptr(GError) error = NULL;
+        uint8_t key[PO_MAILBAG_KEY_SIZE];
+        po_auto_fd fd = open(key_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || !po_file_pread_exact(fd, key, sizeof key, 0, key_rel, &error)) {
+                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "%s",
+                                error ? po_check_detail(error, key_rel) : g_strerror(errno));
+                return false;
+        }
+        po_mailbag_key_stats(key, mbg_st->st_size / PO_MAILBAG_RECORD_SIZE, stats);
+        return true;
+}
+
+/* Through mailbagfs, opening a queue's KEY is a session (the gateway's
+ * protocol): po-check would wait behind, or hold up, the programs at work.
+ * The daemon's records line counts the same bitmap without a lease. False
+ * when it has none (then the KEY is read). free_beyond_total stays 0: the
+ * line does not carry it. */
+static bool po_check_daemon_records(PoCheck *check, const char *key_rel, const char *key_path,
+                                    PoMailbagStats *stats)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) lines = status_attr_read_lines(key_path, PO_STATUS_ATTR_RECORDS, &error);
+        if (lines == NULL || lines->len == 0)
+                return false;
+        const PoStatusLine *line = lines->pdata[0];
+        /* "records NAME ..." now, "NAME ..." from older daemons. */
+        bool current = g_strcmp0(po_status_line_word(line, 0), PO_STATUS_WORD_RECORDS) == 0;
+        if (g_strcmp0(po_status_line_word(line, current ? 2 : 1), PO_STATUS_STATE_CORRUPT) == 0 ||
+            g_strcmp0(po_status_line_word(line, 1), "corrupt:") == 0) {
+                const char *message = po_status_line_field(line, PO_STATUS_FIELD_MESSAGE);
+                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "mailbagfs: %s",
+                                message ? message : "the mailbag is corrupt");
+                return true;
+        }
+        guint64 live, total, percent;
+        if (!po_status_line_field_uint64(line, PO_STATUS_FIELD_LIVE, &live) ||
+            !po_status_line_field_uint64(line, PO_STATUS_FIELD_TOTAL, &total) ||
+            !po_status_line_field_uint64(line, PO_STATUS_FIELD_PERCENT, &percent))
+                return false;
+        stats->live = (unsigned)MIN(live, G_MAXUINT);
+        stats->total = (unsigned)MIN(total, G_MAXUINT);
+        stats->percent = (unsigned)MIN(percent, G_MAXUINT);
+        return true;
 }
 
 static void po_check_one_mailbag(PoCheck *check, const char *base)
 {
-        g_autofree char *key_rel = po_check_find_file(check, "KEY", base, "KEY");
-        g_autofree char *mbg_rel = po_check_find_file(check, "MBG", base, "MBG");
+        g_autofree char *key_rel = po_check_find_file(check, po_profile_key_path(check->profile, base));
+        g_autofree char *mbg_rel = po_check_find_file(check, po_profile_mbg_path(check->profile, base));
         g_autofree char *key_path = po_check_path(check, key_rel);
         g_autofree char *mbg_path = po_check_path(check, mbg_rel);
         struct stat key_st, mbg_st;
@@ -329,15 +389,11 @@ static void po_check_one_mailbag(PoCheck *check, const char *base)
         }
         if (!sizes_ok)
                 return;
-        uint8_t key[PO_MAILBAG_KEY_SIZE];
-        po_auto_fd fd = open(key_path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || !po_file_pread_exact(fd, key, sizeof key, 0, key_rel, &error)) {
-                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "%s",
-                                error ? po_check_detail(error, key_rel) : g_strerror(errno));
+        PoMailbagStats stats = { 0 };
+        bool counted = check->mailbagfs && po_profile_is_queue(check->profile, base) &&
+                       po_check_daemon_records(check, key_rel, key_path, &stats);
+        if (!counted && !po_check_key_records(check, key_rel, key_path, &mbg_st, &stats))
                 return;
-        }
-        PoMailbagStats stats;
-        po_mailbag_key_stats(key, mbg_st.st_size / PO_MAILBAG_RECORD_SIZE, &stats);
         if (stats.live >= PO_MAILBAG_MAX_RECORDS)
                 po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-full", mbg_rel,
                                 "%u of %d records in use: deliveries fail with [008] (Q163020, Q237695)",
@@ -360,13 +416,13 @@ static int po_check_compare_names(const void *a, const void *b)
 static void po_check_mailbags(PoCheck *check)
 {
         g_autoptr(GHashTable) names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-        po_check_list_mailbags(check, "KEY", "KEY", names);
-        po_check_list_mailbags(check, "MBG", "MBG", names);
+        po_check_list_mailbags(check, PO_FOLDER_KEY, PO_FOLDER_KEY, names);
+        po_check_list_mailbags(check, PO_FOLDER_MBG, PO_FOLDER_MBG, names);
         const char *const *queues = po_profile_queues(check->profile);
         for (gsize i = 0; queues[i]; i++) {
                 if (g_hash_table_contains(names, queues[i]))
                         continue;
-                g_autofree char *key_rel = g_strdup_printf("KEY/%s.KEY", queues[i]);
+                g_autofree char *key_rel = po_profile_key_path(check->profile, queues[i]);
                 po_check_report(check, PO_CHECK_FIX_NONE, "missing-mailbag", key_rel,
                                 "queue %s declared by the profile has no mailbag", queues[i]);
         }
@@ -511,27 +567,38 @@ static void po_check_scan_open_files(PoCheck *check)
 }
 
 typedef enum {
-        PO_CHECK_HOLDER_UNKNOWN,
-        PO_CHECK_HOLDER_NONE,
-        PO_CHECK_HOLDER_LIVE,
+        PO_CHECK_HOLDER_UNKNOWN,  /* not through mailbagfs, or not a lease it keeps */
+        PO_CHECK_HOLDER_NONE,     /* mailbagfs: every lease of the file is free */
+        PO_CHECK_HOLDER_LIVE,     /* mailbagfs: a process holds it */
+        PO_CHECK_HOLDER_INHERITED, /* mailbagfs: found at start, creator unknown */
 } PoCheckHolder;
 
-/* On a mailbagfs mount the daemon reports the holder of a lock in an
- * extended attribute; elsewhere (ENODATA, ENOTSUP) nothing is known. */
+/* Through mailbagfs the daemon names the holders of a lock file's leases
+ * (PO_STATUS_ATTR_LOCK, lease lines); elsewhere (ENODATA, ENOTSUP) nothing
+ * is known. A value that does not parse is treated as unknown, never as
+ * free: a lock wrongly called stale could be quarantined under a session. */
 static PoCheckHolder po_check_xattr_holder(const char *path)
 {
-        char value[4096];
-        ssize_t n = getxattr(path, PO_CHECK_LOCK_XATTR, value, sizeof value - 1);
-        if (n < 0)
-                return errno == ERANGE ? PO_CHECK_HOLDER_LIVE : PO_CHECK_HOLDER_UNKNOWN;
-        value[n] = '\0';
-        /* Any lease on the file that is held means a live holder (a dead
-         * one's hold is reclaimed by the daemon at once). */
-        g_auto(GStrv) lines = g_strsplit(value, "\n", -1);
-        for (char **line = lines; *line; line++)
-                if (strstr(*line, " held "))
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) lines = status_attr_read_lines(path, PO_STATUS_ATTR_LOCK, &error);
+        if (lines == NULL)
+                return PO_CHECK_HOLDER_UNKNOWN;
+        PoCheckHolder holder = PO_CHECK_HOLDER_UNKNOWN;
+        for (guint i = 0; i < lines->len; i++) {
+                PoStatusLease lease;
+                if (!po_status_line_as_lease(lines->pdata[i], &lease))
+                        continue;
+                const char *creator = po_status_line_field(lines->pdata[i], PO_STATUS_FIELD_HOLDER);
+                /* A dead holder's hold is reclaimed by the daemon at once,
+                 * so a held lease with a known holder means a live one. */
+                if (lease.held && g_strcmp0(creator, PO_STATUS_HOLDER_UNKNOWN) != 0)
                         return PO_CHECK_HOLDER_LIVE;
-        return PO_CHECK_HOLDER_NONE;
+                if (lease.held)
+                        holder = PO_CHECK_HOLDER_INHERITED;
+                else if (holder == PO_CHECK_HOLDER_UNKNOWN)
+                        holder = PO_CHECK_HOLDER_NONE;
+        }
+        return holder;
 }
 
 /* A lock file is stale when no process on this host has it open and the
@@ -547,7 +614,8 @@ static void po_check_locks(PoCheck *check)
                 struct stat st;
                 if (stat(path, &st) < 0)
                         continue;
-                PoCheckHolder holder = po_check_xattr_holder(path);
+                PoCheckHolder holder = check->mailbagfs ? po_check_xattr_holder(path)
+                                                        : PO_CHECK_HOLDER_UNKNOWN;
                 if (holder == PO_CHECK_HOLDER_LIVE)
                         continue;
                 if (!check->open_files_scanned)
@@ -558,6 +626,18 @@ static void po_check_locks(PoCheck *check)
                         continue;
                 PoClass class;
                 po_classify(check->profile, rel, &class);
+                /* The daemon keeps the session of a lock file it found at
+                 * start for its unknown creator, who may be on another
+                 * host: ending it is an operator's decision, not --fix's. */
+                if (holder == PO_CHECK_HOLDER_INHERITED) {
+                        po_check_report(check, PO_CHECK_FIX_NONE, "stale-lock", rel,
+                                        "%s lock of mailbag %s that mailbagfs found at start and "
+                                        "holds for its unknown creator; if no program on any host "
+                                        "uses it, end the hold with setfattr -n %s -v 1 (Q128913)",
+                                        po_lock_protocol_to_string(class.lock_protocol), class.name,
+                                        PO_STATUS_ATTR_BREAK);
+                        continue;
+                }
                 po_check_report(check, PO_CHECK_FIX_QUARANTINE, "stale-lock", rel,
                                 "%s lock of mailbag %s with no process holding it%s (Q119642, Q128913)",
                                 po_lock_protocol_to_string(class.lock_protocol), class.name,
@@ -733,7 +813,12 @@ int main(int argc, char **argv)
                 .open_files = open_files,
                 .progress = isatty(STDERR_FILENO),
                 .now = time(NULL),
+                .mailbagfs = status_attr_is_protected(argv[1]),
         };
+        g_autofree char *mount = check.mailbagfs ? NULL : status_attr_enclosing_mount(argv[1]);
+        if (mount)
+                fprintf(stderr, "po-check: warning: %s is inside the mailbagfs mount %s but is not "
+                        "a postoffice it protects: lock holders are not known\n", argv[1], mount);
         po_check_layout(&check);
         po_check_walk(&check, "", 0);
         if (check.progress)

@@ -51,7 +51,8 @@ static bool consumer_is_v20_lock(const char *name)
  * @own (may be NULL), 0 when not, or a negative errno. */
 static int consumer_find_v20_lock(const SimContext *ctx, const char *own)
 {
-        int fd = openat(ctx->root_fd, "P1", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = openat(ctx->root_fd, po_profile_lock_folder(ctx->profile),
+                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         DIR *dir = fdopendir(fd);
@@ -105,13 +106,13 @@ static int consumer_begin_external(SimWorker *worker, ConsumerSession *session)
         int r = sim_stand_in_try(ctx, "session-0LK-" SIM_QUEUE, &session->stand_in);
         if (r < 0)
                 return r;
-        int fd = sim_open(ctx, "P1/" SIM_QUEUE ".0LK", O_RDWR | O_CREAT);
+        int fd = sim_open(ctx, ctx->queue_session_lock, O_RDWR | O_CREAT);
         if (fd < 0) {
                 sim_stand_in_release(&session->stand_in);
                 return consumer_busy_if_gone(fd);
         }
         session->lock_fd = fd;
-        g_strlcpy(session->lock_path, "P1/" SIM_QUEUE ".0LK", sizeof session->lock_path);
+        g_strlcpy(session->lock_path, ctx->queue_session_lock, sizeof session->lock_path);
         /* 3.0.4 and later check for older-style locks (Q119642). */
         r = consumer_find_v20_lock(ctx, NULL);
         if (r != 0) {
@@ -124,17 +125,18 @@ static int consumer_begin_external(SimWorker *worker, ConsumerSession *session)
 static int consumer_begin_v20(SimWorker *worker, ConsumerSession *session)
 {
         const SimContext *ctx = worker->ctx;
-        char own[16];
+        char own[16], extension[4];
         g_snprintf(own, sizeof own, "%s.0%02u", SIM_QUEUE, worker->index);
-        g_snprintf(session->lock_path, sizeof session->lock_path, "P1/%s", own);
+        g_snprintf(extension, sizeof extension, "0%02u", worker->index);
+        g_autofree char *own_path = po_profile_session_lock_path(ctx->profile, SIM_QUEUE, extension);
+        g_strlcpy(session->lock_path, own_path, sizeof session->lock_path);
         int fd = sim_open(ctx, session->lock_path, O_WRONLY | O_CREAT | O_EXCL);
         if (fd < 0) {
                 session->lock_path[0] = '\0';
                 /* Only this process uses its number; a file left by an
                  * earlier run is stale debris. */
                 if (fd == -EEXIST) {
-                        g_autofree char *stale = g_strdup_printf("P1/%s", own);
-                        sim_unlink(ctx, stale);
+                        sim_unlink(ctx, own_path);
                         return -EBUSY;
                 }
                 return fd;
@@ -154,7 +156,7 @@ static int consumer_begin_gateway(SimWorker *worker, ConsumerSession *session)
         int r = sim_stand_in_try(ctx, "session-queue-read-" SIM_QUEUE, &session->stand_in);
         if (r < 0)
                 return r;
-        int fd = sim_open(ctx, "KEY/" SIM_QUEUE ".KEY", O_RDONLY);
+        int fd = sim_open(ctx, ctx->queue_key, O_RDONLY);
         if (fd < 0) {
                 sim_stand_in_release(&session->stand_in);
                 return fd;
@@ -214,7 +216,7 @@ static int consumer_deliver(SimWorker *worker, const char *mailbag, const uint8_
         po_auto_fd key_fd = consumer_key_section(worker, mailbag, &stand_in);
         if (key_fd < 0)
                 return key_fd;
-        g_autofree char *mbg = g_strdup_printf("MBG/%s.MBG", mailbag);
+        g_autofree char *mbg = po_profile_mbg_path(ctx->profile, mailbag);
         po_auto_fd mbg_fd = sim_open(ctx, mbg, O_RDWR);
         if (mbg_fd < 0) {
                 sim_stand_in_release(&stand_in);
@@ -241,8 +243,8 @@ static int consumer_free_slot(SimWorker *worker, int queue_mbg_fd, unsigned slot
         if (key_fd < 0)
                 return key_fd;
         g_autoptr(GError) error = NULL;
-        bool ok = po_mailbag_delete_fds(key_fd, queue_mbg_fd, slot, "KEY/" SIM_QUEUE ".KEY",
-                                        "MBG/" SIM_QUEUE ".MBG", &error);
+        bool ok = po_mailbag_delete_fds(key_fd, queue_mbg_fd, slot, worker->ctx->queue_key,
+                                        worker->ctx->queue_mbg, &error);
         sim_stand_in_release(&stand_in);
         if (ok || g_error_matches(error, PO_FORMAT_ERROR, PO_FORMAT_ERROR_RANGE))
                 return 0;
@@ -266,9 +268,8 @@ static int consumer_handle(SimWorker *worker, int queue_mbg_fd, unsigned slot,
         const SimContext *ctx = worker->ctx;
         PoRecord fields;
         po_record_decode(record, &fields);
-        char p1[PO_NAMING_PATH_MAX], mai[PO_NAMING_PATH_MAX];
-        po_naming_p1_path(fields.message_number, p1);
-        po_naming_mai_path(fields.message_number, mai);
+        g_autofree char *p1 = po_profile_envelope_path(ctx->profile, fields.message_number);
+        g_autofree char *mai = po_profile_message_path(ctx->profile, fields.message_number);
         bool noted = false;
 
         int r = fields.has_message_number ? consumer_read_opaque(ctx, p1) : -ENOENT;
@@ -318,17 +319,17 @@ static int consumer_session_work(SimWorker *worker, ConsumerSession *session, un
         po_auto_fd own_key_fd = -1;
         int key_fd = session->lock_fd;
         if (worker->role != SIM_ROLE_GATEWAY) {
-                own_key_fd = sim_open(ctx, "KEY/" SIM_QUEUE ".KEY", O_RDONLY);
+                own_key_fd = sim_open(ctx, ctx->queue_key, O_RDONLY);
                 if (own_key_fd < 0)
                         return own_key_fd;
                 key_fd = own_key_fd;
         }
-        po_auto_fd mbg_fd = sim_open(ctx, "MBG/" SIM_QUEUE ".MBG", O_RDONLY);
+        po_auto_fd mbg_fd = sim_open(ctx, ctx->queue_mbg, O_RDONLY);
         if (mbg_fd < 0)
                 return mbg_fd;
         g_autoptr(GError) error = NULL;
-        g_autoptr(PoMailbag) queue = po_mailbag_load_fds(key_fd, mbg_fd, "KEY/" SIM_QUEUE ".KEY",
-                                                         "MBG/" SIM_QUEUE ".MBG", &error);
+        g_autoptr(PoMailbag) queue = po_mailbag_load_fds(key_fd, mbg_fd, ctx->queue_key,
+                                                         ctx->queue_mbg, &error);
         if (!queue) {
                 fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(worker->role),
                         worker->index, error->message);

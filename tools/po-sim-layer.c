@@ -93,7 +93,7 @@ int sim_key_section_try(const SimContext *ctx, const char *mailbag, SimStandIn *
         int r = sim_stand_in_try(ctx, lock_name, stand_in);
         if (r < 0)
                 return r;
-        g_autofree char *key = g_strdup_printf("KEY/%s.KEY", mailbag);
+        g_autofree char *key = po_profile_key_path(ctx->profile, mailbag);
         int fd = sim_open(ctx, key, O_RDWR);
         if (fd < 0)
                 sim_stand_in_release(stand_in);

@@ -118,7 +118,7 @@ static int producer_queue_append(SimWorker *worker, const uint8_t *record)
                 }
                 if (key_fd < 0)
                         return key_fd;
-                po_auto_fd mbg_fd = sim_open(ctx, "MBG/" SIM_QUEUE ".MBG", O_RDWR);
+                po_auto_fd mbg_fd = sim_open(ctx, ctx->queue_mbg, O_RDWR);
                 if (mbg_fd < 0) {
                         sim_stand_in_release(&stand_in);
                         return mbg_fd;
@@ -133,8 +133,8 @@ static int producer_queue_append(SimWorker *worker, const uint8_t *record)
                 }
                 g_autoptr(GError) error = NULL;
                 int slot = r < 0 ? r : po_mailbag_append_fds(key_fd, mbg_fd, record,
-                                                             "KEY/" SIM_QUEUE ".KEY",
-                                                             "MBG/" SIM_QUEUE ".MBG", &error);
+                                                             ctx->queue_key, ctx->queue_mbg,
+                                                             &error);
                 sim_stand_in_release(&stand_in);
                 if (slot >= 0)
                         return 0;
@@ -165,9 +165,8 @@ static int producer_one(SimWorker *worker)
         }
         atomic_fetch_add(&shared->produced_attempts, 1);
 
-        char mai[PO_NAMING_PATH_MAX], p1[PO_NAMING_PATH_MAX];
-        po_naming_mai_path(number, mai);
-        po_naming_p1_path(number, p1);
+        g_autofree char *mai = po_profile_message_path(ctx->profile, number);
+        g_autofree char *p1 = po_profile_envelope_path(ctx->profile, number);
         if ((r = producer_write_opaque(worker, mai, 128, 1024)) < 0 ||
             (r = producer_write_opaque(worker, p1, 64, 192)) < 0)
                 return r;

@@ -21,7 +21,7 @@ static int tally_compare_names(gconstpointer a, gconstpointer b)
 
 GPtrArray *sim_list_recipients(const char *root, GError **error)
 {
-        g_autofree char *folder = g_build_filename(root, "MBG", NULL);
+        g_autofree char *folder = g_build_filename(root, PO_FOLDER_MBG, NULL);
         g_autoptr(GDir) dir = g_dir_open(folder, 0, error);
         if (!dir)
                 return NULL;
@@ -30,7 +30,7 @@ GPtrArray *sim_list_recipients(const char *root, GError **error)
                 uint32_t number;
                 /* User mailbags are named by their hex number (Q77926);
                  * mailbag 0 is the administrator's, left out of the mail. */
-                if (strlen(entry) == 12 && g_ascii_strcasecmp(entry + 8, ".MBG") == 0 &&
+                if (strlen(entry) == 12 && entry[8] == '.' && g_ascii_strcasecmp(entry + 9, PO_FOLDER_MBG) == 0 &&
                     po_naming_parse_number(entry, 8, &number) && number != 0)
                         g_ptr_array_add(names, g_ascii_strup(entry, 8));
         }

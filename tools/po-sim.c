@@ -2,10 +2,11 @@
  * separate processes, and counts what happened to the mail.
  *
  *   po-sim DIR [--messages N] [--consumers SPEC] [--producers K] [--seed S] [--json]
+ *          [--profile PATH]
  *
- * DIR is a postoffice (mkpo makes one): a raw directory or a mailbagfs
- * mount (told apart by the daemon's user.mailbag.stats attribute on the
- * root). The programs follow what the Microsoft KB documents:
+ * DIR is a postoffice (mkpo makes one): a raw directory, or a postoffice a
+ * mailbagfs mount protects, at its root or in a subfolder (told apart by
+ * the daemon's user.mailbag.stats attribute on DIR itself). The programs follow what the Microsoft KB documents:
  * - consumers empty INQUEUE3: External 3.x (P1/INQUEUE3.0LK held open
  *   DENY_ALL, Q103960, Q119642), External with -V20 (lock files
  *   P1/INQUEUE3.0NN created, detected, deleted, Q131422, Q119642) and a
@@ -46,6 +47,7 @@
 #include "glb.h"
 #include "mailbag.h"
 #include "po-file.h"
+#include "status-attr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +58,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,11 +113,6 @@ static bool sim_parse_consumers(const char *spec, unsigned counts[SIM_ROLE_COUNT
         return true;
 }
 
-/* Through mailbagfs the root carries the daemon's status attributes. */
-static bool sim_is_mailbagfs(const char *root)
-{
-        return getxattr(root, "user.mailbag.stats", NULL, 0) >= 0;
-}
 
 static bool sim_read_next_message(const SimContext *ctx, uint32_t *next, GError **error)
 {
@@ -321,6 +317,7 @@ int main(int argc, char **argv)
         double timeout = 300;
         gboolean json = FALSE;
         g_autofree char *consumers_spec = NULL;
+        g_autofree char *profile_path = NULL;
         GOptionEntry entries[] = {
                 { "messages", 'm', 0, G_OPTION_ARG_INT, &messages,
                   "Messages the producers add to the queue (default 1000)", "N" },
@@ -340,6 +337,8 @@ int main(int argc, char **argv)
                   "Tries a producer makes for the KEY section before [008] (default 10)", "A" },
                 { "timeout", 't', 0, G_OPTION_ARG_DOUBLE, &timeout,
                   "Deadline of the whole run in seconds (default 300)", "SEC" },
+                { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path,
+                  "The postoffice's profile (default: built in)", "PATH" },
                 G_OPTION_ENTRY_NULL,
         };
         g_autoptr(GOptionContext) context = g_option_context_new(
@@ -363,12 +362,28 @@ int main(int argc, char **argv)
                 : !(timeout > 0 && timeout <= 86400) ? "--timeout is out of range" : NULL;
         if (bad) {
                 fprintf(stderr, "po-sim: %s\nusage: po-sim DIR [--messages N] [--consumers SPEC] "
-                        "[--producers K] [--seed S] [--json]\n", bad);
+                        "[--producers K] [--seed S] [--json] [--profile PATH]\n", bad);
                 return 2;
         }
         counts[SIM_ROLE_PRODUCER] = producers;
+        g_autoptr(PoProfile) profile = profile_path ? po_profile_load(profile_path, &error)
+                                                    : po_profile_new_default();
+        if (profile == NULL) {
+                fprintf(stderr, "po-sim: %s\n", error->message);
+                return 2;
+        }
+        g_autofree char *queue_key = po_profile_key_path(profile, SIM_QUEUE);
+        g_autofree char *queue_mbg = po_profile_mbg_path(profile, SIM_QUEUE);
+        g_autofree char *queue_session_lock = po_profile_session_lock_path(profile, SIM_QUEUE, "0LK");
 
         const char *root = argv[1];
+        /* Through mailbagfs the postoffice folder itself carries the
+         * daemon's status attributes, wherever it is in the mount. */
+        bool raw = !status_attr_is_protected(root);
+        g_autofree char *mount = raw ? status_attr_enclosing_mount(root) : NULL;
+        if (mount)
+                fprintf(stderr, "po-sim: warning: %s is inside the mailbagfs mount %s but is not a "
+                        "postoffice it protects: running raw\n", root, mount);
         int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0) {
                 fprintf(stderr, "po-sim: %s: %s\n", root, g_strerror(errno));
@@ -381,7 +396,11 @@ int main(int argc, char **argv)
         SimContext ctx = {
                 .root = root,
                 .root_fd = root_fd,
-                .raw = !sim_is_mailbagfs(root),
+                .profile = profile,
+                .queue_key = queue_key,
+                .queue_mbg = queue_mbg,
+                .queue_session_lock = queue_session_lock,
+                .raw = raw,
                 .recipients = recipients,
                 .batch = batch,
                 .poll_us = (unsigned)poll_ms * 1000,

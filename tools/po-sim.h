@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "naming.h"
+#include "profile.h"
 
 #define SIM_QUEUE "INQUEUE3"
 
@@ -59,6 +60,12 @@ enum {
 typedef struct {
         const char *root;        /* the postoffice (raw directory or mount) */
         int root_fd;             /* O_PATH descriptor of @root */
+        const PoProfile *profile; /* where the postoffice's files are */
+        /* SIM_QUEUE's files, from the profile: "KEY/INQUEUE3.KEY", its MBG
+         * and the External session lock "P1/INQUEUE3.0LK". */
+        const char *queue_key;
+        const char *queue_mbg;
+        const char *queue_session_lock;
         bool raw;                /* no mailbagfs: emulate the same-layer locks */
         const char *stand_in_dir; /* raw only: where the stand-in locks live */
         GPtrArray *recipients;   /* user mailbag names, sorted */

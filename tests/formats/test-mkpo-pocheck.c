@@ -368,3 +368,45 @@ Test(tools, fix_leaves_a_lower_case_folder_to_a_human)
         cr_assert(strstr(run.out, "po-check: lower-case-name: MAI/ma3: "), "%s", run.out);
         cr_assert_not(g_file_test(from, G_FILE_TEST_EXISTS), "--fix created MAI/MA3 beside MAI/ma3");
 }
+
+/* Every path comes from the profile: with other subfolder prefixes mkpo
+ * builds MAI/MX0..MXF and ATT/AX0..AXF, puts the messages there, and
+ * po-check with the same profile finds nothing wrong (with the default
+ * profile it misses MAI/MA0). */
+Test(tools, mkpo_and_po_check_follow_the_profile_prefixes, .timeout = 60)
+{
+        const char *default_profile = g_getenv("PO_DEFAULT_PROFILE");
+        cr_assert_not_null(default_profile, "PO_DEFAULT_PROFILE not set by the test runner");
+        g_autofree char *text = NULL;
+        cr_assert(g_file_get_contents(default_profile, &text, NULL, NULL));
+        GString *site = g_string_new(text);
+        cr_assert(g_string_replace(site, "\nmessage-subfolders=MA\n", "\nmessage-subfolders=MX\n", 1) == 1);
+        cr_assert(g_string_replace(site, "\nattachment-subfolders=AT\n", "\nattachment-subfolders=AX\n", 1) == 1);
+        g_autofree char *site_text = g_string_free(site, FALSE);
+        g_autofree char *profile = g_build_filename(test_scratch, "site.profile", NULL);
+        test_write_file(profile, site_text, strlen(site_text));
+
+        g_autofree char *root = g_build_filename(test_scratch, "PO", NULL);
+        g_auto(ToolRun) mkpo = { 0 };
+        tool_run(&mkpo, "MKPO", root, "--users", "3", "--messages", "20", "--profile", profile, NULL);
+        cr_assert_eq(mkpo.status, 0, "mkpo failed: %s", mkpo.err);
+        cr_assert_str_empty(mkpo.err);
+        g_autofree char *message = g_build_filename(root, "MAI/MX1/00000001.MAI", NULL);
+        g_autofree char *marker = g_build_filename(root, "ATT/AXF/POPULATE.MSM", NULL);
+        g_autofree char *standard = g_build_filename(root, "MAI/MA1", NULL);
+        cr_assert(g_file_test(message, G_FILE_TEST_IS_REGULAR), "no %s", message);
+        cr_assert(g_file_test(marker, G_FILE_TEST_IS_REGULAR), "no %s", marker);
+        cr_assert_not(g_file_test(standard, G_FILE_TEST_EXISTS), "%s made by hand", standard);
+
+        g_auto(ToolRun) check = { 0 };
+        tool_run(&check, "PO_CHECK", root, "--profile", profile, NULL);
+        cr_assert_eq(check.status, 0, "po-check:\n%s%s", check.out, check.err);
+        cr_assert_str_empty(check.out);
+
+        g_auto(ToolRun) other = { 0 };
+        tool_run(&other, "PO_CHECK", root, NULL);
+        cr_assert_eq(other.status, 1);
+        cr_assert(strstr(other.out, "po-check: missing-folder: MAI/MA0: "), "%s", other.out);
+        cr_assert(strstr(other.out, "po-check: misplaced-message: MAI/MX1/00000001.MAI: belongs in MAI/MA1"),
+                  "%s", other.out);
+}

@@ -2,20 +2,6 @@
 #include "naming.h"
 #include "test-util.h"
 
-Test(naming, paths_follow_the_kb_examples)
-{
-        char path[PO_NAMING_PATH_MAX];
-        /* Q103960: "MAI\MAE\0009DF5E.MAI" */
-        po_naming_mai_path(0x0009DF5E, path);
-        cr_assert_str_eq(path, "MAI/MAE/0009DF5E.MAI");
-        po_naming_p1_path(0xE, path);
-        cr_assert_str_eq(path, "P1/0000000E.P1");
-        po_naming_att_path(0x12345670, path);
-        cr_assert_str_eq(path, "ATT/AT0/12345670.ATT");
-        po_naming_mai_path(UINT32_MAX, path);
-        cr_assert_str_eq(path, "MAI/MAF/FFFFFFFF.MAI");
-}
-
 Test(naming, basename_and_mailbag_name)
 {
         char name[PO_NAMING_BASENAME_MAX];

@@ -197,3 +197,75 @@ Test(profile, random_damage_never_crashes)
                 cr_assert((profile == NULL) == (error != NULL));
         }
 }
+
+static void expect_path(char *built, const char *expected)
+{
+        g_autofree char *path = built;
+        cr_assert_str_eq(path, expected);
+}
+
+Test(profile, paths_follow_the_kb_examples)
+{
+        g_autoptr(PoProfile) profile = po_profile_new_default();
+        /* Q103960: "MAI\MAE\0009DF5E.MAI" */
+        expect_path(po_profile_message_path(profile, 0x0009DF5E), "MAI/MAE/0009DF5E.MAI");
+        expect_path(po_profile_message_path(profile, UINT32_MAX), "MAI/MAF/FFFFFFFF.MAI");
+        expect_path(po_profile_message_folder(profile, 0xE), "MAI/MAE");
+        expect_path(po_profile_envelope_path(profile, 0xE), "P1/0000000E.P1");
+        expect_path(po_profile_attachment_path(profile, 0x12345670), "ATT/AT0/12345670.ATT");
+        expect_path(po_profile_attachment_folder(profile, 0x12345670), "ATT/AT0");
+        expect_path(po_profile_key_path(profile, "INQUEUE3"), "KEY/INQUEUE3.KEY");
+        expect_path(po_profile_mbg_path(profile, "0000001A"), "MBG/0000001A.MBG");
+        expect_path(po_profile_session_lock_path(profile, "INQUEUE3", "0LK"), "P1/INQUEUE3.0LK");
+        expect_path(po_profile_session_lock_path(profile, "INQUEUE3", "097"), "P1/INQUEUE3.097");
+}
+
+/* Every builder's path is what po_classify() recognises, for the default
+ * profile and for one with other prefixes and another lock folder. */
+Test(profile, paths_come_from_the_profile_and_classify_back)
+{
+        g_autofree char *step1 = profile_variant("message-subfolders=", "message-subfolders=mx");
+        GString *text = g_string_new(step1);
+        g_string_replace(text, "attachment-subfolders=AT", "attachment-subfolders=AXQ", 1);
+        g_string_replace(text, "[locks]\nfolder=P1", "[locks]\nfolder=LOG", 1);
+        g_autofree char *step2 = g_string_free(text, FALSE);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PoProfile) site = po_profile_load_data(step2, strlen(step2), "site", &error);
+        cr_assert_not_null(site, "%s", error ? error->message : "");
+        expect_path(po_profile_message_path(site, 0x0009DF5E), "MAI/MXE/0009DF5E.MAI");
+        expect_path(po_profile_message_folder(site, 3), "MAI/MX3");
+        expect_path(po_profile_attachment_path(site, 0x21), "ATT/AXQ1/00000021.ATT");
+        expect_path(po_profile_session_lock_path(site, "INQUEUE3", "0LK"), "LOG/INQUEUE3.0LK");
+        expect_path(po_profile_envelope_path(site, 0x21), "P1/00000021.P1");
+
+        g_autoptr(PoProfile) standard = po_profile_new_default();
+        const PoProfile *profiles[] = { standard, site };
+        for (gsize i = 0; i < G_N_ELEMENTS(profiles); i++) {
+                const PoProfile *profile = profiles[i];
+                for (uint32_t n = 0; n < 40; n += 7) {
+                        PoClass class;
+                        g_autofree char *mai = po_profile_message_path(profile, n);
+                        po_classify(profile, mai, &class);
+                        cr_assert_eq(class.role, PO_ROLE_MESSAGE, "%s", mai);
+                        cr_assert_eq(class.message_number, n);
+                        g_autofree char *att = po_profile_attachment_path(profile, n);
+                        po_classify(profile, att, &class);
+                        cr_assert_eq(class.role, PO_ROLE_ATTACHMENT, "%s", att);
+                        g_autofree char *p1 = po_profile_envelope_path(profile, n);
+                        po_classify(profile, p1, &class);
+                        cr_assert_eq(class.role, PO_ROLE_ENVELOPE, "%s", p1);
+                }
+                g_autofree char *key = po_profile_key_path(profile, "SMTPGATE");
+                PoClass class;
+                po_classify(profile, key, &class);
+                cr_assert_eq(class.role, PO_ROLE_MAILBAG_KEY, "%s", key);
+                cr_assert_str_eq(class.name, "SMTPGATE");
+                g_autofree char *mbg = po_profile_mbg_path(profile, "SMTPGATE");
+                po_classify(profile, mbg, &class);
+                cr_assert_eq(class.role, PO_ROLE_MAILBAG_MBG, "%s", mbg);
+                g_autofree char *lock = po_profile_session_lock_path(profile, "INQUEUE3", "0LK");
+                po_classify(profile, lock, &class);
+                cr_assert_eq(class.role, PO_ROLE_SESSION_LOCK, "%s", lock);
+                cr_assert_eq(class.lock_protocol, PO_LOCK_PROTOCOL_SESSION_FILE);
+        }
+}
