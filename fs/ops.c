@@ -94,29 +94,16 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path)
                 return error;
-        return backing_open_dir(&fs->backing, path);
-}
-
-char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error)
-{
-        g_autofree char *path = ops_node_path(fs, ino, error);
-        if (!path)
-                return NULL;
-
-        char *slash = strrchr(path, '/');
-        const char *name = slash ? slash + 1 : path;
-        if (slash)
-                *slash = '\0';
-        const char *parent = slash ? path : "";
-
-        *dirfd = backing_open_dir(&fs->backing, parent);
-        if (*dirfd < 0) {
-                *error = *dirfd;
-                return NULL;
-        }
-        if (!name[0])
-                return g_strdup_printf("/proc/self/fd/%d", *dirfd);
-        return g_strdup_printf("/proc/self/fd/%d/%s", *dirfd, name);
+        autoclose_fd int fd = backing_open_dir(&fs->backing, path);
+        if (fd < 0)
+                return fd;
+        /* The *at calls made in it trust it to be the directory whose
+         * permissions the kernel checked, not one swapped in by name. */
+        struct stat st;
+        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
+        if (r < 0)
+                return r;
+        return fd_steal(&fd);
 }
 
 void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name)

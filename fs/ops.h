@@ -55,13 +55,9 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 /* -ESTALE unless @st is the backing file of @ino. */
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
 
-/* An O_PATH descriptor of directory @ino. */
+/* An O_PATH descriptor of directory @ino, checked like ops_node_open()
+ * (-ESTALE if its name now holds another directory or no directory). */
 int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
-
-/* A path that reaches @ino without following it if it is a symlink:
- * "/proc/self/fd/<parent fd>/<name>", with the parent's descriptor in
- * @dirfd (caller closes); the root is "/proc/self/fd/<fd>". */
-char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error);
 
 /* After a client created @name in @dirfd, give it to the client. */
 void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name);
