@@ -42,6 +42,7 @@ static MountHarness harness;
 #define VICTIM_XATTR_VALUE "untouched"
 #define VICTIM_ONLY_XATTR "user.victim-only"
 #define VICTIM_MTIME 1000000000
+#define OTHER_TARGET "elsewhere"
 
 /* Shared between the parent and its two children. */
 typedef struct {
@@ -65,6 +66,10 @@ typedef enum {
         OP_READLINK,
         OP_OPEN_READ,
         OP_OPEN_TRUNC,
+        OP_LIST_DIR,        /* pub/mine, swapped with a root-only directory */
+        OP_CREATE_IN_DIR,   /* in pub/mine, swapped with root's directory */
+        OP_MKDIR_NAME,      /* pub/new, swapped with root's directory */
+        OP_CREATE_NAME,     /* pub/newfile, swapped with root's file */
 } RaceOp;
 
 static long long now_ms(void)
@@ -118,7 +123,9 @@ static bool snapshot_same_times(const Snapshot *a, const struct stat *st)
                a->st.st_ctim.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-static void snapshot_expect_same(const Snapshot *before, const char *path)
+/* With @times, also the times: a victim the attacker may rename gets a
+ * new ctime from each rename. */
+static void snapshot_expect_same(const Snapshot *before, const char *path, bool times)
 {
         Snapshot after;
         snapshot_take(path, &after);
@@ -129,7 +136,7 @@ static void snapshot_expect_same(const Snapshot *before, const char *path)
         cr_expect_eq(after.st.st_gid, before->st.st_gid, "%s: group %u", path, after.st.st_gid);
         cr_expect_eq(after.st.st_size, before->st.st_size, "%s: size %lld", path,
                      (long long)after.st.st_size);
-        cr_expect(snapshot_same_times(before, &after.st), "%s: times changed", path);
+        cr_expect(!times || snapshot_same_times(before, &after.st), "%s: times changed", path);
         cr_expect_str_eq(after.content ? after.content : "", before->content ? before->content : "",
                          "%s: content changed", path);
         cr_expect_str_eq(after.xattr_value ? after.xattr_value : "(none)",
@@ -150,6 +157,14 @@ static void snapshot_expect_same(const Snapshot *before, const char *path)
 static char *victim;
 static Snapshot victim_before;
 static int pub_fd = -1; /* the mount's pub, opened before dropping rights */
+/* A daemon warning the test provokes on purpose, or NULL. */
+static const char *expected_warning;
+
+/* pub/@name in the backing directory, or pub itself. */
+static char *backing_path(const char *name)
+{
+        return g_build_filename(harness.backing, "pub", name, NULL);
+}
 
 static void scene_setup(void)
 {
@@ -194,6 +209,16 @@ static void scene_teardown(void)
                 close(pub_fd);
         pub_fd = -1;
         g_autofree char *problems = mount_harness_log_problems(&harness);
+        if (problems && expected_warning) {
+                g_auto(GStrv) lines = g_strsplit(problems, "\n", -1);
+                g_autoptr(GString) left = g_string_new(NULL);
+                for (char **line = lines; *line; line++)
+                        if (**line && !strstr(*line, expected_warning))
+                                g_string_append_printf(left, "%s\n", *line);
+                g_free(problems);
+                problems = left->len ? g_strdup(left->str) : NULL;
+        }
+        expected_warning = NULL;
         int status = mount_harness_unmount(&harness);
         mount_harness_teardown(&harness);
         snapshot_clear(&victim_before);
@@ -282,12 +307,52 @@ static int race_op_once(RaceOp op, long i, bool *leaked)
                 r = n < 0 ? -1 : 0;
                 break;
         case OP_READLINK:
-                /* Whichever name holds the symlink now. Its target is no
-                 * secret, but it is the only answer there can be. */
-                n = readlink((i & 1) ? link : file, buf, sizeof(buf) - 1);
-                *leaked = n >= 0 && (n != (ssize_t)strlen(victim) ||
-                                     memcmp(buf, victim, (size_t)n) != 0);
+                /* The two symlinks' targets are the only answers. */
+                n = readlink(link, buf, sizeof(buf) - 1);
+                *leaked = n >= 0 && !(n == (ssize_t)strlen(victim) &&
+                                      memcmp(buf, victim, (size_t)n) == 0) &&
+                          !(n == (ssize_t)strlen(OTHER_TARGET) &&
+                            memcmp(buf, OTHER_TARGET, (size_t)n) == 0);
                 r = n < 0 ? -1 : 0;
+                break;
+        case OP_LIST_DIR:
+                snprintf(buf, sizeof(buf), "/proc/self/fd/%d/mine", pub_fd);
+                DIR *dir = opendir(buf);
+                if (!dir)
+                        return -errno;
+                for (struct dirent *entry; (entry = readdir(dir));)
+                        *leaked |= g_str_equal(entry->d_name, "root-only");
+                closedir(dir);
+                break;
+        case OP_CREATE_IN_DIR:
+                snprintf(buf, sizeof(buf), "/proc/self/fd/%d/mine/n%ld", pub_fd, i);
+                switch (i % 4) {
+                case 0: r = mkdir(buf, 0755); break;
+                case 1: r = mknod(buf, S_IFIFO | 0644, 0); break;
+                case 2: r = symlink("somewhere", buf); break;
+                default:
+                        fd = open(buf, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                        r = fd < 0 ? -1 : close(fd);
+                }
+                break;
+        case OP_MKDIR_NAME:
+                snprintf(buf, sizeof(buf), "/proc/self/fd/%d/new", pub_fd);
+                r = mkdir(buf, 0755);
+                fd = errno;
+                rmdir(buf);
+                errno = fd;
+                break;
+        case OP_CREATE_NAME:
+                snprintf(buf, sizeof(buf), "/proc/self/fd/%d/newfile", pub_fd);
+                fd = open(buf, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                r = fd < 0 ? -1 : close(fd);
+                fd = errno;
+                /* Out of the way, not unlinked: the name may hold root's
+                 * file now, which the attacker may move but must keep. */
+                char away[64];
+                snprintf(away, sizeof(away), "/proc/self/fd/%d/old%ld", pub_fd, i);
+                rename(buf, away);
+                errno = fd;
                 break;
         case OP_OPEN_READ:
         case OP_OPEN_TRUNC:
@@ -331,9 +396,10 @@ static pid_t racer_start(RaceOp op, RaceCounters *counters)
         return pid;
 }
 
-/* Runs the race on the attacker's file and symlink; true when the victim
- * changed while it ran (logged, asserted by the caller). */
-static void race(RaceOp op, const char *what)
+/* Runs @op while the attacker swaps @a and @b in pub; when @watch is
+ * given, logs how soon it changed. */
+static void race_run(RaceOp op, const char *what, const char *a, const char *b,
+                     const char *watch)
 {
         RaceCounters *counters = mmap(NULL, sizeof(*counters), PROT_READ | PROT_WRITE,
                                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -344,7 +410,7 @@ static void race(RaceOp op, const char *what)
         int backing_pub = open(pub, O_PATH | O_DIRECTORY | O_CLOEXEC);
         cr_assert_geq(backing_pub, 0);
         long long start = now_ms();
-        pid_t swapper = swapper_start(backing_pub, "file", "link", counters);
+        pid_t swapper = swapper_start(backing_pub, a, b, counters);
         pid_t racer = racer_start(op, counters);
 
         /* Watch the victim meanwhile, only to tell how soon it fell. */
@@ -352,7 +418,7 @@ static void race(RaceOp op, const char *what)
         int status = 0;
         while (waitpid(racer, &status, WNOHANG) == 0) {
                 struct stat st;
-                if (changed_at < 0 && lstat(victim, &st) == 0 &&
+                if (watch && changed_at < 0 && lstat(watch, &st) == 0 &&
                     !snapshot_same_times(&victim_before, &st))
                         changed_at = now_ms() - start;
                 g_usleep(1000);
@@ -380,8 +446,14 @@ static void race(RaceOp op, const char *what)
         /* A race that never ran proves nothing. */
         cr_expect_gt(counters->swaps, 0, "%s: no swap happened", what);
         cr_expect_gt(counters->successes, 0, "%s: no operation got through", what);
-        snapshot_expect_same(&victim_before, victim);
         munmap(counters, sizeof(*counters));
+}
+
+/* The race on the attacker's file and his symlink to the victim. */
+static void race(RaceOp op, const char *what)
+{
+        race_run(op, what, "file", "link", victim);
+        snapshot_expect_same(&victim_before, victim, true);
 }
 
 TestSuite(security, .init = scene_setup, .fini = scene_teardown, .timeout = 120);
@@ -403,12 +475,116 @@ Test(security, listxattr_does_not_leak_through_a_swapped_symlink)
 {
         race(OP_LISTXATTR, "listxattr");
 }
-Test(security, readlink_does_not_leak_through_a_swapped_symlink)
+/* readlink on a regular node never reaches the daemon, so the race is
+ * between two symlinks: the answer is one of their targets, whole. */
+Test(security, readlink_gives_one_of_the_swapped_targets)
 {
-        race(OP_READLINK, "readlink");
+        g_autofree char *other = backing_path("link2");
+        cr_assert_eq(symlink(OTHER_TARGET, other), 0);
+        race_run(OP_READLINK, "readlink", "link", "link2", NULL);
+        snapshot_expect_same(&victim_before, victim, true);
 }
 Test(security, open_does_not_leak_through_a_swapped_symlink) { race(OP_OPEN_READ, "open"); }
 Test(security, open_trunc_does_not_follow_a_swapped_symlink)
 {
         race(OP_OPEN_TRUNC, "open O_TRUNC");
+}
+
+/* Victims inside the backing directory, in the attacker's own pub, which
+ * he may rename but not otherwise touch: root's directories and file. */
+
+/* A root-owned directory pub/@name holding only @entry, mode @mode. */
+static char *root_dir_make(const char *name, const char *entry, mode_t mode)
+{
+        char *dir = backing_path(name);
+        cr_assert_eq(mkdir(dir, mode), 0);
+        cr_assert_eq(chmod(dir, mode), 0);
+        g_autofree char *inside = g_build_filename(dir, entry, NULL);
+        cr_assert(g_file_set_contents(inside, "root's\n", -1, NULL));
+        return dir;
+}
+
+static char *attacker_dir_make(const char *name)
+{
+        char *dir = backing_path(name);
+        cr_assert_eq(mkdir(dir, 0755), 0);
+        cr_assert_eq(chown(dir, ATTACKER, ATTACKER), 0);
+        return dir;
+}
+
+/* Where in pub inode @ino is now (the race moves names about). */
+static char *backing_find(ino_t ino)
+{
+        g_autofree char *pub = backing_path(NULL);
+        GDir *d = g_dir_open(pub, 0, NULL);
+        cr_assert_not_null(d);
+        char *found = NULL;
+        for (const char *name; !found && (name = g_dir_read_name(d));) {
+                char *path = g_build_filename(pub, name, NULL);
+                struct stat st;
+                if (lstat(path, &st) == 0 && st.st_ino == ino)
+                        found = path;
+                else
+                        g_free(path);
+        }
+        g_dir_close(d);
+        cr_assert_not_null(found, "inode %lu is gone", (unsigned long)ino);
+        return found;
+}
+
+static void expect_only_entry(const char *dir, const char *entry)
+{
+        GDir *d = g_dir_open(dir, 0, NULL);
+        cr_assert_not_null(d);
+        int extra = 0;
+        g_autofree char *first = NULL;
+        for (const char *name; (name = g_dir_read_name(d));)
+                if (!g_str_equal(name, entry) && extra++ == 0)
+                        first = g_strdup(name);
+        g_dir_close(d);
+        cr_expect_eq(extra, 0, "%s gained %d entries, %s first", dir, extra, first);
+}
+
+Test(security, opendir_does_not_list_a_swapped_directory)
+{
+        g_autofree char *mine = attacker_dir_make("mine");
+        g_autofree char *root = root_dir_make("private", "root-only", 0700);
+        race_run(OP_LIST_DIR, "opendir", "mine", "private", NULL);
+}
+
+Test(security, creation_does_not_land_in_a_swapped_directory)
+{
+        g_autofree char *mine = attacker_dir_make("mine");
+        g_autofree char *root = root_dir_make("rootdir", "keep", 0755);
+        struct stat before;
+        cr_assert_eq(stat(root, &before), 0);
+        race_run(OP_CREATE_IN_DIR, "create in directory", "mine", "rootdir", NULL);
+        g_autofree char *after = backing_find(before.st_ino);
+        expect_only_entry(after, "keep");
+}
+
+Test(security, mkdir_does_not_give_away_a_swapped_directory)
+{
+        g_autofree char *root = root_dir_make("rootdir", "keep", 0755);
+        Snapshot before;
+        snapshot_take(root, &before);
+        race_run(OP_MKDIR_NAME, "mkdir", "new", "rootdir", NULL);
+        g_autofree char *after = backing_find(before.st.st_ino);
+        snapshot_expect_same(&before, after, false);
+        expect_only_entry(after, "keep");
+        snapshot_clear(&before);
+}
+
+Test(security, create_does_not_give_away_a_swapped_file)
+{
+        g_autofree char *root = backing_path("rootfile");
+        cr_assert(g_file_set_contents(root, "root's\n", -1, NULL));
+        cr_assert_eq(chmod(root, 0644), 0);
+        Snapshot before;
+        snapshot_take(root, &before);
+        expected_warning = "it changed since its creation";
+        race_run(OP_CREATE_NAME, "create", "newfile", "rootfile", NULL);
+        g_autofree char *after = backing_find(before.st.st_ino);
+        snapshot_expect_same(&before, after, false);
+        snapshot_clear(&before);
 }
