@@ -56,7 +56,7 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
 
 /* An O_PATH descriptor of directory @ino, checked like ops_node_open()
- * (-ESTALE if its name now holds another directory or no directory). */
+ * (-ESTALE if its name now holds another directory). */
 int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
 
 /* Between begin and end, files this thread creates belong to the caller
