@@ -9,6 +9,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fd-util.h"
+
+/* Linux 6.6; the number is the same on every architecture but alpha.
+ * glibc 2.36 has neither the constant nor a wrapper. */
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
 int backing_open(Backing *backing, const char *path)
 {
         int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -51,4 +59,50 @@ int backing_open_node(const Backing *backing, const char *relpath)
 void backing_fd_path(int fd, char buf[BACKING_FD_PATH_MAX])
 {
         snprintf(buf, BACKING_FD_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+int backing_fd_chmod(int fd, const struct stat *st, mode_t mode)
+{
+        if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) == 0)
+                return 0;
+        if (errno != ENOSYS)
+                return -errno;
+        /* Before Linux 6.6 chmod() of the magic link does the same, except
+         * that some filesystems then change a symlink's own mode, which
+         * fchmodat2 refuses: refuse it here too. */
+        if (S_ISLNK(st->st_mode))
+                return -EOPNOTSUPP;
+        char path[BACKING_FD_PATH_MAX];
+        backing_fd_path(fd, path);
+        return chmod(path, mode) < 0 ? -errno : 0;
+}
+
+int backing_fd_chown(int fd, uid_t uid, gid_t gid)
+{
+        /* With AT_EMPTY_PATH a symlink's own owner changes, as lchown. */
+        return fchownat(fd, "", uid, gid, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+int backing_fd_utimens(int fd, const struct timespec times[2])
+{
+        /* futimens() (a NULL name) refuses O_PATH descriptors; "" with
+         * AT_EMPTY_PATH takes them, symlinks included (Linux 5.8). */
+        return utimensat(fd, "", times, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+int backing_fd_truncate(int fd, const struct stat *st, off_t size)
+{
+        /* What truncate(2) answers for the other types. Only a regular
+         * file is reopened: opening a FIFO or a device has effects of its
+         * own, and a symlink cannot be opened. */
+        if (S_ISDIR(st->st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st->st_mode))
+                return -EINVAL;
+        char path[BACKING_FD_PATH_MAX];
+        backing_fd_path(fd, path);
+        autoclose_fd int writable = open(path, O_WRONLY | O_CLOEXEC);
+        if (writable < 0)
+                return -errno;
+        return ftruncate(writable, size) < 0 ? -errno : 0;
 }

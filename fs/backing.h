@@ -31,6 +31,17 @@ int backing_open_dir(const Backing *backing, const char *relpath);
 int backing_open_node(const Backing *backing, const char *relpath);
 
 /* "/proc/self/fd/N": the way to reach an O_PATH descriptor with calls that
- * take no descriptor (xattrs, chmod, truncate). */
+ * take no descriptor (xattrs, link, reopening). It is a magic link to the
+ * descriptor's inode, not a name: resolving it lands on that inode even
+ * if it is a symlink, whose target is then not followed (unlike a
+ * "/proc/self/fd/<dir>/<name>" path, which looks the name up again). */
 #define BACKING_FD_PATH_MAX 32
 void backing_fd_path(int fd, char buf[BACKING_FD_PATH_MAX]);
+
+/* Changes to the file behind @fd, an O_PATH (or open) descriptor whose
+ * attributes are @st; none of them looks a name up, so they act on the
+ * file that was checked, whatever its name holds now. 0 or -errno. */
+int backing_fd_chmod(int fd, const struct stat *st, mode_t mode);
+int backing_fd_chown(int fd, uid_t uid, gid_t gid);
+int backing_fd_utimens(int fd, const struct timespec times[2]);
+int backing_fd_truncate(int fd, const struct stat *st, off_t size);

@@ -47,73 +47,61 @@ static struct timespec setattr_time(const struct stat *attr, int to_set, int set
         return (struct timespec){.tv_nsec = UTIME_OMIT};
 }
 
-/* Applies @attr to the node reached by @fd (an open file) or, without one,
- * by @proc_path (which does not follow a symlink). */
-static int setattr_apply(int fd, const char *proc_path, const struct stat *attr, int to_set)
+/* Applies @attr to the node behind @fd: the client's open file when
+ * @opened, otherwise the node's checked O_PATH descriptor, whose
+ * attributes are @st. No name is looked up on the way. */
+static int setattr_apply(int fd, bool opened, const struct stat *st, const struct stat *attr,
+                         int to_set)
 {
+        int r = 0;
         if (to_set & FUSE_SET_ATTR_MODE) {
-                int r = fd >= 0 ? fchmod(fd, attr->st_mode) : chmod(proc_path, attr->st_mode);
+                r = opened ? (fchmod(fd, attr->st_mode) < 0 ? -errno : 0)
+                           : backing_fd_chmod(fd, st, attr->st_mode);
                 if (r < 0)
-                        return -errno;
+                        return r;
         }
         if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
                 uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
                 gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
-                int r = fd >= 0 ? fchown(fd, uid, gid) : lchown(proc_path, uid, gid);
+                r = opened ? (fchown(fd, uid, gid) < 0 ? -errno : 0)
+                           : backing_fd_chown(fd, uid, gid);
                 if (r < 0)
-                        return -errno;
+                        return r;
         }
         if (to_set & FUSE_SET_ATTR_SIZE) {
-                int r = fd >= 0 ? ftruncate(fd, attr->st_size) : truncate(proc_path, attr->st_size);
+                r = opened ? (ftruncate(fd, attr->st_size) < 0 ? -errno : 0)
+                           : backing_fd_truncate(fd, st, attr->st_size);
                 if (r < 0)
-                        return -errno;
+                        return r;
         }
         if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
                 struct timespec times[2] = {
                         setattr_time(attr, to_set, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, false),
                         setattr_time(attr, to_set, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, true),
                 };
-                int r = fd >= 0 ? futimens(fd, times)
-                                : utimensat(AT_FDCWD, proc_path, times, AT_SYMLINK_NOFOLLOW);
-                if (r < 0)
-                        return -errno;
+                r = opened ? (futimens(fd, times) < 0 ? -errno : 0)
+                           : backing_fd_utimens(fd, times);
         }
-        return 0;
+        return r;
 }
 
 void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                  struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
-        autoclose_fd int dirfd = -1;
-        autoclose_fd int unlinked_fd = -1;
-        g_autofree char *proc_path = NULL;
-        struct stat st;
-        int r = 0;
-
-        if (!fi) {
-                proc_path = ops_node_proc_path(fs, ino, &dirfd, &r);
-                /* An unlinked file still open (fchmod after unlink) has no
-                 * path: reach it through one of its descriptors. */
-                if (!proc_path && r == -ENOENT)
-                        r = unlinked_fd = inode_table_dup_open_file(fs->inodes, ino);
+        struct stat st = {0};
+        /* Without an open file, the node's own descriptor, checked to be
+         * the node: a name could be swapped for a symlink between a check
+         * and a chmod() or truncate() by name. */
+        autoclose_fd int node_fd = fi ? -1 : ops_node_open(fs, ino, &st);
+        if (node_fd < 0 && !fi) {
+                ops_reply_status(req, "setattr", node_fd);
+                return;
         }
-
-        int fd = fi ? ops_open_file(fi)->fd : unlinked_fd;
-        if (r >= 0 && fd >= 0) {
-                r = setattr_apply(fd, NULL, attr, to_set);
-                if (r == 0 && fstat(fd, &st) < 0)
-                        r = -errno;
-        } else if (r >= 0) {
-                if (fstatat(AT_FDCWD, proc_path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        r = -errno;
-                if (r == 0)
-                        r = ops_node_verify(fs, ino, &st);
-                if (r == 0)
-                        r = setattr_apply(-1, proc_path, attr, to_set);
-                if (r == 0 && fstatat(AT_FDCWD, proc_path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        r = -errno;
-        }
+        int fd = fi ? ops_open_file(fi)->fd : node_fd;
+        int r = setattr_apply(fd, fi != NULL, &st, attr, to_set);
+        if (r == 0 && fstat(fd, &st) < 0)
+                r = -errno;
         if (r < 0) {
                 ops_reply_status(req, "setattr", r);
                 return;
@@ -153,8 +141,21 @@ void ops_statfs(fuse_req_t req, fuse_ino_t ino)
         fuse_reply_statfs(req, &st);
 }
 
-/* Extended attributes go through "/proc/self/fd/<dir>/<name>" with the
- * l*xattr calls, so a symlink's own attributes are read, not its target's. */
+/* Extended attributes go through "/proc/self/fd/N" of the node's checked
+ * O_PATH descriptor (the f*xattr calls refuse O_PATH descriptors). The
+ * calls that follow links are the right ones here: they follow the magic
+ * link to the node itself and stop there, so a symlink node gets its own
+ * attributes, as with l*xattr on a local file, never its target's. */
+
+/* The node's checked descriptor and its /proc path in @path; -errno. */
+static int xattr_node_open(fuse_req_t req, fuse_ino_t ino, char path[BACKING_FD_PATH_MAX])
+{
+        struct stat st;
+        int fd = ops_node_open(ops_fs(req), ino, &st);
+        if (fd >= 0)
+                backing_fd_path(fd, path);
+        return fd;
+}
 
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                   size_t size, int flags)
@@ -168,14 +169,13 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
                 ops_reply_status(req, "setxattr", r);
                 return;
         }
-        autoclose_fd int dirfd = -1;
-        int error = 0;
-        g_autofree char *path = ops_node_proc_path(ops_fs(req), ino, &dirfd, &error);
-        if (!path) {
-                ops_reply_status(req, "setxattr", error);
+        char path[BACKING_FD_PATH_MAX];
+        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        if (fd < 0) {
+                ops_reply_status(req, "setxattr", fd);
                 return;
         }
-        int r = lsetxattr(path, name, value, size, flags) < 0 ? -errno : 0;
+        int r = setxattr(path, name, value, size, flags) < 0 ? -errno : 0;
         ops_reply_status(req, "setxattr", r);
 }
 
@@ -217,15 +217,14 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
                 getxattr_virtual(req, ino, name, size);
                 return;
         }
-        autoclose_fd int dirfd = -1;
-        int error = 0;
-        g_autofree char *path = ops_node_proc_path(ops_fs(req), ino, &dirfd, &error);
-        if (!path) {
-                ops_reply_status(req, "getxattr", error);
+        char path[BACKING_FD_PATH_MAX];
+        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        if (fd < 0) {
+                ops_reply_status(req, "getxattr", fd);
                 return;
         }
         g_autofree char *value = size ? g_malloc(size) : NULL;
-        ssize_t len = lgetxattr(path, name, value, size);
+        ssize_t len = getxattr(path, name, value, size);
         if (len < 0)
                 ops_reply_status(req, "getxattr", -errno);
         else if (size == 0)
@@ -252,28 +251,28 @@ static size_t xattr_list_filter(char *list, size_t len)
 
 void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-        autoclose_fd int dirfd = -1;
-        int error = 0;
-        g_autofree char *path = ops_node_proc_path(ops_fs(req), ino, &dirfd, &error);
-        if (!path) {
-                ops_reply_status(req, "listxattr", error);
+        char path[BACKING_FD_PATH_MAX];
+        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        if (fd < 0) {
+                ops_reply_status(req, "listxattr", fd);
                 return;
         }
         /* The list is filtered, so fetch all of it even when the client
          * only asks for the size. */
-        ssize_t len = llistxattr(path, NULL, 0);
+        ssize_t len = listxattr(path, NULL, 0);
         if (len < 0) {
                 ops_reply_status(req, "listxattr", -errno);
                 return;
         }
         g_autofree char *list = g_malloc(len ? (size_t)len : 1);
-        len = llistxattr(path, list, (size_t)len);
+        len = listxattr(path, list, (size_t)len);
         if (len < 0) {
                 ops_reply_status(req, "listxattr", -errno);
                 return;
         }
         size_t filtered = xattr_list_filter(list, (size_t)len);
         g_autoptr(GString) names = g_string_new_len(list, (gssize)filtered);
+        int error = 0;
         g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &error);
         if (relpath)
                 xattr_view_list(&ops_fs(req)->mailbags, relpath, names);
@@ -291,13 +290,12 @@ void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
                 ops_reply_status(req, "removexattr", -EPERM);
                 return;
         }
-        autoclose_fd int dirfd = -1;
-        int error = 0;
-        g_autofree char *path = ops_node_proc_path(ops_fs(req), ino, &dirfd, &error);
-        if (!path) {
-                ops_reply_status(req, "removexattr", error);
+        char path[BACKING_FD_PATH_MAX];
+        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        if (fd < 0) {
+                ops_reply_status(req, "removexattr", fd);
                 return;
         }
-        int r = lremovexattr(path, name) < 0 ? -errno : 0;
+        int r = removexattr(path, name) < 0 ? -errno : 0;
         ops_reply_status(req, "removexattr", r);
 }

@@ -31,9 +31,18 @@ void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 ops_reply_status(req, "opendir", error);
                 return;
         }
+        /* O_DIRECTORY opens nothing else, so opening before the check
+         * has no effect on a file swapped in; listing one would show
+         * names the kernel never checked the caller may read. */
         autoclose_fd int fd = backing_openat(&fs->backing, path, O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0) {
                 ops_reply_status(req, "opendir", fd == -ELOOP ? -ESTALE : fd);
+                return;
+        }
+        struct stat st;
+        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
+        if (r < 0) {
+                ops_reply_status(req, "opendir", r);
                 return;
         }
         DIR *stream = fdopendir(fd);

@@ -34,7 +34,8 @@ void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
 }
 
 /* The common tail of mknod, mkdir and symlink: @status is the backing
- * call's result. */
+ * call's result. The entry was created as the caller (ops_as_caller_begin),
+ * so it is the caller's already. */
 static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
                           const char *name, int status)
 {
@@ -42,28 +43,42 @@ static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int
                 ops_reply_status(req, op, status);
                 return;
         }
-        ops_chown_created(ops_fs(req), req, dirfd, name);
         ops_reply_entry(req, op, parent, dirfd, name);
 }
 
 void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
-        int r = dirfd < 0 ? dirfd : mknodat(dirfd, name, mode, rdev) < 0 ? -errno : 0;
+        OpsCaller caller;
+        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
+        if (r == 0) {
+                r = mknodat(dirfd, name, mode, rdev) < 0 ? -errno : 0;
+                ops_as_caller_end(&caller);
+        }
         entry_created(req, "mknod", parent, dirfd, name, r);
 }
 
 void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
-        int r = dirfd < 0 ? dirfd : mkdirat(dirfd, name, mode) < 0 ? -errno : 0;
+        OpsCaller caller;
+        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
+        if (r == 0) {
+                r = mkdirat(dirfd, name, mode) < 0 ? -errno : 0;
+                ops_as_caller_end(&caller);
+        }
         entry_created(req, "mkdir", parent, dirfd, name, r);
 }
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
-        int r = dirfd < 0 ? dirfd : symlinkat(link, dirfd, name) < 0 ? -errno : 0;
+        OpsCaller caller;
+        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
+        if (r == 0) {
+                r = symlinkat(link, dirfd, name) < 0 ? -errno : 0;
+                ops_as_caller_end(&caller);
+        }
         entry_created(req, "symlink", parent, dirfd, name, r);
 }
 

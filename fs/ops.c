@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -94,29 +97,75 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path)
                 return error;
-        return backing_open_dir(&fs->backing, path);
+        autoclose_fd int fd = backing_open_dir(&fs->backing, path);
+        if (fd < 0)
+                return fd;
+        /* The *at calls made in it trust it to be the directory whose
+         * permissions the kernel checked, not one swapped in by name. */
+        struct stat st;
+        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
+        if (r < 0)
+                return r;
+        return fd_steal(&fd);
 }
 
-char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error)
+/* The file capabilities a change of fsuid away from 0 drops
+ * (cap_drop_fs_set in the kernel). */
+static bool ops_caps_get(struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3])
 {
-        g_autofree char *path = ops_node_path(fs, ino, error);
-        if (!path)
-                return NULL;
+        struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+        return syscall(SYS_capget, &header, caps) == 0;
+}
 
-        char *slash = strrchr(path, '/');
-        const char *name = slash ? slash + 1 : path;
-        if (slash)
-                *slash = '\0';
-        const char *parent = slash ? path : "";
+static bool ops_caps_set(struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3])
+{
+        struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+        return syscall(SYS_capset, &header, caps) == 0;
+}
 
-        *dirfd = backing_open_dir(&fs->backing, parent);
-        if (*dirfd < 0) {
-                *error = *dirfd;
-                return NULL;
+int ops_as_caller_begin(Mailbagfs *fs, fuse_req_t req, OpsCaller *saved)
+{
+        saved->switched = false;
+        if (!fs->chown_created)
+                return 0;
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        if (ctx->uid == 0 && ctx->gid == 0)
+                return 0;
+
+        struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+        if (!ops_caps_get(caps))
+                return -errno;
+        /* setfsuid/setfsgid are per thread (glibc does not spread them to
+         * the other threads as it does setuid): only this request's calls
+         * see the caller's ids. */
+        setfsgid(ctx->gid);
+        setfsuid(ctx->uid);
+        saved->switched = true;
+        if ((uid_t)setfsuid((uid_t)-1) != ctx->uid || (gid_t)setfsgid((gid_t)-1) != ctx->gid) {
+                ops_as_caller_end(saved);
+                return -EPERM;
         }
-        if (!name[0])
-                return g_strdup_printf("/proc/self/fd/%d", *dirfd);
-        return g_strdup_printf("/proc/self/fd/%d/%s", *dirfd, name);
+        /* The kernel has checked the caller's permissions already; the
+         * ids only decide who owns what is created, so take back the
+         * capabilities the fsuid change dropped. */
+        if (!ops_caps_set(caps)) {
+                int error = -errno;
+                ops_as_caller_end(saved);
+                return error;
+        }
+        return 0;
+}
+
+void ops_as_caller_end(OpsCaller *saved)
+{
+        if (!saved->switched)
+                return;
+        int saved_errno = errno;
+        /* Back to fsuid 0, the kernel raises the file capabilities again. */
+        setfsuid(0);
+        setfsgid(0);
+        errno = saved_errno;
+        saved->switched = false;
 }
 
 void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name)
@@ -128,15 +177,35 @@ void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *nam
         if (ctx->uid == 0 && ctx->gid == 0)
                 return;
 
+        /* By the time we get here the name may hold another file, renamed
+         * over the new one by someone who can write in the directory: act
+         * on a descriptor, and only on what still looks just created by
+         * us (ours, one link, empty). Creating as the caller
+         * (ops_as_caller_begin) leaves no such window. */
+        autoclose_fd int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                log_warning("cannot give %s to uid %u: %s", name, (unsigned)ctx->uid,
+                            g_strerror(errno));
+                return;
+        }
+        if (st.st_uid != geteuid() || st.st_nlink != 1 || st.st_size != 0 ||
+            !S_ISREG(st.st_mode)) {
+                log_warning("not giving %s to uid %u: it changed since its creation", name,
+                            (unsigned)ctx->uid);
+                return;
+        }
+
         /* A set-group-id directory hands its group down, as the kernel does
          * for local files; otherwise the file gets the caller's group. */
         struct stat dir_st;
         gid_t gid = ctx->gid;
         if (fstat(dirfd, &dir_st) == 0 && (dir_st.st_mode & S_ISGID))
                 gid = (gid_t)-1;
-        if (fchownat(dirfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+        int r = backing_fd_chown(fd, ctx->uid, gid);
+        if (r < 0)
                 log_warning("cannot give %s to uid %u: %s", name, (unsigned)ctx->uid,
-                            g_strerror(errno));
+                            g_strerror(-r));
 }
 
 void ops_init(void *userdata, struct fuse_conn_info *conn)

@@ -56,15 +56,27 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 /* -ESTALE unless @st is the backing file of @ino. */
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
 
-/* An O_PATH descriptor of directory @ino. */
+/* An O_PATH descriptor of directory @ino, checked like ops_node_open()
+ * (-ESTALE if its name now holds another directory). */
 int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
 
-/* A path that reaches @ino without following it if it is a symlink:
- * "/proc/self/fd/<parent fd>/<name>", with the parent's descriptor in
- * @dirfd (caller closes); the root is "/proc/self/fd/<fd>". */
-char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error);
+/* Between begin and end, files this thread creates belong to the caller
+ * of @req (its uid, and its gid unless a set-group-id directory decides),
+ * with the daemon's capabilities kept: the kernel has checked permissions
+ * already. Nothing changes when the daemon is not root or the caller is.
+ * Creating the file owned instead of chowning it afterwards leaves no
+ * moment at which its name could be swapped for another file to give
+ * away. begin returns 0 or -errno (then nothing changed); end keeps
+ * errno. */
+typedef struct {
+        bool switched;
+} OpsCaller;
+int ops_as_caller_begin(Mailbagfs *fs, fuse_req_t req, OpsCaller *saved);
+void ops_as_caller_end(OpsCaller *saved);
 
-/* After a client created @name in @dirfd, give it to the client. */
+/* After a client created the regular file @name in @dirfd, give it to the
+ * client, if it still is the empty file the daemon created. Prefer
+ * ops_as_caller_begin(). */
 void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name);
 
 /* The handlers, in ops-entry.c, ops-attr.c, ops-file.c and ops-dir.c. */
