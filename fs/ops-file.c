@@ -88,6 +88,37 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *path, in
         return fd_steal(&fd);
 }
 
+/* Opens @ino, which has no name left, through one of its descriptors (an
+ * open file, or the one kept when it was removed): the kernel reached it
+ * by a walk that raced with its unlink or rename-over, or through
+ * /proc/PID/fd/N of a client; a local filesystem opens the inode in both
+ * cases. /proc/self/fd/N is a link to the inode, not a name anyone can
+ * change. The kernel already dropped O_CREAT and O_EXCL; O_NOFOLLOW would
+ * refuse the link itself; O_TRUNC stays: it truncates the file the client
+ * reached, as it would locally. A file whose former name is guarded
+ * (a lock file, a KEY file) is not reopened: its lease is taken by name,
+ * so the kernel must walk again (ESTALE), as it must when nothing holds
+ * the node (-ENOENT, answered as ESTALE). */
+static int file_reopen_unlinked(Mailbagfs *fs, fuse_req_t req, fuse_ino_t ino, int flags)
+{
+        g_autofree char *former_path = NULL;
+        autoclose_fd int held = inode_table_dup_unlinked(fs->inodes, ino, &former_path);
+        if (held < 0)
+                return held;
+        if (!former_path)
+                return -ESTALE;
+        Caller caller;
+        GuardPlan plan;
+        mailbags_plan(&fs->mailbags, former_path, flags, false, fuse_req_ctx(req)->pid, &caller,
+                      &plan);
+        if (plan.needed)
+                return -ESTALE;
+        char proc_path[BACKING_FD_PATH_MAX];
+        backing_fd_path(held, proc_path);
+        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY)) | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
 /* Creates @name in directory @parent; fills @entry. */
 static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
                                mode_t mode, int flags, struct fuse_entry_param *entry)
@@ -256,6 +287,14 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         Mailbagfs *fs = ops_fs(req);
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
+        if (!path && error == -ENOENT) {
+                int fd = file_reopen_unlinked(fs, req, ino, fi->flags);
+                if (fd < 0)
+                        ops_reply_status(req, "open", fd);
+                else
+                        open_file_reply(req, ino, fd, fi, NULL, NULL);
+                return;
+        }
         if (!path) {
                 ops_reply_status(req, "open", error);
                 return;

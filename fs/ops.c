@@ -10,8 +10,31 @@
 
 #include "log.h"
 
+/* Requests the kernel addresses to a node it looked up earlier, rather
+ * than to a name in a directory. */
+static const char *const node_addressed_ops[] = {
+        "getattr", "setattr", "readlink", "open", "opendir",
+        "getxattr", "setxattr", "listxattr", "removexattr",
+};
+
+int ops_node_status(const char *op, int status)
+{
+        if (status != -ENOENT)
+                return status;
+        /* The node exists for the kernel: a local filesystem never answers
+         * ENOENT here. Its backing name went away (unlinked, renamed over,
+         * or changed on the backing store) after the kernel's path walk
+         * reached it; ESTALE makes the kernel walk the path once more,
+         * which finds the current file or answers ENOENT for the name. */
+        for (size_t i = 0; i < G_N_ELEMENTS(node_addressed_ops); i++)
+                if (g_str_equal(op, node_addressed_ops[i]))
+                        return -ESTALE;
+        return status;
+}
+
 void ops_reply_status(fuse_req_t req, const char *op, int status)
 {
+        status = ops_node_status(op, status);
         if (status < 0)
                 log_debug("%s: %s", op, g_strerror(-status));
         fuse_reply_err(req, -status);
@@ -66,8 +89,9 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path && error == -ENOENT) {
-                /* Unlinked but still open: reach it through its handle. */
-                int fd = inode_table_dup_open_file(fs->inodes, ino);
+                /* Unlinked but still open or in use: reach it through its
+                 * handle or the descriptor kept at its removal. */
+                int fd = inode_table_dup_unlinked(fs->inodes, ino, NULL);
                 if (fd >= 0 && fstat(fd, st) < 0) {
                         close(fd);
                         return -errno;
@@ -94,7 +118,20 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path)
                 return error;
-        return backing_open_dir(&fs->backing, path);
+        int fd = backing_open_dir(&fs->backing, path);
+        /* A directory the table still names but the backing store no longer
+         * has there was renamed under this request: walk again. (A node
+         * with no name, above, is a removed directory: ENOENT.) */
+        return fd == -ENOENT ? -ESTALE : fd;
+}
+
+int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)
+{
+        if (!inode_table_child_held(fs->inodes, parent, name))
+                return -1;
+        /* One component, not followed: nothing here can lead elsewhere. */
+        int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -1 : fd;
 }
 
 char *ops_node_proc_path(Mailbagfs *fs, fuse_ino_t ino, int *dirfd, int *error)
