@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h> /* RENAME_EXCHANGE */
 #include <string.h>
+#include <unistd.h>
 
 typedef struct Inode Inode;
 
@@ -30,6 +31,12 @@ struct Inode {
         GList *names;         /* of InodeName*, most recent first; guarded by InodeTable.mutex */
         GHashTable *children; /* name -> InodeName*, NULL when empty; guarded by InodeTable.mutex */
         GArray *open_fds;     /* of int, NULL when none; guarded by InodeTable.mutex */
+        /* Set when the node lost its last name through the mount while the
+         * kernel still held it: an O_PATH descriptor of the removed file
+         * (-1 if none was kept) and the path it was removed from (NULL if
+         * unknown); guarded by InodeTable.mutex. */
+        int unlinked_fd;
+        char *former_path;
 };
 
 struct InodeTable {
@@ -37,12 +44,18 @@ struct InodeTable {
         GHashTable *by_nodeid;  /* fuse_ino_t* -> Inode*, owns the nodes; guarded by mutex */
         GHashTable *by_backing; /* InodeBackingId* -> Inode*; guarded by mutex */
         fuse_ino_t next_nodeid; /* guarded by mutex */
+        guint unlinked_fds;     /* nodes with an unlinked_fd; guarded by mutex */
         Inode *root;
 };
 
 /* Names deeper than this are refused rather than walked: a cycle can only
  * come from a bug, and must not hang a handler. */
 #define INODE_PATH_DEPTH_MAX 4096
+
+/* Removed files kept reachable at most: the kernel forgets an unlinked
+ * inode once nobody uses it, so only those in use (an open file, a walk
+ * that raced with the unlink) count; beyond this, they answer ESTALE. */
+#define INODE_UNLINKED_FDS_MAX 256
 
 static guint backing_id_hash(gconstpointer p)
 {
@@ -59,6 +72,7 @@ static gboolean backing_id_equal(gconstpointer a, gconstpointer b)
 static Inode *inode_new(InodeTable *table, const struct stat *st)
 {
         Inode *node = g_new0(Inode, 1);
+        node->unlinked_fd = -1;
         node->key.nodeid = table->next_nodeid++;
         node->key.backing.dev = st->st_dev;
         node->key.backing.ino = st->st_ino;
@@ -80,9 +94,14 @@ InodeTable *inode_table_new(const struct stat *root_st)
         return table;
 }
 
-static void inode_free(Inode *node)
+static void inode_free(InodeTable *table, Inode *node)
 {
         g_assert(node->names == NULL);
+        if (node->unlinked_fd >= 0) {
+                close(node->unlinked_fd);
+                table->unlinked_fds--;
+        }
+        g_free(node->former_path);
         if (node->children)
                 g_hash_table_unref(node->children);
         if (node->open_fds)
@@ -113,7 +132,7 @@ void inode_table_free(InodeTable *table)
                                 g_free(name);
                         }
                 }
-                inode_free(node);
+                inode_free(table, node);
         }
         g_hash_table_unref(table->by_nodeid);
         g_hash_table_unref(table->by_backing);
@@ -156,7 +175,7 @@ static void inode_maybe_free_locked(InodeTable *table, Inode *node)
         if (g_hash_table_lookup(table->by_backing, &node->key.backing) == node)
                 g_hash_table_remove(table->by_backing, &node->key.backing);
         g_hash_table_remove(table->by_nodeid, &node->key.nodeid);
-        inode_free(node);
+        inode_free(table, node);
 }
 
 int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key)
@@ -300,12 +319,49 @@ static void inode_orphan_check_locked(InodeTable *table, Inode *child)
                 g_hash_table_remove(table->by_backing, &child->key.backing);
 }
 
-void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *name)
+bool inode_table_child_held(InodeTable *table, fuse_ino_t parent_id, const char *name)
+{
+        g_mutex_lock(&table->mutex);
+        InodeName *entry = inode_child_name_locked(table, parent_id, name);
+        bool held = entry && entry->child->nlookup > 0;
+        g_mutex_unlock(&table->mutex);
+        return held;
+}
+
+/* @child's name @name in @parent is about to go. If it is the last one
+ * and the kernel still holds @child, the node keeps @victim_fd (when that
+ * is the same file) and the path it had, so a request that reached it by
+ * a racing walk or through /proc/PID/fd can still be served. */
+static void inode_keep_unlinked_locked(InodeTable *table, Inode *parent, const char *name,
+                                       Inode *child, int *victim_fd)
+{
+        if (child->names->next || child->nlookup == 0)
+                return;
+        g_free(child->former_path);
+        int error = 0;
+        g_autofree char *parent_path = inode_path_locked(table, parent, &error);
+        child->former_path = !parent_path    ? NULL
+                             : parent_path[0] ? g_strconcat(parent_path, "/", name, NULL)
+                                              : g_strdup(name);
+
+        struct stat st;
+        if (!victim_fd || *victim_fd < 0 || child->unlinked_fd >= 0 ||
+            table->unlinked_fds >= INODE_UNLINKED_FDS_MAX || fstat(*victim_fd, &st) < 0 ||
+            st.st_dev != child->key.backing.dev || st.st_ino != child->key.backing.ino)
+                return;
+        child->unlinked_fd = *victim_fd;
+        *victim_fd = -1;
+        table->unlinked_fds++;
+}
+
+void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *name,
+                          int *victim_fd)
 {
         g_mutex_lock(&table->mutex);
         InodeName *entry = inode_child_name_locked(table, parent_id, name);
         if (entry) {
                 Inode *child = entry->child;
+                inode_keep_unlinked_locked(table, entry->parent, name, child, victim_fd);
                 child->nlookup++; /* keep it while we look at it */
                 inode_name_drop_locked(table, entry);
                 inode_orphan_check_locked(table, child);
@@ -316,7 +372,8 @@ void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *n
 }
 
 void inode_table_renamed(InodeTable *table, fuse_ino_t parent_id, const char *name,
-                         fuse_ino_t newparent_id, const char *newname, unsigned flags)
+                         fuse_ino_t newparent_id, const char *newname, unsigned flags,
+                         int *victim_fd)
 {
         g_mutex_lock(&table->mutex);
         Inode *parent = inode_lookup_locked(table, parent_id);
@@ -336,6 +393,11 @@ void inode_table_renamed(InodeTable *table, fuse_ino_t parent_id, const char *na
                 moved->nlookup++;
         if (other)
                 other->nlookup++;
+        if (to && other != moved && !(flags & RENAME_EXCHANGE)) {
+                other->nlookup--; /* only the kernel's references count here */
+                inode_keep_unlinked_locked(table, newparent, newname, other, victim_fd);
+                other->nlookup++;
+        }
         if (from)
                 inode_name_drop_locked(table, from);
         if (to)
@@ -390,6 +452,22 @@ void inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd)
                 }
         }
         g_mutex_unlock(&table->mutex);
+}
+
+int inode_table_dup_unlinked(InodeTable *table, fuse_ino_t nodeid, char **former_path)
+{
+        int fd = inode_table_dup_open_file(table, nodeid);
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (fd == -ENOENT && node && node->unlinked_fd >= 0) {
+                fd = fcntl(node->unlinked_fd, F_DUPFD_CLOEXEC, 0);
+                if (fd < 0)
+                        fd = -errno;
+        }
+        if (former_path)
+                *former_path = node ? g_strdup(node->former_path) : NULL;
+        g_mutex_unlock(&table->mutex);
+        return fd;
 }
 
 int inode_table_dup_open_file(InodeTable *table, fuse_ino_t nodeid)

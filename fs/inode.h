@@ -42,7 +42,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(InodeTable, inode_table_free)
 int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key);
 
 /* The node's path relative to the backing root ("" for the root), or NULL
- * with -ENOENT in @error when the node has no name left (unlinked). */
+ * with -ENOENT in @error when the node has no name left (unlinked): the
+ * handlers answer that ESTALE for a request addressed to the node itself
+ * and ENOENT for a name in it (a removed directory). */
 char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error);
 
 /* The path of entry @name in directory @parent. */
@@ -56,13 +58,25 @@ fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent, const char
 /* The kernel dropped @nlookup references. */
 void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);
 
-/* Entry @name of @parent was removed from the backing store. */
-void inode_table_unlinked(InodeTable *table, fuse_ino_t parent, const char *name);
+/* Whether the kernel holds the node that @name of @parent names: only then
+ * is it worth opening the file before removing that name (see below). */
+bool inode_table_child_held(InodeTable *table, fuse_ino_t parent, const char *name);
+
+/* Entry @name of @parent was removed from the backing store. @victim_fd
+ * (may be NULL or point to -1) is an O_PATH descriptor of the removed file,
+ * opened before the removal: if the node lost its last name while the
+ * kernel still holds it, the node takes the descriptor (and sets *victim_fd
+ * to -1), so it stays reachable until the kernel forgets it, as a local
+ * filesystem's unlinked inode does. */
+void inode_table_unlinked(InodeTable *table, fuse_ino_t parent, const char *name,
+                          int *victim_fd);
 
 /* Entry @name of @parent is now @newname of @newparent; with RENAME_EXCHANGE
- * the two entries swapped. */
+ * the two entries swapped. @victim_fd: as for inode_table_unlinked, the
+ * file that @newname named before, which the rename removed. */
 void inode_table_renamed(InodeTable *table, fuse_ino_t parent, const char *name,
-                         fuse_ino_t newparent, const char *newname, unsigned flags);
+                         fuse_ino_t newparent, const char *newname, unsigned flags,
+                         int *victim_fd);
 
 /* Open files of a node: an unlinked file that a client still holds open
  * has no path, and the kernel asks for its attributes by node alone
@@ -71,6 +85,12 @@ void inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd);
 void inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd);
 /* A duplicate of one of the node's open descriptors, or -ENOENT. */
 int inode_table_dup_open_file(InodeTable *table, fuse_ino_t nodeid);
+
+/* For a node with no name left: a duplicate of one of its open
+ * descriptors, else of the O_PATH descriptor kept when it was removed, or
+ * -ENOENT. @former_path (may be NULL) receives the path it was removed
+ * from, or NULL when unknown (caller frees). */
+int inode_table_dup_unlinked(InodeTable *table, fuse_ino_t nodeid, char **former_path);
 
 /* Number of nodes the table holds (for tests and stats). */
 guint inode_table_size(InodeTable *table);

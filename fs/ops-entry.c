@@ -126,12 +126,13 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
                 ops_reply_status(req, op, dirfd);
                 return;
         }
+        autoclose_fd int victim = ops_victim_open(fs, parent, dirfd, name);
         if (unlinkat(dirfd, name, flags) < 0) {
                 ops_reply_status(req, op, -errno);
                 return;
         }
         entry_name_removed(fs, parent, name);
-        inode_table_unlinked(fs->inodes, parent, name);
+        inode_table_unlinked(fs->inodes, parent, name, &victim);
         ops_reply_status(req, op, 0);
 }
 
@@ -159,6 +160,9 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
                 ops_reply_status(req, "rename", newdirfd);
                 return;
         }
+        autoclose_fd int victim = (flags & RENAME_EXCHANGE)
+                                          ? -1
+                                          : ops_victim_open(fs, newparent, newdirfd, newname);
         if (renameat2(dirfd, name, newdirfd, newname, flags) < 0) {
                 ops_reply_status(req, "rename", -errno);
                 return;
@@ -166,6 +170,6 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, parent, name);
         entry_name_removed(fs, newparent, newname);
-        inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags);
+        inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
         ops_reply_status(req, "rename", 0);
 }

@@ -74,20 +74,61 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         }
 }
 
-/* Opens the backing file of @ino at @path, checked to be that node. */
+/* Opens the backing file of @ino at @path. It is checked to be that node
+ * before it is opened for real, through its O_PATH descriptor: opening a
+ * name first would let a file renamed over it be truncated by O_TRUNC, a
+ * FIFO block a worker, or a device be opened, before the check. */
 static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *path, int flags)
 {
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
-        autoclose_fd int fd = backing_openat(&fs->backing, path,
-                                             (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW, 0);
-        if (fd < 0)
-                return fd == -ELOOP ? -ESTALE : fd;
+        autoclose_fd int node = backing_open_node(&fs->backing, path);
+        if (node < 0)
+                return node == -ELOOP ? -ESTALE : node;
         struct stat st;
-        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
+        int r = fstat(node, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
         if (r < 0)
                 return r;
-        return fd_steal(&fd);
+        if (S_ISLNK(st.st_mode))
+                return -ESTALE;
+        char proc_path[BACKING_FD_PATH_MAX];
+        backing_fd_path(node, proc_path);
+        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Opens @ino, which has no name left, through one of its descriptors (an
+ * open file, or the one kept when it was removed): the kernel reached it
+ * by a walk that raced with its unlink or rename-over, or through
+ * /proc/PID/fd/N of a client; a local filesystem opens the inode in both
+ * cases. /proc/self/fd/N is a link to the inode, not a name anyone can
+ * change. The kernel already dropped O_CREAT and O_EXCL; O_NOFOLLOW would
+ * refuse the link itself; O_TRUNC stays: it truncates the file the client
+ * reached, as it would locally. A file whose former name is guarded
+ * (a lock file, a KEY file) is not reopened: its lease is taken by name,
+ * so the kernel must walk again (ESTALE), as it must when nothing holds
+ * the node (-ENOENT, answered as ESTALE). */
+static int file_reopen_unlinked(Mailbagfs *fs, fuse_req_t req, fuse_ino_t ino, int flags)
+{
+        g_autofree char *former_path = NULL;
+        autoclose_fd int held = inode_table_dup_unlinked(fs->inodes, ino, &former_path);
+        if (held < 0)
+                return held;
+        if (!former_path)
+                return -ESTALE;
+        Caller caller;
+        GuardPlan plan;
+        Postoffice *po;
+        int r = mailbags_plan(&fs->mailbags, former_path, flags, false, fuse_req_ctx(req)->pid,
+                              &caller, &plan, &po);
+        if (r < 0)
+                return r;
+        if (plan.needed)
+                return -ESTALE;
+        char proc_path[BACKING_FD_PATH_MAX];
+        backing_fd_path(held, proc_path);
+        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY)) | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
 }
 
 /* Creates @name in directory @parent; fills @entry. */
@@ -97,11 +138,18 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
         autoclose_fd int dirfd = ops_dir_open(fs, parent);
         if (dirfd < 0)
                 return dirfd;
+        /* Made by the caller's fsuid and fsgid, so it is the caller's from
+         * its first moment: no chown by name afterwards. */
+        OpsCaller caller;
+        int r = ops_as_caller_begin(fs, req, &caller);
+        if (r < 0)
+                return r;
         autoclose_fd int fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+        int error = errno;
+        ops_as_caller_end(&caller);
         if (fd < 0)
-                return -errno;
-        ops_chown_created(fs, req, dirfd, name);
-        int r = ops_make_entry(fs, parent, dirfd, name, entry);
+                return -error;
+        r = ops_make_entry(fs, parent, dirfd, name, entry);
         if (r < 0)
                 return r;
         return fd_steal(&fd);
@@ -259,6 +307,14 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         Mailbagfs *fs = ops_fs(req);
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
+        if (!path && error == -ENOENT) {
+                int fd = file_reopen_unlinked(fs, req, ino, fi->flags);
+                if (fd < 0)
+                        ops_reply_status(req, "open", fd);
+                else
+                        open_file_reply(req, ino, fd, fi, NULL, NULL);
+                return;
+        }
         if (!path) {
                 ops_reply_status(req, "open", error);
                 return;

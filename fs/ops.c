@@ -13,8 +13,31 @@
 
 #include "log.h"
 
+/* Requests the kernel addresses to a node it looked up earlier, rather
+ * than to a name in a directory. */
+static const char *const node_addressed_ops[] = {
+        "getattr", "setattr", "readlink", "open", "opendir",
+        "getxattr", "setxattr", "listxattr", "removexattr",
+};
+
+int ops_node_status(const char *op, int status)
+{
+        if (status != -ENOENT)
+                return status;
+        /* The node exists for the kernel: a local filesystem never answers
+         * ENOENT here. Its backing name went away (unlinked, renamed over,
+         * or changed on the backing store) after the kernel's path walk
+         * reached it; ESTALE makes the kernel walk the path once more,
+         * which finds the current file or answers ENOENT for the name. */
+        for (size_t i = 0; i < G_N_ELEMENTS(node_addressed_ops); i++)
+                if (g_str_equal(op, node_addressed_ops[i]))
+                        return -ESTALE;
+        return status;
+}
+
 void ops_reply_status(fuse_req_t req, const char *op, int status)
 {
+        status = ops_node_status(op, status);
         if (status < 0)
                 log_debug("%s: %s", op, g_strerror(-status));
         fuse_reply_err(req, -status);
@@ -69,8 +92,9 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path && error == -ENOENT) {
-                /* Unlinked but still open: reach it through its handle. */
-                int fd = inode_table_dup_open_file(fs->inodes, ino);
+                /* Unlinked but still open or in use: reach it through its
+                 * handle or the descriptor kept at its removal. */
+                int fd = inode_table_dup_unlinked(fs->inodes, ino, NULL);
                 if (fd >= 0 && fstat(fd, st) < 0) {
                         close(fd);
                         return -errno;
@@ -98,8 +122,11 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         if (!path)
                 return error;
         autoclose_fd int fd = backing_open_dir(&fs->backing, path);
+        /* A directory the table still names but the backing store no longer
+         * has there was renamed under this request: walk again. (A node
+         * with no name, above, is a removed directory: ENOENT.) */
         if (fd < 0)
-                return fd;
+                return fd == -ENOENT ? -ESTALE : fd;
         /* The *at calls made in it trust it to be the directory whose
          * permissions the kernel checked, not one swapped in by name. */
         struct stat st;
@@ -107,6 +134,15 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         if (r < 0)
                 return r;
         return fd_steal(&fd);
+}
+
+int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)
+{
+        if (!inode_table_child_held(fs->inodes, parent, name))
+                return -1;
+        /* One component, not followed: nothing here can lead elsewhere. */
+        int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -1 : fd;
 }
 
 /* The file capabilities a change of fsuid away from 0 drops
@@ -166,46 +202,6 @@ void ops_as_caller_end(OpsCaller *saved)
         setfsgid(0);
         errno = saved_errno;
         saved->switched = false;
-}
-
-void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name)
-{
-        if (!fs->chown_created)
-                return;
-
-        const struct fuse_ctx *ctx = fuse_req_ctx(req);
-        if (ctx->uid == 0 && ctx->gid == 0)
-                return;
-
-        /* By the time we get here the name may hold another file, renamed
-         * over the new one by someone who can write in the directory: act
-         * on a descriptor, and only on what still looks just created by
-         * us (ours, one link, empty). Creating as the caller
-         * (ops_as_caller_begin) leaves no such window. */
-        autoclose_fd int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                log_warning("cannot give %s to uid %u: %s", name, (unsigned)ctx->uid,
-                            g_strerror(errno));
-                return;
-        }
-        if (st.st_uid != geteuid() || st.st_nlink != 1 || st.st_size != 0 ||
-            !S_ISREG(st.st_mode)) {
-                log_warning("not giving %s to uid %u: it changed since its creation", name,
-                            (unsigned)ctx->uid);
-                return;
-        }
-
-        /* A set-group-id directory hands its group down, as the kernel does
-         * for local files; otherwise the file gets the caller's group. */
-        struct stat dir_st;
-        gid_t gid = ctx->gid;
-        if (fstat(dirfd, &dir_st) == 0 && (dir_st.st_mode & S_ISGID))
-                gid = (gid_t)-1;
-        int r = backing_fd_chown(fd, ctx->uid, gid);
-        if (r < 0)
-                log_warning("cannot give %s to uid %u: %s", name, (unsigned)ctx->uid,
-                            g_strerror(-r));
 }
 
 void ops_init(void *userdata, struct fuse_conn_info *conn)

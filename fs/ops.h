@@ -33,8 +33,14 @@ static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)
         return (OpenFile *)(uintptr_t)fi->fh;
 }
 
-/* Answers @status (0 or -errno) to a request that returns no data. */
+/* Answers @status (0 or -errno) to a request that returns no data. A
+ * request addressed to a node (getattr, setattr, readlink, open, opendir,
+ * the xattr calls) never answers ENOENT: see ops_node_status. */
 void ops_reply_status(fuse_req_t req, const char *op, int status);
+
+/* @status as request @op answers it: -ESTALE for -ENOENT when @op is
+ * addressed to a node whose backing name is gone, else @status. */
+int ops_node_status(const char *op, int status);
 
 /* Answers an entry for @name in @dirfd (a lookup or a creation). */
 void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
@@ -74,10 +80,10 @@ typedef struct {
 int ops_as_caller_begin(Mailbagfs *fs, fuse_req_t req, OpsCaller *saved);
 void ops_as_caller_end(OpsCaller *saved);
 
-/* After a client created the regular file @name in @dirfd, give it to the
- * client, if it still is the empty file the daemon created. Prefer
- * ops_as_caller_begin(). */
-void ops_chown_created(Mailbagfs *fs, fuse_req_t req, int dirfd, const char *name);
+/* Before @name of @parent (open as @dirfd) is unlinked or renamed over: an
+ * O_PATH descriptor of it for inode_table_unlinked/renamed when the kernel
+ * holds its node, else -1. */
+int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name);
 
 /* The handlers, in ops-entry.c, ops-attr.c, ops-file.c and ops-dir.c. */
 void ops_init(void *userdata, struct fuse_conn_info *conn);
