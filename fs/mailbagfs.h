@@ -6,6 +6,7 @@
 #pragma once
 
 #include <fuse_lowlevel.h>
+#include <glib.h>
 #include <stdbool.h>
 
 #include "backing.h"
@@ -20,6 +21,13 @@ typedef struct {
         /* The daemon runs as root: files a client creates are handed to the
          * client's uid and gid, as a file server would. */
         bool chown_created;
+        /* A path is built from the node table and then opened; a rename
+         * between the two would send the open to the name's old place (or
+         * to nothing). Held for reading across each such build and open
+         * (ops_node_open, ops_dir_open, opendir, the open of a file), for
+         * writing across a rename and its table update. Never taken twice
+         * by one thread. */
+        GRWLock names_lock;
         Mailbags mailbags;
 } Mailbagfs;
 

@@ -376,6 +376,7 @@ int main(int argc, char *argv[])
         }
         mailbags_ready = true;
         fs.inodes = inode_table_new(&root_st);
+        g_rw_lock_init(&fs.names_lock);
         fs.entry_timeout = options.cache_timeout;
         fs.attr_timeout = options.cache_timeout;
         fs.chown_created = geteuid() == 0;
@@ -429,6 +430,7 @@ out_free_fs:
         if (mailbags_ready)
                 mailbags_clear(&fs.mailbags);
         g_clear_pointer(&fs.inodes, inode_table_free);
+        g_rw_lock_clear(&fs.names_lock);
         backing_close(&fs.backing);
 out_free_args:
         free(cmdline.mountpoint);

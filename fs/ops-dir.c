@@ -25,6 +25,7 @@ static OpenDir *open_dir_of(struct fuse_file_info *fi)
 void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path) {

@@ -126,13 +126,17 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
                 ops_reply_status(req, op, dirfd);
                 return;
         }
+        g_rw_lock_writer_lock(&fs->names_lock);
         autoclose_fd int victim = ops_victim_open(fs, parent, dirfd, name);
         if (unlinkat(dirfd, name, flags) < 0) {
-                ops_reply_status(req, op, -errno);
+                int error = errno;
+                g_rw_lock_writer_unlock(&fs->names_lock);
+                ops_reply_status(req, op, -error);
                 return;
         }
         entry_name_removed(fs, parent, name);
         inode_table_unlinked(fs->inodes, parent, name, &victim);
+        g_rw_lock_writer_unlock(&fs->names_lock);
         ops_reply_status(req, op, 0);
 }
 
@@ -160,16 +164,20 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
                 ops_reply_status(req, "rename", newdirfd);
                 return;
         }
+        g_rw_lock_writer_lock(&fs->names_lock);
         autoclose_fd int victim = (flags & RENAME_EXCHANGE)
                                           ? -1
                                           : ops_victim_open(fs, newparent, newdirfd, newname);
         if (renameat2(dirfd, name, newdirfd, newname, flags) < 0) {
-                ops_reply_status(req, "rename", -errno);
+                int error = errno;
+                g_rw_lock_writer_unlock(&fs->names_lock);
+                ops_reply_status(req, "rename", -error);
                 return;
         }
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, parent, name);
         entry_name_removed(fs, newparent, newname);
         inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
+        g_rw_lock_writer_unlock(&fs->names_lock);
         ops_reply_status(req, "rename", 0);
 }

@@ -78,8 +78,15 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
  * before it is opened for real, through its O_PATH descriptor: opening a
  * name first would let a file renamed over it be truncated by O_TRUNC, a
  * FIFO block a worker, or a device be opened, before the check. */
-static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *path, int flags)
+static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, int flags)
 {
+        /* The path now, not the request's: a rename may have happened
+         * while the open waited for its lease. */
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
+        int error = 0;
+        g_autofree char *path = ops_node_path(fs, ino, &error);
+        if (!path)
+                return error == -ENOENT ? -ESTALE : error;
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
         autoclose_fd int node = backing_open_node(&fs->backing, path);
@@ -185,7 +192,7 @@ static void pending_open_finish(PendingOpen *pending, int result)
         int fd = pending->creating
                          ? file_create_backing(fs, req, pending->ino, pending->name, pending->mode,
                                                pending->fi.flags, &entry)
-                         : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
+                         : file_open_backing(fs, pending->ino, pending->fi.flags);
         if (fd >= 0 && plan->needed &&
             !lease_holds(pending->po->leases, plan->kind, plan->name, pending->ref)) {
                 /* Broken by an operator, or the caller died, between the

@@ -47,6 +47,10 @@ int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name
                    struct fuse_entry_param *entry)
 {
         memset(entry, 0, sizeof(*entry));
+        /* What the name holds and the table's record of it must agree: an
+         * unlink or rename between the two would leave the table naming a
+         * file the name no longer holds. */
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         if (fstatat(dirfd, name, &entry->attr, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
         entry->ino = inode_table_remember(fs->inodes, parent, name, &entry->attr);
@@ -89,6 +93,7 @@ int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st)
 
 int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
 {
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path && error == -ENOENT) {
@@ -117,6 +122,7 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
 
 int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
 {
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path)
