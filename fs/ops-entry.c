@@ -108,11 +108,19 @@ void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
         ops_reply_entry(req, "link", newparent, dirfd, newname);
 }
 
-/* A name went away: if it was a Mail 2.x lock file, its hold ends. */
-static void entry_name_removed(Mailbagfs *fs, fuse_ino_t parent, const char *name)
+/* The path of a name about to go away, taken while the table still has
+ * it; NULL if it has none. */
+static char *entry_path(Mailbagfs *fs, fuse_ino_t parent, const char *name)
 {
         int error = 0;
-        g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
+        return inode_table_child_path(fs->inodes, parent, name, &error);
+}
+
+/* A name went away: if it was a Mail 2.x lock file, its hold ends. Called
+ * without the names lock: ending a hold may grant a waiting open at once,
+ * on this thread, and that open builds a path. */
+static void entry_name_removed(Mailbagfs *fs, const char *path)
+{
         if (path)
                 mailbags_name_removed(&fs->mailbags, path);
 }
@@ -134,9 +142,10 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
                 ops_reply_status(req, op, -error);
                 return;
         }
-        entry_name_removed(fs, parent, name);
+        g_autofree char *removed = entry_path(fs, parent, name);
         inode_table_unlinked(fs->inodes, parent, name, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
+        entry_name_removed(fs, removed);
         ops_reply_status(req, op, 0);
 }
 
@@ -174,10 +183,12 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
                 ops_reply_status(req, "rename", -error);
                 return;
         }
-        /* A lock file renamed away, replaced or swapped no longer holds. */
-        entry_name_removed(fs, parent, name);
-        entry_name_removed(fs, newparent, newname);
+        g_autofree char *from = entry_path(fs, parent, name);
+        g_autofree char *to = entry_path(fs, newparent, newname);
         inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
+        /* A lock file renamed away, replaced or swapped no longer holds. */
+        entry_name_removed(fs, from);
+        entry_name_removed(fs, to);
         ops_reply_status(req, "rename", 0);
 }
