@@ -52,6 +52,10 @@
 G_BEGIN_DECLS
 
 /* The attributes (on a mailbagfs mount; never stored on the share). */
+/* The daemon's own file in each postoffice folder (fs/cluster-locks.h):
+ * hidden through the mount, and no postoffice file to the tools. */
+#define PO_STATUS_LEASE_FILE ".mailbagfs-leases"
+
 #define PO_STATUS_ATTR_LOCK "user.mailbag.lock"
 #define PO_STATUS_ATTR_LOCKS "user.mailbag.locks"
 #define PO_STATUS_ATTR_POSTOFFICES "user.mailbag.postoffices"

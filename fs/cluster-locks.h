@@ -35,8 +35,9 @@
 #include <stdbool.h>
 
 #include "lease.h"
+#include "status-line.h"
 
-#define CLUSTER_LOCKS_FILE ".mailbagfs-leases"
+#define CLUSTER_LOCKS_FILE PO_STATUS_LEASE_FILE
 #define CLUSTER_LOCKS_PROTOCOL 1
 
 typedef struct ClusterLocks ClusterLocks;

@@ -86,6 +86,11 @@ void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
                         }
                 }
                 struct dirent *entry = dir->pending;
+                if (ops_name_reserved(entry->d_name)) {
+                        dir->pending = NULL;
+                        dir->offset = telldir(dir->stream);
+                        continue;
+                }
                 struct stat st = {
                         .st_ino = entry->d_ino,
                         .st_mode = (mode_t)DTTOIF(entry->d_type),

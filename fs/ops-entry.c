@@ -12,6 +12,10 @@
 
 void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+        if (ops_name_reserved(name)) {
+                ops_reply_status(req, "lookup", -ENOENT);
+                return;
+        }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
         if (dirfd < 0) {
                 ops_reply_status(req, "lookup", dirfd);
@@ -48,6 +52,10 @@ static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int
 
 void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
+        if (ops_name_reserved(name)) {
+                ops_reply_status(req, "mknod", -EACCES);
+                return;
+        }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
         OpsCaller caller;
         int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
@@ -60,6 +68,10 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
+        if (ops_name_reserved(name)) {
+                ops_reply_status(req, "mkdir", -EACCES);
+                return;
+        }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
         OpsCaller caller;
         int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
@@ -72,6 +84,10 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
+        if (ops_name_reserved(name)) {
+                ops_reply_status(req, "symlink", -EACCES);
+                return;
+        }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
         OpsCaller caller;
         int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
@@ -84,6 +100,10 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 
 void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
+        if (ops_name_reserved(newname)) {
+                ops_reply_status(req, "link", -EACCES);
+                return;
+        }
         Mailbagfs *fs = ops_fs(req);
         struct stat st;
         autoclose_fd int fd = ops_node_open(fs, ino, &st);
@@ -162,6 +182,10 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                 const char *newname, unsigned int flags)
 {
+        if (ops_name_reserved(name) || ops_name_reserved(newname)) {
+                ops_reply_status(req, "rename", -EACCES);
+                return;
+        }
         Mailbagfs *fs = ops_fs(req);
         autoclose_fd int dirfd = ops_dir_open(fs, parent);
         if (dirfd < 0) {

@@ -342,6 +342,10 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                 struct fuse_file_info *fi)
 {
+        if (ops_name_reserved(name)) {
+                ops_reply_status(req, "create", -EACCES);
+                return;
+        }
         Mailbagfs *fs = ops_fs(req);
         int error = 0;
         g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);

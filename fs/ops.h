@@ -8,12 +8,22 @@
 
 #include <fuse_lowlevel.h>
 
+#include <string.h>
+
+#include "cluster-locks.h"
 #include "fd-util.h"
 #include "mailbagfs.h"
 
 static inline Mailbagfs *ops_fs(fuse_req_t req)
 {
         return fuse_req_userdata(req);
+}
+
+/* The daemon's own lease file (cluster-locks.h) is not the clients': it
+ * is hidden in every folder, and no client may make a file of its name. */
+static inline bool ops_name_reserved(const char *name)
+{
+        return strcmp(name, CLUSTER_LOCKS_FILE) == 0;
 }
 
 /* An open file: the descriptor on the backing store, and the lease

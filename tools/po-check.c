@@ -250,6 +250,9 @@ static void po_check_walk(PoCheck *check, const char *reldir, int depth)
                 const char *name = entry->d_name;
                 if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                         continue;
+                /* mailbagfs's lease file, on the raw share: not mail. */
+                if (depth == 0 && strcmp(name, PO_STATUS_LEASE_FILE) == 0)
+                        continue;
                 g_autofree char *rel = reldir[0] ? g_strconcat(reldir, "/", name, NULL)
                                                  : g_strdup(name);
                 po_check_progress(check);

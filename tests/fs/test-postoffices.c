@@ -319,3 +319,29 @@ Test(postoffices, records_reveal_nothing_the_caller_cannot_read, .init = setup_t
         cr_expect(records && g_str_has_prefix(records, "records INQUEUE3 postoffice=PO1 live=0 "),
                   "records: %s", records);
 }
+
+/* The daemon's lease file is its own: on the share, hidden through the
+ * mount, and no client may make or replace a file of its name. */
+Test(postoffices, the_lease_file_is_hidden_from_clients, .init = setup_two, .fini = teardown,
+     .timeout = 120)
+{
+        mount_with(quick_timeout);
+        g_autofree char *on_share = g_build_filename(harness.backing, "PO1", ".mailbagfs-leases", NULL);
+        cr_expect_eq(access(on_share, F_OK), 0, "each postoffice has its lease file");
+        g_autofree char *through = mnt_path("PO1/.mailbagfs-leases");
+        cr_expect_neq(access(through, F_OK), 0);
+        cr_expect_eq(errno, ENOENT);
+        int fd = open(through, O_RDWR | O_CREAT, 0644);
+        cr_expect_lt(fd, 0);
+        cr_expect_eq(errno, EACCES);
+        g_autofree char *other = mnt_path("PO1/OTHER.TXT");
+        cr_assert(g_file_set_contents(other, "x", 1, NULL));
+        cr_expect_neq(rename(other, through), 0);
+        cr_expect_eq(errno, EACCES);
+
+        g_autofree char *folder = mnt_path("PO1");
+        g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+        cr_assert_not_null(dir);
+        for (const char *name; (name = g_dir_read_name(dir));)
+                cr_expect_str_neq(name, ".mailbagfs-leases", "the listing shows the lease file");
+}
