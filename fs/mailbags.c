@@ -347,11 +347,12 @@ Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool
         return postoffices_find(mailbags->postoffices, dir, &po) == 0 ? po : NULL;
 }
 
-int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                  pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po)
+/* The plan alone, and the postoffice it is for. */
+static int mailbags_plan_in(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                            GuardPlan *plan, Postoffice **po)
 {
         *po = NULL;
-        plan->needed = false;
+        memset(plan, 0, sizeof(*plan));
         g_autofree char *dir = NULL;
         const char *inner;
         if (!mailbags->postoffices || !postoffices_split(relpath, &dir, &inner))
@@ -369,6 +370,22 @@ int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creat
                  * be protected: refused, never served unguarded. */
                 return r == -ENOENT ? 0 : r;
         }
+        return 0;
+}
+
+int mailbags_plan_only(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                       GuardPlan *plan)
+{
+        Postoffice *po;
+        return mailbags_plan_in(mailbags, relpath, flags, creating, plan, &po);
+}
+
+int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                  pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po)
+{
+        int r = mailbags_plan_in(mailbags, relpath, flags, creating, plan, po);
+        if (r < 0 || !plan->needed)
+                return r;
 
         mailbags_identify(thread_id, caller);
         if (plan->until_unlink && !creating &&

@@ -79,6 +79,10 @@ typedef struct {
 int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
                   pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po);
 
+/* The plan of such an open without identifying its caller. */
+int mailbags_plan_only(Mailbags *mailbags, const char *relpath, int flags, bool creating,
+                       GuardPlan *plan);
+
 uint64_t mailbags_new_ref(Mailbags *mailbags);
 
 /* Withdraws the queued lease request @waiter_id, whichever postoffice it

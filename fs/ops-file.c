@@ -13,7 +13,7 @@
 
 /* An open or create, possibly waiting for its lease. The request is
  * answered exactly once, by whoever finishes it: the handler itself when
- * no wait was needed, or the lease manager's done callback. */
+ * no wait was needed, or the claim's ready callback. */
 typedef struct {
         fuse_req_t req;
         bool creating;
@@ -22,17 +22,14 @@ typedef struct {
         char *path;     /* backing path of the file */
         mode_t mode;
         struct fuse_file_info fi;
-        GuardPlan plan;
-        Postoffice *po; /* whose leases the plan needs; NULL when none */
-        uint64_t ref;
-        Caller caller; /* set only when the plan needs a lease */
-        /* The handler registers the interrupt callback after the lease is
+        /* The handler registers the interrupt callback after the claim is
          * queued; a grant arriving before that must leave the reply to the
          * handler, or the request could be gone when it registers. */
         GMutex handshake;
         bool registered; /* guarded by handshake */
         bool completed;  /* guarded by handshake */
         int result;      /* guarded by handshake */
+        Claim *claim;    /* guarded by handshake until registered */
 } PendingOpen;
 
 static void pending_open_free(PendingOpen *pending)
@@ -43,20 +40,16 @@ static void pending_open_free(PendingOpen *pending)
         g_free(pending);
 }
 
+/* Answers an open with @fd, which now belongs to the handle, as does
+ * @claim (NULL when the handle holds nothing). */
 static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi,
-                            const struct fuse_entry_param *entry, const PendingOpen *guarded)
+                            const struct fuse_entry_param *entry, Claim *claim)
 {
         Mailbagfs *fs = ops_fs(req);
         OpenFile *file = g_new0(OpenFile, 1);
         file->fd = fd;
         file->ino = entry ? entry->ino : ino;
-        if (guarded && guarded->plan.needed && !guarded->plan.until_unlink) {
-                file->leased = true;
-                file->lease_po = guarded->po;
-                file->lease_kind = guarded->plan.kind;
-                g_strlcpy(file->lease_name, guarded->plan.name, sizeof(file->lease_name));
-                file->lease_ref = guarded->ref;
-        }
+        file->claim = claim;
         fi->fh = (uintptr_t)file;
         inode_table_file_opened(fs->inodes, file->ino, fd);
 
@@ -65,9 +58,7 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                 /* Interrupted: the kernel will never release this handle. */
                 inode_table_file_closed(fs->inodes, file->ino, fd);
                 close(fd);
-                if (file->leased)
-                        lease_release(file->lease_po->leases, file->lease_kind, file->lease_name,
-                                      file->lease_ref);
+                claim_cancel(&fs->mailbags, file->claim);
                 g_free(file);
                 if (entry)
                         inode_table_forget(fs->inodes, entry->ino, 1);
@@ -123,14 +114,10 @@ static int file_reopen_unlinked(Mailbagfs *fs, fuse_req_t req, fuse_ino_t ino, i
                 return held;
         if (!former_path)
                 return -ESTALE;
-        Caller caller;
-        GuardPlan plan;
-        Postoffice *po;
-        int r = mailbags_plan(&fs->mailbags, former_path, flags, false, fuse_req_ctx(req)->pid,
-                              &caller, &plan, &po);
-        if (r < 0)
-                return r;
-        if (plan.needed)
+        int guarded = claim_needed(&fs->mailbags, former_path, flags);
+        if (guarded < 0)
+                return guarded;
+        if (guarded)
                 return -ESTALE;
         char proc_path[BACKING_FD_PATH_MAX];
         backing_fd_path(held, proc_path);
@@ -162,61 +149,40 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
         return fd_steal(&fd);
 }
 
-static int lease_error_to_errno(const PendingOpen *pending, int result)
-{
-        switch (result) {
-        case -EBUSY:
-                return -guard_busy_errno(pending->caller.program);
-        case -ESRCH:
-        case -ECANCELED:
-                return -EINTR;
-        default:
-                return result;
-        }
-}
-
-/* The lease is settled (@result 0: held): do the open and answer. */
-static void pending_open_finish(PendingOpen *pending, int result)
+/* The claim is settled (@result 0: go ahead): do the open and answer. */
+static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
 {
         fuse_req_t req = pending->req;
         Mailbagfs *fs = ops_fs(req);
         const char *op = pending->creating ? "create" : "open";
-        const GuardPlan *plan = &pending->plan;
 
         if (result < 0) {
-                ops_reply_status(req, op, lease_error_to_errno(pending, result));
+                ops_reply_status(req, op, result);
                 return;
         }
-
         struct fuse_entry_param entry;
         int fd = pending->creating
                          ? file_create_backing(fs, req, pending->ino, pending->name, pending->mode,
                                                pending->fi.flags, &entry)
                          : file_open_backing(fs, pending->ino, pending->fi.flags);
-        if (fd >= 0 && plan->needed &&
-            !lease_holds(pending->po->leases, plan->kind, plan->name, pending->ref)) {
-                /* Broken by an operator, or the caller died, between the
-                 * grant and the open. */
-                close(fd);
-                if (pending->creating)
-                        inode_table_forget(fs->inodes, entry.ino, 1);
-                fd = -guard_busy_errno(pending->caller.program);
-        }
         if (fd < 0) {
-                if (plan->needed)
-                        lease_release(pending->po->leases, plan->kind, plan->name, pending->ref);
+                claim_cancel(&fs->mailbags, claim);
                 ops_reply_status(req, op, fd);
                 return;
         }
-        if (plan->needed && plan->until_unlink)
-                mailbags_lockfile_created(&fs->mailbags, pending->po, pending->path,
-                                          pending->creating ? pending->ino : 0, plan,
-                                          pending->ref, pending->caller.pid);
+        int r = claim_confirm(&fs->mailbags, &claim, pending->creating ? pending->ino : 0);
+        if (r < 0) {
+                close(fd);
+                if (pending->creating)
+                        inode_table_forget(fs->inodes, entry.ino, 1);
+                ops_reply_status(req, op, r);
+                return;
+        }
         open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
-                        pending);
+                        claim);
 }
 
-static void pending_open_done(void *opaque, int result)
+static void pending_open_ready(void *opaque, Claim *claim, int result)
 {
         PendingOpen *pending = opaque;
 
@@ -224,75 +190,54 @@ static void pending_open_done(void *opaque, int result)
         if (!pending->registered) {
                 pending->completed = true;
                 pending->result = result;
+                pending->claim = claim;
                 g_mutex_unlock(&pending->handshake);
                 return;
         }
         g_mutex_unlock(&pending->handshake);
-        pending_open_finish(pending, result);
+        pending_open_finish(pending, claim, result);
         pending_open_free(pending);
 }
 
 static void pending_open_interrupted(fuse_req_t req, void *data)
 {
-        /* Only the waiter id is used: it stays valid after completion, and
-         * cancelling a completed wait does nothing. */
-        mailbags_cancel_wait(&ops_fs(req)->mailbags, (uint64_t)(uintptr_t)data);
+        /* Only the wait id is used: it stays valid after completion, and
+         * withdrawing a settled wait does nothing. */
+        claim_interrupt(&ops_fs(req)->mailbags, (uint64_t)(uintptr_t)data);
 }
 
-/* Whether a refused request may queue. A create never does: the kernel
- * holds the directory's lock for the whole create, so a waiting create of
- * P1/INQUEUE3.002 would stop every other name change in P1, the holder's
- * own unlink of its lock file included, until it timed out. */
-static bool pending_open_may_wait(const PendingOpen *pending)
-{
-        return !pending->creating && guard_caller_may_wait(pending->caller.program);
-}
-
-/* Runs @pending under its lease: at once, or when the lease manager grants
- * it, times it out or the client gives up. Takes ownership of @pending. */
+/* Runs @pending under its claim: at once, or when the claim is granted,
+ * times out or the client gives up. Takes ownership of @pending. */
 static void pending_open_start(PendingOpen *pending)
 {
         Mailbagfs *fs = ops_fs(pending->req);
-        const GuardPlan *plan = &pending->plan;
-
-        if (!plan->needed) {
-                pending_open_finish(pending, 0);
-                pending_open_free(pending);
-                return;
-        }
-
-        pending->ref = mailbags_new_ref(&fs->mailbags);
-        LeaseRequest request = {
-                .kind = plan->kind,
-                .name = plan->name,
-                .pid = pending->caller.pid,
-                .program = pending->caller.program,
-                .protocol = plan->protocol,
-                .ref = pending->ref,
-                .handle = !plan->until_unlink,
-                .timeout_ms = pending_open_may_wait(pending) ? -1 : 0,
-                .done = pending_open_done,
+        ClaimRequest request = {
+                .relpath = pending->path,
+                .flags = pending->fi.flags,
+                .creating = pending->creating,
+                .thread_id = fuse_req_ctx(pending->req)->pid,
+                .ready = pending_open_ready,
                 .opaque = pending,
         };
-        uint64_t waiter_id = 0;
-        int r = lease_acquire(pending->po->leases, &request, &waiter_id);
-        if (r != LEASE_PENDING) {
-                pending_open_finish(pending, r);
+        Claim *claim = NULL;
+        uint64_t wait_id = 0;
+        int r = claim_begin(&fs->mailbags, &request, &claim, &wait_id);
+        if (r != CLAIM_PENDING) {
+                pending_open_finish(pending, claim, r);
                 pending_open_free(pending);
                 return;
         }
 
-        log_debug("%s %s: pid %d (%s) waits for %s %s", pending->creating ? "create" : "open",
-                  pending->path, (int)pending->caller.pid, pending->caller.program,
-                  lease_kind_to_string(plan->kind), plan->name);
-        fuse_req_interrupt_func(pending->req, pending_open_interrupted,
-                                (void *)(uintptr_t)waiter_id);
+        /* @claim may be settled, even freed, by now: only the id is used. */
+        log_debug("%s %s waits for its lease", pending->creating ? "create" : "open",
+                  pending->path);
+        fuse_req_interrupt_func(pending->req, pending_open_interrupted, (void *)(uintptr_t)wait_id);
         g_mutex_lock(&pending->handshake);
         pending->registered = true;
         bool completed = pending->completed;
         g_mutex_unlock(&pending->handshake);
         if (completed) {
-                pending_open_finish(pending, pending->result);
+                pending_open_finish(pending, pending->claim, pending->result);
                 pending_open_free(pending);
         }
 }
@@ -328,14 +273,6 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         }
         PendingOpen *pending = pending_open_new(req, false, ino, fi);
         pending->path = g_steal_pointer(&path);
-        int r = mailbags_plan(&fs->mailbags, pending->path, fi->flags, false,
-                              fuse_req_ctx(req)->pid, &pending->caller, &pending->plan,
-                              &pending->po);
-        if (r < 0) {
-                ops_reply_status(req, "open", r);
-                pending_open_free(pending);
-                return;
-        }
         pending_open_start(pending);
 }
 
@@ -357,14 +294,6 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
         pending->path = g_steal_pointer(&path);
         pending->name = g_strdup(name);
         pending->mode = mode;
-        int r = mailbags_plan(&fs->mailbags, pending->path, fi->flags, true,
-                              fuse_req_ctx(req)->pid, &pending->caller, &pending->plan,
-                              &pending->po);
-        if (r < 0) {
-                ops_reply_status(req, "create", r);
-                pending_open_free(pending);
-                return;
-        }
         pending_open_start(pending);
 }
 
@@ -408,9 +337,7 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         OpenFile *file = ops_open_file(fi);
         inode_table_file_closed(fs->inodes, file->ino, file->fd);
         close(file->fd);
-        if (file->leased)
-                lease_release(file->lease_po->leases, file->lease_kind, file->lease_name,
-                              file->lease_ref);
+        claim_release(&fs->mailbags, file->claim);
         g_free(file);
         ops_reply_status(req, "release", 0);
 }

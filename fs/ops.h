@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "claims.h"
 #include "cluster-locks.h"
 #include "fd-util.h"
 #include "mailbagfs.h"
@@ -31,11 +32,7 @@ static inline bool ops_name_reserved(const char *name)
 typedef struct {
         int fd;
         fuse_ino_t ino;
-        bool leased;
-        Postoffice *lease_po; /* whose lease manager holds lease_ref */
-        LeaseKind lease_kind;
-        char lease_name[PO_NAME_MAX];
-        uint64_t lease_ref;
+        Claim *claim; /* the lease the handle carries, released with it; or NULL */
 } OpenFile;
 
 static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)

@@ -1,0 +1,152 @@
+/* claims.c - plan, lease and errno of an open, in one place (claims.h). */
+#include "claims.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "guard.h"
+#include "lease.h"
+
+struct Claim {
+        Postoffice *po; /* whose lease manager holds it; lives as long as the daemon */
+        GuardPlan plan;
+        Caller caller;
+        char *relpath;
+        uint64_t ref;
+        bool creating;
+        ClaimReadyFn ready;
+        void *opaque;
+};
+
+static void claim_free(Claim *claim)
+{
+        g_free(claim->relpath);
+        g_free(claim);
+}
+
+/* What the lease manager says, as the caller's layer must hear it. */
+static int claim_errno(const Claim *claim, int lease_result)
+{
+        switch (lease_result) {
+        case -EBUSY:
+                return -guard_busy_errno(claim->caller.program);
+        case -ESRCH:     /* the waiting process died: nobody to answer */
+        case -ECANCELED: /* the daemon stops */
+                return -EINTR;
+        default:
+                return lease_result;
+        }
+}
+
+static void claim_lease_done(void *opaque, int result)
+{
+        Claim *claim = opaque;
+        ClaimReadyFn ready = claim->ready;
+        void *ready_opaque = claim->opaque;
+        if (result < 0) {
+                int error = claim_errno(claim, result);
+                claim_free(claim);
+                ready(ready_opaque, NULL, error);
+                return;
+        }
+        ready(ready_opaque, claim, 0);
+}
+
+/* Whether a refused claim may wait in line. A create never does: the
+ * kernel holds the folder's lock for the whole create, so a waiting create
+ * of P1/INQUEUE3.002 would stop every other name change in P1, the
+ * holder's own unlink of its lock file included, until it timed out. */
+static bool claim_may_wait(const Claim *claim)
+{
+        return !claim->creating && guard_caller_may_wait(claim->caller.program);
+}
+
+int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, uint64_t *wait_id)
+{
+        *claim_out = NULL;
+        *wait_id = 0;
+        g_autofree Claim *claim = g_new0(Claim, 1);
+        int r = mailbags_plan(mailbags, req->relpath, req->flags, req->creating, req->thread_id,
+                              &claim->caller, &claim->plan, &claim->po);
+        if (r < 0 || !claim->plan.needed)
+                return r;
+
+        claim->relpath = g_strdup(req->relpath);
+        claim->creating = req->creating;
+        claim->ready = req->ready;
+        claim->opaque = req->opaque;
+        claim->ref = mailbags_new_ref(mailbags);
+        LeaseRequest request = {
+                .kind = claim->plan.kind,
+                .name = claim->plan.name,
+                .pid = claim->caller.pid,
+                .program = claim->caller.program,
+                .protocol = claim->plan.protocol,
+                .ref = claim->ref,
+                .handle = !claim->plan.until_unlink,
+                .timeout_ms = claim_may_wait(claim) ? -1 : 0,
+                .done = claim_lease_done,
+                .opaque = claim,
+        };
+        r = lease_acquire(claim->po->leases, &request, wait_id);
+        if (r == LEASE_PENDING) {
+                *claim_out = g_steal_pointer(&claim);
+                return CLAIM_PENDING;
+        }
+        if (r < 0) {
+                r = claim_errno(claim, r);
+                g_free(claim->relpath);
+                return r;
+        }
+        *claim_out = g_steal_pointer(&claim);
+        return 0;
+}
+
+int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node)
+{
+        Claim *claim = *claim_ref;
+        if (!claim)
+                return 0;
+        const GuardPlan *plan = &claim->plan;
+        if (!lease_holds(claim->po->leases, plan->kind, plan->name, claim->ref)) {
+                /* Broken by an operator, or the caller died, between the
+                 * grant and the open. */
+                int error = -guard_busy_errno(claim->caller.program);
+                *claim_ref = NULL;
+                claim_free(claim);
+                return error;
+        }
+        if (plan->until_unlink) {
+                /* A lock file: the hold is the file's until it is unlinked. */
+                mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node, plan,
+                                          claim->ref, claim->caller.pid);
+                *claim_ref = NULL;
+                claim_free(claim);
+        }
+        return 0;
+}
+
+void claim_cancel(Mailbags *mailbags, Claim *claim)
+{
+        claim_release(mailbags, claim);
+}
+
+void claim_release(Mailbags *mailbags, Claim *claim)
+{
+        if (!claim)
+                return;
+        lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
+        claim_free(claim);
+}
+
+void claim_interrupt(Mailbags *mailbags, uint64_t wait_id)
+{
+        mailbags_cancel_wait(mailbags, wait_id);
+}
+
+int claim_needed(Mailbags *mailbags, const char *relpath, int flags)
+{
+        GuardPlan plan;
+        int r = mailbags_plan_only(mailbags, relpath, flags, false, &plan);
+        return r < 0 ? r : plan.needed;
+}

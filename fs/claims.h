@@ -1,0 +1,70 @@
+/* claims.h - the one way a request handler takes a lease for an open.
+ *
+ * An open or create of a postoffice file may need a lease (guard.c says
+ * which); this module owns every rule about it, so a handler only does:
+ *
+ *   claim_begin()    plan, identify the caller, ask for the lease: go ahead
+ *                    now, refuse now, or wait (ready() says later)
+ *   claim_confirm()  after the backing open: the hold still stands (an
+ *                    operator's break or the caller's death may have ended
+ *                    it meanwhile); a -V20 lock file's hold is handed to
+ *                    the lock-file registry, where it lasts until unlink
+ *   claim_cancel()   the open failed or could not be answered
+ *   claim_release()  the handle that carried the claim is released
+ *   claim_interrupt() the waiting client gave up
+ *
+ * Every result is already the errno the caller's layer must get: a busy
+ * refusal is EAGAIN for smbd and wineserver, EBUSY for everyone else
+ * (guard_busy_errno); a waiter that died or a daemon that stops is EINTR.
+ * Who may wait is decided here too: creates, smbd and wineserver never
+ * wait (guard.h says why).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mailbags.h"
+
+typedef struct Claim Claim;
+
+/* A queued claim is settled: 0 (go ahead, then confirm) or the caller's
+ * -errno (the claim is then already freed). Runs on whichever thread
+ * settled the wait, never inside claim_begin(). */
+typedef void (*ClaimReadyFn)(void *opaque, Claim *claim, int result);
+
+typedef struct {
+        const char *relpath; /* the file, relative to the backing root */
+        int flags;           /* the open's flags */
+        bool creating;       /* a create (or a truncating open of a lock file) */
+        pid_t thread_id;     /* FUSE's caller: a thread id */
+        ClaimReadyFn ready;  /* required: a claim may have to wait */
+        void *opaque;
+} ClaimRequest;
+
+#define CLAIM_PENDING 1
+
+/* Returns 0 (go ahead; *@claim is NULL when there is nothing to hold),
+ * CLAIM_PENDING (*@claim set, *@wait_id for claim_interrupt(); ready() will
+ * settle it) or the caller's -errno (refused; nothing to free). */
+int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim, uint64_t *wait_id);
+
+/* After the backing open succeeded: 0, and *@claim is left for the handle
+ * to release (an open-handle lease) or set to NULL (a lock file's hold,
+ * now the registry's; @parent_node is its folder's node id, 0 if unknown);
+ * or the caller's -errno when the hold ended meanwhile: the open must be
+ * undone, and the claim is freed. NULL is fine: nothing to confirm. */
+int claim_confirm(Mailbags *mailbags, Claim **claim, uint64_t parent_node);
+
+/* Gives the lease back and frees the claim; NULL is a no-op. */
+void claim_cancel(Mailbags *mailbags, Claim *claim);
+void claim_release(Mailbags *mailbags, Claim *claim);
+
+/* Withdraws the waiting claim @wait_id; its ready() gets -EINTR unless it
+ * was settled already. */
+void claim_interrupt(Mailbags *mailbags, uint64_t wait_id);
+
+/* Whether an open of @relpath with @flags would need a claim: 1 or 0, or
+ * -errno when its postoffice cannot be protected. Identifies nobody. */
+int claim_needed(Mailbags *mailbags, const char *relpath, int flags);
