@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "caller.h"
 #include "guard.h"
 #include "lease.h"
 
@@ -30,6 +31,12 @@ static int claim_errno(const Claim *claim, int lease_result)
         switch (lease_result) {
         case -EBUSY:
                 return -guard_busy_errno(claim->caller.program);
+        case -EDEADLK:
+                /* smbd and wineserver queue only for a hold being closed;
+                 * to them a refusal is a sharing violation like any other. */
+                return guard_caller_may_wait(claim->caller.program)
+                               ? -EDEADLK
+                               : -guard_busy_errno(claim->caller.program);
         case -ESRCH:     /* the waiting process died: nobody to answer */
         case -ECANCELED: /* the daemon stops */
                 return -EINTR;
@@ -85,6 +92,10 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, 
                 .ref = claim->ref,
                 .handle = !claim->plan.until_unlink,
                 .timeout_ms = claim_may_wait(claim) ? -1 : 0,
+                /* Even a caller that may not wait waits for a release the
+                 * kernel has already sent: Windows frees a share when
+                 * CloseHandle returns, and smbd and wineserver expect that. */
+                .wait_if_closing = true,
                 .done = claim_lease_done,
                 .opaque = claim,
         };
@@ -137,6 +148,13 @@ void claim_release(Mailbags *mailbags, Claim *claim)
                 return;
         lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
         claim_free(claim);
+}
+
+void claim_closing(Mailbags *mailbags, Claim *claim, pid_t thread_id)
+{
+        if (!claim || caller_process_of_thread(thread_id) != claim->caller.pid)
+                return;
+        lease_mark_closing(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
 }
 
 void claim_interrupt(Mailbags *mailbags, uint64_t wait_id)

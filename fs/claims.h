@@ -61,6 +61,14 @@ int claim_confirm(Mailbags *mailbags, Claim **claim, uint64_t parent_node);
 void claim_cancel(Mailbags *mailbags, Claim *claim);
 void claim_release(Mailbags *mailbags, Claim *claim);
 
+/* The handle carrying @claim is being closed by thread @thread_id (a
+ * FLUSH, which close() waits for; its RELEASE comes only after close()
+ * returned). If that is the claim's own process, opens made from now on
+ * wait for the release instead of being refused, even by smbd and
+ * wineserver: only the opener's close counts, as a Wine program's copy of
+ * wineserver's descriptor is closed first. NULL is a no-op. */
+void claim_closing(Mailbags *mailbags, Claim *claim, pid_t thread_id);
+
 /* Withdraws the waiting claim @wait_id; its ready() gets -EINTR unless it
  * was settled already. */
 void claim_interrupt(Mailbags *mailbags, uint64_t wait_id);

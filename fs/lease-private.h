@@ -40,6 +40,7 @@ struct LeaseResource {
         gint64 since_us;
         GArray *refs;     /* uint64_t */
         GArray *handles;  /* gboolean per entry of refs: an open file handle */
+        GArray *closing;  /* gboolean per entry of refs: its opener has closed it */
         GQueue waiters;   /* LeaseWaiter*, FIFO */
         /* Free here while another daemon holds it: the head waiter asks
          * again at remote_retry_us (monotonic). */

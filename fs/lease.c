@@ -220,6 +220,7 @@ void lease_resource_free(gpointer data)
         g_free(r->protocol);
         g_array_unref(r->refs);
         g_array_unref(r->handles);
+        g_array_unref(r->closing);
         g_free(r);
 }
 
@@ -232,6 +233,7 @@ static LeaseResource *lease_resource_new(LeaseManager *m, LeaseKind kind, const 
         r->key = lease_key(kind, name);
         r->refs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         r->handles = g_array_new(FALSE, FALSE, sizeof(gboolean));
+        r->closing = g_array_new(FALSE, FALSE, sizeof(gboolean));
         g_queue_init(&r->waiters);
         g_hash_table_insert(m->resources, r->key, r);
         return r;
@@ -291,16 +293,28 @@ static bool lease_resource_has_ref(const LeaseResource *r, uint64_t ref, guint *
 
 static void lease_ref_add(LeaseResource *r, uint64_t ref, bool handle)
 {
-        gboolean is_handle = handle;
+        gboolean is_handle = handle, closing = FALSE;
 
         g_array_append_val(r->refs, ref);
         g_array_append_val(r->handles, is_handle);
+        g_array_append_val(r->closing, closing);
 }
 
 static void lease_ref_remove(LeaseResource *r, guint index)
 {
         g_array_remove_index_fast(r->refs, index);
         g_array_remove_index_fast(r->handles, index);
+        g_array_remove_index_fast(r->closing, index);
+}
+
+/* Every reference of the hold is a handle its opener has closed: the
+ * kernel has queued their releases, which are on their way. */
+static bool lease_hold_is_closing(const LeaseResource *r)
+{
+        for (guint i = 0; i < r->refs->len; i++)
+                if (!g_array_index(r->closing, gboolean, i))
+                        return false;
+        return r->refs->len > 0;
 }
 
 static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *program,
@@ -393,6 +407,7 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         r->holder = NULL;
         g_array_set_size(r->refs, 0);
         g_array_set_size(r->handles, 0);
+        g_array_set_size(r->closing, 0);
         g_clear_pointer(&r->program, g_free);
         g_clear_pointer(&r->protocol, g_free);
         r->since_us = 0;
@@ -686,6 +701,11 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
                 goto out;
         }
 
+        /* The release of a handle closed before this request was made may
+         * not have been handled yet (the kernel sends it after close()
+         * returns, and another worker may be quicker): wait for it. */
+        if (timeout_ms == 0 && req->wait_if_closing && lease_hold_is_closing(r))
+                timeout_ms = m->timeout_ms[req->kind];
         if (timeout_ms == 0) {
                 m->stats.timeouts++;
                 if (r->holder)
@@ -803,6 +823,19 @@ void lease_release(LeaseManager *m, LeaseKind kind, const char *name, uint64_t r
         }
         g_mutex_unlock(&m->mutex);
         lease_calls_run(m, calls);
+}
+
+void lease_mark_closing(LeaseManager *m, LeaseKind kind, const char *name, uint64_t ref)
+{
+        g_autofree char *key = lease_key(kind, name);
+        guint index;
+
+        g_mutex_lock(&m->mutex);
+        LeaseResource *r = g_hash_table_lookup(m->resources, key);
+        if (r && r->holder && lease_resource_has_ref(r, ref, &index) &&
+            g_array_index(r->handles, gboolean, index))
+                g_array_index(r->closing, gboolean, index) = TRUE;
+        g_mutex_unlock(&m->mutex);
 }
 
 bool lease_holds(LeaseManager *m, LeaseKind kind, const char *name, uint64_t ref)

@@ -86,6 +86,9 @@ typedef struct {
         bool handle;          /* @ref is an open file handle: only its release
                                * ends it, not the holder's death */
         int timeout_ms;       /* < 0: the kind's default; 0: never queue */
+        bool wait_if_closing; /* with timeout_ms 0: queue all the same (for
+                               * the kind's default) when every reference
+                               * of the hold is marked closing */
         LeaseDoneFn done;     /* required unless timeout_ms == 0 */
         void *opaque;         /* passed to done */
 } LeaseRequest;
@@ -173,6 +176,11 @@ bool lease_cancel(LeaseManager *manager, uint64_t waiter_id);
  * already released, or dropped by a break or a holder's death) is a no-op.
  * A reference that is still queued is not released: cancel the waiter. */
 void lease_release(LeaseManager *manager, LeaseKind kind, const char *name, uint64_t ref);
+
+/* The process that opened handle @ref has closed its descriptor: the
+ * release will follow (unless a copy of the descriptor lives on). See
+ * LeaseRequest.wait_if_closing. Unknown references are ignored. */
+void lease_mark_closing(LeaseManager *manager, LeaseKind kind, const char *name, uint64_t ref);
 
 /* Whether @ref is currently part of the hold on (kind, name). */
 bool lease_holds(LeaseManager *manager, LeaseKind kind, const char *name, uint64_t ref);

@@ -324,6 +324,9 @@ void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+        /* Marked before close() returns, so an open made after it waits for
+         * the release that follows instead of being refused. */
+        claim_closing(&ops_fs(req)->mailbags, ops_open_file(fi)->claim, fuse_req_ctx(req)->pid);
         /* A client's close() flushes; closing a duplicate gives the backing
          * filesystem (NFS, CIFS) its close-time write-back and errors. */
         int dup_fd = dup(ops_open_file(fi)->fd);

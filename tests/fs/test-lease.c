@@ -1007,3 +1007,40 @@ Test(lease, dead_holder_loses_lock_files_keeps_handles)
         lease_manager_get_stats(t_manager, &stats);
         cr_assert_eq(stats.stale_reclaimed, 1);
 }
+
+/* The kernel sends a file's release after close() has returned: a request
+ * that may not wait still waits for a hold whose every handle its opener
+ * has closed, and only for such a hold. */
+Test(lease, closing_hold_is_awaited_by_requests_that_do_not_wait)
+{
+        Done *d = new_done();
+        pid_t a = spawn_child();
+        LeaseRequest held = {
+                .kind = LEASE_SESSION, .name = "INQUEUE3", .pid = getpid(),
+                .program = "wineserver", .protocol = "0LK", .ref = 1, .handle = true,
+        };
+        LeaseRequest lockfile = held;
+        lockfile.ref = 2;
+        lockfile.handle = false;
+        LeaseRequest req = {
+                .kind = LEASE_SESSION, .name = "INQUEUE3", .pid = a, .program = "wineserver",
+                .protocol = "queue-read", .ref = 10, .handle = true, .wait_if_closing = true,
+                .done = on_done, .opaque = d,
+        };
+
+        cr_assert_eq(lease_acquire(t_manager, &held, NULL), 0);
+        cr_assert_eq(lease_acquire(t_manager, &lockfile, NULL), 0);
+        lease_mark_closing(t_manager, LEASE_SESSION, "INQUEUE3", 1);
+        lease_mark_closing(t_manager, LEASE_SESSION, "INQUEUE3", 2);
+        cr_assert_eq(lease_acquire(t_manager, &req, NULL), -EBUSY,
+                     "a lock file is no handle: nothing is on its way");
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 2);
+        req.wait_if_closing = false;
+        cr_assert_eq(lease_acquire(t_manager, &req, NULL), -EBUSY);
+        req.wait_if_closing = true;
+        cr_assert_eq(lease_acquire(t_manager, &req, NULL), LEASE_PENDING);
+        cr_assert_eq(d->calls, 0);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 1);
+        cr_assert_eq(wait_done(d), 0);
+        cr_assert_eq(holder_of(LEASE_SESSION, "INQUEUE3"), a);
+}
