@@ -105,15 +105,27 @@ static char *wine_ask(InteropPeer *peer, const char *command)
         return interop_peer_ask(peer, command);
 }
 
+/* The end of the daemon's log, for a failed expectation: with the mounts'
+ * debug level it says which process held or was refused what. */
+static char *wine_daemon_log_tail(void)
+{
+        if (!t.mounted)
+                return g_strdup("(raw directory, no daemon)");
+        return interop_file_tail(t.harness.log, 1500);
+}
+
 /* expect_answer(ASK, EXPECTED[, "why"]): checks one answer, frees it. */
 #define expect_answer(answer_expr, expected, ...)                                              \
         do {                                                                                   \
                 g_autofree char *answer_ = (answer_expr);                                      \
-                cr_expect(strcmp(answer_, (expected)) == 0, "%s: got '%s', expected '%s'. "   \
-                          __VA_ARGS__, #answer_expr, answer_, (expected));                     \
+                bool ok_ = strcmp(answer_, (expected)) == 0;                                   \
+                g_autofree char *log_ = ok_ ? NULL : wine_daemon_log_tail();                   \
+                cr_expect(ok_, "%s: got '%s', expected '%s'. " __VA_ARGS__ "\ndaemon log:\n%s", \
+                          #answer_expr, answer_, (expected), log_ ? log_ : "");                \
         } while (0)
 
-static const char *const mount_options[] = {"-oallow_other", NULL};
+/* Debug level: every grant, refusal and release is logged with its pid. */
+static const char *const mount_options[] = {"-oallow_other", "-olog_level=debug", NULL};
 
 /* The problem of KB Q103960, shown: on a plain share nothing stops the
  * gateway while External holds the queue. */
