@@ -106,3 +106,13 @@ int backing_fd_truncate(int fd, const struct stat *st, off_t size)
                 return -errno;
         return ftruncate(writable, size) < 0 ? -errno : 0;
 }
+
+DIR *backing_fdopendir(int fd)
+{
+        if (fd < 0)
+                return NULL;
+        DIR *dir = fdopendir(fd);
+        if (!dir)
+                close(fd);
+        return dir;
+}

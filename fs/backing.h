@@ -8,6 +8,8 @@
  */
 #pragma once
 
+#include <dirent.h>
+
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -45,3 +47,7 @@ int backing_fd_chmod(int fd, const struct stat *st, mode_t mode);
 int backing_fd_chown(int fd, uid_t uid, gid_t gid);
 int backing_fd_utimens(int fd, const struct timespec times[2]);
 int backing_fd_truncate(int fd, const struct stat *st, off_t size);
+
+/* A directory stream over @fd, which it takes over (and closes on
+ * failure); NULL on failure. */
+DIR *backing_fdopendir(int fd);

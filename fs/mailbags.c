@@ -164,14 +164,10 @@ static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_d
 {
         Mailbags *mailbags = owner;
         const char *lock_folder = po_profile_lock_folder(mailbags->profile);
-        int fd = openat(po_dirfd, lock_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
+        DIR *dir = backing_fdopendir(
+                openat(po_dirfd, lock_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!dir)
                 return;
-        DIR *dir = fdopendir(fd);
-        if (!dir) {
-                close(fd);
-                return;
-        }
         for (struct dirent *entry; (entry = readdir(dir));) {
                 if (entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)
                         continue;

@@ -308,14 +308,10 @@ static void postoffices_scan_folder(PostofficesScan *scan, const char *path, gui
         if (depth >= scan->max_depth)
                 return;
 
-        int fd = backing_openat(scan->registry->config.backing, path, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
+        DIR *dir = backing_fdopendir(
+                backing_openat(scan->registry->config.backing, path, O_RDONLY | O_DIRECTORY, 0));
+        if (!dir)
                 return;
-        DIR *dir = fdopendir(fd);
-        if (!dir) {
-                close(fd);
-                return;
-        }
         g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func(g_free);
         for (struct dirent *entry; (entry = readdir(dir));) {
                 if (entry->d_name[0] == '.' || entry->d_type != DT_DIR)

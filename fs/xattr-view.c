@@ -150,7 +150,8 @@ static int open_for_caller(int po_fd, const char *folder, const char *name,
                 openat(po_fd, folder, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dir_fd < 0)
                 return -ENODATA;
-        autoclose_fd int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO put there must not hold a daemon thread. */
+        autoclose_fd int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return -ENODATA;
         struct stat dir_st, st;
