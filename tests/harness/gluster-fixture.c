@@ -280,6 +280,20 @@ static bool gluster_wait_for_glusterd(GlusterFixture *g, char **reason)
         return false;
 }
 
+/* The CLI writes below /var/lib/glusterd itself
+ * (geo-replication/gsyncd_template.conf): it gets a mount namespace of its
+ * own in which that is the fixture's sys-lib folder. (Joining glusterd's
+ * would not do: its /proc is of another PID namespace, and the CLI
+ * crashes there.) */
+static void gluster_cli_setup(gpointer sys_lib)
+{
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                _exit(126);
+        if (access("/var/lib/glusterd", F_OK) == 0 &&
+            mount(sys_lib, "/var/lib/glusterd", NULL, MS_BIND, NULL) < 0)
+                _exit(126);
+}
+
 int gluster_fixture_cli(const GlusterFixture *g, const char *const *args, char **output)
 {
         g_autofree char *gluster = gluster_find_program("GLUSTER", "gluster");
@@ -293,12 +307,13 @@ int gluster_fixture_cli(const GlusterFixture *g, const char *const *args, char *
         for (const char *const *arg = args; *arg; arg++)
                 g_ptr_array_add(argv, g_strdup(*arg));
         g_ptr_array_add(argv, NULL);
+        g_autofree char *sys_lib = g_build_filename(g->dir, "sys-lib", NULL);
         g_autofree char *out = NULL, *err = NULL;
         int wait_status = 0;
-        gboolean spawned = g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                                        &out, &err, &wait_status, NULL);
+        gboolean spawned = g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT, gluster_cli_setup,
+                                        sys_lib, &out, &err, &wait_status, NULL);
         if (output)
-                *output = g_strdup_printf("%s%s", out ? out : "", err ? err : "");
+                *output = g_strdup_printf("%s%s(wait status %d)", out ? out : "", err ? err : "", wait_status);
         if (!spawned)
                 return -EIO;
         return g_spawn_check_wait_status(wait_status, NULL) ? 0 : -EIO;
