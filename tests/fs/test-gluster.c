@@ -1,0 +1,357 @@
+/* test-gluster.c - two mailbagfs daemons on two GlusterFS client mounts of
+ * one volume, as two cluster nodes serve one postoffice: a lease taken
+ * through node A refuses or queues the same on node B and is granted once
+ * released, killing node A's daemon lets node B's waiter in, a dead node's
+ * -V20 lock file is removed by node B when it takes the queue, and (the
+ * premise of it all) a plain lock through one Gluster client conflicts
+ * with the other client and with node B's daemon.
+ *
+ * The volume is glusterd's own, on loopback in namespaces of its own
+ * (tests/harness/gluster-fixture.h); where glusterd cannot run, each test
+ * skips with the reason. Each competing open is made by a forked child
+ * through one of the mailbagfs mounts and reports its errno, so "refused"
+ * and "granted" are what a program on that node would see.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster-locks.h"
+#include "gluster-fixture.h"
+#include "mailbag.h"
+#include "mount-harness.h"
+
+static GlusterFixture volume;
+static MountHarness node_a, node_b;
+
+/* Bounds for events that normally take milliseconds; hitting one fails.
+ * Over Gluster a lock or a lookup is a network round trip, on a loaded
+ * machine several. */
+#define EVENT_TIMEOUT_MS 60000
+
+/* The postoffice's folder in the volume, the same on both client mounts. */
+#define PO_FOLDER "po"
+
+static void make_postoffice(const char *root)
+{
+        cr_assert_eq(mkdir(root, 0755), 0, "%s: %s", root, g_strerror(errno));
+        const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
+        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
+                g_autofree char *dir = g_build_filename(root, folders[i], NULL);
+                cr_assert_eq(mkdir(dir, 0755), 0);
+        }
+        g_autofree char *key = g_build_filename(root, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *zeros = g_malloc0(PO_MAILBAG_KEY_SIZE);
+        cr_assert(g_file_set_contents(key, zeros, PO_MAILBAG_KEY_SIZE, NULL));
+        g_autofree char *mbg = g_build_filename(root, "MBG", "INQUEUE3.MBG", NULL);
+        cr_assert(g_file_set_contents(mbg, "", 0, NULL));
+}
+
+static void unmount_nodes(void)
+{
+        /* The daemons first: their backing stores are the client mounts. */
+        mount_harness_teardown(&node_b);
+        mount_harness_teardown(&node_a);
+        gluster_fixture_stop(&volume);
+}
+
+/* A skipped test does not get its .fini: clean up first. */
+static void start_volume(void)
+{
+        g_autofree char *reason = NULL;
+        if (gluster_fixture_start(&volume, &reason) < 0) {
+                unmount_nodes();
+                cr_skip_test("GlusterFS cannot run here: %s", reason);
+        }
+}
+
+static void mount_node(MountHarness *node, int client, const char *lock_timeout)
+{
+        cr_assert_eq(mount_harness_setup(node), 0);
+        /* The daemon serves the postoffice through this node's client. */
+        g_free(node->backing);
+        node->backing = g_build_filename(volume.clients[client], PO_FOLDER, NULL);
+        g_autofree char *option = g_strdup_printf("-olock_timeout=%s", lock_timeout);
+        const char *const args[] = {option, NULL};
+        int r = mount_harness_mount(node, args);
+        g_autofree char *log = NULL;
+        g_file_get_contents(node->log, &log, NULL, NULL);
+        cr_assert_eq(r, 0, "mailbagfs on client %d: %s: %s", client, g_strerror(-r), log);
+}
+
+static void mount_nodes(const char *lock_timeout)
+{
+        start_volume();
+        g_autofree char *po = g_build_filename(volume.clients[0], PO_FOLDER, NULL);
+        make_postoffice(po);
+        mount_node(&node_a, 0, lock_timeout);
+        mount_node(&node_b, 1, lock_timeout);
+}
+
+static long long now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+typedef struct {
+        pid_t pid;
+        int report; /* the child writes its errno (0: opened) as one byte */
+} Opener;
+
+/* A program on @node opens @relpath with @flags; it keeps the file open
+ * (or, for a -V20 create, the file itself) until killed. */
+static Opener opener_start(const MountHarness *node, const char *relpath, int flags)
+{
+        int report[2];
+        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
+        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int fd = open(path, flags, 0644);
+                unsigned char result = fd < 0 ? (unsigned char)errno : 0;
+                if (write(report[1], &result, 1) != 1)
+                        _exit(3);
+                for (;;)
+                        pause();
+        }
+        close(report[1]);
+        return (Opener){.pid = pid, .report = report[0]};
+}
+
+/* The opener's errno, 0 when it got the file. */
+static int opener_result(Opener *o)
+{
+        struct pollfd pfd = {.fd = o->report, .events = POLLIN};
+        cr_assert_gt(poll(&pfd, 1, EVENT_TIMEOUT_MS), 0, "opener %d never answered", o->pid);
+        unsigned char result = 255;
+        cr_assert_eq(read(o->report, &result, 1), 1);
+        return result;
+}
+
+static void opener_stop(Opener *o)
+{
+        if (o->pid > 0) {
+                kill(o->pid, SIGKILL);
+                waitpid(o->pid, NULL, 0);
+                close(o->report);
+                o->pid = 0;
+        }
+}
+
+/* One open through @node, closed again: 0 or its errno. */
+static int open_once(const MountHarness *node, const char *relpath, int flags)
+{
+        Opener o = opener_start(node, relpath, flags);
+        int result = opener_result(&o);
+        opener_stop(&o);
+        return result;
+}
+
+static char *lock_of(const MountHarness *node, const char *relpath)
+{
+        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
+        char value[4096];
+        ssize_t n = getxattr(path, "user.mailbag.lock", value, sizeof(value) - 1);
+        if (n < 0)
+                return NULL;
+        value[n] = '\0';
+        return g_strdup(value);
+}
+
+/* Waits until @node lists @pid as waiting for the session of INQUEUE3. */
+static void wait_until_waiting(const MountHarness *node, pid_t pid)
+{
+        g_autofree char *needle = g_strdup_printf("waiting=%d", pid);
+        for (long long deadline = now_ms() + EVENT_TIMEOUT_MS; now_ms() < deadline;) {
+                g_autofree char *lock = lock_of(node, "KEY/INQUEUE3.KEY");
+                if (lock && strstr(lock, needle))
+                        return;
+                g_usleep(5000);
+        }
+        cr_assert_fail("process %d never showed up as a waiter", pid);
+}
+
+/* The lease file as client @client of the volume sees it, bypassing
+ * mailbagfs. */
+static int open_lease_file(int client)
+{
+        g_autofree char *path = g_build_filename(volume.clients[client], PO_FOLDER, CLUSTER_LOCKS_FILE, NULL);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        cr_assert_geq(fd, 0, "%s: %s", path, g_strerror(errno));
+        return fd;
+}
+
+/* The type of the first OFD lock another descriptor holds on @offset, as
+ * seen through @fd: F_UNLCK when none. */
+static int lock_seen(int fd, off_t offset)
+{
+        struct flock probe = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = offset, .l_len = 1};
+        cr_assert_eq(fcntl(fd, F_OFD_GETLK, &probe), 0, "F_OFD_GETLK: %s", g_strerror(errno));
+        return probe.l_type;
+}
+
+static void expect_quiet_logs(void)
+{
+        g_autofree char *a = mount_harness_log_problems(&node_a);
+        g_autofree char *b = mount_harness_log_problems(&node_b);
+        cr_expect_null(a, "node A's log: %s", a);
+        cr_expect_null(b, "node B's log: %s", b);
+}
+
+Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount_nodes, .timeout = 600)
+{
+        mount_nodes("0.3");
+        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "a gateway on node B must not get the queue External holds on node A");
+        cr_expect_eq(open_once(&node_b, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+        g_autofree char *lock = lock_of(&node_b, "KEY/INQUEUE3.KEY");
+        cr_expect(lock && strstr(lock, "session INQUEUE3 held ") && strstr(lock, " holder=other-daemon"),
+                  "node B's view: %s", lock);
+
+        /* The lease is a lock on the volume: node B's client sees it. */
+        int fd_b = open_lease_file(1);
+        off_t session = cluster_locks_offset(LEASE_SESSION, "INQUEUE3");
+        cr_expect_eq(lock_seen(fd_b, session), F_WRLCK,
+                     "node A's session lease must be a write lock at byte %lld of the lease file",
+                     (long long)session);
+
+        opener_stop(&external);
+        /* The kernel sends the release after close() returns. */
+        long long deadline = now_ms() + EVENT_TIMEOUT_MS;
+        while (lock_seen(fd_b, session) != F_UNLCK && now_ms() < deadline)
+                g_usleep(5000);
+        cr_expect_eq(lock_seen(fd_b, session), F_UNLCK, "the lease ended, its lock must go");
+        close(fd_b);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        /* And the other way round. */
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        cr_assert_eq(opener_result(&gateway), 0);
+        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+        opener_stop(&gateway);
+        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+        expect_quiet_logs();
+}
+
+Test(gluster, a_waiter_on_node_b_gets_in_when_node_a_ends_its_hold, .fini = unmount_nodes, .timeout = 600)
+{
+        mount_nodes("60");
+        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(&node_b, gateway.pid);
+        long long released = now_ms();
+        opener_stop(&external);
+        cr_expect_eq(opener_result(&gateway), 0);
+        cr_log_info("gluster: node B's waiter got the queue %lld ms after node A's holder ended",
+                    now_ms() - released);
+        opener_stop(&gateway);
+        expect_quiet_logs();
+}
+
+Test(gluster, killing_node_as_daemon_lets_node_bs_waiter_in, .fini = unmount_nodes, .timeout = 600)
+{
+        mount_nodes("60");
+        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(&node_b, gateway.pid);
+
+        long long killed = now_ms();
+        cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
+        cr_expect_eq(opener_result(&gateway), 0);
+        cr_log_info("gluster: node B's waiter got the queue %lld ms after node A's daemon was killed",
+                    now_ms() - killed);
+        opener_stop(&gateway);
+        opener_stop(&external);
+}
+
+Test(gluster, a_dead_nodes_lock_file_is_removed_by_node_b, .fini = unmount_nodes, .timeout = 600)
+{
+        mount_nodes("60");
+        /* A -V20 program on node A: its lock file is the lock. */
+        Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
+        cr_assert_eq(opener_result(&v20), 0);
+        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(&node_b, gateway.pid);
+
+        long long killed = now_ms();
+        cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
+        cr_expect_eq(opener_result(&gateway), 0);
+        cr_log_info("gluster: node B took over node A's -V20 hold %lld ms after node A's daemon was killed",
+                    now_ms() - killed);
+        /* The brick is the truth: a client's caches may lag. */
+        g_autofree char *stale = g_build_filename(volume.brick, PO_FOLDER, "P1", "INQUEUE3.005", NULL);
+        cr_expect_neq(access(stale, F_OK), 0,
+                      "the dead node's -V20 lock file would lock the queue for every -V20 program");
+        opener_stop(&gateway);
+        opener_stop(&v20);
+        g_autofree char *problems = mount_harness_log_problems(&node_b);
+        cr_expect(problems && strstr(problems, "removed stale lock file P1/INQUEUE3.005"), "node B's log: %s",
+                  problems);
+}
+
+/* The premise: locks through one Gluster client mount conflict with the
+ * other's, and node B's daemon honours a lock it did not take. */
+Test(gluster, a_plain_lock_through_one_client_conflicts_with_the_other, .fini = unmount_nodes,
+     .timeout = 600)
+{
+        mount_nodes("0.3");
+        /* Both daemons have joined the postoffice: the lease file exists. */
+        cr_assert_eq(open_once(&node_a, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        cr_assert_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+
+        off_t session = cluster_locks_offset(LEASE_SESSION, "INQUEUE3");
+        int fd_a = open_lease_file(0);
+        int fd_b = open_lease_file(1);
+        struct flock hold = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = session, .l_len = 1};
+        cr_assert_eq(fcntl(fd_a, F_OFD_SETLK, &hold), 0, "OFD lock through client A: %s", g_strerror(errno));
+
+        struct flock take = hold;
+        cr_expect_eq(fcntl(fd_b, F_OFD_SETLK, &take), -1, "an OFD lock through client B must conflict");
+        cr_expect(errno == EAGAIN || errno == EACCES, "errno %s", g_strerror(errno));
+        cr_expect_eq(lock_seen(fd_b, session), F_WRLCK);
+        /* A classic process-associated lock of another process too. */
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                struct flock classic = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = session, .l_len = 1};
+                _exit(fcntl(fd_b, F_SETLK, &classic) == 0 ? 0 : errno == EAGAIN || errno == EACCES ? 1 : 2);
+        }
+        int wstatus = 0;
+        cr_assert_eq(waitpid(child, &wstatus, 0), child);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 1,
+                  "an fcntl lock through client B must conflict (child status %d)", wstatus);
+
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "node B's daemon must honour a lock on the session byte taken through client A");
+        cr_expect_eq(open_once(&node_a, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "node A's daemon must honour it too: it is not its own");
+
+        hold.l_type = F_UNLCK;
+        cr_assert_eq(fcntl(fd_a, F_OFD_SETLK, &hold), 0);
+        take.l_type = F_WRLCK;
+        cr_expect_eq(fcntl(fd_b, F_OFD_SETLK, &take), 0, "once released: %s", g_strerror(errno));
+        take.l_type = F_UNLCK;
+        cr_expect_eq(fcntl(fd_b, F_OFD_SETLK, &take), 0);
+        close(fd_a);
+        close(fd_b);
+        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        expect_quiet_logs();
+}
