@@ -180,13 +180,27 @@ static off_t cluster_mark_offset(const char *session)
 void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked)
 {
         char byte = marked ? 1 : 0;
-        if (pwrite(locks->fd, &byte, 1, cluster_mark_offset(session)) != 1)
+        /* Written through: a cluster filesystem's client may hold writes
+         * back, and the mark matters most when this daemon dies. */
+        if (pwrite(locks->fd, &byte, 1, cluster_mark_offset(session)) != 1 ||
+            fdatasync(locks->fd) < 0)
                 log_debug("%s/%s: cannot %s the lock-file mark of %s: %s", locks->po_path,
                           CLUSTER_LOCKS_FILE, marked ? "set" : "clear", session, g_strerror(errno));
 }
 
 bool cluster_locks_marked(ClusterLocks *locks, const char *session)
 {
+        /* A fresh open, not the long-held descriptor: over GlusterFS the
+         * old one kept showing the file as this client last read it. */
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", locks->fd);
+        int fd = open(self, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                fd = dup(locks->fd);
         char byte = 0;
-        return pread(locks->fd, &byte, 1, cluster_mark_offset(session)) == 1 && byte != 0;
+        bool marked = fd >= 0 && pread(fd, &byte, 1, cluster_mark_offset(session)) == 1 &&
+                      byte != 0;
+        if (fd >= 0)
+                close(fd);
+        return marked;
 }

@@ -259,6 +259,11 @@ static int lease_remote_take(LeaseManager *m, LeaseResource *r, GArray *calls)
         int taken = m->config.remote_take
                             ? m->config.remote_take(m->config.user_data, r->kind, r->name)
                             : 0;
+        /* Taken after waiting for another daemon: whatever it held ended,
+         * perhaps with its death, even when its mark has not reached us
+         * (a cluster filesystem may cache the file's data for a while). */
+        if (taken == 0 && r->remote_busy && m->config.remote_taken)
+                taken = LEASE_REMOTE_TAKEN_LOOK;
         if (taken == LEASE_REMOTE_TAKEN_LOOK) {
                 LeaseCall call = {
                         .type = LEASE_CALL_REMOTE_TAKEN,
