@@ -321,7 +321,17 @@ Test(gluster, a_plain_lock_through_one_client_conflicts_with_the_other, .fini = 
         int fd_a = open_lease_file(0);
         int fd_b = open_lease_file(1);
         struct flock hold = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = session, .l_len = 1};
-        cr_assert_eq(fcntl(fd_a, F_OFD_SETLK, &hold), 0, "OFD lock through client A: %s", g_strerror(errno));
+        /* The daemons' leases of the opens above end with the kernel's
+         * release, which comes after close() returns: wait for it. */
+        int r = -1;
+        for (int waited = 0; r < 0 && waited < 20000; waited += 10) {
+                r = fcntl(fd_a, F_OFD_SETLK, &hold);
+                if (r < 0 && errno != EAGAIN && errno != EACCES)
+                        break;
+                if (r < 0)
+                        g_usleep(10000);
+        }
+        cr_assert_eq(r, 0, "OFD lock through client A: %s", g_strerror(errno));
 
         struct flock take = hold;
         cr_expect_eq(fcntl(fd_b, F_OFD_SETLK, &take), -1, "an OFD lock through client B must conflict");
