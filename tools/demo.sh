@@ -2,8 +2,9 @@
 # The demo: the mail collisions of KB Q103960 on a raw postoffice, and none
 # through mailbagfs. Installs what is missing, builds, makes a sample
 # postoffice with mkpo, copies it so both runs start from the same bytes,
-# runs po-sim on the raw copy, mounts mailbagfs over the other copy, runs
-# the same po-sim through the mount while taking a mailbag-stat snapshot,
+# runs po-sim on the raw copy, mounts mailbagfs over a share holding the
+# other copy in a subfolder (PO1, as sites keep several postoffices on one
+# share), runs the same po-sim on MOUNT/PO1 while taking a mailbag-stat snapshot,
 # prints both results side by side and unmounts. Exits 0 when the mounted
 # run is clean and the raw run shows collisions.
 #
@@ -60,7 +61,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mailbagfs-demo-XXXXXX")
 step "Making a sample postoffice (40 users, 1000 messages queued in INQUEUE3)"
 "$build/tools/mkpo" "$work/postoffice" --users 40 --messages 1000 --queue-max 1000
 cp -a "$work/postoffice" "$work/raw"
-cp -a "$work/postoffice" "$work/backing"
+mkdir "$work/share"
+cp -a "$work/postoffice" "$work/share/PO1"
 mkdir "$work/mnt"
 
 sim_args=(--messages "$messages" --consumers "$consumers" --producers "$producers" --json)
@@ -70,10 +72,10 @@ step "po-sim on the RAW postoffice: each protocol only excludes its own kind"
 "$build/tools/po-sim" "$work/raw" "${sim_args[@]}" >"$work/raw.json" ||
         fail "po-sim on the raw postoffice failed"
 
-step "Mounting mailbagfs over a copy of the same postoffice"
+step "Mounting mailbagfs over a share holding a copy of the same postoffice as PO1"
 mkfifo "$work/ready"
 exec 4<>"$work/ready"
-"$build/fs/mailbagfs" "$work/backing" "$work/mnt" -f \
+"$build/fs/mailbagfs" "$work/share" "$work/mnt" -f \
         -o ready_fd=4,allow_other 2>"$work/daemon.log" &
 daemon_pid=$!
 ready=
@@ -81,10 +83,10 @@ read -r -t 30 -n 1 -u 4 ready || true
 exec 4<&-
 [ "$ready" = R ] || { cat "$work/daemon.log" >&2; fail "mailbagfs did not come up"; }
 mnt=$work/mnt
-echo "mounted $work/backing at $mnt"
+echo "mounted $work/share at $mnt; the postoffice is $mnt/PO1"
 
 step "po-sim THROUGH mailbagfs: every protocol excludes every other"
-"$build/tools/po-sim" "$mnt" "${sim_args[@]}" >"$work/mount.json" &
+"$build/tools/po-sim" "$mnt/PO1" "${sim_args[@]}" >"$work/mount.json" &
 sim_pid=$!
 # The snapshot is taken while a worker holds a mailbag, i.e. during the run
 # (the workers are named po-sim-ext-1, po-sim-v20-1, ...).
