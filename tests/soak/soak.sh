@@ -137,8 +137,8 @@ start_daemon() {
 # kept in $refusals for the report.
 refusals=()
 restart_daemon() {
-        local attempt line command
-        for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        local line command
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
                 local lines_before
                 lines_before=$(wc -l <"$log")
                 start_daemon && return 0
