@@ -122,13 +122,33 @@ static int consumer_begin_external(SimWorker *worker, ConsumerSession *session)
         return 0;
 }
 
+static char *consumer_v20_own_lock(const SimWorker *worker)
+{
+        char extension[4];
+        g_snprintf(extension, sizeof extension, "0%02u", worker->index);
+        return po_profile_session_lock_path(worker->ctx->profile, SIM_QUEUE, extension);
+}
+
+/* A -V20 program that starts and finds its own process number's lock file
+ * (left by its predecessor, killed or cut off by a dead mount) removes it
+ * before anything else: nobody else uses that number, and the file would
+ * otherwise hold the queue for ever (after a daemon restart the daemon
+ * holds it for an unknown holder until it is removed, README "Lock files
+ * found on the share"). Inferred: Q119642 documents the numbers, not what
+ * a program does with its own leftover; reusing it would do the same. */
+static int consumer_v20_remove_own_leftover(SimWorker *worker)
+{
+        g_autofree char *own_path = consumer_v20_own_lock(worker);
+        int r = sim_unlink(worker->ctx, own_path);
+        return r == -ENOENT ? 0 : r;
+}
+
 static int consumer_begin_v20(SimWorker *worker, ConsumerSession *session)
 {
         const SimContext *ctx = worker->ctx;
-        char own[16], extension[4];
+        char own[16];
         g_snprintf(own, sizeof own, "%s.0%02u", SIM_QUEUE, worker->index);
-        g_snprintf(extension, sizeof extension, "0%02u", worker->index);
-        g_autofree char *own_path = po_profile_session_lock_path(ctx->profile, SIM_QUEUE, extension);
+        g_autofree char *own_path = consumer_v20_own_lock(worker);
         g_strlcpy(session->lock_path, own_path, sizeof session->lock_path);
         int fd = sim_open(ctx, session->lock_path, O_WRONLY | O_CREAT | O_EXCL);
         if (fd < 0) {
@@ -175,12 +195,29 @@ static int consumer_session_begin(SimWorker *worker, ConsumerSession *session)
         }
 }
 
-static void consumer_note_missing(SimWorker *worker, bool *noted)
+static void consumer_note_missing(SimWorker *worker, uint32_t number, bool *noted)
 {
         if (*noted)
                 return;
         *noted = true;
-        atomic_fetch_add(&worker->ctx->shared->missing_routing, 1);
+        SimShared *shared = worker->ctx->shared;
+        atomic_fetch_add(&shared->missing_routing, 1);
+        unsigned i = atomic_fetch_add(&shared->missing_count, 1);
+        if (i < SIM_MISSING_MAX)
+                shared->missing[i] = number;
+}
+
+/* The in-hand slot (po-sim.h): set before a delivery, cleared once the
+ * queue record is gone. */
+static void consumer_set_in_hand(SimWorker *worker, uint32_t number)
+{
+        atomic_store(&worker->ctx->shared->in_hand[worker->role][worker->index],
+                     SIM_IN_HAND_SET | number);
+}
+
+static void consumer_clear_in_hand(SimWorker *worker)
+{
+        atomic_store(&worker->ctx->shared->in_hand[worker->role][worker->index], 0);
 }
 
 /* Reads a whole opaque file (P1 or MAI) as the MTA does before delivery. */
@@ -278,7 +315,7 @@ static int consumer_handle(SimWorker *worker, int queue_mbg_fd, unsigned slot,
         if (r == -ENOENT) {
                 /* [021]: no routing file, the message goes back to the
                  * sender; its queue entry and what is left of it go. */
-                consumer_note_missing(worker, &noted);
+                consumer_note_missing(worker, fields.message_number, &noted);
                 r = consumer_free_slot(worker, queue_mbg_fd, slot);
                 if (r == 0 && fields.has_message_number) {
                         sim_unlink(ctx, p1);
@@ -291,6 +328,7 @@ static int consumer_handle(SimWorker *worker, int queue_mbg_fd, unsigned slot,
 
         const char *recipient = g_ptr_array_index(
                 ctx->recipients, fields.message_number % ctx->recipients->len);
+        consumer_set_in_hand(worker, fields.message_number);
         r = consumer_deliver(worker, recipient, record);
         if (r == -ENOSPC) {
                 consumer_note_returned(worker, fields.message_number);
@@ -302,9 +340,10 @@ static int consumer_handle(SimWorker *worker, int queue_mbg_fd, unsigned slot,
                 r = consumer_free_slot(worker, queue_mbg_fd, slot);
         if (r < 0)
                 return r;
+        consumer_clear_in_hand(worker);
         /* Delivered, but the P1 is gone: the first cause in Q103960. */
         if (sim_unlink(ctx, p1) == -ENOENT)
-                consumer_note_missing(worker, &noted);
+                consumer_note_missing(worker, fields.message_number, &noted);
         sim_unlink(ctx, mai);
         return 0;
 }
@@ -351,6 +390,11 @@ static int consumer_session_work(SimWorker *worker, ConsumerSession *session, un
 int sim_consumer_run(SimWorker *worker)
 {
         const SimContext *ctx = worker->ctx;
+        if (worker->role == SIM_ROLE_V20) {
+                int r = consumer_v20_remove_own_leftover(worker);
+                if (r < 0)
+                        return r;
+        }
         for (;;) {
                 /* Read before the session: whatever the producers queued
                  * before finishing is then visible inside it. */

@@ -156,7 +156,8 @@ static int producer_one(SimWorker *worker)
         if (r < 0)
                 return r;
         /* Nobody else allocates numbers during a run, so the producers'
-         * numbers are exactly the range the parent sized the table for. */
+         * numbers are within the range the parent sized the table for
+         * (with room for numbers taken by producers that died). */
         if (number < shared->first_number || number - shared->first_number >= shared->capacity) {
                 fprintf(stderr, "po-sim: producer %u: CONTROL.GLB gave %08X, outside the "
                         "%u numbers from %08X this run expects\n", worker->index, number,
@@ -178,16 +179,25 @@ static int producer_one(SimWorker *worker)
         uint8_t record[PO_MAILBAG_RECORD_SIZE] = { 0 };
         po_record_encode(record, &fields);
 
+        /* Should this process die before the answer (a dead mount), the
+         * tally looks for the record rather than trusting either outcome. */
+        _Atomic uint8_t *outcome = &shared->outcome[number - shared->first_number];
+        atomic_store(outcome, SIM_OUTCOME_APPENDING);
         r = producer_queue_append(worker, record);
         if (r == 0) {
-                atomic_store(&shared->outcome[number - shared->first_number], SIM_OUTCOME_QUEUED);
+                atomic_store(outcome, SIM_OUTCOME_QUEUED);
+                atomic_fetch_add(&shared->produced_done[worker->index], 1);
                 return 0;
         }
         if (r != -EBUSY && r != -ENOSPC)
                 return r;
         atomic_fetch_add(&shared->contention_failures, 1);
         atomic_fetch_add(&shared->refused, 1);
-        atomic_store(&shared->outcome[number - shared->first_number], SIM_OUTCOME_REFUSED);
+        atomic_store(outcome, SIM_OUTCOME_REFUSED);
+        /* No system call between the outcome and this count: a process cut
+         * off by a dead mount fails inside one, so a restarted producer
+         * never makes a finished message again. */
+        atomic_fetch_add(&shared->produced_done[worker->index], 1);
         sim_unlink(ctx, p1);
         sim_unlink(ctx, mai);
         return 0;

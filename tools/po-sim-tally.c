@@ -7,6 +7,14 @@
  * duplicates, none while no longer queued is a lost message (unless a
  * consumer returned it to the sender with [008]). Nothing here trusts what
  * a worker says it delivered.
+ *
+ * When consumers die (killed, or cut off by a dead mount), the parent
+ * knows which messages they had in hand (SimShared.in_hand): a duplicate
+ * of such a message, with no more extra copies than deaths, is explained
+ * (Q136379's order: delivery comes before the queue record goes); any other
+ * duplicate is a collision. A message whose producer died while queueing
+ * it is tracked only if it reached the queue (it was delivered or is still
+ * queued); otherwise it is counted as interrupted, not lost.
  */
 #include "po-sim.h"
 
@@ -107,8 +115,8 @@ void sim_before_clear(SimBefore *before)
         g_clear_pointer(&before->baseline, g_hash_table_unref);
 }
 
-bool sim_tally_after(const SimContext *ctx, const SimBefore *before, SimTally *tally,
-                     GError **error)
+bool sim_tally_after(const SimContext *ctx, const SimBefore *before,
+                     GHashTable *in_hand_at_death, SimTally *tally, GError **error)
 {
         memset(tally, 0, sizeof *tally);
         const SimShared *shared = ctx->shared;
@@ -117,11 +125,15 @@ bool sim_tally_after(const SimContext *ctx, const SimBefore *before, SimTally *t
                 g_hash_table_insert(copies,
                                     GUINT_TO_POINTER(g_array_index(before->initial, uint32_t, i)),
                                     GUINT_TO_POINTER(0));
-        for (uint32_t i = 0; i < shared->capacity; i++)
-                if (atomic_load(&shared->outcome[i]) == SIM_OUTCOME_QUEUED)
-                        g_hash_table_insert(copies, GUINT_TO_POINTER(shared->first_number + i),
-                                            GUINT_TO_POINTER(0));
-        tally->queued = g_hash_table_size(copies);
+        g_autoptr(GHashTable) appending = g_hash_table_new(g_direct_hash, g_direct_equal);
+        for (uint32_t i = 0; i < shared->capacity; i++) {
+                uint8_t outcome = atomic_load(&shared->outcome[i]);
+                gpointer number = GUINT_TO_POINTER(shared->first_number + i);
+                if (outcome == SIM_OUTCOME_QUEUED || outcome == SIM_OUTCOME_APPENDING)
+                        g_hash_table_insert(copies, number, GUINT_TO_POINTER(0));
+                if (outcome == SIM_OUTCOME_APPENDING)
+                        g_hash_table_add(appending, number);
+        }
 
         /* Tracked messages still in the queue: the run failed to drain it. */
         unsigned queue_live = 0;
@@ -150,11 +162,22 @@ bool sim_tally_after(const SimContext *ctx, const SimBefore *before, SimTally *t
                 unsigned before_run = GPOINTER_TO_UINT(g_hash_table_lookup(before->baseline, key));
                 count = count > before_run ? count - before_run : 0;
                 bool queued_now = GPOINTER_TO_UINT(g_hash_table_lookup(queue_copies, key)) > 0;
+                if (count == 0 && !queued_now && g_hash_table_contains(appending, key)) {
+                        tally->interrupted++;
+                        continue;
+                }
+                tally->queued++;
                 if (count == 1) {
                         tally->delivered++;
                 } else if (count > 1) {
+                        unsigned deaths = in_hand_at_death ? GPOINTER_TO_UINT(
+                                g_hash_table_lookup(in_hand_at_death, key)) : 0;
                         tally->duplicates++;
                         tally->duplicate_copies += count - 1;
+                        if (count - 1 <= deaths)
+                                tally->duplicates_explained++;
+                        else
+                                tally->duplicates_unexplained++;
                 } else if (queued_now) {
                         tally->still_queued++;
                 } else if (g_hash_table_contains(returned, key)) {
@@ -163,5 +186,12 @@ bool sim_tally_after(const SimContext *ctx, const SimBefore *before, SimTally *t
                         tally->lost++;
                 }
         }
+
+        unsigned n_missing = atomic_load(&shared->missing_count);
+        tally->missing_other = n_missing > SIM_MISSING_MAX ? n_missing - SIM_MISSING_MAX : 0;
+        for (unsigned i = 0; i < MIN(n_missing, SIM_MISSING_MAX); i++)
+                if (!in_hand_at_death || !g_hash_table_contains(
+                            in_hand_at_death, GUINT_TO_POINTER(shared->missing[i])))
+                        tally->missing_other++;
         return true;
 }

@@ -1,8 +1,8 @@
 /* po-sim - runs the mail transfer programs of a postoffice against it, as
  * separate processes, and counts what happened to the mail.
  *
- *   po-sim DIR [--messages N] [--consumers SPEC] [--producers K] [--seed S] [--json]
- *          [--profile PATH]
+ *   po-sim DIR [--also DIR2] [--messages N] [--consumers SPEC] [--producers K] [--seed S]
+ *          [--kill-consumers-every MS] [--restart-workers] [--json] [--profile PATH]
  *
  * DIR is a postoffice (mkpo makes one): a raw directory, or a postoffice a
  * mailbagfs mount protects, at its root or in a subfolder (told apart by
@@ -35,10 +35,19 @@
  * seconds, inferred), a session handles --batch records, and producers hold back
  * while the queue is three quarters full (po-sim-producer.c).
  *
+ * --also DIR2 names the same postoffice through another path (a second
+ * mailbagfs mount of the same share, as another node of a cluster serves
+ * it): the even-numbered workers of each kind work through DIR2, the
+ * others through DIR. On a raw directory the stand-in locks are shared by
+ * both paths (one layer), so the collisions left are still the
+ * cross-protocol ones.
+ *
  * The parent forks the workers, tells consumers when the producers are
  * done (the done pipe reaches EOF), waits for all of them under one
- * deadline, kills them all on any failure, and then counts the mail from
- * the files (po-sim-tally.c). Exit status: 0 when the run completed
+ * deadline, kills them all on any failure, kills and restarts consumers
+ * and restarts workers cut off from the share when asked
+ * (po-sim-supervise.c), and then counts the mail from the files
+ * (po-sim-tally.c). Exit status: 0 when the run completed
  * (collisions or not), 1 on a failure (a worker error, the deadline, a
  * queue left undrained), 2 on bad arguments.
  */
@@ -51,20 +60,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define SIM_MAX_CONSUMERS_PER_ROLE 70 /* -V20 process numbers 01..70 (Q119642) */
-#define SIM_MAX_PRODUCERS 16
 #define SIM_MAX_MESSAGES 1000000
-#define SIM_PROGRESS_INTERVAL_US (G_USEC_PER_SEC / 2)
+/* Message numbers beyond --messages that producers may take: each
+ * producer cut off by a dead mount wastes at most one (po-sim-supervise.c). */
+#define SIM_NUMBER_SLACK 4096
 
 static const char *const role_names[SIM_ROLE_COUNT] = {
         [SIM_ROLE_EXTERNAL] = "external",
@@ -132,192 +138,131 @@ static bool sim_read_next_message(const SimContext *ctx, uint32_t *next, GError 
         return true;
 }
 
-typedef struct {
-        pid_t pid;
-        SimRole role;
-        unsigned index;
-} SimChild;
-
-/* The child side of a fork: becomes one program and never returns. */
-static G_NORETURN void sim_worker_main(const SimContext *ctx, SimRole role, unsigned index,
-                                       unsigned messages, guint64 seed, pid_t parent,
-                                       int done_write_fd)
-{
-        /* A worker must not outlive a parent that died or gave up. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-                _exit(1);
-        sigset_t all;
-        sigfillset(&all);
-        sigprocmask(SIG_UNBLOCK, &all, NULL);
-        if (done_write_fd >= 0)
-                close(done_write_fd);
-        /* The name shows in the daemon's lock table and in mailbag-stat. */
-        char name[16];
-        g_snprintf(name, sizeof name, "po-sim-%.3s-%u", role_names[role], index);
-        prctl(PR_SET_NAME, name);
-
-        SimWorker worker = {
-                .ctx = ctx,
-                .role = role,
-                .index = index,
-                .messages = messages,
-                .rand = g_rand_new_with_seed((guint32)(seed * 131 + role * 17 + index)),
-        };
-        int r = role == SIM_ROLE_PRODUCER ? sim_producer_run(&worker) : sim_consumer_run(&worker);
-        if (r < 0)
-                fprintf(stderr, "po-sim: %s %u: %s\n", role_names[role], index,
-                        r == -ETIMEDOUT ? "deadline reached" : g_strerror(-r));
-        g_rand_free(worker.rand);
-        fflush(stderr);
-        _exit(r < 0 ? 1 : 0);
-}
-
-typedef struct {
-        GArray *children; /* SimChild, pid 0 once reaped */
-        unsigned running;
-        unsigned producers_running;
-        int done_write_fd;
-        bool failed;
-        const char *failure;
-} SimRun;
-
-static void sim_kill_all(SimRun *run)
-{
-        for (guint i = 0; i < run->children->len; i++) {
-                SimChild *child = &g_array_index(run->children, SimChild, i);
-                if (child->pid > 0)
-                        kill(child->pid, SIGKILL);
-        }
-}
-
-static void sim_fail(SimRun *run, const char *why)
-{
-        if (!run->failed) {
-                run->failed = true;
-                run->failure = why;
-                sim_kill_all(run);
-        }
-}
-
-static void sim_reap(SimRun *run)
-{
-        int status;
-        pid_t pid;
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-                for (guint i = 0; i < run->children->len; i++) {
-                        SimChild *child = &g_array_index(run->children, SimChild, i);
-                        if (child->pid != pid)
-                                continue;
-                        child->pid = 0;
-                        run->running--;
-                        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                                sim_fail(run, "a worker failed");
-                        if (child->role == SIM_ROLE_PRODUCER && --run->producers_running == 0 &&
-                            run->done_write_fd >= 0) {
-                                close(run->done_write_fd); /* consumers see EOF */
-                                run->done_write_fd = -1;
-                        }
-                }
-        }
-}
-
-static void sim_progress(const SimShared *shared, unsigned to_produce, bool final)
-{
-        fprintf(stderr, "\rpo-sim: produced %u/%u, delivered %u, [021] %u, [008] %u%s",
-                atomic_load(&shared->produced_attempts), to_produce,
-                atomic_load(&shared->delivered_claims), atomic_load(&shared->missing_routing),
-                atomic_load(&shared->contention_failures), final ? "\n" : "   ");
-}
-
-/* Waits for every child under the deadline; SIGINT and SIGTERM end the
- * run (the children are killed, nothing is left behind). */
-static void sim_wait_all(SimRun *run, const SimContext *ctx, unsigned to_produce)
-{
-        bool progress = isatty(STDERR_FILENO);
-        gint64 next_progress = g_get_monotonic_time();
-        sigset_t wait_set;
-        sigemptyset(&wait_set);
-        sigaddset(&wait_set, SIGCHLD);
-        sigaddset(&wait_set, SIGINT);
-        sigaddset(&wait_set, SIGTERM);
-        while (run->running > 0) {
-                sim_reap(run);
-                if (run->running == 0)
-                        break;
-                gint64 now = g_get_monotonic_time();
-                if (now >= ctx->deadline_us)
-                        sim_fail(run, "the deadline was reached (see --timeout)");
-                if (progress && now >= next_progress) {
-                        sim_progress(ctx->shared, to_produce, false);
-                        next_progress = now + SIM_PROGRESS_INTERVAL_US;
-                }
-                gint64 wake = MIN(ctx->deadline_us, progress ? next_progress : ctx->deadline_us);
-                gint64 wait_us = MAX(wake - now, 1000);
-                struct timespec timeout = { .tv_sec = wait_us / G_USEC_PER_SEC,
-                                            .tv_nsec = (wait_us % G_USEC_PER_SEC) * 1000 };
-                int sig = sigtimedwait(&wait_set, NULL, &timeout);
-                if (sig == SIGINT || sig == SIGTERM)
-                        sim_fail(run, "interrupted");
-        }
-        if (progress)
-                sim_progress(ctx->shared, to_produce, true);
-}
-
 static void sim_print_report(const SimTally *tally, const SimContext *ctx,
-                             const unsigned counts[SIM_ROLE_COUNT], double seconds, bool json,
-                             const char *failure)
+                             const unsigned counts[SIM_ROLE_COUNT], const SimOutcome *run,
+                             bool json, const char *failure)
 {
         SimShared *shared = ctx->shared;
         unsigned missing = atomic_load(&shared->missing_routing);
         unsigned contention = atomic_load(&shared->contention_failures);
-        double rate = seconds > 0 ? tally->queued / seconds : 0;
+        double rate = run->seconds > 0 ? tally->queued / run->seconds : 0;
+        const char *mode = ctx->also && ctx->raw != ctx->also_raw ? "mixed"
+                : ctx->raw ? "raw" : "mailbagfs";
+        unsigned deaths_in_hand = run->kills_in_hand + run->io_in_hand;
         if (json) {
-                printf("{\"mode\": \"%s\", \"external\": %u, \"v20\": %u, \"gateway\": %u, "
+                printf("{\"mode\": \"%s\", \"split\": %s, \"external\": %u, \"v20\": %u, "
+                       "\"gateway\": %u, "
                        "\"producers\": %u, \"queued\": %u, \"delivered\": %u, \"duplicates\": %u, "
-                       "\"duplicate_copies\": %u, \"lost\": %u, \"still_queued\": %u, "
-                       "\"returned\": %u, \"refused\": %u, \"missing_routing\": %u, "
+                       "\"duplicate_copies\": %u, \"duplicates_explained\": %u, "
+                       "\"duplicates_unexplained\": %u, \"lost\": %u, \"still_queued\": %u, "
+                       "\"returned\": %u, \"refused\": %u, \"interrupted\": %u, "
+                       "\"missing_routing\": %u, \"missing_routing_other\": %u, "
                        "\"contention_failures\": %u, "
+                       "\"kills\": %u, \"kills_in_hand\": %u, \"io_exits\": %u, "
+                       "\"io_in_hand\": %u, \"restarts\": %u, "
                        "\"full_mailbags\": %u, \"seconds\": %.3f, \"messages_per_second\": %.0f, "
                        "\"ok\": %s}\n",
-                       ctx->raw ? "raw" : "mailbagfs", counts[SIM_ROLE_EXTERNAL],
+                       mode, ctx->also ? "true" : "false", counts[SIM_ROLE_EXTERNAL],
                        counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY], counts[SIM_ROLE_PRODUCER],
                        tally->queued, tally->delivered, tally->duplicates,
-                       tally->duplicate_copies, tally->lost, tally->still_queued,
-                       tally->returned, atomic_load(&shared->refused), missing, contention,
-                       tally->full_mailbags, seconds, rate,
+                       tally->duplicate_copies, tally->duplicates_explained,
+                       tally->duplicates_unexplained, tally->lost, tally->still_queued,
+                       tally->returned, atomic_load(&shared->refused), tally->interrupted,
+                       missing, tally->missing_other, contention, run->kills,
+                       run->kills_in_hand, run->io_exits, run->io_in_hand, run->restarts,
+                       tally->full_mailbags, run->seconds, rate,
                        failure ? "false" : "true");
                 return;
         }
-        printf("po-sim: %s (%s): %u External, %u -V20, %u gateway consumers, %u producers\n",
-               ctx->root, ctx->raw ? "raw directory" : "mailbagfs mount",
+        printf("po-sim: %s%s%s (%s): %u External, %u -V20, %u gateway consumers, %u producers\n",
+               ctx->root, ctx->also ? " and " : "", ctx->also ? ctx->also : "",
+               g_str_equal(mode, "raw") ? "raw directory" : g_str_equal(mode, "mixed")
+               ? "raw directory and mailbagfs mount" : "mailbagfs mount",
                counts[SIM_ROLE_EXTERNAL], counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY],
                counts[SIM_ROLE_PRODUCER]);
         printf("  queued                    %8u\n", tally->queued);
         printf("  delivered exactly once    %8u\n", tally->delivered);
         printf("  duplicates                %8u  (%u extra copies)\n", tally->duplicates,
                tally->duplicate_copies);
+        if (run->kills || run->io_exits) {
+                printf("    in hand when killed     %8u  (%u deaths with a message in hand)\n",
+                       tally->duplicates_explained, deaths_in_hand);
+                printf("    unexplained             %8u\n", tally->duplicates_unexplained);
+        }
         printf("  lost                      %8u\n", tally->lost);
-        printf("  missing routing [021]     %8u\n", missing);
+        printf("  missing routing [021]     %8u", missing);
+        if (run->kills || run->io_exits)
+                printf("  (%u not after a death)", tally->missing_other);
+        printf("\n");
         printf("  contention failures [008] %8u  (%u never queued)\n", contention,
                atomic_load(&shared->refused));
         printf("  mailbags at 4096 records  %8u\n", tally->full_mailbags);
         if (tally->still_queued)
                 printf("  still queued              %8u\n", tally->still_queued);
-        printf("  wall time                 %8.2f s\n", seconds);
+        if (run->kills || run->io_exits || run->restarts) {
+                printf("  consumers killed          %8u  (%u with a message in hand)\n",
+                       run->kills, run->kills_in_hand);
+                printf("  I/O failures restarted    %8u  (%u with a message in hand)\n",
+                       run->io_exits, run->io_in_hand);
+                printf("  restarts                  %8u\n", run->restarts);
+                printf("  interrupted while queued  %8u  (producer died, record never queued)\n",
+                       tally->interrupted);
+        }
+        printf("  wall time                 %8.2f s\n", run->seconds);
         printf("  messages/s                %8.0f\n", rate);
         if (failure)
                 printf("po-sim: FAILED: %s\n", failure);
 }
 
+/* Whether @a and @b are the same postoffice: GLB/CONTROL.GLB is one file
+ * (mailbagfs reports the backing store's inode numbers, so two mounts of
+ * one share agree; a copy would not). */
+static bool sim_same_postoffice(int a_fd, const char *a, int b_fd, const char *b,
+                                GError **error)
+{
+        struct stat sa, sb;
+        if (fstatat(a_fd, "GLB/CONTROL.GLB", &sa, 0) < 0 ||
+            fstatat(b_fd, "GLB/CONTROL.GLB", &sb, 0) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "GLB/CONTROL.GLB: %s", g_strerror(errno));
+                return false;
+        }
+        if (sa.st_ino != sb.st_ino || sa.st_size != sb.st_size) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                            "--also: %s is not the postoffice %s is (GLB/CONTROL.GLB is inode "
+                            "%ju there and %ju here)", b, a, (uintmax_t)sb.st_ino,
+                            (uintmax_t)sa.st_ino);
+                return false;
+        }
+        return true;
+}
+
+/* Raw or mounted: through mailbagfs the postoffice folder itself carries
+ * the daemon's status attributes, wherever it is in the mount. */
+static bool sim_is_raw(const char *root)
+{
+        bool raw = !status_attr_is_protected(root);
+        g_autofree char *mount = raw ? status_attr_enclosing_mount(root) : NULL;
+        if (mount)
+                fprintf(stderr, "po-sim: warning: %s is inside the mailbagfs mount %s but is not a "
+                        "postoffice it protects: running raw\n", root, mount);
+        return raw;
+}
+
+#define SIM_USAGE "usage: po-sim DIR [--also DIR2] [--messages N] [--consumers SPEC] " \
+        "[--producers K] [--seed S] [--kill-consumers-every MS] [--restart-workers] " \
+        "[--json] [--profile PATH]\n"
+
 int main(int argc, char **argv)
 {
         gint messages = 1000, producers = 2, batch = 64, key_attempts = 10, poll_ms = 40;
+        gint kill_every_ms = 0;
         gint64 seed = 1;
         double timeout = 300;
-        gboolean json = FALSE;
+        gboolean json = FALSE, restart_workers = FALSE;
         g_autofree char *consumers_spec = NULL;
         g_autofree char *profile_path = NULL;
+        g_autofree char *also = NULL;
         GOptionEntry entries[] = {
                 { "messages", 'm', 0, G_OPTION_ARG_INT, &messages,
                   "Messages the producers add to the queue (default 1000)", "N" },
@@ -339,6 +284,15 @@ int main(int argc, char **argv)
                   "Deadline of the whole run in seconds (default 300)", "SEC" },
                 { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path,
                   "The postoffice's profile (default: built in)", "PATH" },
+                { "also", 0, 0, G_OPTION_ARG_FILENAME, &also,
+                  "The same postoffice through another path (another mount of the share): "
+                  "even-numbered workers of each kind use it", "DIR2" },
+                { "kill-consumers-every", 0, 0, G_OPTION_ARG_INT, &kill_every_ms,
+                  "SIGKILL a random consumer about this often and start it again "
+                  "(default 0: never)", "MS" },
+                { "restart-workers", 0, 0, G_OPTION_ARG_NONE, &restart_workers,
+                  "Start a worker again that failed on the share (ENOTCONN, EIO, ESTALE)",
+                  NULL },
                 G_OPTION_ENTRY_NULL,
         };
         g_autoptr(GOptionContext) context = g_option_context_new(
@@ -359,10 +313,11 @@ int main(int argc, char **argv)
                 : batch < 1 || batch > PO_MAILBAG_MAX_RECORDS ? "--batch is out of range"
                 : poll_ms < 1 || poll_ms > 10000 ? "--poll-ms is out of range"
                 : key_attempts < 1 || key_attempts > 20 ? "--key-attempts is out of range"
+                : kill_every_ms < 0 || kill_every_ms > 3600000
+                ? "--kill-consumers-every is out of range"
                 : !(timeout > 0 && timeout <= 86400) ? "--timeout is out of range" : NULL;
         if (bad) {
-                fprintf(stderr, "po-sim: %s\nusage: po-sim DIR [--messages N] [--consumers SPEC] "
-                        "[--producers K] [--seed S] [--json] [--profile PATH]\n", bad);
+                fprintf(stderr, "po-sim: %s\n" SIM_USAGE, bad);
                 return 2;
         }
         counts[SIM_ROLE_PRODUCER] = producers;
@@ -377,17 +332,25 @@ int main(int argc, char **argv)
         g_autofree char *queue_session_lock = po_profile_session_lock_path(profile, SIM_QUEUE, "0LK");
 
         const char *root = argv[1];
-        /* Through mailbagfs the postoffice folder itself carries the
-         * daemon's status attributes, wherever it is in the mount. */
-        bool raw = !status_attr_is_protected(root);
-        g_autofree char *mount = raw ? status_attr_enclosing_mount(root) : NULL;
-        if (mount)
-                fprintf(stderr, "po-sim: warning: %s is inside the mailbagfs mount %s but is not a "
-                        "postoffice it protects: running raw\n", root, mount);
+        bool raw = sim_is_raw(root);
+        bool also_raw = also ? sim_is_raw(also) : false;
         int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0) {
                 fprintf(stderr, "po-sim: %s: %s\n", root, g_strerror(errno));
                 return 2;
+        }
+        if (also) {
+                po_auto_fd also_fd = open(also, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (also_fd < 0)
+                        g_set_error(&error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                                    "%s: %s", also, g_strerror(errno));
+                else
+                        sim_same_postoffice(root_fd, root, also_fd, also, &error);
+                if (error) {
+                        fprintf(stderr, "po-sim: %s\n", error->message);
+                        close(root_fd);
+                        return 2;
+                }
         }
         g_autoptr(GPtrArray) recipients = sim_list_recipients(root, &error);
         if (recipients && recipients->len == 0)
@@ -401,6 +364,8 @@ int main(int argc, char **argv)
                 .queue_mbg = queue_mbg,
                 .queue_session_lock = queue_session_lock,
                 .raw = raw,
+                .also = also,
+                .also_raw = also_raw,
                 .recipients = recipients,
                 .batch = batch,
                 .poll_us = (unsigned)poll_ms * 1000,
@@ -419,7 +384,8 @@ int main(int argc, char **argv)
 
         int status = 1;
         char *stand_in_dir = NULL;
-        size_t shared_size = sizeof(SimShared) + (size_t)messages;
+        uint32_t capacity = (uint32_t)messages + SIM_NUMBER_SLACK;
+        size_t shared_size = sizeof(SimShared) + capacity;
         SimShared *shared = mmap(NULL, shared_size, PROT_READ | PROT_WRITE,
                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (shared == MAP_FAILED) {
@@ -427,77 +393,45 @@ int main(int argc, char **argv)
                 goto out_before;
         }
         shared->first_number = first_number;
-        shared->capacity = messages;
+        shared->capacity = capacity;
         ctx.shared = shared;
 
-        if (ctx.raw && !(stand_in_dir = g_dir_make_tmp("po-sim-locks-XXXXXX", &error))) {
+        if ((ctx.raw || (also && also_raw)) &&
+            !(stand_in_dir = g_dir_make_tmp("po-sim-locks-XXXXXX", &error))) {
                 fprintf(stderr, "po-sim: %s\n", error->message);
                 goto out_shared;
         }
         ctx.stand_in_dir = stand_in_dir;
 
-        int done_pipe[2];
-        if (pipe2(done_pipe, O_CLOEXEC) < 0) {
+        SimPlan plan = {
+                .counts = counts,
+                .messages = messages,
+                .seed = seed,
+                .restart_workers = restart_workers,
+                .kill_every_ms = kill_every_ms,
+        };
+        if (pipe2(plan.done_pipe, O_CLOEXEC) < 0) {
                 fprintf(stderr, "po-sim: pipe: %s\n", g_strerror(errno));
                 goto out_stand_in;
         }
-        ctx.done_fd = done_pipe[0];
-
-        /* Children are reaped and signals taken synchronously in
-         * sim_wait_all(); blocked before the first fork so none is missed. */
-        sigset_t blocked, saved_mask;
-        sigemptyset(&blocked);
-        sigaddset(&blocked, SIGCHLD);
-        sigaddset(&blocked, SIGINT);
-        sigaddset(&blocked, SIGTERM);
-        sigprocmask(SIG_BLOCK, &blocked, &saved_mask);
-
-        SimRun run = { .children = g_array_new(FALSE, TRUE, sizeof(SimChild)),
-                       .done_write_fd = done_pipe[1] };
+        /* The read end stays open in the parent for workers started again. */
+        ctx.done_fd = plan.done_pipe[0];
         ctx.deadline_us = g_get_monotonic_time() + (gint64)(timeout * G_USEC_PER_SEC);
-        gint64 start = g_get_monotonic_time();
-        pid_t parent = getpid();
-        fflush(NULL);
-        for (int role = 0; role < SIM_ROLE_COUNT && !run.failed; role++) {
-                for (unsigned i = 1; i <= counts[role]; i++) {
-                        unsigned quota = role != SIM_ROLE_PRODUCER ? 0
-                                : messages / producers + (i <= (unsigned)messages % producers);
-                        pid_t pid = fork();
-                        if (pid == 0)
-                                sim_worker_main(&ctx, role, i, quota, seed, parent, done_pipe[1]);
-                        if (pid < 0) {
-                                fprintf(stderr, "po-sim: fork: %s\n", g_strerror(errno));
-                                sim_fail(&run, "fork failed");
-                                break;
-                        }
-                        SimChild child = { .pid = pid, .role = role, .index = i };
-                        g_array_append_val(run.children, child);
-                        run.running++;
-                        if (role == SIM_ROLE_PRODUCER)
-                                run.producers_running++;
-                }
-        }
-        close(done_pipe[0]);
-        if (run.producers_running == 0 && run.done_write_fd >= 0) {
-                close(run.done_write_fd);
-                run.done_write_fd = -1;
-        }
-        sim_wait_all(&run, &ctx, messages);
-        double seconds = (g_get_monotonic_time() - start) / (double)G_USEC_PER_SEC;
-        if (run.done_write_fd >= 0)
-                close(run.done_write_fd);
-        sigprocmask(SIG_SETMASK, &saved_mask, NULL);
-        g_array_unref(run.children);
+        SimOutcome outcome;
+        sim_run(&ctx, &plan, &outcome);
+        close(plan.done_pipe[0]);
 
         SimTally tally;
-        if (!sim_tally_after(&ctx, &before, &tally, &error)) {
+        if (!sim_tally_after(&ctx, &before, outcome.in_hand_at_death, &tally, &error)) {
                 fprintf(stderr, "po-sim: counting the mail: %s\n", error->message);
+                sim_outcome_clear(&outcome);
                 goto out_stand_in;
         }
-        const char *failure = run.failure;
+        const char *failure = outcome.failure;
         if (!failure && tally.still_queued > 0)
                 failure = "the queue was not drained";
-        sim_print_report(&tally, &ctx, counts, seconds, json, failure);
+        sim_print_report(&tally, &ctx, counts, &outcome, json, failure);
+        sim_outcome_clear(&outcome);
         status = failure ? 1 : 0;
 
 out_stand_in:

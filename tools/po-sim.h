@@ -20,6 +20,16 @@
 
 #define SIM_QUEUE "INQUEUE3"
 
+#define SIM_MAX_CONSUMERS_PER_ROLE 70 /* -V20 process numbers 01..70 (Q119642) */
+#define SIM_MAX_PRODUCERS 16
+#define SIM_MAX_INDEX SIM_MAX_CONSUMERS_PER_ROLE /* of any role, 1-based */
+
+/* A worker's exit status when it failed on an I/O error of the share
+ * (ENOTCONN of a dead mount, EIO, ESTALE) or found its postoffice gone:
+ * with --restart-workers the parent starts it again, as a supervisor
+ * would (EX_TEMPFAIL). */
+#define SIM_EXIT_IO 75
+
 typedef enum {
         SIM_ROLE_EXTERNAL,  /* External 3.x: P1/INQUEUE3.0LK held open DENY_ALL */
         SIM_ROLE_V20,       /* External -V20: P1/INQUEUE3.0NN created, detected, deleted */
@@ -31,6 +41,17 @@ typedef enum {
 /* Messages a consumer returned to the sender because the recipient's
  * mailbag was full: remembered so that the tally does not call them lost. */
 #define SIM_RETURNED_MAX 4096
+/* [021] events remembered by message number, to tell those that follow a
+ * consumer's death from those another consumer caused. */
+#define SIM_MISSING_MAX 4096
+
+/* A consumer's in-hand slot: SIM_IN_HAND_SET | number from just before it
+ * delivers a message until the message's queue record is removed, 0
+ * otherwise. A consumer that dies in between leaves the record queued and
+ * the message (possibly) delivered: the next consumer delivers it again,
+ * the documented order of Q136379. Those are the only duplicates a death
+ * explains. */
+#define SIM_IN_HAND_SET (UINT64_C(1) << 32)
 
 /* Lives in a MAP_SHARED anonymous mapping created before the fork. The
  * counters are events the programs would log (SYSTEM.LOG); they are not
@@ -43,6 +64,13 @@ typedef struct {
         atomic_uint produced_attempts;   /* progress display only */
         atomic_uint returned_count;
         uint32_t returned[SIM_RETURNED_MAX];
+        atomic_uint missing_count;
+        uint32_t missing[SIM_MISSING_MAX]; /* numbers of [021] events */
+        /* Indexed [role][index]; only consumers use theirs. */
+        _Atomic uint64_t in_hand[SIM_ROLE_COUNT][SIM_MAX_INDEX + 1];
+        /* Messages each producer (by index) has finished, queued or
+         * refused: a restarted producer makes only the rest. */
+        atomic_uint produced_done[SIM_MAX_PRODUCERS + 1];
         /* Producers' outcomes, indexed by message number - first_number:
          * SIM_OUTCOME_*. Numbers come from CONTROL.GLB, which nobody else
          * increments during a run. */
@@ -55,6 +83,10 @@ enum {
         SIM_OUTCOME_NONE = 0,
         SIM_OUTCOME_QUEUED,   /* record added to INQUEUE3 */
         SIM_OUTCOME_REFUSED,  /* [008]: not queued, files removed, NDR to the sender */
+        /* Being added to the queue: left so when the producer died in the
+         * middle (the daemon went away), so the record may or may not be
+         * there. */
+        SIM_OUTCOME_APPENDING,
 };
 
 typedef struct {
@@ -68,6 +100,11 @@ typedef struct {
         const char *queue_session_lock;
         bool raw;                /* no mailbagfs: emulate the same-layer locks */
         const char *stand_in_dir; /* raw only: where the stand-in locks live */
+        /* --also: the same postoffice through another path (another
+         * mailbagfs mount of the same share); even-numbered workers of
+         * each role use it. NULL when not split. */
+        const char *also;
+        bool also_raw;
         GPtrArray *recipients;   /* user mailbag names, sorted */
         unsigned batch;          /* records a consumer handles per session */
         unsigned poll_us;        /* a refused consumer retries within this */
@@ -86,6 +123,36 @@ typedef struct {
 } SimWorker;
 
 const char *sim_role_name(SimRole role);
+
+/* po-sim-supervise.c: runs the workers to the end (see there). */
+typedef struct {
+        const unsigned *counts;  /* workers per role */
+        unsigned messages;       /* what the producers add in all */
+        guint64 seed;
+        int done_pipe[2];        /* consumers see EOF once producers are done */
+        bool restart_workers;    /* restart a worker that exits with SIM_EXIT_IO */
+        unsigned kill_every_ms;  /* SIGKILL a random consumer about this often, 0: never */
+} SimPlan;
+
+typedef struct {
+        const char *failure;     /* NULL when the run completed */
+        double seconds;
+        unsigned kills;          /* consumers killed with SIGKILL */
+        unsigned kills_in_hand;  /* of which had a message in hand */
+        unsigned io_exits;       /* workers restarted after an I/O failure */
+        unsigned io_in_hand;     /* of which (consumers) had a message in hand */
+        unsigned restarts;       /* workers started again, for either reason */
+        /* number -> times a dead consumer had it in hand (explains that
+         * many extra copies) */
+        GHashTable *in_hand_at_death;
+} SimOutcome;
+
+void sim_run(const SimContext *ctx, const SimPlan *plan, SimOutcome *outcome);
+void sim_outcome_clear(SimOutcome *outcome);
+
+/* Whether a worker failing with @error (negative errno) failed on the
+ * share rather than on the mail: restartable. */
+bool sim_error_is_io(int error);
 
 /* po-sim-layer.c */
 
@@ -138,17 +205,25 @@ typedef struct {
         unsigned delivered;        /* exactly once */
         unsigned duplicates;       /* messages delivered more than once */
         unsigned duplicate_copies; /* copies beyond the first */
+        /* Of the duplicates: explained by a consumer that died with the
+         * message in hand (no more extra copies than deaths), and not. */
+        unsigned duplicates_explained;
+        unsigned duplicates_unexplained;
+        unsigned missing_other;    /* [021] events not following a death */
         unsigned lost;             /* never delivered, no longer queued */
         unsigned still_queued;
         unsigned returned;         /* [008] at delivery, returned to the sender */
         unsigned full_mailbags;    /* mailbags at the 4096-record limit */
+        /* Messages whose producer died while queueing them and that are
+         * nowhere now: the record never reached the queue. */
+        unsigned interrupted;
 } SimTally;
 
 /* Reads the queue and the recipients' mailbags before the run. */
 bool sim_tally_before(const SimContext *ctx, SimBefore *before, GError **error);
 void sim_before_clear(SimBefore *before);
 /* Counts every tracked message's copies in the user mailbags after the run. */
-bool sim_tally_after(const SimContext *ctx, const SimBefore *before, SimTally *tally,
-                     GError **error);
+bool sim_tally_after(const SimContext *ctx, const SimBefore *before,
+                     GHashTable *in_hand_at_death, SimTally *tally, GError **error);
 /* User mailbags of the postoffice (8 hex digits, not 00000000), sorted. */
 GPtrArray *sim_list_recipients(const char *root, GError **error);

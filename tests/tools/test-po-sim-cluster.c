@@ -1,0 +1,150 @@
+/* test-po-sim-cluster.c - po-sim split across two paths of one postoffice
+ * (--also): through two mailbagfs daemons serving one backing directory,
+ * as two cluster nodes serve one share, half of every kind of program on
+ * each node, the mail comes through clean; the same split with both paths
+ * the raw directory collides; and --also refuses a path that is another
+ * postoffice.
+ *
+ * Node A's harness makes the backing directory and the sample postoffice
+ * (mkpo); node B's daemon serves the same directory. Both harnesses'
+ * private directories go in the suite's fini, with their mounts, also when
+ * an assertion fails. Tool paths come from PO_SIM, MKPO and MAILBAGFS.
+ */
+#include "mount-harness.h"
+#include "po-sim-json.h"
+#include "tool-run.h"
+
+#include <criterion/criterion.h>
+#include <glib.h>
+#include <string.h>
+
+static MountHarness node_a, node_b;
+
+static void cluster_setup(void)
+{
+        cr_assert_eq(mount_harness_setup(&node_a), 0, "harness setup failed");
+        cr_assert_eq(mount_harness_setup(&node_b), 0, "harness setup failed");
+}
+
+static void cluster_teardown(void)
+{
+        /* B's backing directory may be A's: B goes first, A removes it. */
+        mount_harness_teardown(&node_b);
+        mount_harness_teardown(&node_a);
+}
+
+TestSuite(po_sim_cluster, .init = cluster_setup, .fini = cluster_teardown);
+
+static void make_postoffice(const char *dir, const char *users, const char *messages)
+{
+        g_auto(ToolRun) run = { 0 };
+        tool_run(&run, "MKPO", dir, "--users", users, "--messages", messages, "--queue-max",
+                 messages, NULL);
+        cr_assert_eq(run.status, 0, "mkpo failed: %s", run.err);
+}
+
+/* @argv: extra daemon arguments for both nodes (may be NULL). */
+static void mount_both_nodes(const char *const *argv)
+{
+        g_free(node_b.backing);
+        node_b.backing = g_strdup(node_a.backing);
+        int r = mount_harness_mount(&node_a, argv);
+        cr_assert_eq(r, 0, "node A: mount failed (%s); see %s", g_strerror(-r), node_a.log);
+        r = mount_harness_mount(&node_b, argv);
+        cr_assert_eq(r, 0, "node B: mount failed (%s); see %s", g_strerror(-r), node_b.log);
+}
+
+/* Every offered message was queued or refused, each queued one is
+ * accounted for once, the queue is empty, and the run was split. */
+static void expect_accounted(const char *json, unsigned offered)
+{
+        unsigned queued = po_sim_json_count(json, "queued");
+        cr_expect_eq(queued + po_sim_json_count(json, "refused"), offered, "%s", json);
+        cr_expect_eq(po_sim_json_count(json, "delivered") + po_sim_json_count(json, "duplicates") +
+                             po_sim_json_count(json, "lost") +
+                             po_sim_json_count(json, "returned"),
+                     queued, "%s", json);
+        cr_expect_eq(po_sim_json_count(json, "still_queued"), 0, "%s", json);
+        cr_expect(strstr(json, "\"split\": true"), "%s", json);
+        cr_expect(strstr(json, "\"ok\": true"), "%s", json);
+}
+
+#define SPLIT_CONSUMERS "external=2,v20=2,gateway=2"
+
+static void run_split_expect_clean(const char *const *daemon_argv)
+{
+        make_postoffice(node_a.backing, "20", "500");
+        mount_both_nodes(daemon_argv);
+        g_auto(ToolRun) run = { 0 };
+        tool_run(&run, "PO_SIM", node_a.mnt, "--also", node_b.mnt, "--messages", "3000",
+                 "--consumers", SPLIT_CONSUMERS, "--producers", "2", "--timeout", "800",
+                 "--json", NULL);
+        cr_log_info("two nodes: %s", run.out);
+        cr_assert_eq(run.status, 0, "po-sim failed: %s%s", run.out, run.err);
+        expect_accounted(run.out, 3500);
+        cr_expect(strstr(run.out, "\"mode\": \"mailbagfs\""), "%s", run.out);
+        cr_expect_eq(po_sim_json_count(run.out, "delivered"), 3500, "%s", run.out);
+        cr_expect_eq(po_sim_json_count(run.out, "duplicates"), 0, "%s", run.out);
+        cr_expect_eq(po_sim_json_count(run.out, "lost"), 0, "%s", run.out);
+        cr_expect_eq(po_sim_json_count(run.out, "missing_routing"), 0, "%s", run.out);
+        cr_expect_eq(po_sim_json_count(run.out, "contention_failures"), 0, "%s", run.out);
+        const MountHarness *nodes[] = {&node_a, &node_b};
+        for (size_t i = 0; i < G_N_ELEMENTS(nodes); i++) {
+                g_autofree char *problems = mount_harness_log_problems(nodes[i]);
+                cr_expect_null(problems, "node %c's log: %s", (char)('A' + i), problems);
+        }
+        cr_expect_eq(mount_harness_unmount(&node_b), 0);
+        cr_expect_eq(mount_harness_unmount(&node_a), 0);
+}
+
+/* With the kernel's attribute cache off on both nodes: a node's cached
+ * size of a mailbag another node has just appended to would make it
+ * write its record over the other's (see the next test). */
+Test(po_sim_cluster, split_across_two_daemons_is_clean, .timeout = 900)
+{
+        const char *const argv[] = {"-ocache_timeout=0", NULL};
+        run_split_expect_clean(argv);
+}
+
+/* The same with the daemons' defaults (cache_timeout=1). It loses mail
+ * (measured: 12 and 26 of 3,500 in two runs, never with cache_timeout=0):
+ * the kernel on one node answers fstat() of an .MBG from its attribute
+ * cache after the other node appended, and the delivery that follows
+ * writes over the other node's record. Disabled until the daemon
+ * refreshes a mailbag's attributes when a lease another node held is
+ * granted. */
+Test(po_sim_cluster, split_across_two_daemons_with_default_cache_is_clean, .timeout = 900,
+     .disabled = true)
+{
+        run_split_expect_clean(NULL);
+}
+
+Test(po_sim_cluster, split_on_the_raw_directory_collides, .timeout = 900)
+{
+        make_postoffice(node_a.backing, "20", "500");
+        g_auto(ToolRun) run = { 0 };
+        tool_run(&run, "PO_SIM", node_a.backing, "--also", node_a.backing, "--messages", "3000",
+                 "--consumers", SPLIT_CONSUMERS, "--producers", "2", "--timeout", "800",
+                 "--json", NULL);
+        cr_log_info("raw twice: %s", run.out);
+        cr_assert_eq(run.status, 0, "po-sim failed: %s%s", run.out, run.err);
+        expect_accounted(run.out, 3500);
+        cr_expect(strstr(run.out, "\"mode\": \"raw\""), "%s", run.out);
+        /* If this fails, po-sim no longer models the problem of Q103960. */
+        cr_expect_gt(po_sim_json_count(run.out, "duplicates") +
+                             po_sim_json_count(run.out, "missing_routing"),
+                     0, "no collision on a raw postoffice: %s", run.out);
+}
+
+Test(po_sim_cluster, also_refuses_another_postoffice)
+{
+        make_postoffice(node_a.backing, "4", "10");
+        make_postoffice(node_b.backing, "4", "10");
+        g_auto(ToolRun) run = { 0 };
+        tool_run(&run, "PO_SIM", node_a.backing, "--also", node_b.backing, "--messages", "10",
+                 NULL);
+        cr_expect_eq(run.status, 2, "po-sim accepted another postoffice: %s%s", run.out,
+                     run.err);
+        cr_expect(strstr(run.err, "is not the postoffice"), "%s", run.err);
+        cr_expect_str_empty(run.out);
+}
