@@ -69,7 +69,7 @@ static gboolean backing_id_equal(gconstpointer a, gconstpointer b)
         return x->dev == y->dev && x->ino == y->ino;
 }
 
-static Inode *inode_new(InodeTable *table, const struct stat *st)
+static Inode *inode_new(InodeTable *table, const struct stat *st, bool shared)
 {
         Inode *node = g_new0(Inode, 1);
         node->unlinked_fd = -1;
@@ -77,6 +77,7 @@ static Inode *inode_new(InodeTable *table, const struct stat *st)
         node->key.backing.dev = st->st_dev;
         node->key.backing.ino = st->st_ino;
         node->key.type = st->st_mode & S_IFMT;
+        node->key.shared = shared;
         g_hash_table_insert(table->by_nodeid, &node->key.nodeid, node);
         g_hash_table_insert(table->by_backing, &node->key.backing, node);
         return node;
@@ -89,7 +90,7 @@ InodeTable *inode_table_new(const struct stat *root_st)
         table->by_nodeid = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
         table->by_backing = g_hash_table_new(backing_id_hash, backing_id_equal);
         table->next_nodeid = FUSE_ROOT_ID;
-        table->root = inode_new(table, root_st);
+        table->root = inode_new(table, root_st, false);
         table->root->nlookup = 1;
         return table;
 }
@@ -269,7 +270,7 @@ static void inode_name_set_locked(InodeTable *table, Inode *parent, const char *
 }
 
 fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent_id, const char *name,
-                                const struct stat *st)
+                                const struct stat *st, bool shared)
 {
         InodeBackingId id = {.dev = st->st_dev, .ino = st->st_ino};
 
@@ -283,7 +284,7 @@ fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent_id, const c
                 node = NULL;
         }
         if (!node)
-                node = inode_new(table, st);
+                node = inode_new(table, st, shared);
         node->nlookup++;
         if (parent)
                 inode_name_set_locked(table, parent, name, node);

@@ -31,6 +31,9 @@ typedef struct {
         fuse_ino_t nodeid;
         InodeBackingId backing;
         mode_t type; /* S_IFMT bits */
+        /* Its first name is a mailbag or global file (ops_name_is_shared):
+         * the kernel must not cache its attributes or data. */
+        bool shared;
 } InodeKey;
 
 InodeTable *inode_table_new(const struct stat *root_st);
@@ -53,7 +56,7 @@ char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *n
 /* A lookup of @name in @parent found @st: returns the node id for it and
  * counts one kernel reference. */
 fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent, const char *name,
-                                const struct stat *st);
+                                const struct stat *st, bool shared);
 
 /* The kernel dropped @nlookup references. */
 void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);

@@ -14,10 +14,14 @@
 
 static bool log_to_syslog;
 static int log_max_priority = LOG_INFO;
+/* stderr is the journal (systemd sets JOURNAL_STREAM): each line starts
+ * with its syslog priority, "<4>", which journald takes as the level. */
+static bool log_to_journal;
 
 void log_setup(bool use_syslog, int max_priority)
 {
         log_max_priority = max_priority;
+        log_to_journal = g_getenv("JOURNAL_STREAM") != NULL;
         log_set_syslog(use_syslog);
 }
 
@@ -65,8 +69,11 @@ void log_message(int priority, const char *format, ...)
                 syslog(priority, "%s", text);
                 return;
         }
-        g_autofree char *line = g_strdup_printf("mailbagfs: %s: %s\n",
-                                                log_priority_label(priority), text);
+        g_autofree char *line =
+                log_to_journal ? g_strdup_printf("<%d>%s: %s\n", priority,
+                                                 log_priority_label(priority), text)
+                               : g_strdup_printf("mailbagfs: %s: %s\n",
+                                                 log_priority_label(priority), text);
         /* One write per line: stdio buffering would split lines between
          * threads. A failed write to stderr has nowhere to be reported. */
         ssize_t ignored = write(STDERR_FILENO, line, strlen(line));

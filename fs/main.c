@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "kernel-cache.h"
@@ -194,8 +196,10 @@ static char *mountpoint_type(const char *path)
  * the new mount goes. Say what to run instead. */
 static int check_mountpoint(const char *path)
 {
-        struct stat st;
-        int r = stat(path, &st) < 0 ? -errno : 0;
+        /* statfs always reaches a FUSE daemon; stat may be answered from
+         * the kernel's attribute cache for a while after the daemon died. */
+        struct statfs sfs;
+        int r = statfs(path, &sfs) < 0 ? -errno : 0;
         g_autofree char *type = mountpoint_type(path);
         bool ours = type && g_str_equal(type, "fuse.mailbagfs");
         if (r == -ENOTCONN) {
@@ -413,7 +417,10 @@ int main(int argc, char *argv[])
                             "one is protected as soon as it is made",
                             options.backing, po_profile_lock_folder(fs.mailbags.profile));
         signal_ready(options.ready_fd);
-        status = serve(session, &cmdline) == 0 ? 0 : 1;
+        int served = serve(session, &cmdline);
+        /* libfuse reports the signal that ended the loop: a stop asked
+         * for (systemctl stop, Ctrl-C) is a clean exit. */
+        status = served == 0 || served == SIGTERM || served == SIGINT || served == SIGHUP ? 0 : 1;
         log_info("unmounting %s", cmdline.mountpoint);
         /* Stopping the lease manager answers the requests still waiting
          * for a lease; the session must still exist for those replies. */

@@ -34,7 +34,7 @@ void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                         return;
                 }
         }
-        fuse_reply_attr(req, &st, fs->attr_timeout);
+        fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino));
 }
 
 static struct timespec setattr_time(const struct stat *attr, int to_set, int set_bit,
@@ -106,7 +106,7 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                 ops_reply_status(req, "setattr", r);
                 return;
         }
-        fuse_reply_attr(req, &st, fs->attr_timeout);
+        fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino));
 }
 
 void ops_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -51,6 +51,9 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         file->ino = entry ? entry->ino : ino;
         file->claim = claim;
         fi->fh = (uintptr_t)file;
+        InodeKey key;
+        if (inode_table_key(fs->inodes, file->ino, &key) == 0 && key.shared)
+                fi->direct_io = 1;
         inode_table_file_opened(fs->inodes, file->ino, fd);
 
         int r = entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi);

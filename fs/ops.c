@@ -53,8 +53,9 @@ int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name
         g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         if (fstatat(dirfd, name, &entry->attr, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
-        entry->ino = inode_table_remember(fs->inodes, parent, name, &entry->attr);
-        entry->attr_timeout = fs->attr_timeout;
+        bool shared = ops_name_is_shared(name);
+        entry->ino = inode_table_remember(fs->inodes, parent, name, &entry->attr, shared);
+        entry->attr_timeout = shared ? 0 : fs->attr_timeout;
         entry->entry_timeout = fs->entry_timeout;
         return 0;
 }
@@ -73,6 +74,12 @@ void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirf
          * never got the reference it would later forget. */
         if (fuse_reply_entry(req, &entry) < 0)
                 inode_table_forget(fs->inodes, entry.ino, 1);
+}
+
+double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino)
+{
+        InodeKey key;
+        return inode_table_key(fs->inodes, ino, &key) == 0 && key.shared ? 0 : fs->attr_timeout;
 }
 
 char *ops_node_path(Mailbagfs *fs, fuse_ino_t ino, int *error)

@@ -20,6 +20,23 @@ static inline Mailbagfs *ops_fs(fuse_req_t req)
         return fuse_req_userdata(req);
 }
 
+/* Mailbag files (.KEY, .MBG) and global files (.GLB) are rewritten in
+ * place by whoever holds their lease, which may be a program on another
+ * daemon's mount of the share (a cluster node) or on the backing store:
+ * the kernel must not answer for them from its caches. Their attributes
+ * are never cached and they are opened with direct I/O, so a size or a
+ * record read after a lease is granted is the backing store's. Going by
+ * the name alone errs on the side of fresh data. */
+static inline bool ops_name_is_shared(const char *name)
+{
+        const char *dot = strrchr(name, '.');
+        return dot && (g_ascii_strcasecmp(dot, ".KEY") == 0 || g_ascii_strcasecmp(dot, ".MBG") == 0 ||
+                       g_ascii_strcasecmp(dot, ".GLB") == 0);
+}
+
+/* How long the kernel may cache @ino's attributes. */
+double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino);
+
 /* The daemon's own lease file (cluster-locks.h) is not the clients': it
  * is hidden in every folder, and no client may make a file of its name. */
 static inline bool ops_name_reserved(const char *name)

@@ -35,7 +35,7 @@ TestSuite(inode, .init = setup, .fini = teardown);
 static fuse_ino_t remember(fuse_ino_t parent, const char *name, ino_t ino, mode_t type)
 {
         struct stat st = fake_stat(ino, type);
-        return inode_table_remember(table, parent, name, &st);
+        return inode_table_remember(table, parent, name, &st, false);
 }
 
 static void expect_path(fuse_ino_t node, const char *want)
