@@ -1,6 +1,6 @@
 /* mailbag-stat - who holds which mailbag on a mailbagfs mount.
  *
- * mailbag-stat PATH [--json] [--watch [SECONDS]] [--profile PATH]
+ * mailbag-stat PATH [--json | --prometheus] [--watch [SECONDS]] [--profile PATH]
  *
  * PATH is the root of a mount (it has user.mailbag.postoffices: every
  * postoffice the mount protects is shown) or one protected postoffice
@@ -26,8 +26,10 @@
 
 #include "po-error.h"
 #include "profile.h"
+#include "prom-text.h"
 #include "status-attr.h"
 #include "status-line.h"
+#include "tool-json.h"
 
 typedef struct {
         char *name;
@@ -378,133 +380,245 @@ static void print_table(const Snapshot *snap)
 
 /* --- JSON -------------------------------------------------------------- */
 
-/* Valid JSON whatever the bytes: UTF-8 passes, other bytes >= 0x80 become
- * \u00XX (their Latin-1 reading). */
-static void print_json_string(const char *text)
-{
-        bool utf8 = g_utf8_validate(text, -1, NULL);
-        putchar('"');
-        for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        printf("\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7F || (*p >= 0x80 && !utf8))
-                        printf("\\u%04x", *p);
-                else
-                        putchar(*p);
-        }
-        putchar('"');
-}
-
-static void print_json_value(const char *value)
-{
-        bool number = value[0] != '\0' && strlen(value) < 20;
-        for (const char *p = value; number && *p; p++)
-                number = g_ascii_isdigit(*p);
-        if (number)
-                printf("%s", value);
-        else
-                print_json_string(value);
-}
-
-/* The fields as JSON members (numbers stay numbers), but @skip. */
-static void print_json_fields(const PoStatusLine *line, const char *skip, bool first)
+/* The fields as members (numbers stay numbers), but @skip. */
+static void add_json_fields(JsonBuilder *b, const PoStatusLine *line, const char *skip)
 {
         for (guint i = 0; i < po_status_line_n_fields(line); i++) {
                 const char *key = po_status_line_field_key(line, i);
                 if (skip && strcmp(key, skip) == 0)
                         continue;
-                printf("%s", first ? "" : ", ");
-                first = false;
-                print_json_string(key);
-                printf(": ");
-                print_json_value(po_status_line_field_value(line, i));
+                json_builder_set_member_name(b, key);
+                tool_json_add_value(b, po_status_line_field_value(line, i));
         }
 }
 
-static void print_json_lease(const PoStatusLine *line)
+static void add_json_lease(JsonBuilder *b, const PoStatusLine *line)
 {
         PoStatusLease lease;
         po_status_line_as_lease(line, &lease);
-        printf("{\"kind\": ");
-        print_json_string(lease.kind);
-        printf(", \"name\": ");
-        print_json_string(lease.name);
-        printf(", \"held\": %s, \"postoffice\": ", lease.held ? "true" : "false");
-        print_json_string(lease.postoffice);
-        printf(", \"waiting\": [");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "kind");
+        tool_json_add_string(b, lease.kind);
+        json_builder_set_member_name(b, "name");
+        tool_json_add_string(b, lease.name);
+        json_builder_set_member_name(b, "held");
+        json_builder_add_boolean_value(b, lease.held);
+        json_builder_set_member_name(b, "postoffice");
+        tool_json_add_string(b, lease.postoffice);
+        json_builder_set_member_name(b, "waiting");
+        json_builder_begin_array(b);
         g_auto(GStrv) waiting = g_strsplit(field_or(line, PO_STATUS_FIELD_WAITING, ""), ",", -1);
-        bool first = true;
-        for (char **pid = waiting; *pid; pid++) {
-                if (!**pid)
-                        continue;
-                printf("%s", first ? "" : ", ");
-                first = false;
-                print_json_value(*pid);
-        }
-        printf("]");
+        for (char **pid = waiting; *pid; pid++)
+                if (**pid)
+                        tool_json_add_value(b, *pid);
+        json_builder_end_array(b);
         for (guint i = 0; i < po_status_line_n_fields(line); i++) {
                 const char *key = po_status_line_field_key(line, i);
                 if (strcmp(key, PO_STATUS_FIELD_WAITING) == 0 ||
                     strcmp(key, PO_STATUS_FIELD_POSTOFFICE) == 0)
                         continue;
-                printf(", ");
-                print_json_string(key);
-                printf(": ");
-                print_json_value(po_status_line_field_value(line, i));
+                json_builder_set_member_name(b, key);
+                tool_json_add_value(b, po_status_line_field_value(line, i));
         }
-        printf("}");
+        json_builder_end_object(b);
 }
 
-static void print_json_view(const PostofficeView *view)
+static void add_json_view(JsonBuilder *b, const PostofficeView *view)
 {
-        printf("{\"postoffice\": ");
-        print_json_string(view->path);
-        printf(", \"queues\": [");
-        for (guint i = 0; i < view->queues->len; i++) {
-                printf("%s", i ? ", " : "");
-                print_json_string(view->queues->pdata[i]);
-        }
-        printf("], \"leases\": [");
-        for (guint i = 0; i < view->leases->len; i++) {
-                printf("%s", i ? ", " : "");
-                print_json_lease(view->leases->pdata[i]);
-        }
-        printf("], \"mailbags\": [");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "postoffice");
+        tool_json_add_string(b, view->path);
+        json_builder_set_member_name(b, "queues");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < view->queues->len; i++)
+                tool_json_add_string(b, view->queues->pdata[i]);
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "leases");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < view->leases->len; i++)
+                add_json_lease(b, view->leases->pdata[i]);
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "mailbags");
+        json_builder_begin_array(b);
         for (guint i = 0; i < view->mailbags->len; i++) {
                 const MailbagRow *row = view->mailbags->pdata[i];
-                printf("%s{\"name\": ", i ? ", " : "");
-                print_json_string(row->name);
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "name");
+                tool_json_add_string(b, row->name);
                 if (row->records) {
-                        print_json_fields(row->records, PO_STATUS_FIELD_POSTOFFICE, false);
+                        add_json_fields(b, row->records, PO_STATUS_FIELD_POSTOFFICE);
                 } else {
-                        printf(", \"error\": ");
-                        print_json_string(row->error);
+                        json_builder_set_member_name(b, "error");
+                        tool_json_add_string(b, row->error);
                 }
-                printf("}");
+                json_builder_end_object(b);
         }
-        printf("], \"stats\": {");
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "stats");
+        json_builder_begin_object(b);
         if (view->stats)
-                print_json_fields(view->stats, NULL, true);
-        printf("}}");
+                add_json_fields(b, view->stats, NULL);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
 }
 
 static void print_json(const Snapshot *snap)
 {
-        printf("{\"path\": ");
-        print_json_string(snap->target);
-        printf(", \"mount\": %s, \"postoffices\": [", snap->is_mount ? "true" : "false");
-        for (guint i = 0; i < snap->postoffices->len; i++) {
-                printf("%s", i ? ", " : "");
-                print_json_view(snap->postoffices->pdata[i]);
-        }
-        printf("], \"stats\": {");
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "path");
+        tool_json_add_string(b, snap->target);
+        json_builder_set_member_name(b, "mount");
+        json_builder_add_boolean_value(b, snap->is_mount);
+        json_builder_set_member_name(b, "postoffices");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < snap->postoffices->len; i++)
+                add_json_view(b, snap->postoffices->pdata[i]);
+        json_builder_end_array(b);
+        json_builder_set_member_name(b, "stats");
+        json_builder_begin_object(b);
         /* The sums of a mount, or the one postoffice's own counters. */
         const PoStatusLine *total = snap->total_stats;
         if (!snap->is_mount && snap->postoffices->len == 1)
                 total = ((PostofficeView *)snap->postoffices->pdata[0])->stats;
         if (total)
-                print_json_fields(total, NULL, true);
-        printf("}}\n");
+                add_json_fields(b, total, NULL);
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        tool_json_print(b);
+}
+
+/* --- Prometheus --------------------------------------------------------- */
+
+/* The daemon's counters as mailbagfs_FIELD_total, so a counter the daemon
+ * adds later is exported too; known ones get their own help text. */
+static const char *const prom_counter_help[][2] = {
+        {PO_STATUS_FIELD_ACQUISITIONS, "Leases granted"},
+        {PO_STATUS_FIELD_WAITS, "Requests that waited in line for a lease"},
+        {PO_STATUS_FIELD_TIMEOUTS, "Waits that ended in a sharing violation after lock_timeout"},
+        {PO_STATUS_FIELD_DEADLOCKS, "Waits refused because they would close a waits-for cycle"},
+        {PO_STATUS_FIELD_STALE_RECLAIMED, "Holds of dead processes and stale lock files reclaimed"},
+        {PO_STATUS_FIELD_BREAKS, "Holds ended by root through user.mailbag.break"},
+        {PO_STATUS_FIELD_CANCELLATIONS, "Waits ended because the client was interrupted or died"},
+        {PO_STATUS_FIELD_MIXED_PROTOCOL, "Lock protocols used against the v20= setting"},
+};
+
+static void prom_add_counters(PromText *prom, const PostofficeView *view)
+{
+        for (guint i = 0; view->stats && i < po_status_line_n_fields(view->stats); i++) {
+                const char *key = po_status_line_field_key(view->stats, i);
+                guint64 value;
+                if (!po_status_line_field_uint64(view->stats, key, &value))
+                        continue;
+                const char *help = "A counter of the mailbagfs daemon";
+                for (gsize k = 0; k < G_N_ELEMENTS(prom_counter_help); k++)
+                        if (strcmp(prom_counter_help[k][0], key) == 0)
+                                help = prom_counter_help[k][1];
+                g_autofree char *name = g_strdup_printf("mailbagfs_%s_total", key);
+                prom_text_declare(prom, name, PROM_COUNTER, help);
+                const char *labels[] = {"postoffice", view->path, NULL};
+                prom_text_add(prom, name, labels, (double)value);
+        }
+}
+
+static void prom_add_lease(PromText *prom, const char *postoffice, const char *kind,
+                           const char *name, const PoStatusLine *line)
+{
+        const char *labels[] = {"postoffice", postoffice, "mailbag", name, "kind", kind, NULL};
+        PoStatusLease lease = {.held = false};
+        if (line)
+                po_status_line_as_lease(line, &lease);
+        guint64 waiters = 0;
+        if (line && !po_status_line_field_uint64(line, PO_STATUS_FIELD_WAITERS, &waiters)) {
+                g_auto(GStrv) pids = g_strsplit(field_or(line, PO_STATUS_FIELD_WAITING, ""), ",", -1);
+                for (char **pid = pids; *pid; pid++)
+                        waiters += **pid != '\0';
+        }
+        prom_text_add(prom, "mailbagfs_lease_held", labels, lease.held);
+        prom_text_add(prom, "mailbagfs_lease_waiters", labels, (double)waiters);
+        const char *since = line ? po_status_line_field(line, PO_STATUS_FIELD_SINCE) : NULL;
+        g_autoptr(GDateTime) when = since ? g_date_time_new_from_iso8601(since, NULL) : NULL;
+        if (lease.held && when)
+                prom_text_add(prom, "mailbagfs_lease_held_since_seconds", labels,
+                              (double)g_date_time_to_unix(when));
+}
+
+/* Every lease the daemon lists, and the session and key-write leases of
+ * each queue also when free, so a series does not vanish between holds. */
+static void prom_add_leases(PromText *prom, const PostofficeView *view)
+{
+        for (guint i = 0; i < view->leases->len; i++) {
+                PoStatusLease lease;
+                po_status_line_as_lease(view->leases->pdata[i], &lease);
+                prom_add_lease(prom, view->path, lease.kind, lease.name, view->leases->pdata[i]);
+        }
+        const char *kinds[] = {PO_STATUS_KIND_SESSION, PO_STATUS_KIND_KEY_WRITE};
+        for (guint q = 0; q < view->queues->len; q++) {
+                for (gsize k = 0; k < G_N_ELEMENTS(kinds); k++) {
+                        const char *labels[] = {"postoffice", view->path, "mailbag",
+                                                view->queues->pdata[q], "kind", kinds[k], NULL};
+                        if (!prom_text_has(prom, "mailbagfs_lease_held", labels))
+                                prom_add_lease(prom, view->path, kinds[k], view->queues->pdata[q],
+                                               NULL);
+                }
+        }
+}
+
+static void prom_add_mailbags(PromText *prom, const PostofficeView *view)
+{
+        for (guint i = 0; i < view->mailbags->len; i++) {
+                const MailbagRow *row = view->mailbags->pdata[i];
+                const char *labels[] = {"postoffice", view->path, "mailbag", row->name, NULL};
+                guint64 live, total, free_slots, limit;
+                bool corrupt = row->error && g_str_has_prefix(row->error, PO_STATUS_STATE_CORRUPT);
+                if (row->error && !corrupt)
+                        continue; /* no KEY file to read: nothing to say */
+                prom_text_add(prom, "mailbagfs_mailbag_corrupt", labels, corrupt);
+                if (!row->records)
+                        continue;
+                if (po_status_line_field_uint64(row->records, PO_STATUS_FIELD_LIVE, &live))
+                        prom_text_add(prom, "mailbagfs_mailbag_records", labels, (double)live);
+                if (po_status_line_field_uint64(row->records, PO_STATUS_FIELD_TOTAL, &total))
+                        prom_text_add(prom, "mailbagfs_mailbag_slots", labels, (double)total);
+                if (po_status_line_field_uint64(row->records, PO_STATUS_FIELD_FREE, &free_slots))
+                        prom_text_add(prom, "mailbagfs_mailbag_free_slots", labels,
+                                      (double)free_slots);
+                if (po_status_line_field_uint64(row->records, PO_STATUS_FIELD_LIMIT, &limit))
+                        prom_text_add(prom, "mailbagfs_mailbag_records_limit", labels,
+                                      (double)limit);
+        }
+}
+
+/* For node_exporter's textfile collector: counters per postoffice (their
+ * sums are Prometheus's to make), leases, and mailbag records. */
+static void print_prometheus(const Snapshot *snap)
+{
+        g_autoptr(PromText) prom = prom_text_new();
+        /* Declared first so the file reads in this order. */
+        prom_text_declare(prom, "mailbagfs_lease_held", PROM_GAUGE,
+                          "1 while a process holds the lease, else 0");
+        prom_text_declare(prom, "mailbagfs_lease_waiters", PROM_GAUGE,
+                          "Processes waiting in line for the lease");
+        prom_text_declare(prom, "mailbagfs_lease_held_since_seconds", PROM_GAUGE,
+                          "When the current hold began, as a Unix time");
+        prom_text_declare(prom, "mailbagfs_mailbag_records", PROM_GAUGE,
+                          "Records in use in the mailbag (deliveries fail at the limit)");
+        prom_text_declare(prom, "mailbagfs_mailbag_records_limit", PROM_GAUGE,
+                          "The most records a mailbag can hold");
+        prom_text_declare(prom, "mailbagfs_mailbag_slots", PROM_GAUGE,
+                          "Record slots in the mailbag's .MBG file, used or free");
+        prom_text_declare(prom, "mailbagfs_mailbag_free_slots", PROM_GAUGE,
+                          "Freed record slots a delivery reuses");
+        prom_text_declare(prom, "mailbagfs_mailbag_corrupt", PROM_GAUGE,
+                          "1 when the mailbag's KEY file does not parse, else 0");
+        for (guint i = 0; i < snap->postoffices->len; i++) {
+                const PostofficeView *view = snap->postoffices->pdata[i];
+                prom_add_leases(prom, view);
+                prom_add_mailbags(prom, view);
+                prom_add_counters(prom, view);
+        }
+        g_autofree char *text = prom_text_render(prom);
+        fputs(text, stdout);
 }
 
 static volatile sig_atomic_t stop_requested;
@@ -517,11 +631,13 @@ static void on_stop_signal(int signum)
 
 int main(int argc, char *argv[])
 {
-        gboolean json = FALSE;
+        gboolean json = FALSE, prometheus = FALSE;
         double watch = -1;
         g_autofree char *profile_path = NULL;
         GOptionEntry entries[] = {
                 {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print one JSON object", NULL},
+                {"prometheus", 0, 0, G_OPTION_ARG_NONE, &prometheus,
+                 "Print the metrics in the Prometheus text format", NULL},
                 {"watch", 0, 0, G_OPTION_ARG_DOUBLE, &watch, "Refresh every SECONDS", "SECONDS"},
                 {"profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path,
                  "The postoffice profile the mount uses", "PATH"},
@@ -540,6 +656,11 @@ int main(int argc, char *argv[])
         }
         if (argc != 2) {
                 fprintf(stderr, "mailbag-stat: give one PATH (see --help)\n");
+                return 2;
+        }
+        if (prometheus && (json || watch > 0)) {
+                fprintf(stderr, "mailbag-stat: --prometheus prints once, alone: not with --json "
+                                "or --watch\n");
                 return 2;
         }
         g_autoptr(PoProfile) profile = profile_path ? po_profile_load(profile_path, &error)
@@ -571,7 +692,9 @@ int main(int argc, char *argv[])
                 }
                 if (clear_screen)
                         printf("\033[H\033[2J");
-                if (json)
+                if (prometheus)
+                        print_prometheus(&snap);
+                else if (json)
                         print_json(&snap);
                 else
                         print_table(&snap);

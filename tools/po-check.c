@@ -32,6 +32,7 @@
 #include "profile.h"
 #include "status-attr.h"
 #include "status-line.h"
+#include "tool-json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -733,20 +734,6 @@ static void po_check_fix(PoCheck *check, bool json)
 
 /* --- output ------------------------------------------------------------ */
 
-static void po_check_json_string(GString *out, const char *text)
-{
-        g_string_append_c(out, '"');
-        for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        g_string_append_printf(out, "\\%c", *p);
-                else if (*p < 0x20 || *p >= 0x7F)
-                        g_string_append_printf(out, "\\u%04x", *p);
-                else
-                        g_string_append_c(out, *p);
-        }
-        g_string_append_c(out, '"');
-}
-
 static void po_check_print(const PoCheck *check, bool json)
 {
         if (!json) {
@@ -758,20 +745,23 @@ static void po_check_print(const PoCheck *check, bool json)
                 }
                 return;
         }
-        g_autoptr(GString) out = g_string_new("[");
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        json_builder_begin_array(builder);
         for (guint i = 0; i < check->problems->len; i++) {
                 const PoCheckProblem *problem = check->problems->pdata[i];
-                g_string_append(out, i ? ",\n {" : "\n {");
-                g_string_append(out, "\"kind\": ");
-                po_check_json_string(out, problem->kind);
-                g_string_append(out, ", \"file\": ");
-                po_check_json_string(out, problem->file);
-                g_string_append(out, ", \"detail\": ");
-                po_check_json_string(out, problem->detail);
-                g_string_append_printf(out, ", \"fixed\": %s}", problem->action ? "true" : "false");
+                json_builder_begin_object(builder);
+                json_builder_set_member_name(builder, "kind");
+                tool_json_add_string(builder, problem->kind);
+                json_builder_set_member_name(builder, "file");
+                tool_json_add_string(builder, problem->file);
+                json_builder_set_member_name(builder, "detail");
+                tool_json_add_string(builder, problem->detail);
+                json_builder_set_member_name(builder, "fixed");
+                json_builder_add_boolean_value(builder, problem->action != NULL);
+                json_builder_end_object(builder);
         }
-        g_string_append(out, check->problems->len ? "\n]\n" : "]\n");
-        fputs(out->str, stdout);
+        json_builder_end_array(builder);
+        tool_json_print(builder);
 }
 
 int main(int argc, char **argv)

@@ -336,7 +336,7 @@ Test(tools, json_names_kind_and_file)
         g_auto(ToolRun) run = { 0 };
         tool_run(&run, "PO_CHECK", po.root, "--json", NULL);
         cr_assert_eq(run.status, 1);
-        cr_assert(strstr(run.out, "{\"kind\": \"lower-case-name\", \"file\": \"LOG/odd\\\"name\""),
+        cr_assert(strstr(run.out, "{\"kind\":\"lower-case-name\",\"file\":\"LOG/odd\\\"name\""),
                   "%s", run.out);
 }
 

@@ -84,12 +84,12 @@ Test(status_tools, mailbag_stat_shows_a_held_session_of_the_mount)
         g_auto(ToolRun) json = { 0 };
         tool_run(&json, "MAILBAG_STAT", harness.mnt, "--json", NULL);
         cr_expect_eq(json.status, 0, "%s", json.err);
-        expect_in(json.out, "\"postoffices\": [{\"postoffice\": \".\"");
-        expect_in(json.out, "{\"kind\": \"session\", \"name\": \"INQUEUE3\", \"held\": true, "
-                            "\"postoffice\": \".\"");
-        g_autofree char *pid_member = g_strdup_printf("\"pid\": %d,", (int)getpid());
+        expect_in(json.out, "\"postoffices\":[{\"postoffice\":\".\"");
+        expect_in(json.out, "{\"kind\":\"session\",\"name\":\"INQUEUE3\",\"held\":true,"
+                            "\"postoffice\":\".\"");
+        g_autofree char *pid_member = g_strdup_printf("\"pid\":%d,", (int)getpid());
         expect_in(json.out, pid_member);
-        expect_in(json.out, "{\"name\": \"INQUEUE3\", \"live\": 5,");
+        expect_in(json.out, "{\"name\":\"INQUEUE3\",\"live\":5,");
 
         /* A folder of the mount that is not a postoffice. */
         g_autofree char *key_folder = g_build_filename(harness.mnt, "KEY", NULL);
@@ -263,16 +263,16 @@ Test(status_tools, mailbag_stat_lists_every_postoffice_of_a_mount)
         g_auto(ToolRun) json = { 0 };
         tool_run(&json, "MAILBAG_STAT", root, "--json", NULL);
         cr_assert_eq(json.status, 0, "%s", json.err);
-        expect_in(json.out, "\"mount\": true, \"postoffices\": [{\"postoffice\": \"PO1\", "
-                            "\"queues\": [\"INQUEUE3\", \"SYSTEM\"], \"leases\": [{\"kind\": "
-                            "\"exclusive\", \"name\": \"GLB/CONTROL.GLB\", \"held\": true, "
-                            "\"postoffice\": \"PO1\", \"waiting\": [], \"pid\": 0,");
-        expect_in(json.out, "\"holder\": \"unknown\"");
-        expect_in(json.out, "{\"postoffice\": \"HUB/PO 2\"");
-        expect_in(json.out, "\"waiting\": [18255, 18256], \"pid\": 18252, \"program\": \"my prog\"");
-        expect_in(json.out, "\"later\": 1}");
-        expect_in(json.out, "{\"name\": \"INQUEUE3\", \"error\": \"corrupt: KEY/INQUEUE3.KEY: offset 0x22f\"}");
-        expect_in(json.out, "], \"stats\": {\"acquisitions\": 3, \"waits\": 1,");
+        expect_in(json.out, "\"mount\":true,\"postoffices\":[{\"postoffice\":\"PO1\","
+                            "\"queues\":[\"INQUEUE3\",\"SYSTEM\"],\"leases\":[{\"kind\":"
+                            "\"exclusive\",\"name\":\"GLB/CONTROL.GLB\",\"held\":true,"
+                            "\"postoffice\":\"PO1\",\"waiting\":[],\"pid\":0,");
+        expect_in(json.out, "\"holder\":\"unknown\"");
+        expect_in(json.out, "{\"postoffice\":\"HUB/PO 2\"");
+        expect_in(json.out, "\"waiting\":[18255,18256],\"pid\":18252,\"program\":\"my prog\"");
+        expect_in(json.out, "\"later\":1}");
+        expect_in(json.out, "{\"name\":\"INQUEUE3\",\"error\":\"corrupt: KEY/INQUEUE3.KEY: offset 0x22f\"}");
+        expect_in(json.out, "],\"stats\":{\"acquisitions\":3,\"waits\":1,");
 }
 
 Test(status_tools, mailbag_stat_shows_one_postoffice_folder)
@@ -299,8 +299,8 @@ Test(status_tools, mailbag_stat_shows_one_postoffice_folder)
         g_auto(ToolRun) json = { 0 };
         tool_run(&json, "MAILBAG_STAT", po, "--json", NULL);
         cr_assert_eq(json.status, 0, "%s", json.err);
-        expect_in(json.out, "\"mount\": false, \"postoffices\": [{\"postoffice\": \"HUB/PO2\"");
-        expect_in(json.out, "], \"stats\": {\"acquisitions\": 9,");
+        expect_in(json.out, "\"mount\":false,\"postoffices\":[{\"postoffice\":\"HUB/PO2\"");
+        expect_in(json.out, "],\"stats\":{\"acquisitions\":9,");
 }
 
 Test(status_tools, mailbag_stat_names_a_bad_status_line)
