@@ -7,9 +7,10 @@ build_packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
                 libglib2.0-dev libcriterion-dev attr python3)
 # The test suite also runs the fuzzers (clang) and real clients: smbd with
 # smbtorture and an impacket SMB client, and Win32 programs under wine,
-# cross-compiled with mingw-w64.
+# cross-compiled with mingw-w64, and DOS programs (built with nasm) under
+# DOSBox.
 test_packages=(clang libclang-rt-14-dev samba samba-testsuite python3-impacket
-               wine wine64 gcc-mingw-w64-x86-64)
+               wine wine64 gcc-mingw-w64-x86-64 dosbox nasm)
 
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then

@@ -253,9 +253,9 @@ Test(samba, samba_collision_on_raw)
 }
 
 /* The second connection's attempt is refused as a sharing violation. The
- * daemon answers smbd EAGAIN at once; smbd defers the client's open and
- * retries it about once a second, and answers SHARING_VIOLATION when the
- * queue stays held (about 70 s with Samba 4.17). */
+ * daemon answers smbd ETXTBSY at once, which smbd maps to
+ * NT_STATUS_SHARING_VIOLATION: an SMB2 client hears it at once, as from
+ * Windows (an SMB1 client after smbd's own retries, up to a second). */
 Test(samba, samba_sessions_refused)
 {
         static const char *const options[] = {"-oallow_other", NULL};
@@ -321,7 +321,7 @@ static void samba_check_exclusion(InteropPeer *holder, const char *hold_mode, co
 }
 
 /* The second connection gets the session only once the first has ended,
- * in both directions (smbd retries the refused open until then). */
+ * in both directions: refused while it is held, granted after. */
 Test(samba, samba_sessions_exclude)
 {
         static const char *const options[] = {"-oallow_other", NULL};
