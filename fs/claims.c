@@ -2,6 +2,7 @@
 #include "claims.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "caller.h"
@@ -32,8 +33,8 @@ static int claim_errno(const Claim *claim, int lease_result)
         case -EBUSY:
                 return -guard_busy_errno(claim->caller.program);
         case -EDEADLK:
-                /* smbd and wineserver queue only for a hold being closed;
-                 * to them a refusal is a sharing violation like any other. */
+                /* Callers that never wait queue only for a hold being
+                 * closed; to them a refusal is busy like any other. */
                 return guard_caller_may_wait(claim->caller.program)
                                ? -EDEADLK
                                : -guard_busy_errno(claim->caller.program);
@@ -59,13 +60,23 @@ static void claim_lease_done(void *opaque, int result)
         ready(ready_opaque, claim, 0);
 }
 
-/* Whether a refused claim may wait in line. A create never does: the
- * kernel holds the folder's lock for the whole create, so a waiting create
- * of P1/INQUEUE3.002 would stop every other name change in P1, the
- * holder's own unlink of its lock file included, until it timed out. */
-static bool claim_may_wait(const Claim *claim)
+/* How long a refused claim waits, as a lease timeout (guard.h says who
+ * waits): never, the kind's default, or until granted. A create by most
+ * callers never waits: the kernel holds the folder's lock for the whole
+ * create, so a waiting create of P1/INQUEUE3.002 would stop every other
+ * name change in P1, the holder's own unlink of its lock file included,
+ * until it timed out. */
+static int claim_timeout_ms(const Claim *claim)
 {
-        return !claim->creating && guard_caller_may_wait(claim->caller.program);
+        switch (guard_caller_wait(claim->caller.program, claim->creating)) {
+        case GUARD_WAIT_NEVER:
+                return 0;
+        case GUARD_WAIT_UNLIMITED:
+                return INT_MAX;
+        case GUARD_WAIT_LIMITED:
+        default:
+                return -1;
+        }
 }
 
 int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, uint64_t *wait_id)
@@ -91,7 +102,7 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, 
                 .protocol = claim->plan.protocol,
                 .ref = claim->ref,
                 .handle = !claim->plan.until_unlink,
-                .timeout_ms = claim_may_wait(claim) ? -1 : 0,
+                .timeout_ms = claim_timeout_ms(claim),
                 /* Even a caller that may not wait waits for a release the
                  * kernel has already sent: Windows frees a share when
                  * CloseHandle returns, and smbd and wineserver expect that. */

@@ -103,18 +103,120 @@ bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode)
         return false;
 }
 
-/* The layers that retry or refuse by themselves (see guard.h). */
-static bool program_is_sharing_layer(const char *program)
+/* ---- who hears "busy" how (guard.h) ------------------------------- */
+
+typedef struct {
+        char program[64]; /* a comm name; a prefix when prefix is set */
+        bool prefix;
+        GuardWait wait;
+        int busy_errno;
+} GuardCallerRule;
+
+/* Built in, and what -o busy_answer= adds after them. The last matching
+ * rule wins. Written only before the daemon serves (main.c), read without
+ * a lock afterwards. */
+static const GuardCallerRule builtin_rules[] = {
+        {"smbd", false, GUARD_WAIT_NEVER, ETXTBSY},
+        {"wineserver", true, GUARD_WAIT_NEVER, EAGAIN},
+        {"dosbox", false, GUARD_WAIT_UNLIMITED, EBUSY},
+        {"dosbox-x", false, GUARD_WAIT_UNLIMITED, EBUSY},
+        {"dosemu2.bin", false, GUARD_WAIT_NEVER, EBUSY},
+        {"dosemu.bin", false, GUARD_WAIT_NEVER, EBUSY},
+};
+static GArray *added_rules; /* of GuardCallerRule */
+
+static bool rule_matches(const GuardCallerRule *rule, const char *program)
 {
-        return program && (g_str_has_prefix(program, "wineserver") || g_str_equal(program, "smbd"));
+        return rule->prefix ? g_str_has_prefix(program, rule->program)
+                            : g_str_equal(program, rule->program);
+}
+
+static GuardCallerRule guard_caller_rule(const char *program)
+{
+        GuardCallerRule rule = {"", false, GUARD_WAIT_LIMITED, EBUSY};
+        if (!program)
+                return rule;
+        for (gsize i = 0; i < G_N_ELEMENTS(builtin_rules); i++)
+                if (rule_matches(&builtin_rules[i], program))
+                        rule = builtin_rules[i];
+        for (guint i = 0; added_rules && i < added_rules->len; i++) {
+                const GuardCallerRule *added = &g_array_index(added_rules, GuardCallerRule, i);
+                if (rule_matches(added, program))
+                        rule = *added;
+        }
+        return rule;
 }
 
 int guard_busy_errno(const char *program)
 {
-        return program_is_sharing_layer(program) ? EAGAIN : EBUSY;
+        return guard_caller_rule(program).busy_errno;
+}
+
+GuardWait guard_caller_wait(const char *program, bool creating)
+{
+        GuardWait wait = guard_caller_rule(program).wait;
+        if (!creating)
+                return wait;
+        /* A create holds its folder's lock in the kernel while it waits,
+         * so every other name change there (the holder's own unlink of its
+         * lock file or of a P1 file) stops meanwhile. Only a program that
+         * would otherwise hear "file not found" waits, and not for long. */
+        return wait == GUARD_WAIT_UNLIMITED ? GUARD_WAIT_LIMITED : GUARD_WAIT_NEVER;
 }
 
 bool guard_caller_may_wait(const char *program)
 {
-        return !program_is_sharing_layer(program);
+        return guard_caller_wait(program, false) != GUARD_WAIT_NEVER;
+}
+
+static int errno_by_name(const char *name)
+{
+        static const struct {
+                const char *name;
+                int value;
+        } names[] = {{"EAGAIN", EAGAIN}, {"EBUSY", EBUSY}, {"ETXTBSY", ETXTBSY},
+                     {"EACCES", EACCES}, {"EPERM", EPERM}};
+        for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
+                if (g_ascii_strcasecmp(name, names[i].name) == 0)
+                        return names[i].value;
+        return 0;
+}
+
+int guard_busy_answer_add(const char *spec)
+{
+        const char *colon = spec ? strrchr(spec, ':') : NULL;
+        if (!colon || colon == spec || !colon[1])
+                return -EINVAL;
+        GuardCallerRule rule = {"", false, GUARD_WAIT_LIMITED, EBUSY};
+        size_t len = (size_t)(colon - spec);
+        if (spec[len - 1] == '*') {
+                rule.prefix = true;
+                len--;
+        }
+        if (len == 0 || len >= sizeof(rule.program))
+                return -EINVAL;
+        memcpy(rule.program, spec, len);
+        rule.program[len] = '\0';
+        if (strchr(rule.program, '*') || strchr(rule.program, '/'))
+                return -EINVAL;
+        const char *answer = colon + 1;
+        if (g_ascii_strcasecmp(answer, "wait") == 0) {
+                rule.wait = GUARD_WAIT_UNLIMITED;
+        } else if (g_ascii_strcasecmp(answer, "queue") == 0) {
+                rule.wait = GUARD_WAIT_LIMITED;
+        } else {
+                rule.busy_errno = errno_by_name(answer);
+                if (!rule.busy_errno)
+                        return -EINVAL;
+                rule.wait = GUARD_WAIT_NEVER;
+        }
+        if (!added_rules)
+                added_rules = g_array_new(FALSE, FALSE, sizeof(GuardCallerRule));
+        g_array_append_val(added_rules, rule);
+        return 0;
+}
+
+void guard_busy_answers_reset(void)
+{
+        g_clear_pointer(&added_rules, g_array_unref);
 }

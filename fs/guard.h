@@ -53,17 +53,51 @@ int guard_v20_mode_parse(const char *text, GuardV20Mode *mode);
  * Q103960: -V20 must be set on all MTAs of a postoffice or on none). */
 bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode);
 
-/* The errno that the caller's layer turns into a sharing violation (DOS
- * error 32). Wine's opens are made by wineserver, which maps EAGAIN to
- * STATUS_SHARING_VIOLATION but EBUSY to STATUS_FILE_LOCK_CONFLICT. smbd
- * maps EBUSY to NT_STATUS_ACCESS_DENIED (its errno table has no entry for
- * it), while an EAGAIN from open() makes it defer the client's open and
- * retry it about once a second, answering NT_STATUS_SHARING_VIOLATION
- * if the file stays taken. Everyone else gets EBUSY. */
+/* How each client layer must hear "busy". A refused open reaches a program
+ * through its layer, which turns the errno into its own answer:
+ * - smbd maps ETXTBSY to NT_STATUS_SHARING_VIOLATION (its errno table);
+ *   SMB2 clients get it at once, SMB1 clients after smbd's own retries of
+ *   up to a second, as from Windows. EAGAIN would make smbd defer the open
+ *   and retry it for up to 70 s (its kernel oplock path); EBUSY has no
+ *   entry and becomes NT_STATUS_ACCESS_DENIED.
+ * - wineserver maps EAGAIN to STATUS_SHARING_VIOLATION, EBUSY to
+ *   STATUS_FILE_LOCK_CONFLICT.
+ * - DOSBox (0.74, DOSBox-X, staging) ignores the errno of a failed host
+ *   open: a read-only open and every create report DOS error 2 (3 when the
+ *   folder is missing), a write open 5 only when a second read-only open of
+ *   the same file succeeds. A DOS program under it must not be refused, so
+ *   it waits in line without a time limit; a create waits up to the lock
+ *   timeout, as the kernel holds the folder's lock meanwhile.
+ * - dosemu reports any failed open or create of an existing name as error
+ *   5 (access denied), which Mail programs take for "busy": refused at once.
+ * - Everyone else waits up to the lock timeout, then gets EBUSY.
+ * smbd, wineserver and the emulators each serve many requests or a whole
+ * program from one thread, which a wait in the daemon freezes. */
+typedef enum {
+        GUARD_WAIT_NEVER,     /* refused at once */
+        GUARD_WAIT_LIMITED,   /* waits up to the lock timeout */
+        GUARD_WAIT_UNLIMITED, /* waits until granted (or a deadlock) */
+} GuardWait;
+
+/* The errno for a refused claim of @program (its /proc comm, may be NULL). */
 int guard_busy_errno(const char *program);
 
-/* Whether a refused caller may wait in the daemon's line. smbd and
- * wineserver never do: each serves many requests from one thread (every
- * program of a Wine prefix; a client's whole connection), which a blocked
- * open would freeze, and both already retry or refuse as Windows would. */
+/* How long a refused claim of @program waits; @creating: a create, which
+ * waits at most GUARD_WAIT_LIMITED and only for a program whose layer
+ * cannot report busy for it. */
+GuardWait guard_caller_wait(const char *program, bool creating);
+
+/* Whether a refused open (not a create) of @program may wait at all. */
 bool guard_caller_may_wait(const char *program);
+
+/* Adds or replaces a rule from "PROGRAM:ANSWER" (-o busy_answer=): PROGRAM
+ * is a /proc comm name, or a prefix ending in '*'; ANSWER is "wait"
+ * (without a limit; creates up to the lock timeout), "queue" (up to the
+ * lock timeout, then EBUSY: the default) or an errno name (EAGAIN, EBUSY,
+ * ETXTBSY, EACCES, EPERM) given at once. Later rules win. Call before any
+ * claim is made: the table is read without a lock afterwards. 0 or
+ * -EINVAL. */
+int guard_busy_answer_add(const char *spec);
+
+/* Forgets the rules added, back to the built-in ones (for tests). */
+void guard_busy_answers_reset(void);

@@ -33,6 +33,7 @@ typedef struct {
         char *profile;   /* -o profile= */
         char *v20;       /* -o v20= */
         GPtrArray *postoffices; /* -o postoffice=, each may list several */
+        bool bad_busy_answer;   /* an -o busy_answer= did not parse */
         double cache_timeout;
         double lock_timeout;
         int ready_fd;
@@ -40,7 +41,7 @@ typedef struct {
 
 #define MAILBAGFS_OPT(templ, field, value) {templ, offsetof(Options, field), value}
 
-enum { OPTION_KEY_POSTOFFICE = 1 };
+enum { OPTION_KEY_POSTOFFICE = 1, OPTION_KEY_BUSY_ANSWER };
 
 static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("log_level=%s", log_level, 0),
@@ -50,6 +51,7 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("v20=%s", v20, 0),
         MAILBAGFS_OPT("lock_timeout=%lf", lock_timeout, 0),
         FUSE_OPT_KEY("postoffice=", OPTION_KEY_POSTOFFICE),
+        FUSE_OPT_KEY("busy_answer=", OPTION_KEY_BUSY_ANSWER),
         FUSE_OPT_END,
 };
 
@@ -62,6 +64,18 @@ static int option_take_backing(void *data, const char *arg, int key, struct fuse
                 if (!options->postoffices)
                         options->postoffices = g_ptr_array_new_with_free_func(g_free);
                 g_ptr_array_add(options->postoffices, g_strdup(value));
+                return 0;
+        }
+        if (key == OPTION_KEY_BUSY_ANSWER) {
+                /* Parsed before any thread starts: guard.c's table is
+                 * read without a lock once the daemon serves. */
+                const char *value = arg + strlen("busy_answer=");
+                if (guard_busy_answer_add(value) < 0) {
+                        fprintf(stderr, "mailbagfs: bad busy_answer '%s' (PROGRAM:ANSWER, ANSWER "
+                                        "wait, queue or an errno name such as EAGAIN)\n",
+                                value);
+                        options->bad_busy_answer = true;
+                }
                 return 0;
         }
         if (key == FUSE_OPT_KEY_NONOPT && !options->backing) {
@@ -89,7 +103,17 @@ static void print_usage(const char *program)
                "                           (default any: no warnings)\n"
                "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
                "                           BACKING; repeat for more; default: every folder\n"
-               "                           holding KEY and P1 folders)\n\n",
+               "                           holding KEY and P1 folders)\n"
+               "    -o busy_answer=PROGRAM:ANSWER\n"
+               "                           how a refused mailbag open of PROGRAM (its\n"
+               "                           process name; a trailing * matches a prefix)\n"
+               "                           is answered: wait (until granted; creates up to\n"
+               "                           lock_timeout), queue (up to lock_timeout, then\n"
+               "                           EBUSY) or an errno name (EAGAIN, EBUSY, ETXTBSY,\n"
+               "                           EACCES, EPERM) at once. Repeat for more; built\n"
+               "                           in: smbd:ETXTBSY wineserver*:EAGAIN dosbox:wait\n"
+               "                           dosbox-x:wait dosemu2.bin:EBUSY dosemu.bin:EBUSY,\n"
+               "                           everyone else queue\n\n",
                program);
 }
 
@@ -297,7 +321,8 @@ int main(int argc, char *argv[])
         g_autoptr(GError) error = NULL;
         int status = 1;
 
-        if (fuse_opt_parse(&args, &options, option_spec, option_take_backing) < 0)
+        if (fuse_opt_parse(&args, &options, option_spec, option_take_backing) < 0 ||
+            options.bad_busy_answer)
                 goto out_free_args;
         /* Checked before libfuse sees the mountpoint, so a user gets the
          * same kind of message for either directory. */

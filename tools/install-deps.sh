@@ -7,14 +7,14 @@ build_packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
                 libglib2.0-dev libjson-glib-dev libcriterion-dev attr python3 scdoc)
 # The test suite also runs the fuzzers (clang) and real clients: smbd with
 # smbtorture and an impacket SMB client, and Win32 programs under wine,
-# cross-compiled with mingw-w64; a private GlusterFS volume (glusterd, the
-# gluster CLI, the glusterfs client; unshare and ip start it in namespaces
-# of its own). The operator suite checks the service units
-# (systemd-analyze), the metrics (promtool, from prometheus) and the manual
-# pages (man-db).
+# cross-compiled with mingw-w64; DOS programs (built with nasm) under
+# DOSBox; a private GlusterFS volume (glusterd, the gluster CLI, the
+# glusterfs client; unshare and ip start it in namespaces of its own). The
+# operator suite checks the service units (systemd-analyze), the metrics
+# (promtool, from prometheus) and the manual pages (man-db).
 test_packages=(clang libclang-rt-14-dev samba samba-testsuite python3-impacket
-               wine wine64 gcc-mingw-w64-x86-64 glusterfs-server glusterfs-client
-               util-linux iproute2 systemd prometheus man-db)
+               wine wine64 gcc-mingw-w64-x86-64 dosbox nasm glusterfs-server
+               glusterfs-client util-linux iproute2 systemd prometheus man-db)
 
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then

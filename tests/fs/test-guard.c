@@ -118,16 +118,64 @@ Test(guard, v20_modes)
 
 Test(guard, refusal_errno_and_waiting_by_layer)
 {
-        /* smbd and wineserver turn EAGAIN into a sharing violation and do
-         * their own retrying; everyone else gets EBUSY and may wait. */
-        cr_expect_eq(guard_busy_errno("smbd"), EAGAIN);
+        /* smbd turns ETXTBSY into a sharing violation, wineserver EAGAIN;
+         * both answer by themselves. DOSBox turns every refusal into "file
+         * not found", so it waits; dosemu answers access denied at once;
+         * everyone else gets EBUSY after waiting up to the lock timeout. */
+        guard_busy_answers_reset();
+        cr_expect_eq(guard_busy_errno("smbd"), ETXTBSY);
         cr_expect_eq(guard_busy_errno("wineserver"), EAGAIN);
         cr_expect_eq(guard_busy_errno("wineserver64"), EAGAIN);
         cr_expect_eq(guard_busy_errno("EXTERNAL.EXE"), EBUSY);
         cr_expect_eq(guard_busy_errno("smbdx"), EBUSY);
+        cr_expect_eq(guard_busy_errno("dosbox"), EBUSY);
         cr_expect_eq(guard_busy_errno(NULL), EBUSY);
         cr_expect_not(guard_caller_may_wait("smbd"));
         cr_expect_not(guard_caller_may_wait("wineserver"));
+        cr_expect_not(guard_caller_may_wait("dosemu2.bin"));
         cr_expect(guard_caller_may_wait("dosemu2"));
         cr_expect(guard_caller_may_wait(NULL));
+
+        cr_expect_eq(guard_caller_wait("dosbox", false), GUARD_WAIT_UNLIMITED);
+        cr_expect_eq(guard_caller_wait("dosbox-x", false), GUARD_WAIT_UNLIMITED);
+        cr_expect_eq(guard_caller_wait("dosboxer", false), GUARD_WAIT_LIMITED);
+        cr_expect_eq(guard_caller_wait("EXTERNAL.EXE", false), GUARD_WAIT_LIMITED);
+        cr_expect_eq(guard_caller_wait("smbd", false), GUARD_WAIT_NEVER);
+        /* Creates: only a program that cannot hear "busy" waits, and only
+         * up to the lock timeout (the folder is locked meanwhile). */
+        cr_expect_eq(guard_caller_wait("dosbox", true), GUARD_WAIT_LIMITED);
+        cr_expect_eq(guard_caller_wait("EXTERNAL.EXE", true), GUARD_WAIT_NEVER);
+        cr_expect_eq(guard_caller_wait("smbd", true), GUARD_WAIT_NEVER);
+        cr_expect_eq(guard_caller_wait(NULL, true), GUARD_WAIT_NEVER);
+}
+
+Test(guard, busy_answers_from_options)
+{
+        guard_busy_answers_reset();
+        cr_expect_eq(guard_busy_answer_add("dosbox:EACCES"), 0);
+        cr_expect_eq(guard_busy_errno("dosbox"), EACCES);
+        cr_expect_eq(guard_caller_wait("dosbox", false), GUARD_WAIT_NEVER);
+        cr_expect_eq(guard_caller_wait("dosbox", true), GUARD_WAIT_NEVER);
+
+        cr_expect_eq(guard_busy_answer_add("myemu*:wait"), 0);
+        cr_expect_eq(guard_caller_wait("myemu", false), GUARD_WAIT_UNLIMITED);
+        cr_expect_eq(guard_caller_wait("myemu-sdl", true), GUARD_WAIT_LIMITED);
+        cr_expect_eq(guard_caller_wait("my", false), GUARD_WAIT_LIMITED);
+
+        /* The later rule wins, also over a built-in one. */
+        cr_expect_eq(guard_busy_answer_add("smbd:eagain"), 0);
+        cr_expect_eq(guard_busy_errno("smbd"), EAGAIN);
+        cr_expect_eq(guard_busy_answer_add("smbd:queue"), 0);
+        cr_expect_eq(guard_busy_errno("smbd"), EBUSY);
+        cr_expect(guard_caller_may_wait("smbd"));
+
+        const char *bad[] = {"dosbox", "dosbox:", ":wait", "*:wait", "dos*box:wait",
+                             "dosbox:ENOENT", "dosbox:later", "a/b:wait", NULL};
+        for (const char **spec = bad; *spec; spec++)
+                cr_expect_eq(guard_busy_answer_add(*spec), -EINVAL, "%s", *spec);
+        cr_expect_eq(guard_busy_answer_add(NULL), -EINVAL);
+
+        guard_busy_answers_reset();
+        cr_expect_eq(guard_busy_errno("smbd"), ETXTBSY);
+        cr_expect_eq(guard_caller_wait("dosbox", false), GUARD_WAIT_UNLIMITED);
 }

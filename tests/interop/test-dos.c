@@ -1,0 +1,330 @@
+/* test-dos.c - DOS programs under Debian's DOSBox on a mailbagfs mount.
+ *
+ * The programs (the .asm files of dos/, built with nasm) make the INT 21h calls of the
+ * Mail 3.x MTAs and gateways and write the DOS error of every step to a
+ * file. Each runs on a plain directory and through the mount: alone, the
+ * answers must be the same; while another process holds the queue, the
+ * program must get its file once the holder is gone, never "file not
+ * found". Two DOSBox processes working one queue never hold it at once.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "interop-util.h"
+#include "mount-harness.h"
+
+#define DOSBOX_RUN_TIMEOUT_MS (120 * 1000)
+
+typedef struct {
+        MountHarness harness;
+        char *raw;      /* a plain postoffice directory */
+        char *tools;    /* drive D: the programs and their result files */
+        char *home;     /* DOSBox writes its configuration under $HOME */
+        bool mounted;
+} DosTest;
+
+static DosTest t;
+
+static void dos_test_init(void)
+{
+        memset(&t, 0, sizeof(t));
+        interop_adopt_descendants();
+}
+
+static void dos_test_fini(void)
+{
+        interop_end_descendants(3000);
+        mount_harness_teardown(&t.harness);
+        g_clear_pointer(&t.raw, g_free);
+        g_clear_pointer(&t.tools, g_free);
+        g_clear_pointer(&t.home, g_free);
+}
+
+/* A skipped test does not get its .fini: clean up first. */
+#define dos_skip(...)                                                                          \
+        do {                                                                                   \
+                dos_test_fini();                                                               \
+                cr_skip_test(__VA_ARGS__);                                                     \
+        } while (0)
+
+TestSuite(dos, .init = dos_test_init, .fini = dos_test_fini, .timeout = 500);
+
+static const char *const programs[] = {"EXTERNAL", "GATEWAY", "V20", "PRODUCER", "CONTROL", "RECLOCK"};
+
+/* Starts DOSBox running D:\@program with @args on C: = @po_dir. */
+static pid_t dosbox_start(const char *po_dir, const char *program, const char *args, const char *log_name)
+{
+        g_autofree char *mount_c = g_strdup_printf("mount c \"%s\"", po_dir);
+        g_autofree char *mount_d = g_strdup_printf("mount d \"%s\"", t.tools);
+        g_autofree char *command = g_strdup_printf("D:\\%s.COM %s", program, args);
+        const char *argv[] = {getenv("DOSBOX"), "-noconsole", "-c", mount_c, "-c", mount_d, "-c", "c:",
+                              "-c", command, "-c", "exit", NULL};
+        g_auto(GStrv) env = g_get_environ();
+        env = g_environ_setenv(env, "HOME", t.home, TRUE);
+        env = g_environ_setenv(env, "SDL_VIDEODRIVER", "dummy", TRUE);
+        env = g_environ_setenv(env, "SDL_AUDIODRIVER", "dummy", TRUE);
+        g_autofree char *log = g_build_filename(t.tools, log_name, NULL);
+        return interop_spawn_logged(argv, (const char *const *)env, log);
+}
+
+static void dosbox_finish(pid_t pid, const char *what)
+{
+        cr_assert_gt(pid, 0, "cannot start DOSBox for %s", what);
+        if (interop_wait_pid(pid, DOSBOX_RUN_TIMEOUT_MS) == -1) {
+                interop_stop_pid(pid, 1000);
+                cr_assert_fail("DOSBox running %s did not end in %d s", what, DOSBOX_RUN_TIMEOUT_MS / 1000);
+        }
+}
+
+/* The result file of a run ("" when the program wrote none). */
+static char *dos_result(const char *name)
+{
+        g_autofree char *path = g_build_filename(t.tools, name, NULL);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return g_strdup("");
+        g_strdelimit(text, "\r", ' ');
+        g_autoptr(GString) clean = g_string_new(NULL);
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (char **line = lines; *line; line++) {
+                g_strstrip(*line);
+                if (**line)
+                        g_string_append_printf(clean, "%s%s", clean->len ? "; " : "", *line);
+        }
+        return g_strdup(clean->str);
+}
+
+/* Runs @program once on @po_dir and returns its steps. */
+static char *dos_run(const char *po_dir, const char *program, const char *tag)
+{
+        /* DOSBox makes the names it creates upper case. */
+        g_autofree char *out = g_strdup_printf("%c%.7s.TXT", g_ascii_toupper(tag[0]), program);
+        g_autofree char *out_path = g_build_filename(t.tools, out, NULL);
+        g_unlink(out_path);
+        g_autofree char *args = g_strdup_printf("D:\\%s", out);
+        g_autofree char *log = g_strdup_printf("%s-%s.log", tag, program);
+        dosbox_finish(dosbox_start(po_dir, program, args, log), program);
+        return dos_result(out);
+}
+
+static void dos_copy_programs(void)
+{
+        const char *dir = getenv("DOS_PROGRAMS");
+        for (size_t i = 0; i < G_N_ELEMENTS(programs); i++) {
+                g_autofree char *name = g_strdup_printf("%s.COM", programs[i]);
+                g_autofree char *from = g_build_filename(dir, name, NULL);
+                g_autofree char *to = g_build_filename(t.tools, name, NULL);
+                g_autofree char *data = NULL;
+                gsize len = 0;
+                cr_assert(g_file_get_contents(from, &data, &len, NULL), "no %s", from);
+                cr_assert(g_file_set_contents(to, data, (gssize)len, NULL));
+        }
+}
+
+/* A postoffice on a plain directory and one behind the mount (with
+ * @options), the programs on D:, and a DOSBox that runs them. */
+static void dos_setup(const char *const *options)
+{
+        const char *dosbox = getenv("DOSBOX");
+        const char *dir = getenv("DOS_PROGRAMS");
+        if (!dosbox || !*dosbox)
+                dos_skip("dosbox not found at build time (Debian package dosbox)");
+        if (!dir || !*dir)
+                dos_skip("nasm not found at build time (Debian package nasm): no DOS programs");
+        cr_assert_eq(mount_harness_setup(&t.harness), 0);
+        t.raw = g_build_filename(t.harness.dir, "raw", NULL);
+        t.tools = g_build_filename(t.harness.dir, "tools", NULL);
+        t.home = g_build_filename(t.harness.dir, "home", NULL);
+        cr_assert_eq(g_mkdir_with_parents(t.raw, 0755), 0);
+        cr_assert_eq(g_mkdir_with_parents(t.tools, 0755), 0);
+        cr_assert_eq(g_mkdir_with_parents(t.home, 0755), 0);
+        cr_assert_eq(interop_make_postoffice(t.raw), 0);
+        cr_assert_eq(interop_make_postoffice(t.harness.backing), 0);
+        dos_copy_programs();
+
+        /* Can DOSBox run a program here at all? */
+        g_autofree char *probe = dos_run(t.raw, "GATEWAY", "probe");
+        if (!*probe) {
+                g_autofree char *log_path = g_build_filename(t.tools, "probe-GATEWAY.log", NULL);
+                g_autofree char *log = interop_file_tail(log_path, 1500);
+                dos_skip("DOSBox cannot run a DOS program here: %s", log);
+        }
+        int r = mount_harness_mount(&t.harness, options);
+        g_autofree char *log = interop_file_tail(t.harness.log, 2000);
+        cr_assert_eq(r, 0, "mount failed (%s): %s", g_strerror(-r), log);
+}
+
+/* Every step answered 0000 (no DOS error). */
+static bool all_ok(const char *steps)
+{
+        if (!*steps)
+                return false;
+        g_auto(GStrv) items = g_strsplit(steps, "; ", -1);
+        for (char **item = items; *item; item++)
+                if (!g_str_has_suffix(*item, " 0000"))
+                        return false;
+        return true;
+}
+
+/* ---- alone: the same answers raw and through the mount ---------------- */
+
+Test(dos, dos_programs_alone_match_raw)
+{
+        static const char *const options[] = {"-olock_timeout=2", NULL};
+        dos_setup(options);
+        for (size_t i = 0; i < G_N_ELEMENTS(programs); i++) {
+                g_autofree char *raw = dos_run(t.raw, programs[i], "raw");
+                g_autofree char *mbfs = dos_run(t.harness.mnt, programs[i], "mbfs");
+                cr_log_info("%s alone: raw [%s]; mount [%s]", programs[i], raw, mbfs);
+                cr_expect(*raw, "%s wrote no result on the plain directory", programs[i]);
+                cr_expect_str_eq(mbfs, raw, "%s: raw [%s], through mailbagfs [%s]", programs[i], raw, mbfs);
+        }
+        g_autofree char *problems = mount_harness_log_problems(&t.harness);
+        cr_expect_null(problems, "daemon log: %s", problems);
+}
+
+/* ---- a held queue: wait, never "file not found" ------------------------ */
+
+/* The daemon shows a waiter on @relpath of the mount, or the DOSBox @pid
+ * has already ended. */
+static void wait_for_waiter(const char *relpath, pid_t pid)
+{
+        g_autofree char *path = g_build_filename(t.harness.mnt, relpath, NULL);
+        gint64 deadline = g_get_monotonic_time() + INTEROP_START_TIMEOUT_MS * 1000LL;
+        while (g_get_monotonic_time() < deadline) {
+                g_autofree char *state = interop_mailbag_lock_state(path);
+                if (interop_mailbag_waiters(state) > 0)
+                        return;
+                if (interop_wait_pid(pid, 0) != -1)
+                        cr_assert_fail("DOSBox ended before it waited for %s", relpath);
+                g_usleep(20 * 1000); /* polling interval of the event check */
+        }
+        cr_assert_fail("the daemon never showed DOSBox waiting for %s", relpath);
+}
+
+/* A local process (this one) holds the queue with @hold_path opened
+ * @hold_flags; DOSBox runs @program, which must wait and then get the
+ * queue. On the plain directory the same run shows the collision. */
+static void dos_check_held(const char *hold_path, int hold_flags, const char *program, const char *wait_on)
+{
+        g_autofree char *raw_hold = g_build_filename(t.raw, hold_path, NULL);
+        /* O_CLOEXEC: a DOSBox started meanwhile must not inherit the hold. */
+        int raw_fd = open(raw_hold, hold_flags | O_CLOEXEC, 0644);
+        cr_assert_geq(raw_fd, 0, "cannot hold %s", raw_hold);
+        g_autofree char *raw = dos_run(t.raw, program, "rawheld");
+        close(raw_fd);
+
+        g_autofree char *mnt_hold = g_build_filename(t.harness.mnt, hold_path, NULL);
+        int fd = open(mnt_hold, hold_flags | O_CLOEXEC, 0644);
+        cr_assert_geq(fd, 0, "cannot hold %s through the mount", mnt_hold);
+        g_autofree char *out = g_strdup_printf("H%.7s.TXT", program);
+        g_autofree char *out_path = g_build_filename(t.tools, out, NULL);
+        g_unlink(out_path);
+        g_autofree char *args = g_strdup_printf("D:\\%s", out);
+        g_autofree char *log = g_strdup_printf("held-%s.log", program);
+        pid_t pid = dosbox_start(t.harness.mnt, program, args, log);
+        cr_assert_gt(pid, 0);
+        /* DOSBox waits in the daemon's line (its result file would say
+         * nothing yet: DOSBox buffers a DOS program's writes). */
+        wait_for_waiter(wait_on, pid);
+        close(fd);
+        dosbox_finish(pid, program);
+        g_autofree char *mbfs = dos_result(out);
+        cr_log_info("%s while %s is held: raw [%s]; mount [%s]", program, hold_path, raw, mbfs);
+        cr_expect(all_ok(mbfs), "%s through the mount must get the queue once it is free: [%s]",
+                  program, mbfs);
+        cr_expect(strstr(mbfs, " 0002") == NULL && strstr(mbfs, " 0003") == NULL,
+                  "%s heard file or path not found: [%s]", program, mbfs);
+}
+
+Test(dos, dos_held_queue_waits_never_not_found)
+{
+        /* Long enough for a create to outwait every hold below. */
+        static const char *const options[] = {"-olock_timeout=60", NULL};
+        dos_setup(options);
+        /* A gateway-style holder (read-only open of the queue's KEY). */
+        dos_check_held("KEY/INQUEUE3.KEY", O_RDONLY, "GATEWAY", "KEY/INQUEUE3.KEY");
+        dos_check_held("KEY/INQUEUE3.KEY", O_RDONLY, "EXTERNAL", "KEY/INQUEUE3.KEY");
+        dos_check_held("KEY/INQUEUE3.KEY", O_RDONLY, "V20", "KEY/INQUEUE3.KEY");
+        /* An External-style holder of an existing lock file. */
+        dos_check_held("P1/INQUEUE3.0LK", O_RDWR | O_CREAT, "EXTERNAL", "P1/INQUEUE3.0LK");
+        dos_check_held("P1/INQUEUE3.0LK", O_RDWR | O_CREAT, "GATEWAY", "P1/INQUEUE3.0LK");
+        /* The one-process-at-a-time file. */
+        dos_check_held("GLB/CONTROL.GLB", O_RDWR, "CONTROL", "GLB/CONTROL.GLB");
+        g_autofree char *problems = mount_harness_log_problems(&t.harness);
+        cr_expect_null(problems, "daemon log: %s", problems);
+}
+
+/* ---- two emulators, one queue ----------------------------------------- */
+
+#define LOOP_SESSIONS 12
+
+static int count_lines(const char *steps, const char *prefix)
+{
+        int n = 0;
+        g_auto(GStrv) items = g_strsplit(steps, "; ", -1);
+        for (char **item = items; *item; item++)
+                if (g_str_has_prefix(*item, prefix))
+                        n++;
+        return n;
+}
+
+Test(dos, dos_external_and_gateway_share_one_queue)
+{
+        static const char *const options[] = {"-olock_timeout=60", NULL};
+        dos_setup(options);
+        g_autofree char *args_e = g_strdup_printf("D:\\LOOPEXT.TXT %d 3 M", LOOP_SESSIONS);
+        g_autofree char *args_g = g_strdup_printf("D:\\LOOPGW.TXT %d 3 M", LOOP_SESSIONS);
+        pid_t external = dosbox_start(t.harness.mnt, "EXTERNAL", args_e, "loop-external.log");
+        pid_t gateway = dosbox_start(t.harness.mnt, "GATEWAY", args_g, "loop-gateway.log");
+        dosbox_finish(external, "the External loop");
+        dosbox_finish(gateway, "the gateway loop");
+        g_autofree char *ext = dos_result("LOOPEXT.TXT");
+        g_autofree char *gw = dos_result("LOOPGW.TXT");
+        cr_log_info("External loop: [%s]", ext);
+        cr_log_info("gateway loop: [%s]", gw);
+        cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS, "External sessions: [%s]", ext);
+        cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS, "gateway sessions: [%s]", gw);
+        cr_expect(all_ok(ext), "External saw an error or the other's hold: [%s]", ext);
+        cr_expect(all_ok(gw), "the gateway saw an error or the other's hold: [%s]", gw);
+        g_autofree char *problems = mount_harness_log_problems(&t.harness);
+        cr_expect_null(problems, "daemon log: %s", problems);
+}
+
+/* On the plain directory the same two programs collide: DOSBox enforces
+ * no sharing mode, so each sees the other's hold on the marker. */
+Test(dos, dos_external_and_gateway_collide_on_raw)
+{
+        dos_setup(NULL);
+        g_autofree char *args_e = g_strdup_printf("D:\\RAWEXT.TXT %d 3 M", LOOP_SESSIONS);
+        g_autofree char *args_g = g_strdup_printf("D:\\RAWGW.TXT %d 3 M", LOOP_SESSIONS);
+        pid_t external = dosbox_start(t.raw, "EXTERNAL", args_e, "raw-external.log");
+        pid_t gateway = dosbox_start(t.raw, "GATEWAY", args_g, "raw-gateway.log");
+        dosbox_finish(external, "the External loop");
+        dosbox_finish(gateway, "the gateway loop");
+        g_autofree char *ext = dos_result("RAWEXT.TXT");
+        g_autofree char *gw = dos_result("RAWGW.TXT");
+        cr_log_info("raw External loop: [%s]", ext);
+        cr_log_info("raw gateway loop: [%s]", gw);
+        cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS);
+        cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS);
+}
+
+int main(int argc, char *argv[])
+{
+        struct criterion_test_set *tests = criterion_initialize();
+        int result = 0;
+        if (criterion_handle_args(argc, argv, true)) {
+                /* Two emulators at once load both cores by themselves. */
+                criterion_options.jobs = 1;
+                result = !criterion_run_all_tests(tests);
+        }
+        criterion_finalize(tests);
+        return result;
+}
