@@ -14,10 +14,10 @@
  *   claim_interrupt() the waiting client gave up
  *
  * Every result is already the errno the caller's layer must get: a busy
- * refusal is EAGAIN for smbd and wineserver, EBUSY for everyone else
- * (guard_busy_errno); a waiter that died or a daemon that stops is EINTR.
- * Who may wait is decided here too: creates, smbd and wineserver never
- * wait (guard.h says why).
+ * refusal is the errno guard_busy_errno() names for the caller's layer
+ * (ETXTBSY for smbd, EAGAIN for wineserver, EBUSY otherwise); a waiter that
+ * died or a daemon that stops is EINTR. How long a refused claim waits is
+ * the layer's too (guard.h says why).
  */
 #pragma once
 

@@ -158,7 +158,7 @@ Test(claims, a_held_queue_queues_others_and_refuses_who_may_not_wait)
         cr_assert_not_null(held, "an open-handle lease stays with the handle");
 
         cr_expect_eq(begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, smbd, &r_smbd, &refused,
-                           &wait_id), -EAGAIN, "smbd never waits and hears EAGAIN");
+                           &wait_id), -ETXTBSY, "smbd never waits and hears ETXTBSY (its SHARING_VIOLATION)");
         cr_expect_eq(begin("PO/P1/INQUEUE3.0LK", O_RDWR | O_CREAT, true, gateway, &r_gateway,
                            &refused, &wait_id), -EBUSY, "a create never waits");
 
@@ -237,7 +237,7 @@ Test(claims, a_closing_hold_is_awaited_even_by_smbd)
                            &wait_id), 0);
         claim_closing(&t_mailbags, held, smbd); /* not the opener: no effect */
         cr_expect_eq(begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, smbd, &r_smbd, &waiting,
-                           &wait_id), -EAGAIN);
+                           &wait_id), -ETXTBSY);
         claim_closing(&t_mailbags, held, external);
         cr_assert_eq(begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, smbd, &r_smbd, &waiting,
                            &wait_id), CLAIM_PENDING, "the release is on its way: smbd waits for it");
