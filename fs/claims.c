@@ -124,7 +124,7 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, 
         return 0;
 }
 
-int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node)
+int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node, int fd)
 {
         Claim *claim = *claim_ref;
         if (!claim)
@@ -140,8 +140,10 @@ int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node)
         }
         if (plan->until_unlink) {
                 /* A lock file: the hold is the file's until it is unlinked. */
-                mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node, plan,
-                                          claim->ref, claim->caller.pid);
+                struct stat st;
+                bool known = fd >= 0 && fstat(fd, &st) == 0;
+                mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node,
+                                          known ? &st : NULL, plan, claim->ref, claim->caller.pid);
                 *claim_ref = NULL;
                 claim_free(claim);
         }

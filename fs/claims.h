@@ -54,8 +54,10 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim, uint
  * to release (an open-handle lease) or set to NULL (a lock file's hold,
  * now the registry's; @parent_node is its folder's node id, 0 if unknown);
  * or the caller's -errno when the hold ended meanwhile: the open must be
- * undone, and the claim is freed. NULL is fine: nothing to confirm. */
-int claim_confirm(Mailbags *mailbags, Claim **claim, uint64_t parent_node);
+ * undone, and the claim is freed. @fd is the open file (its identity is
+ * what a stale lock file's removal checks); NULL is fine: nothing to
+ * confirm. */
+int claim_confirm(Mailbags *mailbags, Claim **claim, uint64_t parent_node, int fd);
 
 /* Gives the lease back and frees the claim; NULL is a no-op. */
 void claim_cancel(Mailbags *mailbags, Claim *claim);

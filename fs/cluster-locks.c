@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -21,7 +22,8 @@
 struct ClusterLocks {
         int fd;             /* the lease file, read/write; immutable */
         char *po_path;      /* for messages */
-        atomic_bool unsupported; /* the filesystem refused a lock once */
+        atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
+        atomic_bool lock_failing; /* a lock failed lately (logged once) */
 };
 
 static const char cluster_header[] =
@@ -80,11 +82,33 @@ static bool cluster_other_version(int fd)
 ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **error)
 {
         const char *shown = po_path[0] ? po_path : ".";
-        int fd = openat(po_dirfd, CLUSTER_LOCKS_FILE, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                        0644);
+        /* O_NONBLOCK: a FIFO planted under the name must not hold us. */
+        int fd = openat(po_dirfd, CLUSTER_LOCKS_FILE,
+                        O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
         if (fd < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                             "%s/%s: %s", shown, CLUSTER_LOCKS_FILE, g_strerror(errno));
+                return NULL;
+        }
+        /* Anyone who could open it could hold a lock on a lease's byte and
+         * freeze that queue, or on the version window and have the
+         * postoffice refused: it must be the daemon's own, root's only, and
+         * not a link to some other file. */
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+            st.st_nlink != 1) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                            "%s/%s is not the daemon's own file (it must be a regular file "
+                            "owned by uid %u with one link); remove it", shown,
+                            CLUSTER_LOCKS_FILE, (unsigned)geteuid());
+                close(fd);
+                return NULL;
+        }
+        if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "%s/%s: cannot make it private: %s", shown, CLUSTER_LOCKS_FILE,
+                            g_strerror(errno));
+                close(fd);
                 return NULL;
         }
         /* The header is for people; write it once, never trust it. */
@@ -126,11 +150,12 @@ void cluster_locks_free(ClusterLocks *locks)
         g_free(locks);
 }
 
-static void cluster_unsupported(ClusterLocks *locks, int error)
+/* Logged once per burst: the next success re-arms it. */
+static void cluster_lock_failed(ClusterLocks *locks, int error)
 {
-        if (!atomic_exchange(&locks->unsupported, true))
-                log_warning("%s: the backing filesystem refused a lease lock (%s): its leases "
-                            "now hold for this daemon only", locks->po_path, g_strerror(-error));
+        if (!atomic_exchange(&locks->lock_failing, true))
+                log_warning("%s: the backing filesystem refused a lease lock (%s): requests for "
+                            "it wait and ask again", locks->po_path, g_strerror(-error));
 }
 
 int cluster_locks_take(ClusterLocks *locks, LeaseKind kind, const char *name)
@@ -141,8 +166,15 @@ int cluster_locks_take(ClusterLocks *locks, LeaseKind kind, const char *name)
                               NULL);
         if (r == -EAGAIN || r == -EACCES)
                 return -EAGAIN;
-        if (r < 0)
-                cluster_unsupported(locks, r);
+        if (r < 0) {
+                /* A lock that cannot be taken now (a cluster client
+                 * reconnecting: EIO, ENOTCONN, ENOLCK) is not held here: the
+                 * request waits and asks again, or times out. Leases never
+                 * fall back to this daemon alone once it joined the share. */
+                cluster_lock_failed(locks, r);
+                return -EAGAIN;
+        }
+        atomic_store(&locks->lock_failing, false);
         return 0;
 }
 

@@ -37,7 +37,7 @@ static void lockfiles_remove_locked(LockFiles *files, LockFile *entry, LockFile 
 }
 
 bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
-                   pid_t pid, uint64_t parent_node, LockFile *replaced)
+                   pid_t pid, uint64_t parent_node, const struct stat *st, LockFile *replaced)
 {
         LockFile *entry = g_new0(LockFile, 1);
         g_strlcpy(entry->path, path, sizeof(entry->path));
@@ -45,6 +45,8 @@ bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint
         entry->ref = ref;
         entry->pid = pid;
         entry->parent_node = parent_node;
+        entry->dev = st ? st->st_dev : 0;
+        entry->ino = st ? st->st_ino : 0;
 
         g_mutex_lock(&files->mutex);
         LockFile *old = g_hash_table_lookup(files->by_path, entry->path);

@@ -10,18 +10,23 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "profile.h"
 
 typedef struct LockFiles LockFiles;
 
+/* Paths are the file's inside its postoffice ("P1/INQUEUE3.001"), so a
+ * rename of the postoffice folder changes nothing here. */
 typedef struct {
-        char path[4096];          /* relative to the backing root, as stored */
+        char path[PO_NAME_MAX];   /* inside the postoffice: lock folder / 8.3 name */
         char mailbag[PO_NAME_MAX];
         uint64_t ref;
         pid_t pid;                /* the creator; the daemon's own for files found at start */
         uint64_t parent_node;     /* the folder's node id, for the kernel's cache; 0 if unknown */
+        dev_t dev;                /* the file itself: only it is ever removed */
+        ino_t ino;
 } LockFile;
 
 LockFiles *lockfiles_new(void);
@@ -31,7 +36,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockFiles, lockfiles_free)
 /* Records that @path now carries @ref. If it carried another reference,
  * returns true with that entry in @replaced (its hold must be released). */
 bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
-                   pid_t pid, uint64_t parent_node, LockFile *replaced);
+                   pid_t pid, uint64_t parent_node, const struct stat *st, LockFile *replaced);
 
 /* The entry for @path, if any, is removed and copied to @out. */
 bool lockfiles_take_path(LockFiles *files, const char *path, LockFile *out);

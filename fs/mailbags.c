@@ -104,9 +104,10 @@ static void mailbags_remote_taken(void *user_data, LeaseKind kind, const char *n
                         ext[len] = '\0';
                         g_autofree char *file = g_strdup_printf("%s.%s", name, ext);
                         g_autofree char *relpath = g_strdup_printf("%s/%s", folder_rel, file);
+                        g_autofree char *inner = g_strdup_printf("%s/%s", lock_folder, file);
                         struct stat st;
                         if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            !S_ISREG(st.st_mode) || lockfiles_known(po->lockfiles, relpath))
+                            !S_ISREG(st.st_mode) || lockfiles_known(po->lockfiles, inner))
                                 continue;
                         if (unlinkat(dirfd, file, 0) == 0)
                                 log_warning("removed stale lock file %s: made through another "
@@ -116,10 +117,41 @@ static void mailbags_remote_taken(void *user_data, LeaseKind kind, const char *n
         }
 }
 
+/* A file's path inside its postoffice: its last two components. */
+static const char *mailbags_inner_path(const char *relpath)
+{
+        g_autofree char *dir = NULL;
+        const char *inner;
+        return postoffices_split(relpath, &dir, &inner) ? inner : relpath;
+}
+
 static const char *mailbags_base_name(const char *path)
 {
         const char *slash = strrchr(path, '/');
         return slash ? slash + 1 : path;
+}
+
+/* Removes the lock file @file of the postoffice at @po_path: through a
+ * folder opened without following any symlink, and only if its name still
+ * holds the very file that was recorded (another may have been put there
+ * since). 0, or -errno; a file already gone is 0. */
+static int mailbags_remove_lockfile(Mailbags *mailbags, const char *po_path, const LockFile *file)
+{
+        g_autofree char *relpath = po_path[0] ? g_strdup_printf("%s/%s", po_path, file->path)
+                                              : g_strdup(file->path);
+        g_autofree char *dir = g_path_get_dirname(relpath);
+        g_autofree char *base = g_path_get_basename(relpath);
+        autoclose_fd int dirfd = backing_open_dir(mailbags->backing, g_str_equal(dir, ".") ? "" : dir);
+        if (dirfd < 0)
+                return dirfd == -ENOENT ? 0 : dirfd;
+        struct stat st;
+        if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (file->ino && (st.st_dev != file->dev || st.st_ino != file->ino))
+                return 0;
+        if (unlinkat(dirfd, base, 0) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
 }
 
 /* A hold ended without its references being released: the holder died or
@@ -133,20 +165,24 @@ static void mailbags_holder_gone(void *user_data, LeaseKind kind, const char *na
         Mailbags *mailbags = po->owner;
         const char *why = reason == LEASE_END_DIED ? "dead process" : "broken hold of process";
 
+        g_autofree char *po_path = postoffices_path_of(mailbags->postoffices, po);
         for (unsigned i = 0; i < n_refs; i++) {
                 LockFile file;
                 if (!lockfiles_take_ref(po->lockfiles, refs[i], &file))
                         continue;
-                if (unlinkat(mailbags->backing->root_fd, file.path, 0) < 0 && errno != ENOENT) {
-                        log_warning("cannot remove stale lock file %s of %s %d: %s", file.path,
-                                    why, (int)pid, g_strerror(errno));
+                g_autofree char *shown = po_path[0] ? g_strdup_printf("%s/%s", po_path, file.path)
+                                                    : g_strdup(file.path);
+                int r = mailbags_remove_lockfile(mailbags, po_path, &file);
+                if (r < 0) {
+                        log_warning("cannot remove stale lock file %s of %s %d: %s", shown, why,
+                                    (int)pid, g_strerror(-r));
                         continue;
                 }
                 if (pid == mailbags->daemon_pid)
                         log_warning("removed lock file %s found on the share at start (broken)",
-                                    file.path);
+                                    shown);
                 else
-                        log_warning("reclaimed stale lock file %s of %s %d", file.path, why,
+                        log_warning("reclaimed stale lock file %s of %s %d", shown, why,
                                     (int)pid);
                 if (mailbags->name_gone && file.parent_node)
                         mailbags->name_gone(mailbags->name_gone_data, file.parent_node,
@@ -205,9 +241,11 @@ static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_d
                         continue;
                 }
                 LockFile replaced;
+                struct stat st;
+                bool known = fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
                 cluster_locks_mark(po->cluster, cls.name, true);
-                lockfiles_add(po->lockfiles, relpath, cls.name, ref, mailbags->daemon_pid, 0,
-                              &replaced);
+                lockfiles_add(po->lockfiles, inner, cls.name, ref, mailbags->daemon_pid, 0,
+                              known ? &st : NULL, &replaced);
                 log_warning("lock file %s was on the share at start: session %s counts as held "
                             "by an unknown holder until the file is removed or broken",
                             relpath, cls.name);
@@ -385,7 +423,7 @@ int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creat
 
         mailbags_identify(thread_id, caller);
         if (plan->until_unlink && !creating &&
-            lockfiles_held_by((*po)->lockfiles, relpath, caller->pid)) {
+            lockfiles_held_by((*po)->lockfiles, mailbags_inner_path(relpath), caller->pid)) {
                 plan->needed = false;
                 return 0;
         }
@@ -409,12 +447,13 @@ void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id)
 }
 
 void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
-                               uint64_t parent_node, const GuardPlan *plan, uint64_t ref,
-                               pid_t pid)
+                               uint64_t parent_node, const struct stat *st, const GuardPlan *plan,
+                               uint64_t ref, pid_t pid)
 {
         LockFile replaced;
         cluster_locks_mark(po->cluster, plan->name, true);
-        if (lockfiles_add(po->lockfiles, relpath, plan->name, ref, pid, parent_node, &replaced))
+        if (lockfiles_add(po->lockfiles, mailbags_inner_path(relpath), plan->name, ref, pid,
+                          parent_node, st, &replaced))
                 lease_release(po->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
 }
 
@@ -422,10 +461,16 @@ void mailbags_name_removed(Mailbags *mailbags, const char *relpath)
 {
         if (!mailbags->postoffices)
                 return;
-        const char *inner;
-        Postoffice *po = mailbags_postoffice_of(mailbags, relpath, false, &inner);
-        LockFile file;
-        if (po && lockfiles_take_path(po->lockfiles, relpath, &file))
-                lease_release(po->leases, LEASE_SESSION, file.mailbag, file.ref);
+        /* Only a lock file's removal ends a hold; looking its folder up
+         * (again, after a rename of the postoffice) costs nothing else. */
+        PoClass cls;
+        po_classify(mailbags->profile, mailbags_inner_path(relpath), &cls);
+        if (cls.role == PO_ROLE_SESSION_LOCK) {
+                const char *inner;
+                Postoffice *po = mailbags_postoffice_of(mailbags, relpath, true, &inner);
+                LockFile file;
+                if (po && lockfiles_take_path(po->lockfiles, inner, &file))
+                        lease_release(po->leases, LEASE_SESSION, file.mailbag, file.ref);
+        }
         postoffices_path_removed(mailbags->postoffices, relpath);
 }

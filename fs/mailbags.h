@@ -12,6 +12,7 @@
 #include <glib.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "backing.h"
@@ -92,8 +93,8 @@ void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id);
 /* A V20 lock file at @relpath (in folder node @parent_node) was created by
  * @caller and carries @ref. */
 void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
-                               uint64_t parent_node, const GuardPlan *plan, uint64_t ref,
-                               pid_t pid);
+                               uint64_t parent_node, const struct stat *st, const GuardPlan *plan,
+                               uint64_t ref, pid_t pid);
 
 /* @relpath was unlinked or renamed away: a lock file's hold ends, and a
  * postoffice folder at or below it is looked for again. */

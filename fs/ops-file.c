@@ -173,7 +173,7 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                 ops_reply_status(req, op, fd);
                 return;
         }
-        int r = claim_confirm(&fs->mailbags, &claim, pending->creating ? pending->ino : 0);
+        int r = claim_confirm(&fs->mailbags, &claim, pending->creating ? pending->ino : 0, fd);
         if (r < 0) {
                 close(fd);
                 if (pending->creating)

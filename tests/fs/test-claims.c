@@ -139,7 +139,7 @@ Test(claims, plain_files_claim_nothing)
         cr_expect_eq(begin("ELSEWHERE/KEY/INQUEUE3.KEY", O_RDONLY, false, getpid(), &ready,
                            &claim, &wait_id), 0);
         cr_expect_null(claim, "a folder that is no postoffice is plain files");
-        cr_expect_eq(claim_confirm(&t_mailbags, &claim, 0), 0);
+        cr_expect_eq(claim_confirm(&t_mailbags, &claim, 0, -1), 0);
 }
 
 Test(claims, a_held_queue_queues_others_and_refuses_who_may_not_wait)
@@ -154,7 +154,7 @@ Test(claims, a_held_queue_queues_others_and_refuses_who_may_not_wait)
         cr_assert_eq(begin("PO/P1/INQUEUE3.0LK", O_RDWR, false, external, &r_external, &held,
                            &wait_id), 0);
         cr_assert_not_null(held);
-        cr_assert_eq(claim_confirm(&t_mailbags, &held, 0), 0);
+        cr_assert_eq(claim_confirm(&t_mailbags, &held, 0, -1), 0);
         cr_assert_not_null(held, "an open-handle lease stays with the handle");
 
         cr_expect_eq(begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, smbd, &r_smbd, &refused,
@@ -168,7 +168,7 @@ Test(claims, a_held_queue_queues_others_and_refuses_who_may_not_wait)
         claim_release(&t_mailbags, held);
         cr_assert_eq(wait_ready(&r_gateway), 0, "the gateway gets the queue once External lets go");
         Claim *granted = r_gateway.claim;
-        cr_assert_eq(claim_confirm(&t_mailbags, &granted, 0), 0);
+        cr_assert_eq(claim_confirm(&t_mailbags, &granted, 0, -1), 0);
         claim_release(&t_mailbags, granted);
 }
 
@@ -201,7 +201,7 @@ Test(claims, a_v20_lock_file_holds_until_unlinked)
         cr_assert_eq(begin("PO/P1/INQUEUE3.007", O_WRONLY | O_CREAT | O_EXCL, true, v20, &ready,
                            &claim, &wait_id), 0);
         cr_assert_not_null(claim);
-        cr_assert_eq(claim_confirm(&t_mailbags, &claim, 0), 0);
+        cr_assert_eq(claim_confirm(&t_mailbags, &claim, 0, -1), 0);
         cr_expect_null(claim, "the lock file's registry holds it now, not the handle");
         cr_expect_eq(begin("PO/P1/INQUEUE3.0LK", O_RDWR | O_CREAT, true, gateway, &ready, &other,
                            &wait_id), -EBUSY);
@@ -222,7 +222,7 @@ Test(claims, a_hold_broken_before_the_open_is_confirmed_refuses_it)
         Postoffice *po = postoffices_peek(t_mailbags.postoffices, "PO");
         cr_assert_not_null(po);
         cr_assert_eq(lease_break(po->leases, LEASE_SESSION, "INQUEUE3"), 0);
-        cr_expect_eq(claim_confirm(&t_mailbags, &claim, 0), -EBUSY);
+        cr_expect_eq(claim_confirm(&t_mailbags, &claim, 0, -1), -EBUSY);
         cr_expect_null(claim, "a refused confirm frees the claim");
 }
 

@@ -345,3 +345,25 @@ Test(postoffices, the_lease_file_is_hidden_from_clients, .init = setup_two, .fin
         for (const char *name; (name = g_dir_read_name(dir));)
                 cr_expect_str_neq(name, ".mailbagfs-leases", "the listing shows the lease file");
 }
+
+/* A -V20 lock file's hold is the postoffice's, not its path's: after the
+ * postoffice folder is renamed, removing the lock file by its new name
+ * ends the hold. */
+Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice, .init = setup_two,
+     .fini = teardown, .timeout = 120)
+{
+        mount_with(quick_timeout);
+        g_autofree char *lock = mnt_path("PO1/P1/INQUEUE3.001");
+        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        cr_assert_geq(fd, 0, "%s", g_strerror(errno));
+        close(fd);
+        g_autofree char *from = mnt_path("PO1");
+        g_autofree char *to = mnt_path("PO3");
+        cr_assert_eq(rename(from, to), 0);
+        cr_expect_eq(other_program_open("PO3/KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "the lock file still holds the queue");
+        g_autofree char *moved = mnt_path("PO3/P1/INQUEUE3.001");
+        cr_assert_eq(unlink(moved), 0);
+        cr_expect_eq(other_program_open("PO3/KEY/INQUEUE3.KEY", O_RDONLY), 0,
+                     "removing the lock file by its new name ends the hold");
+}
