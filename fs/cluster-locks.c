@@ -198,6 +198,13 @@ bool cluster_locks_wanted_elsewhere(ClusterLocks *locks, LeaseKind kind, const c
                cluster_conflict(locks->fd, F_WRLCK, cluster_locks_offset(kind, name) + 1, 1, NULL);
 }
 
+bool cluster_locks_served_elsewhere(ClusterLocks *locks)
+{
+        return !atomic_load(&locks->unsupported) &&
+               cluster_conflict(locks->fd, F_WRLCK, CLUSTER_VERSION_BASE, CLUSTER_VERSION_WINDOW,
+                                NULL);
+}
+
 bool cluster_locks_held_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name)
 {
         return !atomic_load(&locks->unsupported) &&

@@ -67,6 +67,9 @@ bool cluster_locks_marked(ClusterLocks *locks, const char *session);
 void cluster_locks_want(ClusterLocks *locks, LeaseKind kind, const char *name, bool want);
 /* Whether another daemon has declared a wish for the resource. */
 bool cluster_locks_wanted_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name);
+/* Whether another daemon serves the postoffice (holds a version byte). */
+bool cluster_locks_served_elsewhere(ClusterLocks *locks);
+
 /* Whether another daemon holds the resource now. */
 bool cluster_locks_held_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name);
 

@@ -321,7 +321,10 @@ guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *nam
 
 void mailbags_stop(Mailbags *mailbags)
 {
-        g_clear_pointer(&mailbags->postoffices, postoffices_free);
+        /* Freed before it is cleared: the lease managers' last callbacks
+         * (logs, waiters failed) still look postoffices up. */
+        postoffices_free(mailbags->postoffices);
+        mailbags->postoffices = NULL;
 }
 
 void mailbags_clear(Mailbags *mailbags)
@@ -439,6 +442,8 @@ uint64_t mailbags_new_ref(Mailbags *mailbags)
 
 void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id)
 {
+        if (!mailbags->postoffices)
+                return;
         GArray *entries = postoffices_list(mailbags->postoffices);
         for (guint i = 0; i < entries->len; i++)
                 if (lease_cancel(g_array_index(entries, PostofficeEntry, i).po->leases, waiter_id))
@@ -455,6 +460,18 @@ void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *r
         if (lockfiles_add(po->lockfiles, mailbags_inner_path(relpath), plan->name, ref, pid,
                           parent_node, st, &replaced))
                 lease_release(po->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
+}
+
+int mailbags_folder_may_go(Mailbags *mailbags, const char *relpath)
+{
+        Postoffice *po = mailbags->postoffices ? postoffices_peek(mailbags->postoffices, relpath)
+                                               : NULL;
+        if (!po)
+                return 0;
+        g_autoptr(GPtrArray) leases = lease_manager_snapshot(po->leases);
+        if (leases->len > 0 || cluster_locks_served_elsewhere(po->cluster))
+                return -EBUSY;
+        return 0;
 }
 
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath)

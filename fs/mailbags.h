@@ -100,6 +100,12 @@ void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *r
  * postoffice folder at or below it is looked for again. */
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath);
 
+/* Folder @relpath is about to be removed and holds nothing but the
+ * daemon's lease file: 0 when that file may go with it (no lease of the
+ * postoffice is held or awaited, here or through another daemon), -EBUSY
+ * otherwise. */
+int mailbags_folder_may_go(Mailbags *mailbags, const char *relpath);
+
 /* The postoffice of file @relpath and the file's path inside it (a pointer
  * into @relpath); NULL when the file is in no known postoffice. With
  * @recognise, a folder not yet known is looked at. */

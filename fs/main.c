@@ -450,10 +450,13 @@ int main(int argc, char *argv[])
         /* Stopping the lease manager answers the requests still waiting
          * for a lease; the session must still exist for those replies. */
         mailbags_stop(&fs.mailbags);
-        g_clear_pointer(&kernel_cache, kernel_cache_free);
 
 out_unmount:
         fuse_session_unmount(session);
+        /* After the unmount: a queued invalidation may wait for a folder
+         * lock that a request nobody will read holds; the unmount ends
+         * such requests, and the invalidation with them. */
+        g_clear_pointer(&kernel_cache, kernel_cache_free);
 out_remove_handlers:
         fuse_remove_signal_handlers(session);
 out_destroy_session:

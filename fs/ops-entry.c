@@ -145,6 +145,38 @@ static void entry_name_removed(Mailbagfs *fs, const char *path)
                 mailbags_name_removed(&fs->mailbags, path);
 }
 
+/* A postoffice folder emptied by its client still holds the daemon's
+ * hidden lease file: it goes with the folder, unless a lease of that
+ * postoffice is held or awaited (here or through another daemon). Like
+ * unlinkat(): 0, or -1 with errno. */
+static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)
+{
+        autoclose_fd int child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *dir = backing_fdopendir(child >= 0 ? dup(child) : -1);
+        if (!dir) {
+                errno = ENOTEMPTY;
+                return -1;
+        }
+        bool only_leases = true;
+        for (struct dirent *entry; only_leases && (entry = readdir(dir));)
+                only_leases = g_str_equal(entry->d_name, ".") || g_str_equal(entry->d_name, "..") ||
+                              ops_name_reserved(entry->d_name);
+        closedir(dir);
+        g_autofree char *path = entry_path(fs, parent, name);
+        if (!only_leases || !path) {
+                errno = ENOTEMPTY;
+                return -1;
+        }
+        int r = mailbags_folder_may_go(&fs->mailbags, path);
+        if (r < 0) {
+                errno = -r;
+                return -1;
+        }
+        if (unlinkat(child, CLUSTER_LOCKS_FILE, 0) < 0 && errno != ENOENT)
+                return -1;
+        return unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, const char *name,
                          int flags)
 {
@@ -156,7 +188,10 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
         }
         g_rw_lock_writer_lock(&fs->names_lock);
         autoclose_fd int victim = ops_victim_open(fs, parent, dirfd, name);
-        if (unlinkat(dirfd, name, flags) < 0) {
+        int r = unlinkat(dirfd, name, flags);
+        if (r < 0 && errno == ENOTEMPTY && (flags & AT_REMOVEDIR))
+                r = entry_rmdir_postoffice(fs, parent, dirfd, name);
+        if (r < 0) {
                 int error = errno;
                 g_rw_lock_writer_unlock(&fs->names_lock);
                 ops_reply_status(req, op, -error);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,7 +73,7 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
  * before it is opened for real, through its O_PATH descriptor: opening a
  * name first would let a file renamed over it be truncated by O_TRUNC, a
  * FIFO block a worker, or a device be opened, before the check. */
-static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, int flags)
+static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned, int flags)
 {
         /* The path now, not the request's: a rename may have happened
          * while the open waited for its lease. */
@@ -81,6 +82,10 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, int flags)
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path)
                 return error == -ENOENT ? -ESTALE : error;
+        /* Renamed while it waited: its claim was planned for the old name,
+         * which may want another lease (or none): walk again. */
+        if (strcmp(path, planned) != 0)
+                return -ESTALE;
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
         autoclose_fd int node = backing_open_node(&fs->backing, path);
@@ -167,7 +172,7 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         int fd = pending->creating
                          ? file_create_backing(fs, req, pending->ino, pending->name, pending->mode,
                                                pending->fi.flags, &entry)
-                         : file_open_backing(fs, pending->ino, pending->fi.flags);
+                         : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
         if (fd < 0) {
                 claim_cancel(&fs->mailbags, claim);
                 ops_reply_status(req, op, fd);

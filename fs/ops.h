@@ -41,7 +41,9 @@ double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino);
  * is hidden in every folder, and no client may make a file of its name. */
 static inline bool ops_name_reserved(const char *name)
 {
-        return strcmp(name, CLUSTER_LOCKS_FILE) == 0;
+        /* In any case: the backing store may fold case (CIFS, casefolded
+         * ext4). */
+        return g_ascii_strcasecmp(name, CLUSTER_LOCKS_FILE) == 0;
 }
 
 /* An open file: the descriptor on the backing store, and the lease

@@ -31,6 +31,9 @@ typedef struct {
 
 struct Postoffices {
         PostofficesConfig config;
+        /* Held across a recognition (probe, set-up, publication); taken
+         * before mutex and before any lease manager's. */
+        GMutex setup_mutex;
         GMutex mutex;
         GHashTable *by_identity;      /* "dev:ino" -> PostofficeSlot*, owned; guarded by mutex */
         GHashTable *by_path;          /* path -> PostofficeSlot* (borrowed); guarded by mutex */
@@ -62,6 +65,7 @@ Postoffices *postoffices_new(const PostofficesConfig *config)
         registry->config = *config;
         registry->config.only = g_strdupv(config->only);
         g_mutex_init(&registry->mutex);
+        g_mutex_init(&registry->setup_mutex);
         registry->by_identity = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                                       (GDestroyNotify)postoffice_slot_free);
         registry->by_path = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -74,13 +78,21 @@ void postoffices_free(Postoffices *registry)
 {
         if (!registry)
                 return;
+        /* Every lease manager first, while the maps and paths they log by
+         * are whole: each fails its waiters on this thread, and the others'
+         * watch threads may still call back meanwhile. */
+        GHashTableIter iter;
+        gpointer value;
+        g_hash_table_iter_init(&iter, registry->by_identity);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                g_clear_pointer(&((PostofficeSlot *)value)->po.leases, lease_manager_free);
         g_hash_table_unref(registry->by_path);
-        /* Each lease manager fails its waiters on this thread. */
         g_hash_table_unref(registry->by_identity);
         g_hash_table_unref(registry->incomplete_noted);
         g_hash_table_unref(registry->refused);
         g_strfreev(registry->config.only);
         g_mutex_clear(&registry->mutex);
+        g_mutex_clear(&registry->setup_mutex);
         g_free(registry);
 }
 
@@ -189,6 +201,8 @@ static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct 
         return slot;
 }
 
+static int postoffices_recognise(Postoffices *registry, const char *dir_relpath, Postoffice **po);
+
 int postoffices_find(Postoffices *registry, const char *dir_relpath, Postoffice **po)
 {
         Postoffice *known = postoffices_peek(registry, dir_relpath);
@@ -196,6 +210,20 @@ int postoffices_find(Postoffices *registry, const char *dir_relpath, Postoffice 
                 *po = known;
                 return 0;
         }
+        /* One recognition at a time: two set-ups of one folder would each
+         * claim its lock files through their own lease file descriptor and
+         * see the other's claim as another daemon's. */
+        g_mutex_lock(&registry->setup_mutex);
+        known = postoffices_peek(registry, dir_relpath);
+        int r = known ? 0 : postoffices_recognise(registry, dir_relpath, &known);
+        g_mutex_unlock(&registry->setup_mutex);
+        if (r == 0)
+                *po = known;
+        return r;
+}
+
+static int postoffices_recognise(Postoffices *registry, const char *dir_relpath, Postoffice **po)
+{
         if (!postoffices_allowed(registry, dir_relpath))
                 return -ENOENT;
         g_mutex_lock(&registry->mutex);
@@ -207,7 +235,9 @@ int postoffices_find(Postoffices *registry, const char *dir_relpath, Postoffice 
 
         autoclose_fd int dirfd = backing_open_dir(registry->config.backing, dir_relpath);
         if (dirfd < 0)
-                return -ENOENT;
+                /* Only a folder that is not there is no postoffice; running
+                 * out of descriptors must not serve mailbag files unguarded. */
+                return dirfd == -ENOENT || dirfd == -ENOTDIR || dirfd == -ELOOP ? -ENOENT : dirfd;
         bool has_key = postoffices_has_folder(dirfd, "KEY");
         bool has_locks = postoffices_has_folder(dirfd, po_profile_lock_folder(registry->config.profile));
         if (!has_key || !has_locks) {

@@ -367,3 +367,44 @@ Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice, .init = setup
         cr_expect_eq(other_program_open("PO3/KEY/INQUEUE3.KEY", O_RDONLY), 0,
                      "removing the lock file by its new name ends the hold");
 }
+
+/* A postoffice folder emptied through the mount can be removed: its
+ * hidden lease file goes with it, but not while a lease of it is held. */
+Test(postoffices, an_emptied_postoffice_folder_can_be_removed, .init = setup_two,
+     .fini = teardown, .timeout = 120)
+{
+        mount_with(quick_timeout);
+        int fd = hold_session("PO1");
+        close(fd);
+        g_autofree char *lock = mnt_path("PO1/P1/INQUEUE3.0LK");
+        cr_assert_eq(unlink(lock), 0);
+        const char *files[] = {"PO1/KEY/INQUEUE3.KEY", "PO1/MBG/INQUEUE3.MBG", "PO1/GLB/CONTROL.GLB"};
+        for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+                g_autofree char *path = mnt_path(files[i]);
+                cr_assert_eq(unlink(path), 0, "%s: %s", files[i], g_strerror(errno));
+        }
+        const char *folders[] = {"PO1/KEY", "PO1/MBG", "PO1/GLB"};
+        for (gsize i = 0; i < G_N_ELEMENTS(folders); i++) {
+                g_autofree char *path = mnt_path(folders[i]);
+                cr_assert_eq(rmdir(path), 0, "%s: %s", folders[i], g_strerror(errno));
+        }
+        /* Still a postoffice until P1 goes; hold its queue through it. */
+        g_autofree char *p1 = mnt_path("PO1/P1");
+        cr_assert_eq(rmdir(p1), 0);
+        g_autofree char *folder = mnt_path("PO1");
+        cr_expect_eq(rmdir(folder), 0, "rmdir of the emptied postoffice: %s", g_strerror(errno));
+        g_autofree char *on_share = g_build_filename(harness.backing, "PO1", NULL);
+        cr_expect_neq(access(on_share, F_OK), 0);
+
+        /* A held postoffice keeps its folder. */
+        int held = hold_session("HUB/PO2");
+        g_autofree char *po2 = g_build_filename(harness.backing, "HUB", "PO2", NULL);
+        g_autofree char *command = g_strdup_printf("cd '%s' && rm -rf KEY MBG GLB && rm -f P1/*", po2);
+        cr_assert_eq(system(command), 0);
+        g_autofree char *po2_p1 = g_build_filename(po2, "P1", NULL);
+        cr_assert_eq(rmdir(po2_p1), 0);
+        g_autofree char *mnt_po2 = mnt_path("HUB/PO2");
+        cr_expect_neq(rmdir(mnt_po2), 0);
+        cr_expect_eq(errno, EBUSY, "%s", g_strerror(errno));
+        close(held);
+}
