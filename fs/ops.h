@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "byte-locks.h"
 #include "cluster-locks.h"
 #include "fd-util.h"
 #include "mailbagfs.h"
@@ -95,8 +96,17 @@ void ops_as_caller_end(OpsCaller *saved);
  * holds its node, else -1. */
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name);
 
+/* The clients' byte-range and flock locks (byte-locks.h), one set per
+ * daemon: started when the kernel connects (ops_init), stopped, with every
+ * waiting request answered, when the session ends (ops_destroy). The
+ * status attributes reach the same set (xattr_view_attach_byte_locks). */
+void ops_byte_locks_start(void);
+void ops_byte_locks_stop(void);
+ByteLocks *ops_byte_locks(void);
+
 /* The handlers, in ops-entry.c, ops-attr.c, ops-file.c and ops-dir.c. */
 void ops_init(void *userdata, struct fuse_conn_info *conn);
+void ops_destroy(void *userdata);
 void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
@@ -130,6 +140,10 @@ void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_in
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                    struct fuse_file_info *fi);
 void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+void ops_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
+void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
+               int sleep);
+void ops_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
 void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                          struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
                          struct fuse_file_info *fi_out, size_t len, int flags);
