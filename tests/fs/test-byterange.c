@@ -5,7 +5,7 @@
  * and get EDEADLK for a cycle; a lock through one mount holds against a
  * second mailbagfs daemon on the same backing directory and against
  * processes on the backing directory itself; user.mailbag.ranges shows
- * them.
+ * them, and mailbag-stat tables them.
  *
  * Every lock is taken by a forked peer process that runs the commands it
  * is sent and answers each with its errno, so a result is what a program
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "mount-harness.h"
+#include "tool-run.h"
 
 static MountHarness node_a, node_b;
 
@@ -512,8 +513,15 @@ Test(byterange, a_lock_holds_against_processes_on_the_backing_directory, .init =
         cr_expect_eq(peer_lock(&local, CMD_SETLK, fl, F_WRLCK, 100, 1), EAGAIN,
                      "an OFD lock outlives the close of another descriptor");
         cr_assert_eq(peer_close(&c, fc1), 0);
-        cr_expect_eq(peer_lock(&local, CMD_SETLK, fl, F_WRLCK, 100, 1), 0,
-                     "and ends with its open file");
+        /* The kernel sends the release of a FUSE file after close()
+         * returns, not within it: wait for that event. */
+        int result = EAGAIN;
+        for (int elapsed = 0; elapsed < EVENT_TIMEOUT_MS && result == EAGAIN; elapsed += 5) {
+                result = peer_lock(&local, CMD_SETLK, fl, F_WRLCK, 100, 1);
+                if (result == EAGAIN)
+                        g_usleep(5000);
+        }
+        cr_expect_eq(result, 0, "and ends with its open file");
         peer_stop(&a);
         peer_stop(&local);
         peer_stop(&c);
@@ -573,6 +581,17 @@ Test(byterange, the_root_lists_every_lock_of_the_mount, .init = mount_one, .fini
         for (ssize_t at = 0; at < len; at += (ssize_t)strlen(names + at) + 1)
                 listed = listed || g_str_equal(names + at, RANGES);
         cr_expect(listed, "the root lists " RANGES);
+
+        g_auto(ToolRun) stat = {0};
+        tool_run(&stat, "MAILBAG_STAT", node_a.mnt, NULL);
+        cr_expect_eq(stat.status, 0, "mailbag-stat: %s", stat.err);
+        g_autofree char *row = g_strdup_printf("%-7d %-14s %-5s %-5s %-7s %-12s %-12s", a.pid,
+                                               "test-byterange", "read", "posix", "held", "4", "4");
+        g_autofree char *to_eof = g_strdup_printf("%-7d %-14s %-5s %-5s %-7s %-12s %-12s", b.pid,
+                                                  "test-byterange", "read", "posix", "held", "6",
+                                                  "to EOF");
+        cr_expect(strstr(stat.out, "Byte-range locks") && strstr(stat.out, row) &&
+                  strstr(stat.out, to_eof), "mailbag-stat's table:\n%s", stat.out);
         peer_stop(&a);
         peer_stop(&b);
         wait_for_ranges(&node_a, "state=held", false);
