@@ -665,6 +665,8 @@ int byte_locks_test(ByteLocks *locks, const ByteLockRequest *who, struct flock *
 
 void byte_locks_owner_closed(ByteLocks *locks, int fd, uint64_t owner)
 {
+        if (!locks)
+                return;
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
         if (g_hash_table_size(locks->owners) == 0)
                 return;
@@ -680,6 +682,8 @@ void byte_locks_owner_closed(ByteLocks *locks, int fd, uint64_t owner)
 
 void byte_locks_handle_released(ByteLocks *locks, int fd, uint64_t handle)
 {
+        if (!locks)
+                return;
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
         if (g_hash_table_remove(locks->flocks, &handle)) {
                 /* Explicitly: a duplicate of the descriptor may briefly

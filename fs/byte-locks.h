@@ -88,7 +88,8 @@ void byte_locks_arm(ByteLocks *locks, uint64_t waiter_id);
  * already ended. Safe from any thread, armed or not. */
 void byte_locks_cancel(ByteLocks *locks, uint64_t waiter_id);
 
-/* The owner closed a descriptor of the file of @fd: its locks there end. */
+/* The owner closed a descriptor of the file of @fd: its locks there end.
+ * This and the next do nothing for a NULL @locks (no session). */
 void byte_locks_owner_closed(ByteLocks *locks, int fd, uint64_t owner);
 /* Open file @handle (backing descriptor @fd) is released: its flock ends,
  * and so do the locks of owners that locked through it alone. */

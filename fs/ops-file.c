@@ -531,6 +531,10 @@ static void lock_reply(fuse_req_t req, const char *op, int r, uint64_t waiter_id
 
 void ops_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
 {
+        if (!ops_byte_locks()) {
+                ops_reply_status(req, "getlk", -ENOLCK);
+                return;
+        }
         ByteLockRequest who = lock_request(req, ino, fi, false, NULL);
         struct flock result = *lock;
         int r = byte_locks_test(ops_byte_locks(), &who, &result);
@@ -543,6 +547,10 @@ void ops_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
                int sleep)
 {
+        if (!ops_byte_locks()) {
+                ops_reply_status(req, "setlk", -ENOLCK);
+                return;
+        }
         g_autofree char *path = NULL;
         ByteLockRequest who = lock_request(req, ino, fi, lock->l_type != F_UNLCK, &path);
         uint64_t waiter_id = 0;
@@ -553,6 +561,10 @@ void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 
 void ops_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
+        if (!ops_byte_locks()) {
+                ops_reply_status(req, "flock", -ENOLCK);
+                return;
+        }
         g_autofree char *path = NULL;
         ByteLockRequest who = lock_request(req, ino, fi, (op & ~LOCK_NB) != LOCK_UN, &path);
         uint64_t waiter_id = 0;
