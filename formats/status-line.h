@@ -39,6 +39,22 @@
  *   records NAME postoffice=PATH live=N free=N total=N limit=N percent=N
  *   records NAME corrupt postoffice=PATH message=TEXT
  *
+ * Byte-range lock lines: PO_STATUS_ATTR_RANGES of any file (the locks on
+ * it) or of the mount root (every lock taken through this mount), one line
+ * per held range or awaited request:
+ *   range START LEN type=read|write kind=posix|flock state=held|waiting
+ *         owner=N pid=N program=P path=PATH
+ * START and LEN in bytes, LEN 0 to the end of the file however long it
+ * grows (as fcntl spells it); a flock covers the whole file and is written
+ * "range 0 0". kind=posix is an fcntl lock, per process (F_SETLK) or per
+ * open file (F_OFD_SETLK): the mount cannot tell them apart. owner=N names
+ * one lock owner of this daemon (a process, or for flock and OFD locks an
+ * open file): lines with the same N belong together. pid and program are
+ * of the process that first locked (0 and "?" when unknown or not to be
+ * shown to the caller); path is the file's path relative to the mount
+ * root when it was first locked ("?" when not shown). Locks of other
+ * daemons and of processes on the backing store are not listed.
+ *
  * Daemons before postoffices were named wrote lease lines without
  * postoffice=, a stats value of fields alone ("acquisitions=N ...") and
  * records lines without the leading "records"; po_status_line_as_lease()
@@ -62,6 +78,7 @@ G_BEGIN_DECLS
 #define PO_STATUS_ATTR_STATS "user.mailbag.stats"
 #define PO_STATUS_ATTR_RECORDS "user.mailbag.records"
 #define PO_STATUS_ATTR_BREAK "user.mailbag.break"
+#define PO_STATUS_ATTR_RANGES "user.mailbag.ranges"
 
 /* First words. */
 #define PO_STATUS_KIND_SESSION "session"
@@ -70,6 +87,7 @@ G_BEGIN_DECLS
 #define PO_STATUS_WORD_POSTOFFICE "postoffice"
 #define PO_STATUS_WORD_STATS "stats"
 #define PO_STATUS_WORD_RECORDS "records"
+#define PO_STATUS_WORD_RANGE "range"
 
 /* Third word of a lease line; third word of a corrupt records line. */
 #define PO_STATUS_STATE_FREE "free"
@@ -106,6 +124,16 @@ G_BEGIN_DECLS
 #define PO_STATUS_FIELD_LIMIT "limit"
 #define PO_STATUS_FIELD_PERCENT "percent"
 #define PO_STATUS_FIELD_MESSAGE "message"
+#define PO_STATUS_FIELD_TYPE "type"   /* range lines: read or write */
+#define PO_STATUS_FIELD_KIND "kind"   /* range lines: posix or flock */
+#define PO_STATUS_FIELD_STATE "state" /* range lines: held or waiting */
+#define PO_STATUS_FIELD_OWNER "owner"
+#define PO_STATUS_FIELD_PATH "path"
+#define PO_STATUS_RANGE_READ "read"
+#define PO_STATUS_RANGE_WRITE "write"
+#define PO_STATUS_RANGE_POSIX "posix"
+#define PO_STATUS_RANGE_FLOCK "flock"
+#define PO_STATUS_RANGE_WAITING "waiting"
 
 /* The stats fields in the order the daemon writes them. */
 #define PO_STATUS_STATS_FIELDS                                                        \

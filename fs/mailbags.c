@@ -316,6 +316,7 @@ guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *nam
                 .owner = mailbags,
         };
         mailbags->postoffices = postoffices_new(&config);
+        mailbags->byte_locks = byte_locks_new();
         return postoffices_scan(mailbags->postoffices, MAILBAGS_SCAN_DEPTH);
 }
 
@@ -325,6 +326,9 @@ void mailbags_stop(Mailbags *mailbags)
          * (logs, waiters failed) still look postoffices up. */
         postoffices_free(mailbags->postoffices);
         mailbags->postoffices = NULL;
+        /* Answers the lock requests still waiting, while the session can
+         * still carry the replies. */
+        g_clear_pointer(&mailbags->byte_locks, byte_locks_free);
 }
 
 void mailbags_clear(Mailbags *mailbags)

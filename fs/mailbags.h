@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "backing.h"
+#include "byte-locks.h"
 #include "guard.h"
 #include "lease.h"
 #include "lockfiles.h"
@@ -31,6 +32,7 @@ typedef struct {
         const Backing *backing; /* borrowed from the daemon */
         PoProfile *profile;
         Postoffices *postoffices; /* NULL until mailbags_start() */
+        ByteLocks *byte_locks;    /* clients' byte-range locks; NULL until mailbags_start() */
         GuardV20Mode v20_mode;
         pid_t daemon_pid; /* holder of lock files found on the share */
         bool proc_hides_pids; /* /proc has hidepid=: status shows others' pids to root only */

@@ -1,14 +1,17 @@
 /* ops-file.c - open files: open, create, read, write, flush, release,
- * fsync, fallocate, lseek and copy_file_range. Each open file keeps one
- * backing descriptor for exactly as long as the client keeps it open. */
+ * fsync, fallocate, lseek, copy_file_range and the byte-range and flock
+ * locks. Each open file keeps one backing descriptor for exactly as long
+ * as the client keeps it open. */
 #include "ops.h"
 
 #include "log.h"
+#include "xattr-view.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,6 +338,10 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         /* Marked before close() returns, so an open made after it waits for
          * the release that follows instead of being refused. */
         claim_closing(&ops_fs(req)->mailbags, ops_open_file(fi)->claim, fuse_req_ctx(req)->pid);
+        /* A close() of any descriptor of the file ends the closing
+         * process's byte-range locks on it, as on a local filesystem; the
+         * kernel names that process's lock owner. */
+        byte_locks_owner_closed(ops_fs(req)->mailbags.byte_locks, ops_open_file(fi)->fd, fi->lock_owner);
         /* A client's close() flushes; closing a duplicate gives the backing
          * filesystem (NFS, CIFS) its close-time write-back and errors. */
         int dup_fd = dup(ops_open_file(fi)->fd);
@@ -346,6 +353,8 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
         OpenFile *file = ops_open_file(fi);
+        /* Its flock, and the OFD locks taken through it, end with it. */
+        byte_locks_handle_released(ops_fs(req)->mailbags.byte_locks, file->fd, fi->fh);
         inode_table_file_closed(fs->inodes, file->ino, file->fd);
         close(file->fd);
         claim_release(&fs->mailbags, file->claim);
@@ -387,4 +396,95 @@ void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                 ops_reply_status(req, "copy_file_range", -errno);
         else
                 fuse_reply_write(req, (size_t)copied);
+}
+
+/* Locks. A blocking request that must wait is parked in the lock module
+ * and answered from its thread: no worker waits. The interrupt callback is
+ * registered before the wait is armed, so an answer never races with the
+ * registration; the callback passes only the waiter id, which stays
+ * harmless after the wait ended, and never answers itself (libfuse holds
+ * the request's lock while it runs). */
+
+
+/* Who asks: @path receives the file's path when @naming (for the status
+ * of a lock being taken; caller frees). */
+static ByteLockRequest lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                                    bool naming, char **path)
+{
+        if (naming) {
+                int error = 0;
+                *path = ops_node_path(ops_fs(req), ino, &error);
+        }
+        return (ByteLockRequest){
+                .fd = ops_open_file(fi)->fd,
+                .handle = fi->fh,
+                .owner = fi->lock_owner,
+                .thread_id = fuse_req_ctx(req)->pid,
+                .path = naming ? *path : NULL,
+        };
+}
+
+static void lock_wait_done(void *opaque, int result)
+{
+        ops_reply_status(opaque, "setlk", result);
+}
+
+static void lock_wait_interrupted(fuse_req_t req, void *data)
+{
+        byte_locks_cancel(ops_fs(req)->mailbags.byte_locks, (uint64_t)(uintptr_t)data);
+}
+
+/* Answers @r, or leaves a parked request to the lock module. */
+static void lock_reply(fuse_req_t req, const char *op, int r, uint64_t waiter_id)
+{
+        if (r != BYTE_LOCKS_PENDING) {
+                ops_reply_status(req, op, r);
+                return;
+        }
+        fuse_req_interrupt_func(req, lock_wait_interrupted, (void *)(uintptr_t)waiter_id);
+        /* From here on the request belongs to the lock module. */
+        byte_locks_arm(ops_fs(req)->mailbags.byte_locks, waiter_id);
+}
+
+void ops_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
+{
+        if (!ops_fs(req)->mailbags.byte_locks) {
+                ops_reply_status(req, "getlk", -ENOLCK);
+                return;
+        }
+        ByteLockRequest who = lock_request(req, ino, fi, false, NULL);
+        struct flock result = *lock;
+        int r = byte_locks_test(ops_fs(req)->mailbags.byte_locks, &who, &result);
+        if (r < 0)
+                ops_reply_status(req, "getlk", r);
+        else
+                fuse_reply_lock(req, &result);
+}
+
+void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
+               int sleep)
+{
+        if (!ops_fs(req)->mailbags.byte_locks) {
+                ops_reply_status(req, "setlk", -ENOLCK);
+                return;
+        }
+        g_autofree char *path = NULL;
+        ByteLockRequest who = lock_request(req, ino, fi, lock->l_type != F_UNLCK, &path);
+        uint64_t waiter_id = 0;
+        int r = byte_locks_set(ops_fs(req)->mailbags.byte_locks, &who, lock, sleep != 0, lock_wait_done, req,
+                               &waiter_id);
+        lock_reply(req, "setlk", r, waiter_id);
+}
+
+void ops_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+        if (!ops_fs(req)->mailbags.byte_locks) {
+                ops_reply_status(req, "flock", -ENOLCK);
+                return;
+        }
+        g_autofree char *path = NULL;
+        ByteLockRequest who = lock_request(req, ino, fi, (op & ~LOCK_NB) != LOCK_UN, &path);
+        uint64_t waiter_id = 0;
+        int r = byte_locks_flock(ops_fs(req)->mailbags.byte_locks, &who, op, lock_wait_done, req, &waiter_id);
+        lock_reply(req, "flock", r, waiter_id);
 }

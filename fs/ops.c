@@ -227,10 +227,13 @@ void ops_init(void *userdata, struct fuse_conn_info *conn)
                 conn->want |= FUSE_CAP_SPLICE_READ;
         if (conn->capable & FUSE_CAP_SPLICE_WRITE)
                 conn->want |= FUSE_CAP_SPLICE_WRITE;
-        /* Byte-range and flock locks stay in the kernel: every client comes
-         * through this one mount, so the kernel's local locks already are
-         * the whole truth, and Samba and Wine map their locks onto them. */
-        conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+        /* Byte-range and flock locks go to the backing store (byte-locks.h):
+         * other daemons on the share and processes on the backing directory
+         * see them, as they see leases. */
+        if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+                conn->want |= FUSE_CAP_POSIX_LOCKS;
+        if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+                conn->want |= FUSE_CAP_FLOCK_LOCKS;
 }
 
 const struct fuse_lowlevel_ops mailbagfs_ops = {
@@ -258,6 +261,9 @@ const struct fuse_lowlevel_ops mailbagfs_ops = {
         .fallocate = ops_fallocate,
         .lseek = ops_lseek,
         .copy_file_range = ops_copy_file_range,
+        .getlk = ops_getlk,
+        .setlk = ops_setlk,
+        .flock = ops_flock,
         .opendir = ops_opendir,
         .readdir = ops_readdir,
         .releasedir = ops_releasedir,

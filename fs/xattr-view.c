@@ -20,6 +20,7 @@
 #define ATTR_STATS PO_STATUS_ATTR_STATS
 #define ATTR_POSTOFFICES PO_STATUS_ATTR_POSTOFFICES
 #define ATTR_BREAK PO_STATUS_ATTR_BREAK
+#define ATTR_RANGES PO_STATUS_ATTR_RANGES
 
 bool xattr_view_reserved(const char *name)
 {
@@ -97,6 +98,78 @@ static void append_lease_line(GString *out, Mailbags *mailbags, const XattrViewC
                         po_status_line_add_field(line, PO_STATUS_FIELD_HOLDER, PO_STATUS_HOLDER_UNKNOWN);
         }
         po_status_line_append_to(line, out);
+}
+
+static gint range_order(gconstpointer a, gconstpointer b)
+{
+        const ByteLockInfo *x = *(ByteLockInfo *const *)a, *y = *(ByteLockInfo *const *)b;
+        if (x->dev != y->dev)
+                return x->dev < y->dev ? -1 : 1;
+        if (x->ino != y->ino)
+                return x->ino < y->ino ? -1 : 1;
+        if (x->waiting != y->waiting)
+                return x->waiting ? 1 : -1;
+        if (x->start != y->start)
+                return x->start < y->start ? -1 : 1;
+        return x->owner < y->owner ? -1 : x->owner > y->owner;
+}
+
+static void append_range_line(GString *out, Mailbags *mailbags, const XattrViewCaller *caller,
+                              const ByteLockInfo *info, bool own_file)
+{
+        bool visible = info->pid > 0 && caller_sees_process(mailbags, caller, info->pid);
+        /* The root's list names files anywhere in the tree: only root, and
+         * the locking process's own user, learn names they may not see. */
+        uid_t owner_uid;
+        bool named = own_file || caller->uid == 0 ||
+                     (info->pid > 0 && caller_process_uid(info->pid, &owner_uid) == 0 &&
+                      owner_uid == caller->uid);
+        g_autoptr(PoStatusLine) line = po_status_line_new();
+        po_status_line_add_word(line, PO_STATUS_WORD_RANGE);
+        g_autofree char *start = g_strdup_printf("%" G_GINT64_FORMAT, info->start);
+        g_autofree char *len = g_strdup_printf("%" G_GINT64_FORMAT, info->len);
+        po_status_line_add_word(line, start);
+        po_status_line_add_word(line, len);
+        po_status_line_add_field(line, PO_STATUS_FIELD_TYPE,
+                                 info->type == F_WRLCK ? PO_STATUS_RANGE_WRITE : PO_STATUS_RANGE_READ);
+        po_status_line_add_field(line, PO_STATUS_FIELD_KIND,
+                                 info->flock ? PO_STATUS_RANGE_FLOCK : PO_STATUS_RANGE_POSIX);
+        po_status_line_add_field(line, PO_STATUS_FIELD_STATE,
+                                 info->waiting ? PO_STATUS_RANGE_WAITING : PO_STATUS_STATE_HELD);
+        po_status_line_add_field_printf(line, PO_STATUS_FIELD_OWNER, "%" G_GUINT64_FORMAT,
+                                        info->owner);
+        po_status_line_add_field_printf(line, PO_STATUS_FIELD_PID, "%d",
+                                        visible ? (int)info->pid : 0);
+        po_status_line_add_field(line, PO_STATUS_FIELD_PROGRAM,
+                                 visible && info->program ? info->program : "?");
+        po_status_line_add_field(line, PO_STATUS_FIELD_PATH,
+                                 named && info->path ? display_path(info->path) : "?");
+        po_status_line_append_to(line, out);
+}
+
+/* The locks on the file at @relpath, or on every file for the root. */
+static int render_ranges(Mailbags *mailbags, const char *relpath, const XattrViewCaller *caller,
+                         char **value)
+{
+        bool all = relpath[0] == '\0';
+        struct stat st;
+        if (!all) {
+                autoclose_fd int fd = backing_open_node(mailbags->backing, relpath);
+                if (fd < 0)
+                        return fd;
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+        }
+        GString *out = g_string_new(NULL);
+        ByteLocks *locks = mailbags->byte_locks;
+        if (locks) {
+                g_autoptr(GPtrArray) infos = byte_locks_snapshot(locks, all ? NULL : &st);
+                g_ptr_array_sort(infos, range_order);
+                for (guint i = 0; i < infos->len; i++)
+                        append_range_line(out, mailbags, caller, infos->pdata[i], !all);
+        }
+        *value = g_string_free(out, FALSE);
+        return 0;
 }
 
 static bool class_has_records(const PoClass *cls)
@@ -316,6 +389,8 @@ static Postoffice *postoffice_folder(Mailbags *mailbags, const char *relpath)
 int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
                    const XattrViewCaller *caller, char **value)
 {
+        if (g_str_equal(name, ATTR_RANGES))
+                return render_ranges(mailbags, relpath, caller, value);
         if (relpath[0] == '\0') {
                 int r = render_root(mailbags, name, caller, value);
                 if (r != -ENODATA)
@@ -362,8 +437,10 @@ static void list_add(GString *list, const char *name)
 
 void xattr_view_list(Mailbags *mailbags, const char *relpath, GString *list)
 {
-        if (relpath[0] == '\0')
+        if (relpath[0] == '\0') {
                 list_add(list, ATTR_POSTOFFICES);
+                list_add(list, ATTR_RANGES);
+        }
         if (relpath[0] == '\0' || postoffice_folder(mailbags, relpath)) {
                 list_add(list, ATTR_LOCKS);
                 list_add(list, ATTR_STATS);

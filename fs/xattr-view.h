@@ -6,7 +6,11 @@
  * On a postoffice folder:
  *   user.mailbag.locks       its held or awaited resources, one line each
  *   user.mailbag.stats       its lease counters
+ * On any file:
+ *   user.mailbag.ranges      the byte-range and flock locks taken on it
+ *                            through this mount (empty when none)
  * On the mount root (which may be a postoffice itself):
+ *   user.mailbag.ranges      every byte-range and flock lock of the mount
  *   user.mailbag.postoffices every protected postoffice, one line each
  *   user.mailbag.locks       every postoffice's held or awaited resources
  *   user.mailbag.stats       a line per postoffice, then the sums
@@ -25,6 +29,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "byte-locks.h"
 #include "mailbags.h"
 
 #define XATTR_VIEW_PREFIX "user.mailbag."
@@ -53,3 +58,4 @@ void xattr_view_list(Mailbags *mailbags, const char *relpath, GString *list);
  * nothing is held. */
 int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, const char *value,
                    size_t size, uid_t caller_uid);
+

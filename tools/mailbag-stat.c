@@ -11,7 +11,10 @@
  * user.mailbag.records of each mailbag's KEY file. So the tool needs no
  * privileges beyond reading the mount, and shows what the daemon believes.
  * The mailbags listed are the postoffice's queues (from the postoffices
- * line, else the profile) plus any the daemon reports a lease on.
+ * line, else the profile) plus any the daemon reports a lease on. For a
+ * mount, a table of the byte-range and flock locks its clients hold or
+ * await follows, from user.mailbag.ranges of the root (as smbstatus lists
+ * a server's byte-range locks).
  *
  * A daemon that predates named postoffices serves only the mount root,
  * without postoffices: the root is then shown as the one postoffice ".".
@@ -73,6 +76,7 @@ typedef struct {
         GPtrArray *owned;       /* of GPtrArray* of lines: keeps every parsed line alive */
         GPtrArray *postoffices; /* of PostofficeView* */
         const PoStatusLine *total_stats; /* "stats *" of a mount; may be NULL */
+        GPtrArray *ranges; /* the mount's range lines; NULL when not a mount or not served */
 } Snapshot;
 
 static void snapshot_clear(Snapshot *snap)
@@ -285,7 +289,25 @@ static int snapshot_take(Snapshot *snap, GError **error)
                         snapshot_add_stats(snap, stats, path);
         }
         snapshot_add_mailbags(snap);
+        if (snap->is_mount) {
+                /* A daemon before byte-range locks went to the backing
+                 * store serves no such attribute: no table then. */
+                g_autoptr(GError) ranges_error = NULL;
+                snap->ranges = snapshot_read(snap, snap->target, PO_STATUS_ATTR_RANGES,
+                                             &ranges_error);
+                if (!snap->ranges && ranges_error) {
+                        g_propagate_error(error, g_steal_pointer(&ranges_error));
+                        return -EBADMSG;
+                }
+        }
         return 0;
+}
+
+/* Whether @line is a byte-range lock line: "range START LEN ...". */
+static bool is_range_line(const PoStatusLine *line)
+{
+        return g_strcmp0(po_status_line_word(line, 0), PO_STATUS_WORD_RANGE) == 0 &&
+               po_status_line_n_words(line) >= 3;
 }
 
 /* --- table ------------------------------------------------------------- */
@@ -361,6 +383,36 @@ static void print_view(const PostofficeView *view)
         printf("\n");
 }
 
+static void print_ranges(const Snapshot *snap)
+{
+        g_autoptr(GString) a = g_string_new(NULL), b = g_string_new(NULL);
+        printf("\nByte-range locks\n\n");
+        printf("%-7s %-14s %-5s %-5s %-7s %-12s %-12s %-6s %s\n", "PID", "Program", "Type",
+               "Kind", "State", "Start", "Length", "Owner", "File");
+        guint shown = 0;
+        for (guint i = 0; i < snap->ranges->len; i++) {
+                const PoStatusLine *line = snap->ranges->pdata[i];
+                if (!is_range_line(line))
+                        continue;
+                bool flock = g_strcmp0(po_status_line_field(line, PO_STATUS_FIELD_KIND),
+                                       PO_STATUS_RANGE_FLOCK) == 0;
+                const char *len = po_status_line_word(line, 2);
+                printf("%-7s %-14s %-5s %-5s %-7s %-12s %-12s %-6s %s\n",
+                       field_or(line, PO_STATUS_FIELD_PID, "?"),
+                       cell(field_or(line, PO_STATUS_FIELD_PROGRAM, "?"), a),
+                       field_or(line, PO_STATUS_FIELD_TYPE, "?"),
+                       field_or(line, PO_STATUS_FIELD_KIND, "?"),
+                       field_or(line, PO_STATUS_FIELD_STATE, "?"),
+                       flock ? "whole file" : po_status_line_word(line, 1),
+                       flock ? "-" : strcmp(len, "0") == 0 ? "to EOF" : len,
+                       field_or(line, PO_STATUS_FIELD_OWNER, "?"),
+                       cell(field_or(line, PO_STATUS_FIELD_PATH, "?"), b));
+                shown++;
+        }
+        if (shown == 0)
+                printf("(no byte-range lock is held or awaited through this mount)\n");
+}
+
 static void print_table(const Snapshot *snap)
 {
         g_autoptr(GString) buf = g_string_new(NULL);
@@ -376,6 +428,8 @@ static void print_table(const Snapshot *snap)
                 print_fields(snap->total_stats, buf);
                 printf("\n");
         }
+        if (snap->ranges)
+                print_ranges(snap);
 }
 
 /* --- JSON -------------------------------------------------------------- */
@@ -484,6 +538,23 @@ static void print_json(const Snapshot *snap)
         if (total)
                 add_json_fields(b, total, NULL);
         json_builder_end_object(b);
+        if (snap->ranges) {
+                json_builder_set_member_name(b, "ranges");
+                json_builder_begin_array(b);
+                for (guint i = 0; i < snap->ranges->len; i++) {
+                        const PoStatusLine *line = snap->ranges->pdata[i];
+                        if (!is_range_line(line))
+                                continue;
+                        json_builder_begin_object(b);
+                        json_builder_set_member_name(b, "start");
+                        tool_json_add_value(b, po_status_line_word(line, 1));
+                        json_builder_set_member_name(b, "len");
+                        tool_json_add_value(b, po_status_line_word(line, 2));
+                        add_json_fields(b, line, NULL);
+                        json_builder_end_object(b);
+                }
+                json_builder_end_array(b);
+        }
         json_builder_end_object(b);
         tool_json_print(b);
 }
