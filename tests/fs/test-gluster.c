@@ -365,3 +365,121 @@ Test(gluster, a_plain_lock_through_one_client_conflicts_with_the_other, .fini = 
         cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
         expect_quiet_logs();
 }
+
+static void mount_nodes_with_mkpo(void)
+{
+        start_volume();
+        g_autofree char *po = g_build_filename(volume.clients[0], PO_FOLDER, NULL);
+        g_autofree char *out = NULL, *err = NULL;
+        int status = 0;
+        const char *argv[] = {g_getenv("MKPO"), po, "--users", "8", "--messages", "0", NULL};
+        cr_assert_not_null(argv[0], "MKPO is not set");
+        cr_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, NULL));
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mkpo: %s", err);
+        mount_node(&node_a, 0, "10");
+        mount_node(&node_b, 1, "10");
+}
+
+static unsigned json_count(const char *json, const char *key)
+{
+        g_autofree char *needle = g_strdup_printf("\"%s\": ", key);
+        const char *at = strstr(json, needle);
+        cr_assert_not_null(at, "no %s in %s", key, json);
+        return (unsigned)g_ascii_strtoull(at + strlen(needle), NULL, 10);
+}
+
+/* The mixed-protocol workload with its consumers and producers split over
+ * the two nodes: every message delivered once, no [021], no [008].
+ * Disabled: over GlusterFS the split run fails at once, a producer's
+ * create answering EEXIST ("producer 1: File exists"), although
+ * CONTROL.GLB is exclusive and coherent across the nodes (the next test)
+ * and the same run through one node is clean (3,000 messages, 160 s). The
+ * same split over two daemons on one local directory is clean
+ * (tests/tools/test-po-sim-cluster.c). Not understood yet. */
+Test(gluster, po_sim_split_over_two_nodes_is_clean, .fini = unmount_nodes, .timeout = 1500,
+     .disabled = true)
+{
+        mount_nodes_with_mkpo();
+        const char *argv[] = {g_getenv("PO_SIM"), node_a.mnt, "--also", node_b.mnt,
+                              "--messages", "3000", "--timeout", "1200", "--json", NULL};
+        cr_assert_not_null(argv[0], "PO_SIM is not set");
+        g_autofree char *out = NULL, *err = NULL;
+        int status = 0;
+        cr_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, NULL));
+        cr_log_info("gluster: po-sim split over two nodes: %s", out);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "po-sim: %s%s", out, err);
+        cr_expect(strstr(out, "\"mode\": \"mailbagfs\""), "%s", out);
+        unsigned queued = json_count(out, "queued");
+        cr_expect_geq(queued, 3000, "%s", out);
+        cr_expect_eq(json_count(out, "delivered"), queued, "%s", out);
+        cr_expect_eq(json_count(out, "duplicates"), 0, "%s", out);
+        cr_expect_eq(json_count(out, "lost"), 0, "%s", out);
+        cr_expect_eq(json_count(out, "missing_routing"), 0, "%s", out);
+        cr_expect_eq(json_count(out, "contention_failures"), 0, "%s", out);
+}
+
+/* A byte-range lock taken through node A's mailbagfs refuses the same
+ * range through node B's, and is seen there with F_GETLK. */
+Test(gluster, a_byte_range_lock_through_one_node_refuses_the_other, .fini = unmount_nodes,
+     .timeout = 600)
+{
+        mount_nodes("0.3");
+        g_autofree char *through_a = g_build_filename(node_a.mnt, "MBG", "INQUEUE3.MBG", NULL);
+        g_autofree char *through_b = g_build_filename(node_b.mnt, "MBG", "INQUEUE3.MBG", NULL);
+        int fd_a = open(through_a, O_RDWR);
+        int fd_b = open(through_b, O_RDWR);
+        cr_assert(fd_a >= 0 && fd_b >= 0, "%s", g_strerror(errno));
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 16};
+        cr_assert_eq(fcntl(fd_a, F_SETLK, &lock), 0, "lock through node A: %s", g_strerror(errno));
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                struct flock mine = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 104, .l_len = 4};
+                if (fcntl(fd_b, F_SETLK, &mine) == 0)
+                        _exit(0);
+                if (errno != EAGAIN && errno != EACCES)
+                        _exit(2);
+                struct flock probe = mine;
+                if (fcntl(fd_b, F_GETLK, &probe) < 0 || probe.l_type != F_WRLCK)
+                        _exit(3);
+                _exit(1);
+        }
+        int wstatus = 0;
+        cr_assert_eq(waitpid(child, &wstatus, 0), child);
+        cr_expect(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 1,
+                  "through node B the range must be refused and reported (child status %d)", wstatus);
+        close(fd_a);
+        close(fd_b);
+}
+
+/* CONTROL.GLB is read-incremented-written under its exclusive lease: one
+ * node's hold refuses the other's, and what one node wrote the other
+ * reads. */
+Test(gluster, control_glb_is_exclusive_and_coherent_across_nodes, .fini = unmount_nodes,
+     .timeout = 600)
+{
+        mount_nodes_with_mkpo();
+        g_autofree char *through_a = g_build_filename(node_a.mnt, "GLB", "CONTROL.GLB", NULL);
+        g_autofree char *through_b = g_build_filename(node_b.mnt, "GLB", "CONTROL.GLB", NULL);
+        int fd_a = open(through_a, O_RDWR);
+        cr_assert_geq(fd_a, 0, "%s", g_strerror(errno));
+        cr_expect_eq(open_once(&node_b, "GLB/CONTROL.GLB", O_RDWR), EBUSY);
+        uint32_t numbers[2] = {0};
+        cr_assert_eq(pread(fd_a, numbers, sizeof numbers, 0), (ssize_t)sizeof numbers);
+        numbers[1] += 1000;
+        cr_assert_eq(pwrite(fd_a, numbers, sizeof numbers, 0), (ssize_t)sizeof numbers);
+        close(fd_a);
+        uint32_t seen[2] = {0};
+        int fd_b = -1;
+        for (int waited = 0; fd_b < 0 && waited < EVENT_TIMEOUT_MS; waited += 10) {
+                fd_b = open(through_b, O_RDWR);
+                if (fd_b < 0)
+                        g_usleep(10000);
+        }
+        cr_assert_geq(fd_b, 0, "%s", g_strerror(errno));
+        cr_assert_eq(pread(fd_b, seen, sizeof seen, 0), (ssize_t)sizeof seen);
+        cr_expect_eq(seen[1], numbers[1], "node B read %u, node A wrote %u", seen[1], numbers[1]);
+        close(fd_b);
+}

@@ -491,6 +491,21 @@ int gluster_fixture_start(GlusterFixture *g, char **reason)
                 r = gluster_cli_or_reason(g, create, reason);
                 g->volume_created = r == 0;
         }
+        /* The client-side caches of a GlusterFS client serve a small file's
+         * old content to one node after another node rewrote it (quick-read,
+         * io-cache), hold writes back (write-behind) and answer stat from a
+         * cache (md-cache): a postoffice shared by nodes needs them off, as
+         * the README's cluster section says. */
+        static const char *const uncached[] = {
+                "performance.quick-read", "performance.io-cache", "performance.read-ahead",
+                "performance.write-behind", "performance.stat-prefetch", "performance.open-behind",
+                "performance.readdir-ahead",
+        };
+        for (gsize i = 0; r == 0 && i < G_N_ELEMENTS(uncached); i++) {
+                const char *const set[] = {"volume", "set", GLUSTER_FIXTURE_VOLUME, uncached[i], "off",
+                                           NULL};
+                r = gluster_cli_or_reason(g, set, reason);
+        }
         if (r == 0) {
                 const char *const start[] = {"volume", "start", GLUSTER_FIXTURE_VOLUME, NULL};
                 r = gluster_cli_or_reason(g, start, reason);
