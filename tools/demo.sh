@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# The demo: the mail collisions of KB Q103960 on a raw postoffice, and none
-# through mailbagfs. Installs what is missing, builds, makes a sample
-# postoffice with mkpo, copies it so both runs start from the same bytes,
-# runs po-sim on the raw copy, mounts mailbagfs over a share holding the
-# other copy in a subfolder (PO1, as sites keep several postoffices on one
-# share), runs the same po-sim on MOUNT/PO1 while taking a mailbag-stat snapshot,
-# prints both results side by side and unmounts. Exits 0 when the mounted
-# run is clean and the raw run shows collisions.
+# The demo: the mail collisions of KB Q103960 and the mailbag contention of
+# KB Q237695 ([008]) on a raw postoffice, and none through mailbagfs.
+# Installs what is missing, builds, makes a sample postoffice with mkpo,
+# copies it so both runs start from the same bytes, runs po-sim on the raw
+# copy, mounts mailbagfs over a share holding the other copy in a
+# subfolder (PO1, as sites keep several postoffices on one share), runs the
+# same po-sim on MOUNT/PO1 while taking a mailbag-stat snapshot, and prints
+# both results side by side. Then the same for [008] with one protocol
+# only: two deliverers of one kind on one user mailbag (a one-user
+# postoffice, raw and as PO2 on the share). Unmounts, and exits 0 when the
+# mounted runs are clean and the raw runs show both failures.
 #
 # Usage: bash tools/demo.sh    (as root, or a user with sudo and /dev/fuse)
 # Environment: DEMO_MESSAGES (default 3000) messages the producers add to
-# the 1000 already queued; DEMO_BUILD (default build) the build directory.
+# the 1000 already queued; DEMO_DIRECT (default 2000) messages deliverers
+# deliver straight into the same user mailbags; DEMO_BUILD (default build)
+# the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 messages=${DEMO_MESSAGES:-3000}
+direct=${DEMO_DIRECT:-2000}
 build=${DEMO_BUILD:-build}
 consumers=external=2,v20=2,gateway=2
 producers=2
+deliverers=2
 started=$SECONDS
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -63,16 +70,27 @@ step "Making a sample postoffice (40 users, 1000 messages queued in INQUEUE3)"
 cp -a "$work/postoffice" "$work/raw"
 mkdir "$work/share"
 cp -a "$work/postoffice" "$work/share/PO1"
+# One user, nothing queued: the mailbag two deliverers of one kind share.
+"$build/tools/mkpo" "$work/one-user" --users 1 --messages 0 >/dev/null
+cp -a "$work/one-user" "$work/raw-one"
+cp -a "$work/one-user" "$work/share/PO2"
 mkdir "$work/mnt"
 
-sim_args=(--messages "$messages" --consumers "$consumers" --producers "$producers" --json)
-echo "po-sim: consumers $consumers, $producers producers adding $messages messages"
+sim_args=(--messages "$messages" --consumers "$consumers" --producers "$producers"
+          --direct-messages "$direct" --deliverers "$deliverers" --json)
+one_args=(--messages 0 --consumers external=1 --direct-messages 1000 --deliverers 2 --json)
+echo "po-sim: consumers $consumers, $producers producers adding $messages messages," \
+        "$deliverers deliverers delivering $direct straight into the same user mailbags"
 
 step "po-sim on the RAW postoffice: each protocol only excludes its own kind"
 "$build/tools/po-sim" "$work/raw" "${sim_args[@]}" >"$work/raw.json" ||
         fail "po-sim on the raw postoffice failed"
 
-step "Mounting mailbagfs over a share holding a copy of the same postoffice as PO1"
+step "po-sim on a RAW one-user postoffice: two deliverers of one kind, one mailbag"
+"$build/tools/po-sim" "$work/raw-one" "${one_args[@]}" >"$work/raw-one.json" ||
+        fail "po-sim on the raw one-user postoffice failed"
+
+step "Mounting mailbagfs over a share holding copies of both postoffices (PO1, PO2)"
 mkfifo "$work/ready"
 exec 4<>"$work/ready"
 "$build/fs/mailbagfs" "$work/share" "$work/mnt" -f \
@@ -83,7 +101,7 @@ read -r -t 30 -n 1 -u 4 ready || true
 exec 4<&-
 [ "$ready" = R ] || { cat "$work/daemon.log" >&2; fail "mailbagfs did not come up"; }
 mnt=$work/mnt
-echo "mounted $work/share at $mnt; the postoffice is $mnt/PO1"
+echo "mounted $work/share at $mnt; the postoffices are $mnt/PO1 and $mnt/PO2"
 
 step "po-sim THROUGH mailbagfs: every protocol excludes every other"
 "$build/tools/po-sim" "$mnt/PO1" "${sim_args[@]}" >"$work/mount.json" &
@@ -106,28 +124,40 @@ wait "$sim_pid" || sim_status=$?
 sim_pid=
 [ "$sim_status" -eq 0 ] || fail "po-sim through mailbagfs failed (status $sim_status)"
 
+step "po-sim THROUGH mailbagfs on PO2: both deliverers' KEY opens wait in line"
+"$build/tools/po-sim" "$mnt/PO2" "${one_args[@]}" >"$work/mount-one.json" ||
+        fail "po-sim through mailbagfs on PO2 failed"
+
 step "mailbag-stat during the mounted run"
 sed 's/^/    /' "$snapshot"
 
 step "Results"
-python3 - "$work/raw.json" "$work/mount.json" <<'PY'
+python3 - "$work"/raw.json "$work"/mount.json "$work"/raw-one.json "$work"/mount-one.json <<'PY'
 import json, sys
-raw, mnt = (json.load(open(path)) for path in sys.argv[1:3])
+raw, mnt, raw_one, mnt_one = (json.load(open(path)) for path in sys.argv[1:5])
 rows = [
     ("queued", "queued"),
     ("delivered exactly once", "delivered"),
     ("duplicates", "duplicates"),
     ("lost", "lost"),
     ("missing routing [021]", "missing_routing"),
+    ("delivered straight", "direct"),
+    ("  exactly once", "direct_delivered"),
+    ("  returned with [008]", "direct_returned"),
     ("contention failures [008]", "contention_failures"),
+    ("  at user mailbags", "contention_delivery"),
+    ("sharing violations", "delivery_refusals"),
     ("mailbags at 4096 records", "full_mailbags"),
     ("wall time (s)", "seconds"),
-    ("messages/s", "messages_per_second"),
 ]
-print(f"    {'':28}{'raw directory':>16}{'mailbagfs':>16}")
-for label, key in rows:
-    fmt = (lambda v: f"{v:.2f}") if key == "seconds" else (lambda v: f"{v:.0f}")
-    print(f"    {label:28}{fmt(raw[key]):>16}{fmt(mnt[key]):>16}")
+def table(title, left, right):
+    print(f"    {title:28}{'raw directory':>16}{'mailbagfs':>16}")
+    for label, key in rows:
+        fmt = (lambda v: f"{v:.2f}") if key == "seconds" else (lambda v: f"{v:.0f}")
+        print(f"    {label:28}{fmt(left[key]):>16}{fmt(right[key]):>16}")
+table("all programs (PO1)", raw, mnt)
+print()
+table("one kind, one mailbag (PO2)", raw_one, mnt_one)
 PY
 
 fusermount3 -u "$mnt"
@@ -135,21 +165,27 @@ mnt=
 wait "$daemon_pid" || true
 daemon_pid=
 
-verdict=$(python3 - "$work/raw.json" "$work/mount.json" <<'PY'
+verdict=$(python3 - "$work"/raw.json "$work"/mount.json "$work"/raw-one.json "$work"/mount-one.json <<'PY'
 import json, sys
-raw, mnt = (json.load(open(path)) for path in sys.argv[1:3])
+raw, mnt, raw_one, mnt_one = (json.load(open(path)) for path in sys.argv[1:5])
 problems = []
-for key in ("duplicates", "lost", "missing_routing", "contention_failures"):
-    if mnt[key]:
-        problems.append(f"the mounted run has {mnt[key]} {key}")
-if mnt["delivered"] != mnt["queued"]:
-    problems.append("the mounted run did not deliver every message exactly once")
+for name, run in (("mounted", mnt), ("mounted one-user", mnt_one)):
+    for key in ("duplicates", "lost", "missing_routing", "contention_failures",
+                "direct_duplicates", "direct_lost"):
+        if run[key]:
+            problems.append(f"the {name} run has {run[key]} {key}")
+    if run["delivered"] != run["queued"] or run["direct_delivered"] != run["direct"]:
+        problems.append(f"the {name} run did not deliver every message exactly once")
 if raw["duplicates"] + raw["missing_routing"] == 0:
-    problems.append("the raw run shows no collision: po-sim is not modelling the problem")
+    problems.append("the raw run shows no collision: po-sim is not modelling KB Q103960")
+for name, run in (("raw", raw), ("raw one-user", raw_one)):
+    if run["contention_delivery"] == 0:
+        problems.append(f"the {name} run shows no [008]: po-sim is not modelling KB Q237695")
 print("; ".join(problems))
 PY
 )
 echo
 echo "demo: finished in $((SECONDS - started)) s"
 [ -z "$verdict" ] || fail "$verdict"
-echo "demo: raw directory: collisions as in KB Q103960; through mailbagfs: none"
+echo "demo: raw directory: collisions as in KB Q103960 and [008] as in KB Q237695;" \
+        "through mailbagfs: none"

@@ -4,8 +4,10 @@
  * queue's KEY and MBG once, handle up to ctx->batch live records in slot
  * order, give the queue back, pause briefly so others get turns. A record
  * is handled in the documented order (Q136379): read the P1 envelope and
- * the MAI, write the record into the recipient's mailbag, remove the queue
- * entry, delete the P1, then the MAI.
+ * the MAI, write the record into the recipient's mailbag (sim_deliver,
+ * po-sim-deliver.c: a mailbag that stays contended through its retries
+ * returns the message with [008]), remove the queue entry, delete the P1,
+ * then the MAI.
  *
  * How each program takes the queue (see po-sim.c for the sources):
  * - External 3.x creates P1/INQUEUE3.0LK and holds it open read/write
@@ -245,32 +247,6 @@ static int consumer_key_section(SimWorker *worker, const char *mailbag, SimStand
         }
 }
 
-/* Writes @record into @mailbag: 0, or -ENOSPC when the mailbag is full. */
-static int consumer_deliver(SimWorker *worker, const char *mailbag, const uint8_t *record)
-{
-        const SimContext *ctx = worker->ctx;
-        SimStandIn stand_in = SIM_STAND_IN_INIT;
-        po_auto_fd key_fd = consumer_key_section(worker, mailbag, &stand_in);
-        if (key_fd < 0)
-                return key_fd;
-        g_autofree char *mbg = po_profile_mbg_path(ctx->profile, mailbag);
-        po_auto_fd mbg_fd = sim_open(ctx, mbg, O_RDWR);
-        if (mbg_fd < 0) {
-                sim_stand_in_release(&stand_in);
-                return mbg_fd;
-        }
-        g_autoptr(GError) error = NULL;
-        int slot = po_mailbag_append_fds(key_fd, mbg_fd, record, mailbag, mbg, &error);
-        sim_stand_in_release(&stand_in);
-        if (slot >= 0)
-                return 0;
-        if (g_error_matches(error, PO_FORMAT_ERROR, PO_FORMAT_ERROR_FULL))
-                return -ENOSPC;
-        fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(worker->role), worker->index,
-                error->message);
-        return -EIO;
-}
-
 /* Removes the queue entry in @slot. A slot somebody else already freed is
  * not an error: the program does not know, it just wrote the bit. */
 static int consumer_free_slot(SimWorker *worker, int queue_mbg_fd, unsigned slot)
@@ -290,10 +266,10 @@ static int consumer_free_slot(SimWorker *worker, int queue_mbg_fd, unsigned slot
         return -EIO;
 }
 
+/* A message returned to the sender with [008] (counted by sim_deliver). */
 static void consumer_note_returned(SimWorker *worker, uint32_t number)
 {
         SimShared *shared = worker->ctx->shared;
-        atomic_fetch_add(&shared->contention_failures, 1);
         unsigned i = atomic_fetch_add(&shared->returned_count, 1);
         if (i < SIM_RETURNED_MAX)
                 shared->returned[i] = number;
@@ -329,8 +305,10 @@ static int consumer_handle(SimWorker *worker, int queue_mbg_fd, unsigned slot,
         const char *recipient = g_ptr_array_index(
                 ctx->recipients, fields.message_number % ctx->recipients->len);
         consumer_set_in_hand(worker, fields.message_number);
-        r = consumer_deliver(worker, recipient, record);
-        if (r == -ENOSPC) {
+        /* [008] when the mailbag is full or stayed contended: the message
+         * goes back to the sender and its queue entry is removed. */
+        r = sim_deliver(worker, recipient, record);
+        if (r == -ENOSPC || r == -EBUSY) {
                 consumer_note_returned(worker, fields.message_number);
                 r = 0;
         } else if (r == 0) {

@@ -36,12 +36,13 @@
 
 static void producer_error(SimWorker *worker, const GError *error)
 {
-        fprintf(stderr, "po-sim: producer %u: %s\n", worker->index, error->message);
+        fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(worker->role), worker->index,
+                error->message);
 }
 
 /* CONTROL.GLB is one process at a time; a refusal is retried, never a
  * failure of the message (nothing documents a give-up here). */
-static int producer_take_number(SimWorker *worker, uint32_t *number)
+int sim_take_message_number(SimWorker *worker, uint32_t *number)
 {
         const SimContext *ctx = worker->ctx;
         for (;;) {
@@ -68,7 +69,7 @@ static int producer_take_number(SimWorker *worker, uint32_t *number)
         }
 }
 
-static int producer_write_opaque(SimWorker *worker, const char *relpath, gsize min, gsize spread)
+int sim_write_opaque(SimWorker *worker, const char *relpath, gsize min, gsize spread)
 {
         uint8_t buf[2048];
         gsize len = MIN(sizeof buf, min + (gsize)g_rand_int_range(worker->rand, 0, (gint32)spread));
@@ -83,6 +84,21 @@ static int producer_write_opaque(SimWorker *worker, const char *relpath, gsize m
                 return -EIO;
         }
         return 0;
+}
+
+_Atomic uint8_t *sim_outcome_of(SimWorker *worker, uint32_t number)
+{
+        SimShared *shared = worker->ctx->shared;
+        /* Nobody else allocates numbers during a run, so the numbers are
+         * within the range the parent sized the table for (with room for
+         * numbers taken by workers that died). */
+        if (number < shared->first_number || number - shared->first_number >= shared->capacity) {
+                fprintf(stderr, "po-sim: %s %u: CONTROL.GLB gave %08X, outside the "
+                        "%u numbers from %08X this run expects\n", sim_role_name(worker->role),
+                        worker->index, number, shared->capacity, shared->first_number);
+                return NULL;
+        }
+        return &shared->outcome[number - shared->first_number];
 }
 
 /* Live records of the queue, read on the open files of the KEY section. */
@@ -152,24 +168,18 @@ static int producer_one(SimWorker *worker)
         const SimContext *ctx = worker->ctx;
         SimShared *shared = ctx->shared;
         uint32_t number;
-        int r = producer_take_number(worker, &number);
+        int r = sim_take_message_number(worker, &number);
         if (r < 0)
                 return r;
-        /* Nobody else allocates numbers during a run, so the producers'
-         * numbers are within the range the parent sized the table for
-         * (with room for numbers taken by producers that died). */
-        if (number < shared->first_number || number - shared->first_number >= shared->capacity) {
-                fprintf(stderr, "po-sim: producer %u: CONTROL.GLB gave %08X, outside the "
-                        "%u numbers from %08X this run expects\n", worker->index, number,
-                        shared->capacity, shared->first_number);
+        _Atomic uint8_t *outcome = sim_outcome_of(worker, number);
+        if (!outcome)
                 return -ERANGE;
-        }
         atomic_fetch_add(&shared->produced_attempts, 1);
 
         g_autofree char *mai = po_profile_message_path(ctx->profile, number);
         g_autofree char *p1 = po_profile_envelope_path(ctx->profile, number);
-        if ((r = producer_write_opaque(worker, mai, 128, 1024)) < 0 ||
-            (r = producer_write_opaque(worker, p1, 64, 192)) < 0)
+        if ((r = sim_write_opaque(worker, mai, 128, 1024)) < 0 ||
+            (r = sim_write_opaque(worker, p1, 64, 192)) < 0)
                 return r;
 
         PoRecord fields = { .minute = 30, .hour = 9, .day = 1, .month = 6, .year = 1998,
@@ -181,7 +191,6 @@ static int producer_one(SimWorker *worker)
 
         /* Should this process die before the answer (a dead mount), the
          * tally looks for the record rather than trusting either outcome. */
-        _Atomic uint8_t *outcome = &shared->outcome[number - shared->first_number];
         atomic_store(outcome, SIM_OUTCOME_APPENDING);
         r = producer_queue_append(worker, record);
         if (r == 0) {

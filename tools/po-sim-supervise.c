@@ -9,8 +9,9 @@
  * - --restart-workers: a worker that fails on the share (SIM_EXIT_IO: the
  *   ENOTCONN of a dead mount, EIO, ESTALE, or a postoffice not reachable
  *   through mailbagfs at start) is started again after a short pause,
- *   rather than failing the run, as its supervisor would. A producer
- *   started again makes only the messages its predecessors did not finish.
+ *   rather than failing the run, as its supervisor would. A producer or
+ *   deliverer started again handles only the messages its predecessors did
+ *   not finish. Deliverers, like producers, are never killed.
  *
  * Whenever a consumer dies (either way) its in-hand slot (po-sim.h) says
  * which message it had between delivery and the removal of the queue
@@ -139,7 +140,8 @@ static G_NORETURN void sim_worker_main(const SimContext *ctx, const SimRun *run,
                                                        slot->index + slot->generation * 7919)),
         };
         r = slot->role == SIM_ROLE_PRODUCER ? sim_producer_run(&worker)
-                                            : sim_consumer_run(&worker);
+            : slot->role == SIM_ROLE_DELIVERER ? sim_deliverer_run(&worker)
+            : sim_consumer_run(&worker);
         if (r < 0)
                 fprintf(stderr, "po-sim: %s %u: %s\n", sim_role_name(slot->role), slot->index,
                         r == -ETIMEDOUT ? "deadline reached" : g_strerror(-r));
@@ -187,8 +189,11 @@ static void sim_fail(SimRun *run, const char *why)
 static bool sim_start(SimRun *run, SimSlot *slot)
 {
         unsigned messages = 0;
-        if (slot->role == SIM_ROLE_PRODUCER) {
-                unsigned done = atomic_load(&run->ctx->shared->produced_done[slot->index]);
+        if (slot->role == SIM_ROLE_PRODUCER || slot->role == SIM_ROLE_DELIVERER) {
+                const SimShared *shared = run->ctx->shared;
+                unsigned done = atomic_load(slot->role == SIM_ROLE_PRODUCER
+                                            ? &shared->produced_done[slot->index]
+                                            : &shared->direct_done[slot->index]);
                 messages = slot->quota > done ? slot->quota - done : 0;
         }
         fflush(NULL);
@@ -282,7 +287,8 @@ static void sim_kill_one(SimRun *run)
         g_autoptr(GArray) candidates = g_array_new(FALSE, FALSE, sizeof(guint));
         for (guint i = 0; i < run->slots->len; i++) {
                 SimSlot *slot = &g_array_index(run->slots, SimSlot, i);
-                if (slot->role != SIM_ROLE_PRODUCER && slot->pid > 0 && !slot->killed &&
+                if (slot->role != SIM_ROLE_PRODUCER && slot->role != SIM_ROLE_DELIVERER &&
+                    slot->pid > 0 && !slot->killed &&
                     slot->state == SIM_SLOT_RUNNING)
                         g_array_append_val(candidates, i);
         }
@@ -383,12 +389,16 @@ void sim_run(const SimContext *ctx, const SimPlan *plan, SimOutcome *outcome)
                 .parent = getpid(),
         };
         unsigned producers = plan->counts[SIM_ROLE_PRODUCER];
+        unsigned deliverers = plan->counts[SIM_ROLE_DELIVERER];
         for (int role = 0; role < SIM_ROLE_COUNT; role++) {
                 for (unsigned i = 1; i <= plan->counts[role]; i++) {
                         SimSlot slot = { .role = role, .index = i };
                         if (role == SIM_ROLE_PRODUCER)
                                 slot.quota = plan->messages / producers +
                                              (i <= plan->messages % producers);
+                        if (role == SIM_ROLE_DELIVERER)
+                                slot.quota = plan->direct_messages / deliverers +
+                                             (i <= plan->direct_messages % deliverers);
                         g_array_append_val(run.slots, slot);
                         run.live++;
                         if (role == SIM_ROLE_PRODUCER)

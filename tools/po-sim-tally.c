@@ -1,7 +1,8 @@
 /* po-sim-tally.c - what happened to the mail, counted from the files.
  *
  * The tracked messages are those queued in INQUEUE3 when the run starts
- * plus those the producers queued. After the run every user mailbag is
+ * plus those the producers queued, and those the deliverers delivered
+ * straight (counted apart: never queued). After the run every user mailbag is
  * read and each tracked message's live records are counted, less the
  * copies that were there before the run: one copy is a delivery, more are
  * duplicates, none while no longer queued is a lost message (unless a
@@ -115,6 +116,26 @@ void sim_before_clear(SimBefore *before)
         g_clear_pointer(&before->baseline, g_hash_table_unref);
 }
 
+/* A deliverer's message: one copy is a delivery; none is a return when the
+ * deliverer reported [008], an interruption when it died delivering, and
+ * lost otherwise. */
+static void tally_direct(SimTally *tally, unsigned outcome, unsigned count)
+{
+        if (count == 0 && outcome == SIM_OUTCOME_DIRECT_PENDING) {
+                tally->interrupted++;
+                return;
+        }
+        tally->direct++;
+        if (count == 1)
+                tally->direct_delivered++;
+        else if (count > 1)
+                tally->direct_duplicates++;
+        else if (outcome == SIM_OUTCOME_DIRECT_RETURNED)
+                tally->direct_returned++;
+        else
+                tally->direct_lost++;
+}
+
 bool sim_tally_after(const SimContext *ctx, const SimBefore *before,
                      GHashTable *in_hand_at_death, SimTally *tally, GError **error)
 {
@@ -126,6 +147,8 @@ bool sim_tally_after(const SimContext *ctx, const SimBefore *before,
                                     GUINT_TO_POINTER(g_array_index(before->initial, uint32_t, i)),
                                     GUINT_TO_POINTER(0));
         g_autoptr(GHashTable) appending = g_hash_table_new(g_direct_hash, g_direct_equal);
+        /* number -> SIM_OUTCOME_DIRECT*: the deliverers' messages */
+        g_autoptr(GHashTable) direct = g_hash_table_new(g_direct_hash, g_direct_equal);
         for (uint32_t i = 0; i < shared->capacity; i++) {
                 uint8_t outcome = atomic_load(&shared->outcome[i]);
                 gpointer number = GUINT_TO_POINTER(shared->first_number + i);
@@ -133,6 +156,11 @@ bool sim_tally_after(const SimContext *ctx, const SimBefore *before,
                         g_hash_table_insert(copies, number, GUINT_TO_POINTER(0));
                 if (outcome == SIM_OUTCOME_APPENDING)
                         g_hash_table_add(appending, number);
+                if (outcome == SIM_OUTCOME_DIRECT || outcome == SIM_OUTCOME_DIRECT_PENDING ||
+                    outcome == SIM_OUTCOME_DIRECT_RETURNED) {
+                        g_hash_table_insert(copies, number, GUINT_TO_POINTER(0));
+                        g_hash_table_insert(direct, number, GUINT_TO_POINTER(outcome));
+                }
         }
 
         /* Tracked messages still in the queue: the run failed to drain it. */
@@ -161,6 +189,11 @@ bool sim_tally_after(const SimContext *ctx, const SimBefore *before,
                 unsigned count = GPOINTER_TO_UINT(value);
                 unsigned before_run = GPOINTER_TO_UINT(g_hash_table_lookup(before->baseline, key));
                 count = count > before_run ? count - before_run : 0;
+                gpointer direct_outcome;
+                if (g_hash_table_lookup_extended(direct, key, NULL, &direct_outcome)) {
+                        tally_direct(tally, GPOINTER_TO_UINT(direct_outcome), count);
+                        continue;
+                }
                 bool queued_now = GPOINTER_TO_UINT(g_hash_table_lookup(queue_copies, key)) > 0;
                 if (count == 0 && !queued_now && g_hash_table_contains(appending, key)) {
                         tally->interrupted++;

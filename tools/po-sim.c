@@ -77,6 +77,7 @@ static const char *const role_names[SIM_ROLE_COUNT] = {
         [SIM_ROLE_V20] = "v20",
         [SIM_ROLE_GATEWAY] = "gateway",
         [SIM_ROLE_PRODUCER] = "producer",
+        [SIM_ROLE_DELIVERER] = "deliverer",
 };
 
 const char *sim_role_name(SimRole role)
@@ -157,7 +158,10 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
                        "\"duplicates_unexplained\": %u, \"lost\": %u, \"still_queued\": %u, "
                        "\"returned\": %u, \"refused\": %u, \"interrupted\": %u, "
                        "\"missing_routing\": %u, \"missing_routing_other\": %u, "
-                       "\"contention_failures\": %u, "
+                       "\"contention_failures\": %u, \"contention_delivery\": %u, "
+                       "\"delivery_refusals\": %u, \"deliverers\": %u, \"direct\": %u, "
+                       "\"direct_delivered\": %u, \"direct_duplicates\": %u, "
+                       "\"direct_returned\": %u, \"direct_lost\": %u, "
                        "\"kills\": %u, \"kills_in_hand\": %u, \"io_exits\": %u, "
                        "\"io_in_hand\": %u, \"restarts\": %u, "
                        "\"full_mailbags\": %u, \"seconds\": %.3f, \"messages_per_second\": %.0f, "
@@ -168,18 +172,23 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
                        tally->duplicate_copies, tally->duplicates_explained,
                        tally->duplicates_unexplained, tally->lost, tally->still_queued,
                        tally->returned, atomic_load(&shared->refused), tally->interrupted,
-                       missing, tally->missing_other, contention, run->kills,
+                       missing, tally->missing_other, contention,
+                       atomic_load(&shared->contention_delivery),
+                       atomic_load(&shared->delivery_refusals), counts[SIM_ROLE_DELIVERER],
+                       tally->direct, tally->direct_delivered, tally->direct_duplicates,
+                       tally->direct_returned, tally->direct_lost, run->kills,
                        run->kills_in_hand, run->io_exits, run->io_in_hand, run->restarts,
                        tally->full_mailbags, run->seconds, rate,
                        failure ? "false" : "true");
                 return;
         }
-        printf("po-sim: %s%s%s (%s): %u External, %u -V20, %u gateway consumers, %u producers\n",
+        printf("po-sim: %s%s%s (%s): %u External, %u -V20, %u gateway consumers, %u producers, "
+               "%u deliverers\n",
                ctx->root, ctx->also ? " and " : "", ctx->also ? ctx->also : "",
                g_str_equal(mode, "raw") ? "raw directory" : g_str_equal(mode, "mixed")
                ? "raw directory and mailbagfs mount" : "mailbagfs mount",
                counts[SIM_ROLE_EXTERNAL], counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY],
-               counts[SIM_ROLE_PRODUCER]);
+               counts[SIM_ROLE_PRODUCER], counts[SIM_ROLE_DELIVERER]);
         printf("  queued                    %8u\n", tally->queued);
         printf("  delivered exactly once    %8u\n", tally->delivered);
         printf("  duplicates                %8u  (%u extra copies)\n", tally->duplicates,
@@ -194,8 +203,19 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
         if (run->kills || run->io_exits)
                 printf("  (%u not after a death)", tally->missing_other);
         printf("\n");
-        printf("  contention failures [008] %8u  (%u never queued)\n", contention,
-               atomic_load(&shared->refused));
+        printf("  contention failures [008] %8u  (%u never queued, %u delivering to user "
+               "mailbags)\n", contention, atomic_load(&shared->refused),
+               atomic_load(&shared->contention_delivery));
+        printf("  sharing violations        %8u  (answered to deliveries into user mailbags)\n",
+               atomic_load(&shared->delivery_refusals));
+        if (counts[SIM_ROLE_DELIVERER]) {
+                printf("  delivered straight        %8u  (by %u deliverers, not queued)\n",
+                       tally->direct, counts[SIM_ROLE_DELIVERER]);
+                printf("    exactly once            %8u\n", tally->direct_delivered);
+                printf("    duplicates              %8u\n", tally->direct_duplicates);
+                printf("    returned [008]          %8u\n", tally->direct_returned);
+                printf("    lost                    %8u\n", tally->direct_lost);
+        }
         printf("  mailbags at 4096 records  %8u\n", tally->full_mailbags);
         if (tally->still_queued)
                 printf("  still queued              %8u\n", tally->still_queued);
@@ -250,12 +270,13 @@ static bool sim_is_raw(const char *root)
 }
 
 #define SIM_USAGE "usage: po-sim DIR [--also DIR2] [--messages N] [--consumers SPEC] " \
-        "[--producers K] [--seed S] [--kill-consumers-every MS] [--restart-workers] " \
-        "[--json] [--profile PATH]\n"
+        "[--producers K] [--direct-messages N] [--deliverers K] [--seed S] " \
+        "[--kill-consumers-every MS] [--restart-workers] [--json] [--profile PATH]\n"
 
 int main(int argc, char **argv)
 {
         gint messages = 1000, producers = 2, batch = 64, key_attempts = 10, poll_ms = 40;
+        gint direct_messages = 0, deliverers = 2, delivery_ms = 1;
         gint kill_every_ms = 0;
         gint64 seed = 1;
         double timeout = 300;
@@ -270,6 +291,12 @@ int main(int argc, char **argv)
                   "Consumers per kind (default external=2,v20=2,gateway=2)", "SPEC" },
                 { "producers", 'p', 0, G_OPTION_ARG_INT, &producers,
                   "MS Mail Connector producers (default 2)", "K" },
+                { "direct-messages", 0, 0, G_OPTION_ARG_INT, &direct_messages,
+                  "Messages the deliverers deliver straight into user mailbags (default 0)",
+                  "N" },
+                { "deliverers", 0, 0, G_OPTION_ARG_INT, &deliverers,
+                  "External instances and Connector MTAs delivering straight into user "
+                  "mailbags (default 2)", "K" },
                 { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
                   "Seed of the workers' randomness (default 1)", "S" },
                 { "json", 'j', 0, G_OPTION_ARG_NONE, &json,
@@ -280,6 +307,9 @@ int main(int argc, char **argv)
                   "A refused or idle consumer tries again within this (default 40)", "MS" },
                 { "key-attempts", 0, 0, G_OPTION_ARG_INT, &key_attempts,
                   "Tries a producer makes for the KEY section before [008] (default 10)", "A" },
+                { "delivery-ms", 0, 0, G_OPTION_ARG_INT, &delivery_ms,
+                  "Time a delivery holds the mailbag's files open, between reading the KEY "
+                  "and writing the record (default 1)", "MS" },
                 { "timeout", 't', 0, G_OPTION_ARG_DOUBLE, &timeout,
                   "Deadline of the whole run in seconds (default 300)", "SEC" },
                 { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path,
@@ -310,9 +340,15 @@ int main(int argc, char **argv)
                 : messages < 0 || messages > SIM_MAX_MESSAGES ? "--messages is out of range"
                 : producers < 0 || producers > SIM_MAX_PRODUCERS ? "--producers is out of range"
                 : messages > 0 && producers == 0 ? "--messages needs at least one producer"
+                : direct_messages < 0 || direct_messages > SIM_MAX_MESSAGES
+                ? "--direct-messages is out of range"
+                : deliverers < 0 || deliverers > SIM_MAX_DELIVERERS ? "--deliverers is out of range"
+                : direct_messages > 0 && deliverers == 0
+                ? "--direct-messages needs at least one deliverer"
                 : batch < 1 || batch > PO_MAILBAG_MAX_RECORDS ? "--batch is out of range"
                 : poll_ms < 1 || poll_ms > 10000 ? "--poll-ms is out of range"
                 : key_attempts < 1 || key_attempts > 20 ? "--key-attempts is out of range"
+                : delivery_ms < 0 || delivery_ms > 1000 ? "--delivery-ms is out of range"
                 : kill_every_ms < 0 || kill_every_ms > 3600000
                 ? "--kill-consumers-every is out of range"
                 : !(timeout > 0 && timeout <= 86400) ? "--timeout is out of range" : NULL;
@@ -321,6 +357,8 @@ int main(int argc, char **argv)
                 return 2;
         }
         counts[SIM_ROLE_PRODUCER] = producers;
+        /* Deliverers are started only when they have mail to deliver. */
+        counts[SIM_ROLE_DELIVERER] = direct_messages > 0 ? deliverers : 0;
         g_autoptr(PoProfile) profile = profile_path ? po_profile_load(profile_path, &error)
                                                     : po_profile_new_default();
         if (profile == NULL) {
@@ -370,6 +408,7 @@ int main(int argc, char **argv)
                 .batch = batch,
                 .poll_us = (unsigned)poll_ms * 1000,
                 .key_attempts = key_attempts,
+                .delivery_hold_us = (unsigned)delivery_ms * 1000,
                 .done_fd = -1,
         };
         SimBefore before = { 0 };
@@ -384,7 +423,7 @@ int main(int argc, char **argv)
 
         int status = 1;
         char *stand_in_dir = NULL;
-        uint32_t capacity = (uint32_t)messages + SIM_NUMBER_SLACK;
+        uint32_t capacity = (uint32_t)messages + (uint32_t)direct_messages + SIM_NUMBER_SLACK;
         size_t shared_size = sizeof(SimShared) + capacity;
         SimShared *shared = mmap(NULL, shared_size, PROT_READ | PROT_WRITE,
                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -406,6 +445,7 @@ int main(int argc, char **argv)
         SimPlan plan = {
                 .counts = counts,
                 .messages = messages,
+                .direct_messages = direct_messages,
                 .seed = seed,
                 .restart_workers = restart_workers,
                 .kill_every_ms = kill_every_ms,

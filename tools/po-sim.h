@@ -1,7 +1,8 @@
 /* po-sim.h - what the po-sim parent and its worker processes share.
  *
  * The parent (po-sim.c) forks one process per simulated program; each
- * worker runs one role (po-sim-consumer.c, po-sim-producer.c) through the
+ * worker runs one role (po-sim-consumer.c, po-sim-producer.c,
+ * po-sim-deliver.c) through the
  * file access layer (po-sim-layer.c) and reports events through a shared
  * anonymous mapping (SimShared). What happened to the mail is not taken
  * from those reports but counted from the postoffice's files at the end
@@ -22,6 +23,7 @@
 
 #define SIM_MAX_CONSUMERS_PER_ROLE 70 /* -V20 process numbers 01..70 (Q119642) */
 #define SIM_MAX_PRODUCERS 16
+#define SIM_MAX_DELIVERERS 16
 #define SIM_MAX_INDEX SIM_MAX_CONSUMERS_PER_ROLE /* of any role, 1-based */
 
 /* A worker's exit status when it failed on an I/O error of the share
@@ -35,6 +37,9 @@ typedef enum {
         SIM_ROLE_V20,       /* External -V20: P1/INQUEUE3.0NN created, detected, deleted */
         SIM_ROLE_GATEWAY,   /* PROFS-like gateway: KEY/INQUEUE3.KEY open READ|DENY_READ */
         SIM_ROLE_PRODUCER,  /* MS Mail Connector adding to INQUEUE3 */
+        /* An External instance or the MS Mail Connector's MTA delivering
+         * mail it carries in straight into user mailbags (po-sim-deliver.c) */
+        SIM_ROLE_DELIVERER,
         SIM_ROLE_COUNT,
 } SimRole;
 
@@ -60,6 +65,11 @@ typedef struct {
         atomic_uint missing_routing;     /* [021] events */
         atomic_uint contention_failures; /* [008] events */
         atomic_uint refused;             /* of which producers' (never queued) */
+        /* of which at a delivery into a user mailbag (consumers, deliverers) */
+        atomic_uint contention_delivery;
+        /* Sharing violations answered to a delivery into a user mailbag
+         * (each one a retry, or the [008] after the last) */
+        atomic_uint delivery_refusals;
         atomic_uint delivered_claims;    /* progress display only */
         atomic_uint produced_attempts;   /* progress display only */
         atomic_uint returned_count;
@@ -71,6 +81,8 @@ typedef struct {
         /* Messages each producer (by index) has finished, queued or
          * refused: a restarted producer makes only the rest. */
         atomic_uint produced_done[SIM_MAX_PRODUCERS + 1];
+        /* The same for deliverers: messages delivered or returned. */
+        atomic_uint direct_done[SIM_MAX_DELIVERERS + 1];
         /* Producers' outcomes, indexed by message number - first_number:
          * SIM_OUTCOME_*. Numbers come from CONTROL.GLB, which nobody else
          * increments during a run. */
@@ -87,6 +99,12 @@ enum {
          * middle (the daemon went away), so the record may or may not be
          * there. */
         SIM_OUTCOME_APPENDING,
+        /* A deliverer's message (never queued): being delivered (left so
+         * when the deliverer died in the middle), delivered, or returned
+         * to the sender with [008]. */
+        SIM_OUTCOME_DIRECT_PENDING,
+        SIM_OUTCOME_DIRECT,
+        SIM_OUTCOME_DIRECT_RETURNED,
 };
 
 typedef struct {
@@ -109,6 +127,7 @@ typedef struct {
         unsigned batch;          /* records a consumer handles per session */
         unsigned poll_us;        /* a refused consumer retries within this */
         unsigned key_attempts;   /* producers' retry budget for the KEY section */
+        unsigned delivery_hold_us; /* a delivery's time with the mailbag open */
         gint64 deadline_us;      /* g_get_monotonic_time() limit for everybody */
         int done_fd;             /* EOF once every producer has finished */
         SimShared *shared;
@@ -118,7 +137,7 @@ typedef struct {
         const SimContext *ctx;
         SimRole role;
         unsigned index;      /* 1-based within its role */
-        unsigned messages;   /* producers: how many to add */
+        unsigned messages;   /* producers: how many to add; deliverers: to deliver */
         GRand *rand;
 } SimWorker;
 
@@ -128,6 +147,7 @@ const char *sim_role_name(SimRole role);
 typedef struct {
         const unsigned *counts;  /* workers per role */
         unsigned messages;       /* what the producers add in all */
+        unsigned direct_messages; /* what the deliverers deliver in all */
         guint64 seed;
         int done_pipe[2];        /* consumers see EOF once producers are done */
         bool restart_workers;    /* restart a worker that exits with SIM_EXIT_IO */
@@ -188,10 +208,26 @@ bool sim_producers_done(const SimContext *ctx);
  * attempt: the fd (>= 0, with @stand_in held on a raw directory) or -EBUSY. */
 int sim_key_section_try(const SimContext *ctx, const char *mailbag, SimStandIn *stand_in);
 
-/* po-sim-consumer.c, po-sim-producer.c: run a worker; 0 or a negative
- * errno (the message is already printed). */
+/* po-sim-consumer.c, po-sim-producer.c, po-sim-deliver.c: run a worker;
+ * 0 or a negative errno (the message is already printed). */
 int sim_consumer_run(SimWorker *worker);
 int sim_producer_run(SimWorker *worker);
+int sim_deliverer_run(SimWorker *worker);
+
+/* po-sim-producer.c: the next message number from GLB/CONTROL.GLB, and a
+ * .MAI or .P1 of random bytes (their formats are unpublished). */
+int sim_take_message_number(SimWorker *worker, uint32_t *number);
+int sim_write_opaque(SimWorker *worker, const char *relpath, gsize min, gsize spread);
+/* The outcome slot of @number (SIM_OUTCOME_*), or NULL (printed) when
+ * CONTROL.GLB gave a number outside the run's range. */
+_Atomic uint8_t *sim_outcome_of(SimWorker *worker, uint32_t number);
+
+/* po-sim-deliver.c: one delivery of @record into the user mailbag
+ * @mailbag, in the documented order of POSTOFFICE.md (see there). 0,
+ * -EBUSY when the mailbag stayed contended through every retry, -ENOSPC
+ * when it is full (both [008], counted here), or another negative errno. */
+#define SIM_DELIVERY_RETRIES 5
+int sim_deliver(SimWorker *worker, const char *mailbag, const uint8_t *record);
 
 /* po-sim-tally.c */
 
@@ -213,6 +249,13 @@ typedef struct {
         unsigned lost;             /* never delivered, no longer queued */
         unsigned still_queued;
         unsigned returned;         /* [008] at delivery, returned to the sender */
+        /* Deliverers' messages (never queued): delivered exactly once,
+         * more than once, returned with [008], nowhere without a [008]. */
+        unsigned direct;
+        unsigned direct_delivered;
+        unsigned direct_duplicates;
+        unsigned direct_returned;
+        unsigned direct_lost;
         unsigned full_mailbags;    /* mailbags at the 4096-record limit */
         /* Messages whose producer died while queueing them and that are
          * nowhere now: the record never reached the queue. */
