@@ -32,6 +32,8 @@ static MountHarness node_a, node_b;
 /* Bounds for events that normally take milliseconds; hitting one fails. */
 #define EVENT_TIMEOUT_MS 20000
 
+#include "cluster-util.h"
+
 static void make_postoffice(const char *root)
 {
         const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
@@ -77,92 +79,6 @@ static void unmount_nodes(void)
         mount_harness_teardown(&node_a);
 }
 
-static long long now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-typedef struct {
-        pid_t pid;
-        int report; /* the child writes its errno (0: opened) as one byte */
-} Opener;
-
-/* A program on @node opens @relpath with @flags; it keeps the file open
- * (or, for a -V20 create, the file itself) until killed. */
-static Opener opener_start(const MountHarness *node, const char *relpath, int flags)
-{
-        int report[2];
-        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
-        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                int fd = open(path, flags, 0644);
-                unsigned char result = fd < 0 ? (unsigned char)errno : 0;
-                if (write(report[1], &result, 1) != 1)
-                        _exit(3);
-                for (;;)
-                        pause();
-        }
-        close(report[1]);
-        return (Opener){.pid = pid, .report = report[0]};
-}
-
-/* The opener's errno, 0 when it got the file. */
-static int opener_result(Opener *o)
-{
-        struct pollfd pfd = {.fd = o->report, .events = POLLIN};
-        cr_assert_gt(poll(&pfd, 1, EVENT_TIMEOUT_MS), 0, "opener %d never answered", o->pid);
-        unsigned char result = 255;
-        cr_assert_eq(read(o->report, &result, 1), 1);
-        return result;
-}
-
-static void opener_stop(Opener *o)
-{
-        if (o->pid > 0) {
-                kill(o->pid, SIGKILL);
-                waitpid(o->pid, NULL, 0);
-                close(o->report);
-                o->pid = 0;
-        }
-}
-
-/* One open through @node, closed again: 0 or its errno. */
-static int open_once(const MountHarness *node, const char *relpath, int flags)
-{
-        Opener o = opener_start(node, relpath, flags);
-        int result = opener_result(&o);
-        opener_stop(&o);
-        return result;
-}
-
-static char *lock_of(const MountHarness *node, const char *relpath)
-{
-        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
-        char value[4096];
-        ssize_t n = getxattr(path, "user.mailbag.lock", value, sizeof(value) - 1);
-        if (n < 0)
-                return NULL;
-        value[n] = '\0';
-        return g_strdup(value);
-}
-
-/* Waits until @node lists @pid as waiting for the session of INQUEUE3. */
-static void wait_until_waiting(const MountHarness *node, pid_t pid)
-{
-        g_autofree char *needle = g_strdup_printf("waiting=%d", pid);
-        for (int elapsed = 0; elapsed < EVENT_TIMEOUT_MS; elapsed += 5) {
-                g_autofree char *lock = lock_of(node, "KEY/INQUEUE3.KEY");
-                if (lock && strstr(lock, needle))
-                        return;
-                g_usleep(5000);
-        }
-        cr_assert_fail("process %d never showed up as a waiter", pid);
-}
 
 Test(cluster, a_lease_through_one_mount_holds_against_the_other, .init = mount_quick,
      .fini = unmount_nodes, .timeout = 120)

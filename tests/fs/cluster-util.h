@@ -1,0 +1,108 @@
+/* cluster-util.h - programs on two nodes of one share, for the cluster
+ * suites (test-cluster.c: two daemons on one directory; test-gluster.c:
+ * two daemons on two GlusterFS client mounts). A suite defines
+ * EVENT_TIMEOUT_MS, the bound for events that normally take milliseconds,
+ * before including this. */
+#pragma once
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mount-harness.h"
+
+static inline long long now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+typedef struct {
+        pid_t pid;
+        int report; /* the child writes its errno (0: opened) as one byte */
+} Opener;
+
+/* A program on @node opens @relpath with @flags; it keeps the file open
+ * (or, for a -V20 create, the file itself) until killed. */
+static inline Opener opener_start(const MountHarness *node, const char *relpath, int flags)
+{
+        int report[2];
+        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
+        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                int fd = open(path, flags, 0644);
+                unsigned char result = fd < 0 ? (unsigned char)errno : 0;
+                if (write(report[1], &result, 1) != 1)
+                        _exit(3);
+                for (;;)
+                        pause();
+        }
+        close(report[1]);
+        return (Opener){.pid = pid, .report = report[0]};
+}
+
+/* The opener's errno, 0 when it got the file. */
+static inline int opener_result(Opener *o)
+{
+        struct pollfd pfd = {.fd = o->report, .events = POLLIN};
+        cr_assert_gt(poll(&pfd, 1, EVENT_TIMEOUT_MS), 0, "opener %d never answered", o->pid);
+        unsigned char result = 255;
+        cr_assert_eq(read(o->report, &result, 1), 1);
+        return result;
+}
+
+static inline void opener_stop(Opener *o)
+{
+        if (o->pid > 0) {
+                kill(o->pid, SIGKILL);
+                waitpid(o->pid, NULL, 0);
+                close(o->report);
+                o->pid = 0;
+        }
+}
+
+/* One open through @node, closed again: 0 or its errno. */
+static inline int open_once(const MountHarness *node, const char *relpath, int flags)
+{
+        Opener o = opener_start(node, relpath, flags);
+        int result = opener_result(&o);
+        opener_stop(&o);
+        return result;
+}
+
+static inline char *lock_of(const MountHarness *node, const char *relpath)
+{
+        g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
+        char value[4096];
+        ssize_t n = getxattr(path, "user.mailbag.lock", value, sizeof(value) - 1);
+        if (n < 0)
+                return NULL;
+        value[n] = '\0';
+        return g_strdup(value);
+}
+
+/* Waits until @node lists @pid as waiting for the session of INQUEUE3. */
+static inline void wait_until_waiting(const MountHarness *node, pid_t pid)
+{
+        g_autofree char *needle = g_strdup_printf("waiting=%d", pid);
+        for (long long deadline = now_ms() + EVENT_TIMEOUT_MS; now_ms() < deadline;) {
+                g_autofree char *lock = lock_of(node, "KEY/INQUEUE3.KEY");
+                if (lock && strstr(lock, needle))
+                        return;
+                g_usleep(5000);
+        }
+        cr_assert_fail("process %d never showed up as a waiter", pid);
+}
