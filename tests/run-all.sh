@@ -23,6 +23,18 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 meson test -C "$build" --print-errorlogs --no-rebuild
 meson_status=$?
 
+# A test that crashed could not unmount a daemon it started detached (the
+# daemon and mount harness modes): clear what this build's daemon left.
+daemon=$(realpath "$build/fs/mailbagfs")
+for pid in $(pgrep -x mailbagfs || true); do
+        [ "$(realpath "/proc/$pid/exe" 2>/dev/null)" = "$daemon" ] || continue
+        mnt=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -m1 '/mailbagfs-test-[^/]*/mnt$' || true)
+        [ -n "$mnt" ] || continue
+        echo "run-all: a test left $mnt mounted (daemon $pid): unmounting" >&2
+        fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+        kill "$pid" 2>/dev/null || true
+done
+
 fuzz_status=0
 if [ -x tests/formats/fuzz/run-fuzzers.sh ]; then
         bash tests/formats/fuzz/run-fuzzers.sh || fuzz_status=1
