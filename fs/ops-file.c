@@ -56,8 +56,10 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         file->claim = claim;
         fi->fh = (uintptr_t)file;
         InodeKey key;
-        if (inode_table_key(fs->inodes, file->ino, &key) == 0 && key.shared)
+        if (inode_table_key(fs->inodes, file->ino, &key) == 0 && key.shared) {
                 fi->direct_io = 1;
+                file->shared = true;
+        }
         inode_table_file_opened(fs->inodes, file->ino, fd);
 
         int r = entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi);
@@ -311,9 +313,15 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
         /* Hand the descriptor to libfuse, which splices when it can. */
+        OpenFile *file = ops_open_file(fi);
+        /* A mailbag or global file another node may have rewritten: the
+         * backing filesystem's page cache (a cluster client's keeps pages
+         * across opens) must not answer with what this node read before. */
+        if (file->shared)
+                posix_fadvise(file->fd, 0, 0, POSIX_FADV_DONTNEED);
         struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
         buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-        buf.buf[0].fd = ops_open_file(fi)->fd;
+        buf.buf[0].fd = file->fd;
         buf.buf[0].pos = off;
         fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }

@@ -53,6 +53,7 @@ typedef struct {
         int fd;
         fuse_ino_t ino;
         Claim *claim; /* the lease the handle carries, released with it; or NULL */
+        bool shared;  /* a mailbag or global file: read past every cache */
 } OpenFile;
 
 static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)

@@ -307,12 +307,14 @@ static unsigned json_count(const char *json, const char *key)
 
 /* The mixed-protocol workload with its consumers and producers split over
  * the two nodes: every message delivered once, no [021], no [008].
- * Disabled: over GlusterFS the split run fails at once, a producer's
- * create answering EEXIST ("producer 1: File exists"), although
- * CONTROL.GLB is exclusive and coherent across the nodes (the next test)
- * and the same run through one node is clean (3,000 messages, 160 s). The
- * same split over two daemons on one local directory is clean
- * (tests/tools/test-po-sim-cluster.c). Not understood yet. */
+ * Disabled: it loses mail (132 and 153 of 3,000 in two runs) although
+ * leases, CONTROL.GLB and byte-range locks are exclusive and coherent
+ * across the nodes (the tests above), and the same split over two daemons
+ * on one local directory is clean (tests/tools/test-po-sim-cluster.c).
+ * Before shared files' reads dropped the backing's page cache, it failed
+ * at once on a duplicate message number. A mailbag record written over by
+ * the other node is the likely loss; forcing a fresh size (statx with
+ * AT_STATX_FORCE_SYNC) did not cure it. Not solved yet. */
 Test(gluster, po_sim_split_over_two_nodes_is_clean, .fini = unmount_nodes, .timeout = 1500,
      .disabled = true)
 {
@@ -379,7 +381,21 @@ Test(gluster, control_glb_is_exclusive_and_coherent_across_nodes, .fini = unmoun
         mount_nodes_with_mkpo();
         g_autofree char *through_a = g_build_filename(node_a.mnt, "GLB", "CONTROL.GLB", NULL);
         g_autofree char *through_b = g_build_filename(node_b.mnt, "GLB", "CONTROL.GLB", NULL);
-        int fd_a = open(through_a, O_RDWR);
+        {
+                /* Node B reads first, so its client has the old content. */
+                int fd_first = open(through_b, O_RDWR);
+                cr_assert_geq(fd_first, 0, "%s", g_strerror(errno));
+                uint32_t old[2];
+                cr_assert_eq(pread(fd_first, old, sizeof old, 0), (ssize_t)sizeof old);
+                close(fd_first);
+                g_usleep(200000);
+        }
+        int fd_a = -1;
+        for (int waited = 0; fd_a < 0 && waited < EVENT_TIMEOUT_MS; waited += 10) {
+                fd_a = open(through_a, O_RDWR);
+                if (fd_a < 0)
+                        g_usleep(10000);
+        }
         cr_assert_geq(fd_a, 0, "%s", g_strerror(errno));
         cr_expect_eq(open_once(&node_b, "GLB/CONTROL.GLB", O_RDWR), EBUSY);
         uint32_t numbers[2] = {0};
