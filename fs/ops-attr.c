@@ -196,7 +196,8 @@ static void getxattr_virtual(fuse_req_t req, fuse_ino_t ino, const char *name, s
                         .groups = groups,
                         .n_groups = CLAMP(n_groups, 0, (int)G_N_ELEMENTS(groups)),
                 };
-                r = xattr_view_get(&ops_fs(req)->mailbags, relpath, name, &caller, &value);
+                r = xattr_view_get(&ops_fs(req)->mailbags, relpath, ops_node_is_folder(ops_fs(req), ino),
+                                   name, &caller, &value);
         }
         if (r < 0) {
                 ops_reply_status(req, "getxattr", r);
@@ -275,7 +276,8 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         int error = 0;
         g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &error);
         if (relpath)
-                xattr_view_list(&ops_fs(req)->mailbags, relpath, names);
+                xattr_view_list(&ops_fs(req)->mailbags, relpath,
+                                ops_node_is_folder(ops_fs(req), ino), names);
         if (size == 0)
                 fuse_reply_xattr(req, names->len);
         else if (names->len > size)

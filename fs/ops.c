@@ -76,6 +76,12 @@ void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirf
                 inode_table_forget(fs->inodes, entry.ino, 1);
 }
 
+bool ops_node_is_folder(Mailbagfs *fs, fuse_ino_t ino)
+{
+        InodeKey key;
+        return inode_table_key(fs->inodes, ino, &key) == 0 && key.type == S_IFDIR;
+}
+
 double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino)
 {
         InodeKey key;

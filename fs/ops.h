@@ -35,6 +35,9 @@ static inline bool ops_name_is_shared(const char *name)
                        g_ascii_strcasecmp(dot, ".GLB") == 0);
 }
 
+/* Whether @ino is a folder (the status attributes differ). */
+bool ops_node_is_folder(Mailbagfs *fs, fuse_ino_t ino);
+
 /* How long the kernel may cache @ino's attributes. */
 double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino);
 

@@ -386,7 +386,23 @@ static Postoffice *postoffice_folder(Mailbags *mailbags, const char *relpath)
         return po;
 }
 
-int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
+/* The postoffice of a mailbag or GLB file at @relpath, its class in @cls;
+ * NULL for any other file. The folder is looked at only for a file whose
+ * name makes it one of those: most files cost a classification alone. */
+static Postoffice *guarded_file(Mailbags *mailbags, const char *relpath, PoClass *cls)
+{
+        g_autofree char *dir = NULL;
+        const char *inner;
+        if (!postoffices_split(relpath, &dir, &inner))
+                return NULL;
+        po_classify(mailbags->profile, inner, cls);
+        LeaseKind kinds[LEASE_KIND_COUNT];
+        if (guard_leases_of(cls, kinds) == 0 && !class_has_records(cls))
+                return NULL;
+        return mailbags_postoffice_of(mailbags, relpath, true, &inner);
+}
+
+int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, const char *name,
                    const XattrViewCaller *caller, char **value)
 {
         if (g_str_equal(name, ATTR_RANGES))
@@ -396,18 +412,16 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
                 if (r != -ENODATA)
                         return r;
         }
-        Postoffice *folder_po = postoffice_folder(mailbags, relpath);
-        if (folder_po)
-                return render_postoffice(mailbags, folder_po, relpath, name, caller, value);
-        if (relpath[0] == '\0')
-                return -ENODATA;
+        if (is_folder) {
+                Postoffice *folder_po = postoffice_folder(mailbags, relpath);
+                return folder_po ? render_postoffice(mailbags, folder_po, relpath, name, caller, value)
+                                 : -ENODATA;
+        }
 
-        const char *inner;
-        Postoffice *po = mailbags_postoffice_of(mailbags, relpath, true, &inner);
+        PoClass cls;
+        Postoffice *po = guarded_file(mailbags, relpath, &cls);
         if (!po)
                 return -ENODATA;
-        PoClass cls;
-        po_classify(mailbags->profile, inner, &cls);
         g_autofree char *po_path = postoffices_path_of(mailbags->postoffices, po);
         if (g_str_equal(name, ATTR_LOCK)) {
                 LeaseKind kinds[LEASE_KIND_COUNT];
@@ -435,22 +449,22 @@ static void list_add(GString *list, const char *name)
         g_string_append_len(list, name, (gssize)strlen(name) + 1);
 }
 
-void xattr_view_list(Mailbags *mailbags, const char *relpath, GString *list)
+void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GString *list)
 {
         if (relpath[0] == '\0') {
                 list_add(list, ATTR_POSTOFFICES);
                 list_add(list, ATTR_RANGES);
         }
-        if (relpath[0] == '\0' || postoffice_folder(mailbags, relpath)) {
-                list_add(list, ATTR_LOCKS);
-                list_add(list, ATTR_STATS);
+        if (is_folder) {
+                if (relpath[0] == '\0' || postoffice_folder(mailbags, relpath)) {
+                        list_add(list, ATTR_LOCKS);
+                        list_add(list, ATTR_STATS);
+                }
                 return;
         }
-        const char *inner;
-        if (!mailbags_postoffice_of(mailbags, relpath, true, &inner))
-                return;
         PoClass cls;
-        po_classify(mailbags->profile, inner, &cls);
+        if (!guarded_file(mailbags, relpath, &cls))
+                return;
         LeaseKind kinds[LEASE_KIND_COUNT];
         if (guard_leases_of(&cls, kinds) > 0)
                 list_add(list, ATTR_LOCK);

@@ -47,11 +47,11 @@ bool xattr_view_reserved(const char *name);
 /* The value of @name for the file at @relpath ("" is the root): 0 with a
  * new string in @value, -ENODATA when the file has no such attribute,
  * -EACCES when @caller may not read what it is made of. */
-int xattr_view_get(Mailbags *mailbags, const char *relpath, const char *name,
+int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, const char *name,
                    const XattrViewCaller *caller, char **value);
 
 /* Appends the NUL-terminated names the file at @relpath offers. */
-void xattr_view_list(Mailbags *mailbags, const char *relpath, GString *list);
+void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GString *list);
 
 /* Handles a set of a reserved name: -EPERM unless it is the break
  * attribute set by root, -EINVAL for any value but "1", -ENODATA when
