@@ -109,33 +109,13 @@ Test(cluster, a_lease_through_one_mount_holds_against_the_other, .init = mount_q
 Test(cluster, a_waiter_on_the_other_node_gets_in_when_the_hold_ends, .init = mount_patient,
      .fini = unmount_nodes, .timeout = 120)
 {
-        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(&node_b, gateway.pid);
-        long long released = now_ms();
-        opener_stop(&external);
-        cr_expect_eq(opener_result(&gateway), 0);
-        cr_log_info("node B's waiter got the queue %lld ms after node A's holder ended",
-                    now_ms() - released);
-        opener_stop(&gateway);
+        scenario_waiter_gets_in_when_the_hold_ends(&node_a, &node_b, "two daemons");
 }
 
 Test(cluster, killing_a_daemon_frees_its_leases, .init = mount_patient, .fini = unmount_nodes,
      .timeout = 120)
 {
-        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(&node_b, gateway.pid);
-
-        long long killed = now_ms();
-        cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
-        cr_expect_eq(opener_result(&gateway), 0);
-        cr_log_info("node B's waiter got the queue %lld ms after node A's daemon was killed",
-                    now_ms() - killed);
-        opener_stop(&gateway);
-        opener_stop(&external);
+        scenario_killing_a_daemon_frees_its_leases(&node_a, &node_b, "two daemons");
 }
 
 Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mount_patient,

@@ -168,34 +168,14 @@ Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount
 Test(gluster, a_waiter_on_node_b_gets_in_when_node_a_ends_its_hold, .fini = unmount_nodes, .timeout = 600)
 {
         mount_nodes("60");
-        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(&node_b, gateway.pid);
-        long long released = now_ms();
-        opener_stop(&external);
-        cr_expect_eq(opener_result(&gateway), 0);
-        cr_log_info("gluster: node B's waiter got the queue %lld ms after node A's holder ended",
-                    now_ms() - released);
-        opener_stop(&gateway);
+        scenario_waiter_gets_in_when_the_hold_ends(&node_a, &node_b, "gluster");
         expect_quiet_logs();
 }
 
 Test(gluster, killing_node_as_daemon_lets_node_bs_waiter_in, .fini = unmount_nodes, .timeout = 600)
 {
         mount_nodes("60");
-        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(&node_b, gateway.pid);
-
-        long long killed = now_ms();
-        cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
-        cr_expect_eq(opener_result(&gateway), 0);
-        cr_log_info("gluster: node B's waiter got the queue %lld ms after node A's daemon was killed",
-                    now_ms() - killed);
-        opener_stop(&gateway);
-        opener_stop(&external);
+        scenario_killing_a_daemon_frees_its_leases(&node_a, &node_b, "gluster");
 }
 
 Test(gluster, a_dead_nodes_lock_file_is_removed_by_node_b, .fini = unmount_nodes, .timeout = 600)
