@@ -37,6 +37,9 @@ struct Inode {
          * unknown); guarded by InodeTable.mutex. */
         int unlinked_fd;
         char *former_path;
+        /* Names of it removed whose reply has not been sent yet (see
+         * inode_table_removal_begin); guarded by InodeTable.mutex. */
+        guint removals_unanswered;
 };
 
 struct InodeTable {
@@ -318,6 +321,39 @@ static void inode_orphan_check_locked(InodeTable *table, Inode *child)
 {
         if (!child->names && g_hash_table_lookup(table->by_backing, &child->key.backing) == child)
                 g_hash_table_remove(table->by_backing, &child->key.backing);
+}
+
+fuse_ino_t inode_table_removal_begin(InodeTable *table, fuse_ino_t parent_id, const char *name)
+{
+        fuse_ino_t nodeid = 0;
+        g_mutex_lock(&table->mutex);
+        InodeName *entry = inode_child_name_locked(table, parent_id, name);
+        if (entry && entry->child->key.type != S_IFDIR) {
+                entry->child->removals_unanswered++;
+                nodeid = entry->child->key.nodeid;
+        }
+        g_mutex_unlock(&table->mutex);
+        return nodeid;
+}
+
+void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid)
+{
+        if (nodeid == 0)
+                return;
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node && node->removals_unanswered > 0)
+                node->removals_unanswered--;
+        g_mutex_unlock(&table->mutex);
+}
+
+void inode_table_link_count_for_kernel(InodeTable *table, fuse_ino_t nodeid, struct stat *st)
+{
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node)
+                st->st_nlink += node->removals_unanswered;
+        g_mutex_unlock(&table->mutex);
 }
 
 bool inode_table_child_held(InodeTable *table, fuse_ino_t parent_id, const char *name)

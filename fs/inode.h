@@ -65,6 +65,22 @@ void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);
  * is it worth opening the file before removing that name (see below). */
 bool inode_table_child_held(InodeTable *table, fuse_ino_t parent, const char *name);
 
+/* The link count the kernel expects in an attribute reply. The kernel
+ * lowers its cached count of a file by one when the reply to an unlink (or
+ * a rename over it) reaches the caller; an attribute reply read after the
+ * backing name went but applied before that would lower it a second time,
+ * and a count of 0 makes the kernel itself refuse link() with ENOENT. So,
+ * from the removal to its reply, replies count the removed name still.
+ * inode_table_removal_begin() is called, under the lock that orders
+ * removals against attribute reads, once @name of @parent is removed from
+ * the backing store; it returns the node to pass to
+ * inode_table_removal_answered() once the reply is sent (0: none, a
+ * directory or a node the kernel does not know). */
+fuse_ino_t inode_table_removal_begin(InodeTable *table, fuse_ino_t parent, const char *name);
+void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid);
+/* Adds to @st->st_nlink the removals of @nodeid not yet answered. */
+void inode_table_link_count_for_kernel(InodeTable *table, fuse_ino_t nodeid, struct stat *st);
+
 /* Entry @name of @parent was removed from the backing store. @victim_fd
  * (may be NULL or point to -1) is an O_PATH descriptor of the removed file,
  * opened before the removal: if the node lost its last name while the

@@ -23,8 +23,9 @@ void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         struct stat st;
 
         if (fi) {
-                if (fstat(ops_open_file(fi)->fd, &st) < 0) {
-                        ops_reply_status(req, "getattr", -errno);
+                int r = ops_file_stat(fs, ino, ops_open_file(fi)->fd, &st);
+                if (r < 0) {
+                        ops_reply_status(req, "getattr", r);
                         return;
                 }
         } else {
@@ -100,8 +101,8 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         }
         int fd = fi ? ops_open_file(fi)->fd : node_fd;
         int r = setattr_apply(fd, fi != NULL, &st, attr, to_set);
-        if (r == 0 && fstat(fd, &st) < 0)
-                r = -errno;
+        if (r == 0)
+                r = ops_file_stat(fs, ino, fd, &st);
         if (r < 0) {
                 ops_reply_status(req, "setattr", r);
                 return;

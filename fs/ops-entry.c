@@ -198,10 +198,12 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
                 return;
         }
         g_autofree char *removed = entry_path(fs, parent, name);
+        fuse_ino_t removed_node = inode_table_removal_begin(fs->inodes, parent, name);
         inode_table_unlinked(fs->inodes, parent, name, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
         entry_name_removed(fs, removed);
         ops_reply_status(req, op, 0);
+        inode_table_removal_answered(fs->inodes, removed_node);
 }
 
 void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -244,10 +246,15 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         }
         g_autofree char *from = entry_path(fs, parent, name);
         g_autofree char *to = entry_path(fs, newparent, newname);
+        /* The file renamed over lost a name, as by an unlink. */
+        fuse_ino_t replaced_node =
+                (flags & RENAME_EXCHANGE) ? 0
+                                          : inode_table_removal_begin(fs->inodes, newparent, newname);
         inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, from);
         entry_name_removed(fs, to);
         ops_reply_status(req, "rename", 0);
+        inode_table_removal_answered(fs->inodes, replaced_node);
 }

@@ -74,23 +74,10 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         }
 }
 
-/* Opens the backing file of @ino at @path. It is checked to be that node
- * before it is opened for real, through its O_PATH descriptor: opening a
- * name first would let a file renamed over it be truncated by O_TRUNC, a
- * FIFO block a worker, or a device be opened, before the check. */
-static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned, int flags)
+/* Opens @path, which the names lock (held by the caller) keeps the name of
+ * @ino. */
+static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, int flags)
 {
-        /* The path now, not the request's: a rename may have happened
-         * while the open waited for its lease. */
-        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
-        int error = 0;
-        g_autofree char *path = ops_node_path(fs, ino, &error);
-        if (!path)
-                return error == -ENOENT ? -ESTALE : error;
-        /* Renamed while it waited: its claim was planned for the old name,
-         * which may want another lease (or none): walk again. */
-        if (strcmp(path, planned) != 0)
-                return -ESTALE;
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
         autoclose_fd int node = backing_open_node(&fs->backing, path);
@@ -106,6 +93,48 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned,
         backing_fd_path(node, proc_path);
         int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
         return fd < 0 ? -errno : fd;
+}
+
+/* Whether an open planned for @planned may go ahead by @path, the name
+ * the node has now. A rename may have happened while the open waited for
+ * its lease, and the claim was planned for the old name, which may want
+ * another lease (or none). But a node's path is built from its most
+ * recent name, which for a file with several links changes whenever one
+ * of them is looked up or removed: when neither name is guarded, the plan
+ * (no claim) is the same for both. */
+static bool file_plan_holds(Mailbagfs *fs, const char *planned, const char *path, int flags)
+{
+        return strcmp(path, planned) == 0 || (claim_needed(&fs->mailbags, planned, flags) == 0 &&
+                                              claim_needed(&fs->mailbags, path, flags) == 0);
+}
+
+/* Opens the backing file of @ino at @planned, or by the name it has now
+ * (file_plan_holds). It is checked to be that node before it is opened for
+ * real, through its O_PATH descriptor: opening a name first would let a
+ * file renamed over it be truncated by O_TRUNC, a FIFO block a worker, or a
+ * device be opened, before the check. */
+static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned, int flags)
+{
+        /* The policy is never asked under the names lock, so the name is
+         * checked first and then taken again under the lock; names that
+         * keep changing in between make the kernel walk again. */
+        for (int attempt = 0; attempt < 4; attempt++) {
+                int error = 0;
+                g_autofree char *checked = ops_node_path(fs, ino, &error);
+                if (!checked)
+                        return error == -ENOENT ? -ESTALE : error;
+                if (!file_plan_holds(fs, planned, checked, flags))
+                        return -ESTALE;
+
+                g_autoptr(GRWLockReaderLocker) names =
+                        g_rw_lock_reader_locker_new(&fs->names_lock);
+                g_autofree char *path = ops_node_path(fs, ino, &error);
+                if (!path)
+                        return error == -ENOENT ? -ESTALE : error;
+                if (strcmp(path, checked) == 0)
+                        return file_open_verified(fs, ino, path, flags);
+        }
+        return -ESTALE;
 }
 
 /* Opens @ino, which has no name left, through one of its descriptors (an

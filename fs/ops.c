@@ -55,6 +55,7 @@ int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name
                 return -errno;
         bool shared = ops_name_is_shared(name);
         entry->ino = inode_table_remember(fs->inodes, parent, name, &entry->attr, shared);
+        inode_table_link_count_for_kernel(fs->inodes, entry->ino, &entry->attr);
         entry->attr_timeout = shared ? 0 : fs->attr_timeout;
         entry->entry_timeout = fs->entry_timeout;
         return 0;
@@ -104,6 +105,17 @@ int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st)
         return 0;
 }
 
+int ops_file_stat(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st)
+{
+        /* Under the names lock, as ops_node_open: a removal and its count
+         * (inode_table_removal_begin) are seen together or not at all. */
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
+        if (fstat(fd, st) < 0)
+                return -errno;
+        inode_table_link_count_for_kernel(fs->inodes, ino, st);
+        return 0;
+}
+
 int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
 {
         g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
@@ -130,6 +142,7 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         int r = ops_node_verify(fs, ino, st);
         if (r < 0)
                 return r;
+        inode_table_link_count_for_kernel(fs->inodes, ino, st);
         return fd_steal(&fd);
 }
 

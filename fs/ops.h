@@ -84,6 +84,11 @@ int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name
 /* The backing path of @ino (caller frees) or NULL and -errno in @error. */
 char *ops_node_path(Mailbagfs *fs, fuse_ino_t ino, int *error);
 
+/* fstat() of @fd, a descriptor of node @ino, with the link count the
+ * kernel expects (inode_table_link_count_for_kernel): what an attribute
+ * reply for an open file carries. 0 or a negative errno. */
+int ops_file_stat(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st);
+
 /* An O_PATH|O_NOFOLLOW descriptor of @ino, checked to be the file the
  * kernel means (-ESTALE if the backing name now holds another file); @st
  * receives its attributes. For an unlinked file that is still open, a
