@@ -21,11 +21,16 @@ typedef struct LeaseProcess LeaseProcess;
 typedef struct LeaseResource LeaseResource;
 typedef struct LeaseWaiter LeaseWaiter;
 
+/* Records of live processes kept while nothing uses them (users 0), as
+ * long as the table holds at most this many. */
+#define LEASE_PROCESSES_KEPT_MAX 64
+
 struct LeaseProcess {
         pid_t pid;
         int pidfd;      /* -1 once the process has exited */
         bool exited;    /* out of the table, kept only by holds on open handles */
-        unsigned users; /* held resources + waiters (+ temporary pins) */
+        unsigned users; /* held resources + waiters (+ temporary pins); 0 for
+                         * a kept record (LEASE_PROCESSES_KEPT_MAX) */
         GList *held;    /* LeaseResource* */
         GList *waiting; /* LeaseWaiter*, oldest first */
 };

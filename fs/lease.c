@@ -151,6 +151,13 @@ static void lease_process_unref(LeaseManager *m, LeaseProcess *p)
         g_assert(p->users > 0);
         if (--p->users > 0)
                 return;
+        /* A live process that holds nothing now is likely to come back
+         * (a program takes its queue over and over): its record and pidfd
+         * stay, watched, so the next hold costs no pidfd_open and no
+         * wake-up of the watch thread. Bounded; the watch thread frees it
+         * when the process exits. */
+        if (!p->exited && g_hash_table_size(m->processes) <= LEASE_PROCESSES_KEPT_MAX)
+                return;
         if (p->exited)
                 m->exited = g_list_remove(m->exited, p);
         else

@@ -12,6 +12,7 @@
  * "not before the timeout".
  */
 #include "lease.h"
+#include "lease-private.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -866,8 +867,15 @@ Test(lease, callbacks_may_call_back_in)
         kill_child(h);
         cr_assert_eq(wait_done(dc), 0);
         wait_gone(1);
-        g_autoptr(LeaseInfo) info = lease_manager_lookup(t_manager, LEASE_SESSION, "SYSTEM");
-        cr_assert_eq(info->holder, 0);
+        /* on_done signals before it releases: give the release its moment. */
+        pid_t holder = -1;
+        for (int tries = 0; tries < 200 && holder != 0; tries++) {
+                g_autoptr(LeaseInfo) info = lease_manager_lookup(t_manager, LEASE_SESSION, "SYSTEM");
+                holder = info ? info->holder : 0;
+                if (holder != 0)
+                        g_usleep(10 * 1000);
+        }
+        cr_assert_eq(holder, 0);
 }
 
 Test(lease, bad_requests)
@@ -1043,4 +1051,43 @@ Test(lease, closing_hold_is_awaited_by_requests_that_do_not_wait)
         lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 1);
         cr_assert_eq(wait_done(d), 0);
         cr_assert_eq(holder_of(LEASE_SESSION, "INQUEUE3"), a);
+}
+
+/* A process that lets go of its last lease keeps its record, and so its
+ * pidfd, for its next take; the records kept are bounded, and a kept
+ * one goes (its pidfd closed) once its process exits. */
+Test(lease, kept_process_records_are_bounded_and_end_with_their_process)
+{
+        enum { CHILDREN = LEASE_PROCESSES_KEPT_MAX + 16 };
+        pid_t children[CHILDREN];
+
+        /* The pipe the children wait on exists before the count. */
+        children[0] = spawn_child();
+        unsigned before = count_open_fds();
+        for (int i = 1; i < CHILDREN; i++)
+                children[i] = spawn_child();
+        for (int i = 0; i < CHILDREN; i++) {
+                assert_granted(LEASE_SESSION, "INQUEUE3", children[i], (uint64_t)i + 1);
+                lease_release(t_manager, LEASE_SESSION, "INQUEUE3", (uint64_t)i + 1);
+        }
+        /* The watch thread closes the pidfds of records let go. */
+        unsigned kept = count_open_fds() - before;
+        for (int tries = 0; tries < 500 && kept > LEASE_PROCESSES_KEPT_MAX + 1; tries++) {
+                g_usleep(10 * 1000);
+                kept = count_open_fds() - before;
+        }
+        cr_assert_leq(kept, LEASE_PROCESSES_KEPT_MAX + 1, "%u pidfds kept", kept);
+        cr_assert_geq(kept, LEASE_PROCESSES_KEPT_MAX, "%u pidfds kept", kept);
+
+        /* Taken again by a kept process: its record is reused. */
+        assert_granted(LEASE_SESSION, "INQUEUE3", children[0], 1000);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 1000);
+        cr_assert_eq(count_open_fds() - before, kept);
+
+        for (int i = 0; i < CHILDREN; i++)
+                kill_child(children[i]);
+        /* The watch thread sees each pidfd readable and frees its record. */
+        for (int tries = 0; tries < 500 && count_open_fds() > before; tries++)
+                g_usleep(10 * 1000);
+        cr_assert_eq(count_open_fds(), before, "pidfds of exited processes left open");
 }
