@@ -61,7 +61,9 @@ cleanup() {
         fi
         rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+# A signal ends the script, and the exit cleans up.
+trap cleanup EXIT
+trap "exit 1" INT TERM
 
 # The backing directories live on a tmpfs of our own, so that the disk
 # does not set the pace and nothing is left behind.
