@@ -145,14 +145,14 @@ done
 printf '\nmedian of %s runs, messages per second; %s messages per run; %s\n' \
         "$repeats" "$messages" "$(uname -r)"
 [ -n "$mailbagfs_opts" ] && printf 'mailbagfs options: %s\n' "$mailbagfs_opts"
-printf '\n%-16s %12s %10s %12s\n' target "messages/s" "vs raw" "seconds"
+printf '\n%-16s %12s %10s %12s\n' target "messages/s" "rate/raw" "seconds"
 for t in "${targets[@]}"; do
         s=$(echo "${times[$t]}" | tr ' ' '\n' | grep . | median)
         awk -v t="$t" -v m="${rate[$t]}" -v r="${rate[raw]}" -v s="$s" \
                 'BEGIN { printf "%-16s %12s %10.2f %12.3f\n", t, m, (r > 0 ? m / r : 0), s }'
 done
 awk -v m="${rate[mailbagfs]}" -v p="${rate[passthrough_ll]}" \
-        'BEGIN { printf "mailbagfs / passthrough_ll: %.2f\n", (p > 0 ? m / p : 0) }'
+        'BEGIN { printf "messages/s, mailbagfs / passthrough_ll: %.2f\n", (p > 0 ? m / p : 0) }'
 printf 'all runs, seconds:\n'
 for t in "${targets[@]}"; do printf '  %-16s %s\n' "$t" "${times[$t]}"; done
 

@@ -246,7 +246,7 @@ median() {
 printf '\nmedian of %s runs, seconds; %s files of 4 KiB over SMB (%s, smbclient %s); %s\n' \
         "$repeats" "$files" "$("$smbd" --version)" "$(smbclient --version | awk '{ print $2 }')" "$(uname -r)"
 [ -n "$mailbagfs_opts" ] && printf 'mailbagfs options: %s\n' "$mailbagfs_opts"
-printf '\n%-6s %9s %9s %9s %9s %9s\n' share put get delete total "vs raw"
+printf '\n%-6s %9s %9s %9s %9s %9s\n' share put get delete total "time/raw"
 declare -A med
 for s in "${shares[@]}"; do
         for p in "${phases[@]}" total; do
@@ -259,6 +259,6 @@ for s in "${shares[@]}"; do
                 'BEGIN { printf "%-6s %9.3f %9.3f %9.3f %9.3f %9.2f\n", s, a, b, c, t, (r > 0 ? t / r : 0) }'
 done
 awk -v m="${med[mbfs,total]}" -v p="${med[ptll,total]}" \
-        'BEGIN { printf "mbfs / ptll: %.2f\n", (p > 0 ? m / p : 0) }'
+        'BEGIN { printf "total seconds, mbfs / ptll: %.2f\n", (p > 0 ? m / p : 0) }'
 printf 'all runs, total seconds:\n'
 for s in "${shares[@]}"; do printf '  %-6s %s\n' "$s" "${times[$s,total]}"; done
