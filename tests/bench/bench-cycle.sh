@@ -130,7 +130,7 @@ targets=(raw mailbagfs passthrough_ll passthrough_fh)
 for t in "${targets[@]}"; do setup_target "$t"; done
 
 declare -A times
-for r in $(seq 1 "$repeats"); do
+for _ in $(seq 1 "$repeats"); do
         for t in "${targets[@]}"; do
                 times[$t]+="$("$cycle" "$(target_dir "$t")" "$messages") "
         done

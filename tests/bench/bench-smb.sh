@@ -224,7 +224,7 @@ check() {
 
 phases=(put get del)
 declare -A times
-for r in $(seq 1 "$repeats"); do
+for _ in $(seq 1 "$repeats"); do
         for s in "${shares[@]}"; do
                 total=0
                 for p in "${phases[@]}"; do
