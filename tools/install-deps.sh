@@ -11,8 +11,9 @@ build_packages=(meson ninja-build pkg-config gcc libc6-dev libfuse3-dev fuse3
 # DOSBox; a private GlusterFS volume (glusterd, the gluster CLI, the
 # glusterfs client; unshare and ip start it in namespaces of its own). The
 # operator suite checks the service units (systemd-analyze), the metrics
-# (promtool, from prometheus) and the manual pages (man-db).
-test_packages=(clang libclang-rt-14-dev samba samba-testsuite python3-impacket
+# (promtool, from prometheus) and the manual pages (man-db). The benchmarks
+# add smbclient (tests/bench/bench-smb.sh) and strace.
+test_packages=(clang libclang-rt-14-dev samba samba-testsuite smbclient strace python3-impacket
                wine wine64 gcc-mingw-w64-x86-64 dosbox nasm glusterfs-server
                glusterfs-client util-linux iproute2 systemd prometheus man-db)
 

@@ -19,6 +19,10 @@
 # MAILBAGFS_OPTS adds options to the mailbagfs command line (for example
 # MAILBAGFS_OPTS='-o cache_timeout=0'), to compare modes.
 #
+# MAILBAGFS_BEFORE=PATH adds another mailbagfs daemon (the build of an
+# earlier commit, say) as a fifth target, "before", in the same
+# interleaved runs, to measure a change.
+#
 # BENCH_STRACE=1 adds two more mailbagfs runs of MESSAGES messages, each on
 # a fresh mount of its own: one with strace -f -c attached to the daemon,
 # one with the daemon started with -d so that libfuse logs every request
@@ -32,6 +36,7 @@ build=${1:-build}
 messages=${2:-3000}
 repeats=${3:-3}
 mailbagfs_opts=${MAILBAGFS_OPTS:-}
+before=${MAILBAGFS_BEFORE:-}
 examples=/usr/share/doc/libfuse3-dev/examples
 
 bash tools/install-deps.sh >/dev/null
@@ -94,11 +99,12 @@ setup_target() {
         "$build/tools/mkpo" "$data" --users 20 --messages 0 --seed 7 >/dev/null
         case $name in
         raw) return 0 ;;
-        mailbagfs|mailbagfs-strace|mailbagfs-debug)
-                local debug=()
+        mailbagfs|mailbagfs-strace|mailbagfs-debug|before)
+                local debug=() program="$build/fs/mailbagfs"
                 [ "$name" = mailbagfs-debug ] && debug=(-d)
+                [ "$name" = before ] && program=$before
                 # shellcheck disable=SC2086 # MAILBAGFS_OPTS is split on purpose
-                "$build/fs/mailbagfs" "$data" "$mnt" -f "${debug[@]}" $mailbagfs_opts 2>"$work/$name.log" & ;;
+                "$program" "$data" "$mnt" -f "${debug[@]}" $mailbagfs_opts 2>"$work/$name.log" & ;;
         passthrough_ll)
                 # It keeps a descriptor per inode it has seen: give it all
                 # the kernel allows, as mailbagfs takes for itself.
@@ -127,6 +133,7 @@ median() {
 }
 
 targets=(raw mailbagfs passthrough_ll passthrough_fh)
+[ -n "$before" ] && targets+=(before)
 for t in "${targets[@]}"; do setup_target "$t"; done
 
 declare -A times
@@ -153,6 +160,10 @@ for t in "${targets[@]}"; do
 done
 awk -v m="${rate[mailbagfs]}" -v p="${rate[passthrough_ll]}" \
         'BEGIN { printf "messages/s, mailbagfs / passthrough_ll: %.2f\n", (p > 0 ? m / p : 0) }'
+if [ -n "$before" ]; then
+        awk -v m="${rate[mailbagfs]}" -v b="${rate[before]}" \
+                'BEGIN { printf "messages/s, mailbagfs / before: %.2f\n", (b > 0 ? m / b : 0) }'
+fi
 printf 'all runs, seconds:\n'
 for t in "${targets[@]}"; do printf '  %-16s %s\n' "$t" "${times[$t]}"; done
 

@@ -11,7 +11,7 @@
 # repeats are interleaved (raw, mbfs, ptll, then again) and the median
 # seconds of each phase and of the whole are printed with the ratio to
 # [raw]. Needs root, /dev/fuse, smbd and smbpasswd (Debian samba:
-# tools/install-deps.sh test) and smbclient (Debian smbclient).
+# tools/install-deps.sh test, which installs smbclient too).
 #
 #   bash tests/bench/bench-smb.sh [BUILD_DIR] [FILES] [REPEATS]
 #
