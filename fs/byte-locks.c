@@ -356,6 +356,11 @@ static bool closes_cycle(ByteLocks *locks, uint64_t origin, uint64_t asker, dev_
 
 static void kick_locked(ByteLocks *locks)
 {
+        /* Only parked requests have anything to retry: waking the thread
+         * for every unlock and close of an uncontended lock would cost a
+         * thread switch each. */
+        if (g_hash_table_size(locks->waiters) == 0)
+                return;
         locks->kick = true;
         g_cond_signal(&locks->wake);
 }
