@@ -112,11 +112,12 @@ static gboolean owner_key_equal(gconstpointer a, gconstpointer b)
 
 static void identify(pid_t thread_id, pid_t *pid, char *program, size_t size)
 {
-        *pid = thread_id > 0 ? caller_process_of_thread(thread_id) : 0;
-        if (*pid > 0)
-                caller_program_name(*pid, program, size);
-        else
-                g_strlcpy(program, "?", size);
+        if (thread_id > 0) {
+                caller_identify(thread_id, pid, program, size);
+                return;
+        }
+        *pid = 0;
+        g_strlcpy(program, "?", size);
 }
 
 static void owner_free(gpointer data)

@@ -2,10 +2,12 @@
 #include "caller.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 pid_t caller_process_of_thread(pid_t tid)
 {
@@ -21,6 +23,49 @@ pid_t caller_process_of_thread(pid_t tid)
                 return tid;
         long tgid = strtol(line + strlen("\nTgid:"), NULL, 10);
         return tgid > 0 ? (pid_t)tgid : tid;
+}
+
+/* The start of /proc/@tid/status, NUL-terminated, in @buf: its first
+ * lines (Name, Umask, State, Tgid) are all that is asked of it, and one
+ * read() gives them. False when the thread is gone. */
+static bool caller_status_head(pid_t tid, char *buf, size_t size)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ssize_t n = read(fd, buf, size - 1);
+        close(fd);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        return true;
+}
+
+void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
+{
+        char head[512];
+        if (!caller_status_head(tid, head, sizeof(head))) {
+                *pid = tid;
+                caller_program_name(tid, program, size);
+                return;
+        }
+        const char *tgid_line = strstr(head, "\nTgid:");
+        long tgid = tgid_line ? strtol(tgid_line + strlen("\nTgid:"), NULL, 10) : 0;
+        *pid = tgid > 0 ? (pid_t)tgid : tid;
+
+        /* The leader thread's Name is the process's comm, unless it needed
+         * escaping (a backslash or newline in it): then comm itself. */
+        if (*pid == tid && g_str_has_prefix(head, "Name:\t")) {
+                const char *name = head + strlen("Name:\t");
+                size_t len = strcspn(name, "\n");
+                if (len > 0 && name[len] == '\n' && !memchr(name, '\\', len)) {
+                        g_strlcpy(program, name, MIN(size, len + 1));
+                        return;
+                }
+        }
+        caller_program_name(*pid, program, size);
 }
 
 void caller_program_name(pid_t pid, char *buf, size_t size)

@@ -14,6 +14,10 @@ pid_t caller_process_of_thread(pid_t tid);
  * to @buf; "?" when unknown. */
 void caller_program_name(pid_t pid, char *buf, size_t size);
 
+/* Both of the above for thread @tid, from one read of /proc when the
+ * thread leads its process (a single-threaded program). */
+void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size);
+
 /* The real uid of process @pid: 0 with *@uid set, or -errno. */
 int caller_process_uid(pid_t pid, uid_t *uid);
 

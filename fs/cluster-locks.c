@@ -24,6 +24,12 @@ struct ClusterLocks {
         char *po_path;      /* for messages */
         atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
         atomic_bool lock_failing; /* a lock failed lately (logged once) */
+        GMutex marks_mutex;
+        /* Sessions whose mark this daemon set and has not cleared: only
+         * these can be marked when this daemon's hold ends, as no other
+         * daemon writes a session's mark while this one holds it. Guarded
+         * by marks_mutex. */
+        GHashTable *marked_here;
 };
 
 static const char cluster_header[] =
@@ -119,6 +125,8 @@ ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **err
                           g_strerror(errno));
 
         ClusterLocks *locks = g_new0(ClusterLocks, 1);
+        g_mutex_init(&locks->marks_mutex);
+        locks->marked_here = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         locks->fd = fd;
         locks->po_path = g_strdup(shown);
         int r = cluster_fcntl(fd, F_OFD_SETLK, F_RDLCK,
@@ -147,6 +155,8 @@ void cluster_locks_free(ClusterLocks *locks)
                 return;
         close(locks->fd);
         g_free(locks->po_path);
+        g_hash_table_unref(locks->marked_here);
+        g_mutex_clear(&locks->marks_mutex);
         g_free(locks);
 }
 
@@ -218,6 +228,12 @@ static off_t cluster_mark_offset(const char *session)
 
 void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked)
 {
+        g_mutex_lock(&locks->marks_mutex);
+        if (marked)
+                g_hash_table_add(locks->marked_here, g_strdup(session));
+        else
+                g_hash_table_remove(locks->marked_here, session);
+        g_mutex_unlock(&locks->marks_mutex);
         char byte = marked ? 1 : 0;
         /* Written through: a cluster filesystem's client may hold writes
          * back, and the mark matters most when this daemon dies. */
@@ -225,6 +241,14 @@ void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked)
             fdatasync(locks->fd) < 0)
                 log_debug("%s/%s: cannot %s the lock-file mark of %s: %s", locks->po_path,
                           CLUSTER_LOCKS_FILE, marked ? "set" : "clear", session, g_strerror(errno));
+}
+
+bool cluster_locks_marked_here(ClusterLocks *locks, const char *session)
+{
+        g_mutex_lock(&locks->marks_mutex);
+        bool marked = g_hash_table_contains(locks->marked_here, session);
+        g_mutex_unlock(&locks->marks_mutex);
+        return marked;
 }
 
 bool cluster_locks_marked(ClusterLocks *locks, const char *session)

@@ -61,6 +61,9 @@ void cluster_locks_drop(ClusterLocks *locks, LeaseKind kind, const char *name);
  * session whose mark is set knows the last holder died with lock files
  * left (a mark shared by two names only costs a look). */
 void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked);
+/* Whether this daemon set @session's mark and has not cleared it: all a
+ * hold's end needs to know, without reading the file. */
+bool cluster_locks_marked_here(ClusterLocks *locks, const char *session);
 bool cluster_locks_marked(ClusterLocks *locks, const char *session);
 
 /* Declares or withdraws this daemon's wish for a resource held elsewhere. */

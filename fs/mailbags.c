@@ -44,7 +44,7 @@ static void mailbags_remote_drop(void *user_data, LeaseKind kind, const char *na
 {
         ClusterLocks *cluster = ((Postoffice *)user_data)->cluster;
         /* The hold ends only once its lock files are gone. */
-        if (kind == LEASE_SESSION && cluster_locks_marked(cluster, name))
+        if (kind == LEASE_SESSION && cluster_locks_marked_here(cluster, name))
                 cluster_locks_mark(cluster, name, false);
         cluster_locks_drop(cluster, kind, name);
 }
@@ -343,8 +343,7 @@ void mailbags_clear(Mailbags *mailbags)
 
 static void mailbags_identify(pid_t thread_id, Caller *caller)
 {
-        caller->pid = caller_process_of_thread(thread_id);
-        caller_program_name(caller->pid, caller->program, sizeof(caller->program));
+        caller_identify(thread_id, &caller->pid, caller->program, sizeof(caller->program));
 }
 
 /* Bounded: a long-running daemon sees many processes come and go. */
