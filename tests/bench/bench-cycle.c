@@ -29,24 +29,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define ENVELOPE_SIZE 512
 #define MESSAGE_SIZE 4096
 #define RECORD_SIZE 64
 
 static const char *postoffice;
 
-static double now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+const char *const bench_program = "bench-cycle";
 
-static void die(const char *what, const char *path)
-{
-        fprintf(stderr, "bench-cycle: %s %s: %s\n", what, path, strerror(errno));
-        exit(1);
-}
 
 static void path_of(char *out, size_t size, const char *relative)
 {
@@ -74,31 +66,31 @@ static void write_file(const char *path, const char *bytes, size_t size)
 {
         int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
         if (fd < 0)
-                die("create", path);
+                bench_die("create", path);
         if (write(fd, bytes, size) != (ssize_t)size)
-                die("write", path);
+                bench_die("write", path);
         if (close(fd) < 0)
-                die("close", path);
+                bench_die("close", path);
 }
 
 static void read_file(const char *path, char *buffer, size_t expected)
 {
         int fd = open(path, O_RDONLY);
         if (fd < 0)
-                die("open", path);
+                bench_die("open", path);
         size_t total = 0;
         ssize_t got;
         /* Read to the end, as a consumer does, not just the known size. */
         while ((got = read(fd, buffer, MESSAGE_SIZE)) > 0)
                 total += got;
         if (got < 0)
-                die("read", path);
+                bench_die("read", path);
         if (total != expected) {
                 fprintf(stderr, "bench-cycle: %s: %zu bytes, expected %zu\n", path, total, expected);
                 exit(1);
         }
         if (close(fd) < 0)
-                die("close", path);
+                bench_die("close", path);
 }
 
 /* The KEY opened read/write and write-locked whole, waiting if another
@@ -107,10 +99,10 @@ static int key_lock(const char *key)
 {
         int fd = open(key, O_RDWR);
         if (fd < 0)
-                die("open", key);
+                bench_die("open", key);
         struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
         if (fcntl(fd, F_SETLKW, &lock) < 0)
-                die("lock", key);
+                bench_die("lock", key);
         return fd;
 }
 
@@ -118,9 +110,9 @@ static void key_unlock(int fd, const char *key)
 {
         struct flock lock = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
         if (fcntl(fd, F_SETLK, &lock) < 0)
-                die("unlock", key);
+                bench_die("unlock", key);
         if (close(fd) < 0)
-                die("close", key);
+                bench_die("close", key);
 }
 
 static void produce(unsigned long count, const char *key, const char *mbg)
@@ -140,11 +132,11 @@ static void produce(unsigned long count, const char *key, const char *mbg)
                 int key_fd = key_lock(key);
                 int mbg_fd = open(mbg, O_WRONLY | O_APPEND);
                 if (mbg_fd < 0)
-                        die("open", mbg);
+                        bench_die("open", mbg);
                 if (write(mbg_fd, record, sizeof(record)) != (ssize_t)sizeof(record))
-                        die("append", mbg);
+                        bench_die("append", mbg);
                 if (close(mbg_fd) < 0)
-                        die("close", mbg);
+                        bench_die("close", mbg);
                 key_unlock(key_fd, key);
         }
 }
@@ -157,7 +149,7 @@ static unsigned long consume(const char *key, const char *mbg)
         int key_fd = key_lock(key);
         int mbg_fd = open(mbg, O_RDWR);
         if (mbg_fd < 0)
-                die("open", mbg);
+                bench_die("open", mbg);
         char record[RECORD_SIZE];
         ssize_t got;
         while ((got = read(mbg_fd, record, sizeof(record))) == (ssize_t)sizeof(record)) {
@@ -165,22 +157,22 @@ static unsigned long consume(const char *key, const char *mbg)
                 envelope_path(path, sizeof(path), n);
                 read_file(path, buffer, ENVELOPE_SIZE);
                 if (unlink(path) < 0)
-                        die("unlink", path);
+                        bench_die("unlink", path);
                 message_path(path, sizeof(path), n);
                 read_file(path, buffer, MESSAGE_SIZE);
                 if (unlink(path) < 0)
-                        die("unlink", path);
+                        bench_die("unlink", path);
                 consumed++;
         }
         if (got != 0) {
                 if (got > 0)
                         errno = EIO;
-                die("read", mbg);
+                bench_die("read", mbg);
         }
         if (ftruncate(mbg_fd, 0) < 0)
-                die("truncate", mbg);
+                bench_die("truncate", mbg);
         if (close(mbg_fd) < 0)
-                die("close", mbg);
+                bench_die("close", mbg);
         key_unlock(key_fd, key);
         return consumed;
 }
@@ -197,10 +189,10 @@ int main(int argc, char *argv[])
         path_of(key, sizeof(key), "KEY/INQUEUE3.KEY");
         path_of(mbg, sizeof(mbg), "MBG/INQUEUE3.MBG");
 
-        double start = now();
+        double start = bench_now();
         produce(count, key, mbg);
         unsigned long consumed = consume(key, mbg);
-        double elapsed = now() - start;
+        double elapsed = bench_now() - start;
         if (consumed != count) {
                 fprintf(stderr, "bench-cycle: consumed %lu records, produced %lu\n", consumed, count);
                 return 1;

@@ -31,13 +31,14 @@
 # slowed by strace and by the logging, so their times are not reported.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/bench-lib.sh
+. tests/bench/bench-lib.sh
 
 build=${1:-build}
 messages=${2:-3000}
 repeats=${3:-3}
 mailbagfs_opts=${MAILBAGFS_OPTS:-}
 before=${MAILBAGFS_BEFORE:-}
-examples=/usr/share/doc/libfuse3-dev/examples
 
 bash tools/install-deps.sh >/dev/null
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
@@ -53,43 +54,16 @@ mounted=()
 daemons=()
 tmpfs_mounted=no
 cleanup() {
-        for m in "${mounted[@]}"; do
-                fusermount3 -u -z "$m" 2>/dev/null || true
-        done
-        # An unmount ends the daemons; one that hangs on is ended here.
-        for pid in "${daemons[@]}"; do
-                kill "$pid" 2>/dev/null || true
-                wait "$pid" 2>/dev/null || true
-        done
-        if [ "$tmpfs_mounted" = yes ]; then
-                umount -l "$work/tmpfs" 2>/dev/null || true
-        fi
-        rm -rf "$work"
+        bench_stop_mounts
+        bench_remove_work
 }
 # A signal ends the script, and the exit cleans up.
 trap cleanup EXIT
 trap "exit 1" INT TERM
 
-# The backing directories live on a tmpfs of our own, so that the disk
-# does not set the pace and nothing is left behind.
-mkdir "$work/tmpfs"
-mount -t tmpfs -o size=2g,mode=0700 mailbagfs-bench "$work/tmpfs"
-tmpfs_mounted=yes
+bench_mount_tmpfs
 
-gcc -O2 -Wall "$examples/passthrough_ll.c" $(pkg-config fuse3 --cflags --libs) -o "$work/passthrough_ll"
-gcc -O2 -Wall -I"$examples" "$examples/passthrough_fh.c" $(pkg-config fuse3 --cflags --libs) -lulockmgr \
-        -o "$work/passthrough_fh" 2>/dev/null ||
-        gcc -O2 -Wall -I"$examples" "$examples/passthrough_fh.c" $(pkg-config fuse3 --cflags --libs) \
-                -o "$work/passthrough_fh"
-
-wait_mounted() {
-        for _ in $(seq 1 200); do
-                grep -q " $1 fuse" /proc/mounts && return 0
-                sleep 0.05
-        done
-        echo "bench-cycle: $1 did not mount" >&2
-        return 1
-}
+bench_compile_passthroughs "$work" fh
 
 declare -A daemon_pid
 # Each target gets its own fresh copy of the same postoffice.
@@ -115,7 +89,7 @@ setup_target() {
         esac
         daemon_pid[$name]=$!
         daemons+=("$!")
-        wait_mounted "$mnt"
+        bench_wait_mounted "$mnt" bench-cycle
         mounted+=("$mnt")
 }
 

@@ -22,13 +22,14 @@
 # MAILBAGFS_OPTS adds options to the mailbagfs command line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/bench-lib.sh
+. tests/bench/bench-lib.sh
 
 build=${1:-build}
 files=${2:-500}
 repeats=${3:-3}
 port=${BENCH_SMB_PORT:-4455}
 mailbagfs_opts=${MAILBAGFS_OPTS:-}
-examples=/usr/share/doc/libfuse3-dev/examples
 
 bash tools/install-deps.sh test >/dev/null
 for tool in smbd smbpasswd smbclient; do
@@ -57,36 +58,16 @@ cleanup() {
                 kill -- "-$smbd_pid" 2>/dev/null || true
                 wait "$smbd_pid" 2>/dev/null || true
         fi
-        for m in "${mounted[@]}"; do
-                fusermount3 -u -z "$m" 2>/dev/null || true
-        done
-        for pid in "${daemons[@]}"; do
-                kill "$pid" 2>/dev/null || true
-                wait "$pid" 2>/dev/null || true
-        done
-        if [ "$tmpfs_mounted" = yes ]; then
-                umount -l "$work/tmpfs" 2>/dev/null || true
-        fi
-        rm -rf "$work"
+        bench_stop_mounts
+        bench_remove_work
 }
 # A signal ends the script, and the exit cleans up.
 trap cleanup EXIT
 trap "exit 1" INT TERM
 
-mkdir "$work/tmpfs"
-mount -t tmpfs -o size=2g,mode=0700 mailbagfs-bench "$work/tmpfs"
-tmpfs_mounted=yes
+bench_mount_tmpfs
 
-gcc -O2 -Wall "$examples/passthrough_ll.c" $(pkg-config fuse3 --cflags --libs) -o "$work/passthrough_ll"
-
-wait_mounted() {
-        for _ in $(seq 1 200); do
-                grep -q " $1 fuse" /proc/mounts && return 0
-                sleep 0.05
-        done
-        echo "bench-smb: $1 did not mount" >&2
-        return 1
-}
+bench_compile_passthroughs "$work"
 
 # share name, and the directory smbd serves for it
 declare -A share_path=([raw]="$work/tmpfs/data-raw" [mbfs]="$work/mnt-mbfs" [ptll]="$work/mnt-ptll")
@@ -101,10 +82,10 @@ mkdir "$work/mnt-mbfs" "$work/mnt-ptll"
 # shellcheck disable=SC2086 # MAILBAGFS_OPTS is split on purpose
 "$build/fs/mailbagfs" "${backing[mbfs]}" "$work/mnt-mbfs" -f -o allow_other $mailbagfs_opts \
         2>"$work/mailbagfs.log" &
-daemons+=("$!"); wait_mounted "$work/mnt-mbfs"; mounted+=("$work/mnt-mbfs")
+daemons+=("$!"); bench_wait_mounted "$work/mnt-mbfs" bench-smb; mounted+=("$work/mnt-mbfs")
 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_ll" -o source="${backing[ptll]}",allow_other -f "$work/mnt-ptll") \
         2>"$work/passthrough_ll.log" &
-daemons+=("$!"); wait_mounted "$work/mnt-ptll"; mounted+=("$work/mnt-ptll")
+daemons+=("$!"); bench_wait_mounted "$work/mnt-ptll" bench-smb; mounted+=("$work/mnt-ptll")
 
 # The same global section and share options as the interop tests' private
 # smbd (tests/interop/samba-fixture.c), where each line is explained.

@@ -18,18 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#include "bench-util.h"
 
-static void die(const char *what, const char *path)
-{
-        fprintf(stderr, "bench-workload: %s %s: %s\n", what, path, strerror(errno));
-        exit(1);
-}
+const char *const bench_program = "bench-workload";
+
 
 static long walked;
 
@@ -51,62 +43,62 @@ int main(int argc, char *argv[])
         static char block[1 << 20];
         memset(block, 'M', sizeof(block));
 
-        double start = now();
+        double start = bench_now();
         if (strcmp(work, "create") == 0) {
                 for (long i = 0; i < n; i++) {
                         snprintf(path, sizeof(path), "%s/F%07lX.MAI", dir, i);
                         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
                         if (fd < 0 || write(fd, block, 4096) != 4096 || close(fd) < 0)
-                                die("create", path);
+                                bench_die("create", path);
                 }
         } else if (strcmp(work, "stat") == 0) {
                 struct stat st;
                 for (long i = 0; i < n; i++) {
                         snprintf(path, sizeof(path), "%s/F%07lX.MAI", dir, i);
                         if (stat(path, &st) < 0)
-                                die("stat", path);
+                                bench_die("stat", path);
                 }
         } else if (strcmp(work, "read") == 0) {
                 for (long i = 0; i < n; i++) {
                         snprintf(path, sizeof(path), "%s/F%07lX.MAI", dir, i);
                         int fd = open(path, O_RDONLY);
                         if (fd < 0 || read(fd, block, 4096) != 4096 || close(fd) < 0)
-                                die("read", path);
+                                bench_die("read", path);
                 }
         } else if (strcmp(work, "unlink") == 0) {
                 for (long i = 0; i < n; i++) {
                         snprintf(path, sizeof(path), "%s/F%07lX.MAI", dir, i);
                         if (unlink(path) < 0)
-                                die("unlink", path);
+                                bench_die("unlink", path);
                 }
         } else if (strcmp(work, "seqwrite") == 0 || strcmp(work, "seqread") == 0) {
                 bool writing = work[3] == 'w';
                 snprintf(path, sizeof(path), "%s/BIG.DAT", dir);
                 int fd = writing ? open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : open(path, O_RDONLY);
                 if (fd < 0)
-                        die("open", path);
+                        bench_die("open", path);
                 for (long i = 0; i < n; i++) {
                         ssize_t r = writing ? write(fd, block, sizeof(block)) : read(fd, block, sizeof(block));
                         if (r != (ssize_t)sizeof(block))
-                                die(writing ? "write" : "read", path);
+                                bench_die(writing ? "write" : "read", path);
                 }
                 if (writing && fsync(fd) < 0)
-                        die("fsync", path);
+                        bench_die("fsync", path);
                 close(fd);
         } else if (strcmp(work, "session") == 0) {
                 snprintf(path, sizeof(path), "%s/P1/INQUEUE3.0LK", dir);
                 for (long i = 0; i < n; i++) {
                         int fd = open(path, O_RDWR | O_CREAT, 0644);
                         if (fd < 0 || close(fd) < 0)
-                                die("session", path);
+                                bench_die("session", path);
                 }
         } else if (strcmp(work, "walk") == 0) {
                 if (nftw(dir, walk_entry, 64, FTW_PHYS) < 0)
-                        die("walk", dir);
+                        bench_die("walk", dir);
         } else {
                 fprintf(stderr, "bench-workload: unknown workload %s\n", work);
                 return 2;
         }
-        printf("%.3f\n", now() - start);
+        printf("%.3f\n", bench_now() - start);
         return 0;
 }

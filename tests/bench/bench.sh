@@ -12,12 +12,13 @@
 # 20,000 on a default Debian machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/bench-lib.sh
+. tests/bench/bench-lib.sh
 
 build=${1:-build}
 files=${2:-10000}
 mib=${3:-512}
 repeats=${4:-3}
-examples=/usr/share/doc/libfuse3-dev/examples
 
 bash tools/install-deps.sh >/dev/null
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
@@ -34,20 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-gcc -O2 -Wall "$examples/passthrough_ll.c" $(pkg-config fuse3 --cflags --libs) -o "$work/passthrough_ll"
-gcc -O2 -Wall -I"$examples" "$examples/passthrough_fh.c" $(pkg-config fuse3 --cflags --libs) -lulockmgr \
-        -o "$work/passthrough_fh" 2>/dev/null ||
-        gcc -O2 -Wall -I"$examples" "$examples/passthrough_fh.c" $(pkg-config fuse3 --cflags --libs) \
-                -o "$work/passthrough_fh"
-
-wait_mounted() {
-        for _ in $(seq 1 200); do
-                grep -q " $1 fuse" /proc/mounts && return 0
-                sleep 0.05
-        done
-        echo "bench: $1 did not mount" >&2
-        return 1
-}
+bench_compile_passthroughs "$work" fh
 
 # Each target gets its own fresh copy of the same data.
 setup_target() {
@@ -59,16 +47,16 @@ setup_target() {
         raw) ln -s "$data" "$mnt/root" ;;
         mailbagfs)
                 "$build/fs/mailbagfs" "$data" "$mnt" -f 2>"$work/$name.log" &
-                wait_mounted "$mnt"; mounted+=("$mnt") ;;
+                bench_wait_mounted "$mnt" bench; mounted+=("$mnt") ;;
         passthrough_ll)
                 # It keeps a descriptor per inode it has seen: give it all
                 # the kernel allows, as mailbagfs takes for itself.
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_ll" -o source="$data" -f "$mnt") \
                         2>"$work/$name.log" &
-                wait_mounted "$mnt"; mounted+=("$mnt") ;;
+                bench_wait_mounted "$mnt" bench; mounted+=("$mnt") ;;
         passthrough_fh)
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_fh" -f "$mnt") 2>"$work/$name.log" &
-                wait_mounted "$mnt"; mounted+=("$mnt") ;;
+                bench_wait_mounted "$mnt" bench; mounted+=("$mnt") ;;
         esac
 }
 
