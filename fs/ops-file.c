@@ -95,7 +95,7 @@ static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, i
         return fd < 0 ? -errno : fd;
 }
 
-/* Whether an open planned for @planned may go ahead by @path, the name
+/* Whether an open planned for @planned may go ahead by @path, another name
  * the node has now. A rename may have happened while the open waited for
  * its lease, and the claim was planned for the old name, which may want
  * another lease (or none). But a node's path is built from its most
@@ -104,8 +104,8 @@ static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, i
  * (no claim) is the same for both. */
 static bool file_plan_holds(Mailbagfs *fs, const char *planned, const char *path, int flags)
 {
-        return strcmp(path, planned) == 0 || (claim_needed(&fs->mailbags, planned, flags) == 0 &&
-                                              claim_needed(&fs->mailbags, path, flags) == 0);
+        return claim_needed(&fs->mailbags, planned, flags) == 0 &&
+               claim_needed(&fs->mailbags, path, flags) == 0;
 }
 
 /* Opens the backing file of @ino at @planned, or by the name it has now
@@ -115,24 +115,30 @@ static bool file_plan_holds(Mailbagfs *fs, const char *planned, const char *path
  * device be opened, before the check. */
 static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned, int flags)
 {
-        /* The policy is never asked under the names lock, so the name is
-         * checked first and then taken again under the lock; names that
-         * keep changing in between make the kernel walk again. */
-        for (int attempt = 0; attempt < 4; attempt++) {
+        /* The name now, under the names lock, is @planned (the common case)
+         * or one already found to hold the plan. That check asks the
+         * policy, which is never done under the names lock: the new name
+         * is checked outside it and taken again; names that keep changing
+         * in between make the kernel walk again. */
+        g_autofree char *replanned = NULL;
+        /* The name as planned, then up to four others checked. */
+        for (int attempt = 0; attempt < 5; attempt++) {
                 int error = 0;
-                g_autofree char *checked = ops_node_path(fs, ino, &error);
-                if (!checked)
-                        return error == -ENOENT ? -ESTALE : error;
-                if (!file_plan_holds(fs, planned, checked, flags))
+                g_autofree char *path = NULL;
+                {
+                        g_autoptr(GRWLockReaderLocker) names =
+                                g_rw_lock_reader_locker_new(&fs->names_lock);
+                        path = ops_node_path(fs, ino, &error);
+                        if (!path)
+                                return error == -ENOENT ? -ESTALE : error;
+                        if (strcmp(path, planned) == 0 ||
+                            (replanned && strcmp(path, replanned) == 0))
+                                return file_open_verified(fs, ino, path, flags);
+                }
+                if (!file_plan_holds(fs, planned, path, flags))
                         return -ESTALE;
-
-                g_autoptr(GRWLockReaderLocker) names =
-                        g_rw_lock_reader_locker_new(&fs->names_lock);
-                g_autofree char *path = ops_node_path(fs, ino, &error);
-                if (!path)
-                        return error == -ENOENT ? -ESTALE : error;
-                if (strcmp(path, checked) == 0)
-                        return file_open_verified(fs, ino, path, flags);
+                g_free(replanned);
+                replanned = g_steal_pointer(&path);
         }
         return -ESTALE;
 }
