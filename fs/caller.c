@@ -9,22 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-pid_t caller_process_of_thread(pid_t tid)
-{
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-
-        g_autofree char *status = NULL;
-        if (!g_file_get_contents(path, &status, NULL, NULL))
-                return tid;
-
-        const char *line = strstr(status, "\nTgid:");
-        if (!line)
-                return tid;
-        long tgid = strtol(line + strlen("\nTgid:"), NULL, 10);
-        return tgid > 0 ? (pid_t)tgid : tid;
-}
-
 /* The start of /proc/@tid/status, NUL-terminated, in @buf: its first
  * lines (Name, Umask, State, Tgid) are all that is asked of it, and one
  * read() gives them. False when the thread is gone. */
@@ -43,6 +27,21 @@ static bool caller_status_head(pid_t tid, char *buf, size_t size)
         return true;
 }
 
+/* The thread group of @tid that @head (caller_status_head) names, or @tid
+ * when it names none. */
+static pid_t caller_tgid_in(const char *head, pid_t tid)
+{
+        const char *line = strstr(head, "\nTgid:");
+        long tgid = line ? strtol(line + strlen("\nTgid:"), NULL, 10) : 0;
+        return tgid > 0 ? (pid_t)tgid : tid;
+}
+
+pid_t caller_process_of_thread(pid_t tid)
+{
+        char head[512];
+        return caller_status_head(tid, head, sizeof(head)) ? caller_tgid_in(head, tid) : tid;
+}
+
 void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
 {
         char head[512];
@@ -51,9 +50,7 @@ void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
                 caller_program_name(tid, program, size);
                 return;
         }
-        const char *tgid_line = strstr(head, "\nTgid:");
-        long tgid = tgid_line ? strtol(tgid_line + strlen("\nTgid:"), NULL, 10) : 0;
-        *pid = tgid > 0 ? (pid_t)tgid : tid;
+        *pid = caller_tgid_in(head, tid);
 
         /* The leader thread's Name is the process's comm, unless it needed
          * escaping (a backslash or newline in it): then comm itself. */

@@ -168,7 +168,8 @@ static void lease_process_unref(LeaseManager *m, LeaseProcess *p)
         lease_wake(m);
 }
 
-/* A fresh record nobody uses yet (a refused request) goes away again. */
+/* A fresh record nobody uses yet (a refused request) is let go again:
+ * kept or freed as lease_process_unref decides. */
 static void lease_process_drop_if_unused(LeaseManager *m, LeaseProcess *p)
 {
         if (p && p->users == 0) {
