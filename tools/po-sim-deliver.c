@@ -157,12 +157,10 @@ static int deliverer_one(SimWorker *worker)
         const SimContext *ctx = worker->ctx;
         SimShared *shared = ctx->shared;
         uint32_t number;
-        int r = sim_take_message_number(worker, &number);
+        _Atomic uint8_t *outcome;
+        int r = sim_take_message(worker, &number, &outcome);
         if (r < 0)
                 return r;
-        _Atomic uint8_t *outcome = sim_outcome_of(worker, number);
-        if (!outcome)
-                return -ERANGE;
         g_autofree char *mai = po_profile_message_path(ctx->profile, number);
         if ((r = sim_write_opaque(worker, mai, 128, 1024)) < 0)
                 return r;

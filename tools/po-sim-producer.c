@@ -42,7 +42,7 @@ static void producer_error(SimWorker *worker, const GError *error)
 
 /* CONTROL.GLB is one process at a time; a refusal is retried, never a
  * failure of the message (nothing documents a give-up here). */
-int sim_take_message_number(SimWorker *worker, uint32_t *number)
+static int take_message_number(SimWorker *worker, uint32_t *number)
 {
         const SimContext *ctx = worker->ctx;
         for (;;) {
@@ -86,7 +86,7 @@ int sim_write_opaque(SimWorker *worker, const char *relpath, gsize min, gsize sp
         return 0;
 }
 
-_Atomic uint8_t *sim_outcome_of(SimWorker *worker, uint32_t number)
+static _Atomic uint8_t *outcome_of(SimWorker *worker, uint32_t number)
 {
         SimShared *shared = worker->ctx->shared;
         /* Nobody else allocates numbers during a run, so the numbers are
@@ -99,6 +99,15 @@ _Atomic uint8_t *sim_outcome_of(SimWorker *worker, uint32_t number)
                 return NULL;
         }
         return &shared->outcome[number - shared->first_number];
+}
+
+int sim_take_message(SimWorker *worker, uint32_t *number, _Atomic uint8_t **outcome)
+{
+        int r = take_message_number(worker, number);
+        if (r < 0)
+                return r;
+        *outcome = outcome_of(worker, *number);
+        return *outcome ? 0 : -ERANGE;
 }
 
 /* Live records of the queue, read on the open files of the KEY section. */
@@ -168,12 +177,10 @@ static int producer_one(SimWorker *worker)
         const SimContext *ctx = worker->ctx;
         SimShared *shared = ctx->shared;
         uint32_t number;
-        int r = sim_take_message_number(worker, &number);
+        _Atomic uint8_t *outcome;
+        int r = sim_take_message(worker, &number, &outcome);
         if (r < 0)
                 return r;
-        _Atomic uint8_t *outcome = sim_outcome_of(worker, number);
-        if (!outcome)
-                return -ERANGE;
         atomic_fetch_add(&shared->produced_attempts, 1);
 
         g_autofree char *mai = po_profile_message_path(ctx->profile, number);

@@ -214,13 +214,12 @@ int sim_consumer_run(SimWorker *worker);
 int sim_producer_run(SimWorker *worker);
 int sim_deliverer_run(SimWorker *worker);
 
-/* po-sim-producer.c: the next message number from GLB/CONTROL.GLB, and a
- * .MAI or .P1 of random bytes (their formats are unpublished). */
-int sim_take_message_number(SimWorker *worker, uint32_t *number);
+/* po-sim-producer.c: the next message number from GLB/CONTROL.GLB and its
+ * outcome slot (SIM_OUTCOME_*): 0, -ERANGE (printed) when CONTROL.GLB gave
+ * a number outside the run's range, or another negative errno; and a .MAI
+ * or .P1 of random bytes (their formats are unpublished). */
+int sim_take_message(SimWorker *worker, uint32_t *number, _Atomic uint8_t **outcome);
 int sim_write_opaque(SimWorker *worker, const char *relpath, gsize min, gsize spread);
-/* The outcome slot of @number (SIM_OUTCOME_*), or NULL (printed) when
- * CONTROL.GLB gave a number outside the run's range. */
-_Atomic uint8_t *sim_outcome_of(SimWorker *worker, uint32_t number);
 
 /* po-sim-deliver.c: one delivery of @record into the user mailbag
  * @mailbag, in the documented order of POSTOFFICE.md (see there). 0,
