@@ -110,38 +110,26 @@ static inline void wait_until_waiting(const MountHarness *node, pid_t pid)
 /* The scenarios both suites run on their two nodes, labelled @where in
  * the timing they print. */
 
-/* External holds INQUEUE3 on node A, a gateway on node B waits for it and
- * gets it when External's hold ends. */
-static inline void scenario_waiter_gets_in_when_the_hold_ends(const MountHarness *a,
-                                                              const MountHarness *b,
-                                                              const char *where)
+/* External holds INQUEUE3 on node A, a gateway on node B waits for it, and
+ * node A's hold ends: External lets go (@kill_daemon false) or node A's
+ * daemon is killed, whose locks go with it. The gateway must get in. */
+static inline void scenario_node_b_gets_in_when_node_a_ends(const MountHarness *a,
+                                                           const MountHarness *b,
+                                                           const char *where, bool kill_daemon)
 {
         Opener external = opener_start(a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
         cr_assert_eq(opener_result(&external), 0);
         Opener gateway = opener_start(b, "KEY/INQUEUE3.KEY", O_RDONLY);
         wait_until_waiting(b, gateway.pid);
-        long long released = now_ms();
-        opener_stop(&external);
+        long long ended = now_ms();
+        if (kill_daemon)
+                cr_assert_eq(kill(a->daemon, SIGKILL), 0);
+        else
+                opener_stop(&external);
         cr_expect_eq(opener_result(&gateway), 0);
-        cr_log_info("%s: node B's waiter got the queue %lld ms after node A's holder ended", where,
-                    now_ms() - released);
+        cr_log_info("%s: node B's waiter got the queue %lld ms after node A's %s", where,
+                    now_ms() - ended, kill_daemon ? "daemon was killed" : "holder ended");
         opener_stop(&gateway);
-}
-
-/* The same, but node A's daemon is killed: its locks go with it. */
-static inline void scenario_killing_a_daemon_frees_its_leases(const MountHarness *a,
-                                                              const MountHarness *b,
-                                                              const char *where)
-{
-        Opener external = opener_start(a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        Opener gateway = opener_start(b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(b, gateway.pid);
-        long long killed = now_ms();
-        cr_assert_eq(kill(a->daemon, SIGKILL), 0);
-        cr_expect_eq(opener_result(&gateway), 0);
-        cr_log_info("%s: node B's waiter got the queue %lld ms after node A's daemon was killed",
-                    where, now_ms() - killed);
-        opener_stop(&gateway);
-        opener_stop(&external);
+        if (kill_daemon)
+                opener_stop(&external);
 }

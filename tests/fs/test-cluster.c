@@ -109,13 +109,13 @@ Test(cluster, a_lease_through_one_mount_holds_against_the_other, .init = mount_q
 Test(cluster, a_waiter_on_the_other_node_gets_in_when_the_hold_ends, .init = mount_patient,
      .fini = unmount_nodes, .timeout = 120)
 {
-        scenario_waiter_gets_in_when_the_hold_ends(&node_a, &node_b, "two daemons");
+        scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "two daemons", false);
 }
 
 Test(cluster, killing_a_daemon_frees_its_leases, .init = mount_patient, .fini = unmount_nodes,
      .timeout = 120)
 {
-        scenario_killing_a_daemon_frees_its_leases(&node_a, &node_b, "two daemons");
+        scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "two daemons", true);
 }
 
 Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mount_patient,

@@ -168,14 +168,14 @@ Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount
 Test(gluster, a_waiter_on_node_b_gets_in_when_node_a_ends_its_hold, .fini = unmount_nodes, .timeout = 600)
 {
         mount_nodes("60");
-        scenario_waiter_gets_in_when_the_hold_ends(&node_a, &node_b, "gluster");
+        scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "gluster", false);
         expect_quiet_logs();
 }
 
 Test(gluster, killing_node_as_daemon_lets_node_bs_waiter_in, .fini = unmount_nodes, .timeout = 600)
 {
         mount_nodes("60");
-        scenario_killing_a_daemon_frees_its_leases(&node_a, &node_b, "gluster");
+        scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "gluster", true);
 }
 
 Test(gluster, a_dead_nodes_lock_file_is_removed_by_node_b, .fini = unmount_nodes, .timeout = 600)
