@@ -165,7 +165,12 @@ void claim_release(Mailbags *mailbags, Claim *claim)
 
 void claim_closing(Mailbags *mailbags, Claim *claim, pid_t thread_id)
 {
-        if (!claim || caller_process_of_thread(thread_id) != claim->caller.pid)
+        if (!claim)
+                return;
+        /* A thread whose id is the holder's pid is that process's leader:
+         * the common single-threaded close costs no read of /proc. */
+        if (thread_id != claim->caller.pid &&
+            caller_process_of_thread(thread_id) != claim->caller.pid)
                 return;
         lease_mark_closing(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
 }

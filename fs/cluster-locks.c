@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <linux/magic.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -24,6 +26,8 @@ struct ClusterLocks {
         char *po_path;      /* for messages */
         atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
         atomic_bool lock_failing; /* a lock failed lately (logged once) */
+        bool local;         /* a local filesystem: every reader shares one page
+                             * cache (found at open; immutable) */
         GMutex marks_mutex;
         /* Sessions whose mark this daemon set and has not cleared: only
          * these can be marked when this daemon's hold ends, as no other
@@ -85,6 +89,28 @@ static bool cluster_other_version(int fd)
                                 CLUSTER_VERSION_BASE + CLUSTER_VERSION_WINDOW - own - 1, NULL);
 }
 
+/* On these filesystems every process of the host, and every NFS or SMB
+ * server exporting them, reads one page cache: a descriptor held open
+ * sees what any other wrote. Cluster and network clients (FUSE, NFS,
+ * CIFS, Ceph, GPFS, ...) may show an old descriptor stale data. */
+static bool cluster_locks_file_is_local(int fd)
+{
+        struct statfs fs;
+        if (fstatfs(fd, &fs) < 0)
+                return false;
+        switch ((unsigned long)fs.f_type) {
+        case TMPFS_MAGIC:
+        case RAMFS_MAGIC:
+        case EXT4_SUPER_MAGIC: /* also ext2 and ext3 */
+        case XFS_SUPER_MAGIC:
+        case BTRFS_SUPER_MAGIC:
+        case F2FS_SUPER_MAGIC:
+                return true;
+        default:
+                return false;
+        }
+}
+
 ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **error)
 {
         const char *shown = po_path[0] ? po_path : ".";
@@ -129,6 +155,7 @@ ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **err
         locks->marked_here = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         locks->fd = fd;
         locks->po_path = g_strdup(shown);
+        locks->local = cluster_locks_file_is_local(fd);
         int r = cluster_fcntl(fd, F_OFD_SETLK, F_RDLCK,
                               CLUSTER_VERSION_BASE + CLUSTER_LOCKS_PROTOCOL, 1, NULL);
         if (r == -EINVAL || r == -ENOLCK || r == -EOPNOTSUPP) {
@@ -253,6 +280,9 @@ bool cluster_locks_marked_here(ClusterLocks *locks, const char *session)
 
 bool cluster_locks_marked(ClusterLocks *locks, const char *session)
 {
+        char byte = 0;
+        if (locks->local)
+                return pread(locks->fd, &byte, 1, cluster_mark_offset(session)) == 1 && byte != 0;
         /* A fresh open, not the long-held descriptor: over GlusterFS the
          * old one kept showing the file as this client last read it. */
         char self[64];
@@ -260,7 +290,6 @@ bool cluster_locks_marked(ClusterLocks *locks, const char *session)
         int fd = open(self, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 fd = dup(locks->fd);
-        char byte = 0;
         bool marked = fd >= 0 && pread(fd, &byte, 1, cluster_mark_offset(session)) == 1 &&
                       byte != 0;
         if (fd >= 0)
