@@ -173,10 +173,34 @@ static int file_reopen_unlinked(Mailbagfs *fs, fuse_req_t req, fuse_ino_t ino, i
         return fd < 0 ? -errno : fd;
 }
 
-/* Creates @name in directory @parent; fills @entry. */
-static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
-                               mode_t mode, int flags, struct fuse_entry_param *entry)
+/* Opens @name in @dirfd for a create with @flags: made exclusively first,
+ * so that *@made tells whether this call made the file; an existing file
+ * is opened instead unless the caller asked for O_EXCL. */
+static int file_create_at(int dirfd, const char *name, mode_t mode, int flags, bool *made)
 {
+        *made = false;
+        /* A file removed between the two opens is made again, a few times. */
+        for (int attempt = 0; attempt < 4; attempt++) {
+                int fd = openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+                if (fd >= 0) {
+                        *made = true;
+                        return fd;
+                }
+                if (errno != EEXIST || (flags & O_EXCL))
+                        return -errno;
+                fd = openat(dirfd, name, (flags & ~O_CREAT) | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0 || errno != ENOENT)
+                        return fd >= 0 ? fd : -errno;
+        }
+        return -EAGAIN;
+}
+
+/* Creates @name in directory @parent; fills @entry, and *@made (see
+ * file_create_at). */
+static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+                               mode_t mode, int flags, struct fuse_entry_param *entry, bool *made)
+{
+        *made = false;
         autoclose_fd int dirfd = ops_dir_open(fs, parent);
         if (dirfd < 0)
                 return dirfd;
@@ -186,15 +210,40 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
         int r = ops_as_caller_begin(fs, req, &caller);
         if (r < 0)
                 return r;
-        autoclose_fd int fd = openat(dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
-        int error = errno;
+        autoclose_fd int fd = file_create_at(dirfd, name, mode, flags, made);
         ops_as_caller_end(&caller);
         if (fd < 0)
-                return -error;
+                return fd;
         r = ops_make_entry(fs, parent, dirfd, name, entry);
         if (r < 0)
                 return r;
         return fd_steal(&fd);
+}
+
+/* A create refused after it made its file (the lease ended between the
+ * grant and the open: a break, or the caller's death): the file goes again
+ * if its name still leads to it, so that no lock file that nobody holds
+ * is left for other programs to take as a lock. */
+static void file_create_undo(Mailbagfs *fs, fuse_ino_t parent, const char *name,
+                             const char *path, int fd)
+{
+        autoclose_fd int dirfd = ops_dir_open(fs, parent);
+        struct stat made, now;
+        if (dirfd < 0 || fstat(fd, &made) < 0)
+                return;
+        g_rw_lock_writer_lock(&fs->names_lock);
+        bool same = fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    now.st_dev == made.st_dev && now.st_ino == made.st_ino;
+        autoclose_fd int victim = same ? ops_victim_open(fs, parent, dirfd, name) : -1;
+        int r = same ? (unlinkat(dirfd, name, 0) < 0 ? -errno : 0) : -ESTALE;
+        if (r == 0)
+                inode_table_unlinked(fs->inodes, parent, name, &victim);
+        g_rw_lock_writer_unlock(&fs->names_lock);
+        if (r == 0)
+                log_info("create of %s refused after its file was made: removed it again", path);
+        else
+                log_warning("create of %s refused after its file was made; it stays: %s", path,
+                            r == -ESTALE ? "the name leads to another file now" : g_strerror(-r));
 }
 
 /* The claim is settled (@result 0: go ahead): do the open and answer. */
@@ -209,9 +258,10 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                 return;
         }
         struct fuse_entry_param entry;
+        bool made = false;
         int fd = pending->creating
                          ? file_create_backing(fs, req, pending->ino, pending->name, pending->mode,
-                                               pending->fi.flags, &entry)
+                                               pending->fi.flags, &entry, &made)
                          : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
         if (fd < 0) {
                 claim_cancel(&fs->mailbags, claim);
@@ -220,9 +270,12 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         }
         int r = claim_confirm(&fs->mailbags, &claim, pending->creating ? pending->ino : 0, fd);
         if (r < 0) {
-                close(fd);
-                if (pending->creating)
+                if (pending->creating) {
                         inode_table_forget(fs->inodes, entry.ino, 1);
+                        if (made)
+                                file_create_undo(fs, pending->ino, pending->name, pending->path, fd);
+                }
+                close(fd);
                 ops_reply_status(req, op, r);
                 return;
         }

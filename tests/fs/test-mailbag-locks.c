@@ -531,6 +531,59 @@ Test(mailbag_locks, killed_waiter_leaves_the_queue, .init = mount_default,
         holder_finish(&holder);
 }
 
+/* Root breaks the queue over and over while a -V20 program creates and
+ * removes its lock file. A break that lands between the grant and the
+ * create's end refuses the create: the file it made must go with it, or
+ * it stays as a lock that nobody holds and every other -V20 program
+ * takes for one. A create that fails must leave no file behind. */
+Test(mailbag_locks, create_refused_by_a_break_leaves_no_lock_file, .init = mount_default,
+     .fini = unmount_any, .timeout = 120)
+{
+        g_autofree char *lockfile = g_build_filename(harness.mnt, "P1", "INQUEUE3.001", NULL);
+        g_autofree char *backing = g_build_filename(harness.backing, "P1", "INQUEUE3.001", NULL);
+        g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        int report[2];
+        cr_assert_eq(pipe(report), 0);
+        pid_t creator = fork();
+        cr_assert_geq(creator, 0);
+        if (creator == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(report[0]);
+                long counts[3] = {0}; /* created, refused, refused but left behind */
+                for (long long end = now_ns() + 3000000000LL; now_ns() < end;) {
+                        int fd = open(lockfile, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                        if (fd >= 0) {
+                                counts[0]++;
+                                close(fd);
+                                unlink(lockfile); /* ENOENT when a break removed it */
+                                continue;
+                        }
+                        counts[1]++;
+                        if (access(backing, F_OK) == 0) {
+                                counts[2]++;
+                                unlink(backing);
+                        }
+                }
+                _exit(write(report[1], counts, sizeof(counts)) == sizeof(counts) ? 0 : 1);
+        }
+        close(report[1]);
+        long breaks = 0;
+        struct pollfd pfd = {.fd = report[0], .events = POLLIN};
+        while (poll(&pfd, 1, 0) == 0)
+                if (setxattr(key, "user.mailbag.break", "1", 1, 0) == 0)
+                        breaks++;
+        long counts[3] = {0};
+        cr_assert_eq(read(report[0], counts, sizeof(counts)), (ssize_t)sizeof(counts));
+        close(report[0]);
+        int status = 0;
+        waitpid(creator, &status, 0);
+        cr_log_info("%ld creates, %ld refused, %ld breaks", counts[0], counts[1], breaks);
+        cr_expect_gt(counts[0], 0, "no create got through");
+        cr_expect_gt(breaks, 0, "no break landed");
+        cr_expect_eq(counts[2], 0, "%ld of %ld refused creates left their lock file behind",
+                     counts[2], counts[1]);
+}
+
 static void mount_short_timeout(void)
 {
         const char *args[] = {"-olock_timeout=1", NULL};
