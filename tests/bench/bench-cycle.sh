@@ -4,7 +4,10 @@
 # INQUEUE3.KEY; then a consumer reads and removes them all and empties the
 # MBG) on a raw tmpfs directory, through mailbagfs (every lease enforced)
 # and through libfuse's passthrough_ll and passthrough_fh (compiled here
-# from Debian's libfuse3-dev, never copied into the tree). Every target has
+# from Debian's libfuse3-dev, never copied into the tree), and through
+# passthrough_ll mounted with default_permissions (passthrough_ll_perm):
+# the kernel then checks permissions as it does for mailbagfs, which costs
+# requests of its own. Every target has
 # its own fresh postoffice (mkpo --users 20 --messages 0) on a private
 # tmpfs; the repeats are interleaved (raw, mailbagfs, passthrough_ll,
 # passthrough_fh, then again) and the median is printed as messages per
@@ -84,6 +87,10 @@ setup_target() {
                 # the kernel allows, as mailbagfs takes for itself.
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_ll" -o source="$data" -f "$mnt") \
                         2>"$work/$name.log" & ;;
+        passthrough_ll_perm)
+                (ulimit -n "$(ulimit -Hn)"
+                 exec "$work/passthrough_ll" -o source="$data" -o default_permissions -f "$mnt") \
+                        2>"$work/$name.log" & ;;
         passthrough_fh)
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_fh" -f "$mnt") 2>"$work/$name.log" & ;;
         esac
@@ -106,7 +113,7 @@ median() {
         sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
-targets=(raw mailbagfs passthrough_ll passthrough_fh)
+targets=(raw mailbagfs passthrough_ll passthrough_ll_perm passthrough_fh)
 [ -n "$before" ] && targets+=(before)
 for t in "${targets[@]}"; do setup_target "$t"; done
 
@@ -126,25 +133,26 @@ done
 printf '\nmedian of %s runs, messages per second; %s messages per run; %s\n' \
         "$repeats" "$messages" "$(uname -r)"
 [ -n "$mailbagfs_opts" ] && printf 'mailbagfs options: %s\n' "$mailbagfs_opts"
-printf '\n%-16s %12s %10s %12s\n' target "messages/s" "rate/raw" "seconds"
+printf '\n%-20s %12s %10s %12s\n' target "messages/s" "rate/raw" "seconds"
 for t in "${targets[@]}"; do
         s=$(echo "${times[$t]}" | tr ' ' '\n' | grep . | median)
         awk -v t="$t" -v m="${rate[$t]}" -v r="${rate[raw]}" -v s="$s" \
-                'BEGIN { printf "%-16s %12s %10.2f %12.3f\n", t, m, (r > 0 ? m / r : 0), s }'
+                'BEGIN { printf "%-20s %12s %10.2f %12.3f\n", t, m, (r > 0 ? m / r : 0), s }'
 done
-awk -v m="${rate[mailbagfs]}" -v p="${rate[passthrough_ll]}" \
-        'BEGIN { printf "messages/s, mailbagfs / passthrough_ll: %.2f\n", (p > 0 ? m / p : 0) }'
+awk -v m="${rate[mailbagfs]}" -v p="${rate[passthrough_ll]}" -v q="${rate[passthrough_ll_perm]}" \
+        'BEGIN { printf "messages/s, mailbagfs / passthrough_ll: %.2f, / passthrough_ll_perm: %.2f\n",
+                 (p > 0 ? m / p : 0), (q > 0 ? m / q : 0) }'
 if [ -n "$before" ]; then
         awk -v m="${rate[mailbagfs]}" -v b="${rate[before]}" \
                 'BEGIN { printf "messages/s, mailbagfs / before: %.2f\n", (b > 0 ? m / b : 0) }'
 fi
 printf 'all runs, seconds:\n'
-for t in "${targets[@]}"; do printf '  %-16s %s\n' "$t" "${times[$t]}"; done
+for t in "${targets[@]}"; do printf '  %-20s %s\n' "$t" "${times[$t]}"; done
 
 printf '\ndaemons at the end (after %s cycles):\n' "$repeats"
 for t in mailbagfs passthrough_ll; do
         pid=${daemon_pid[$t]}
-        printf '  %-16s pid %s, %s, %s descriptors\n' "$t" "$pid" \
+        printf '  %-20s pid %s, %s, %s descriptors\n' "$t" "$pid" \
                 "$(awk '/^VmRSS:/ { print "VmRSS " $2 " " $3 }' /proc/"$pid"/status)" \
                 "$(ls /proc/"$pid"/fd | wc -l)"
 done

@@ -2,8 +2,10 @@
 # Side-by-side benchmark: the same workloads on a raw directory, through
 # mailbagfs, and through libfuse's own passthrough examples (compiled here
 # from Debian's libfuse3-dev, never copied into the tree), in one run.
-# Prints seconds per workload and the ratio to the raw directory and to
-# passthrough_ll. Needs root and /dev/fuse.
+# passthrough_ll runs twice: as it comes, and mounted with
+# default_permissions (passthrough_ll_perm), so that the kernel checks
+# permissions as it does for mailbagfs. Prints seconds per workload and
+# the ratio to the raw directory and to both. Needs root and /dev/fuse.
 #
 #   bash tests/bench/bench.sh [BUILD_DIR] [FILES] [MIB] [REPEATS]
 #
@@ -54,6 +56,12 @@ setup_target() {
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_ll" -o source="$data" -f "$mnt") \
                         2>"$work/$name.log" &
                 bench_wait_mounted "$mnt" bench; mounted+=("$mnt") ;;
+        passthrough_ll_perm)
+                # The kernel checks permissions as it does for mailbagfs.
+                (ulimit -n "$(ulimit -Hn)"
+                 exec "$work/passthrough_ll" -o source="$data" -o default_permissions -f "$mnt") \
+                        2>"$work/$name.log" &
+                bench_wait_mounted "$mnt" bench; mounted+=("$mnt") ;;
         passthrough_fh)
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_fh" -f "$mnt") 2>"$work/$name.log" &
                 bench_wait_mounted "$mnt" bench; mounted+=("$mnt") ;;
@@ -68,7 +76,7 @@ target_dir() {
         esac
 }
 
-targets=(raw mailbagfs passthrough_ll passthrough_fh)
+targets=(raw mailbagfs passthrough_ll passthrough_ll_perm passthrough_fh)
 for t in "${targets[@]}"; do setup_target "$t"; done
 
 # name, arguments relative to the target directory
@@ -109,13 +117,15 @@ done
 printf '\nbest of %s runs, seconds; %s files of 4 KiB, %s MiB sequential; %s\n\n' \
         "$repeats" "$files" "$mib" "$(uname -r)"
 printf '%-9s' workload
-for t in "${targets[@]}"; do printf ' %14s' "$t"; done
-printf ' %12s %12s\n' "mbfs/raw" "mbfs/pt_ll"
+for t in "${targets[@]}"; do printf ' %19s' "$t"; done
+printf ' %10s %10s %12s\n' "mbfs/raw" "mbfs/pt_ll" "mbfs/ll_perm"
 for w in "${names[@]}"; do
         printf '%-9s' "$w"
-        for t in "${targets[@]}"; do printf ' %14s' "${best[$t,$w]}"; done
+        for t in "${targets[@]}"; do printf ' %19s' "${best[$t,$w]}"; done
         awk -v m="${best[mailbagfs,$w]}" -v r="${best[raw,$w]}" -v p="${best[passthrough_ll,$w]}" \
-                'BEGIN { printf " %12.2f %12.2f\n", (r > 0 ? m / r : 0), (p > 0 ? m / p : 0) }'
+                -v q="${best[passthrough_ll_perm,$w]}" \
+                'BEGIN { printf " %10.2f %10.2f %12.2f\n", (r > 0 ? m / r : 0), (p > 0 ? m / p : 0),
+                         (q > 0 ? m / q : 0) }'
 done
 # Descriptors each daemon holds now, after every workload: the file
 # workloads have created, read and removed FILES files and the walk has
