@@ -2,6 +2,7 @@
 #include "claims.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 
@@ -185,4 +186,11 @@ int claim_needed(Mailbags *mailbags, const char *relpath, int flags)
         GuardPlan plan;
         int r = mailbags_plan_only(mailbags, relpath, flags, false, &plan);
         return r < 0 ? r : plan.needed;
+}
+
+int claim_is_lockfile_name(Mailbags *mailbags, const char *relpath)
+{
+        GuardPlan plan;
+        int r = mailbags_plan_only(mailbags, relpath, O_WRONLY | O_CREAT | O_EXCL, true, &plan);
+        return r < 0 ? r : plan.needed && plan.until_unlink;
 }

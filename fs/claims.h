@@ -78,3 +78,8 @@ void claim_interrupt(Mailbags *mailbags, uint64_t wait_id);
 /* Whether an open of @relpath with @flags would need a claim: 1 or 0, or
  * -errno when its postoffice cannot be protected. Identifies nobody. */
 int claim_needed(Mailbags *mailbags, const char *relpath, int flags);
+
+/* Whether @relpath names a Mail 2.x lock file, whose mere existence is its
+ * queue's lock and whose hold begins with the create that makes it: 1 or
+ * 0, or -errno as claim_needed. */
+int claim_is_lockfile_name(Mailbags *mailbags, const char *relpath);

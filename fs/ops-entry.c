@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
+
 void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         if (ops_name_reserved(name)) {
@@ -50,10 +52,32 @@ static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int
         ops_reply_entry(req, op, parent, dirfd, name);
 }
 
+/* A Mail 2.x lock file is its queue's lock by its mere existence, and its
+ * hold begins with the create that makes it (ops_create). A name of that
+ * form made any other way (mknod, mkdir, symlink, link, rename) would be a
+ * lock that nobody holds: other -V20 programs would wait for it, and the
+ * other protocols would not. -EACCES for such a name, else 0. */
+static int entry_refuse_lockfile_name(Mailbagfs *fs, const char *op, fuse_ino_t parent,
+                                      const char *name)
+{
+        int error = 0;
+        g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
+        /* No path: the request fails on its own (its folder is gone). */
+        if (!path || claim_is_lockfile_name(&fs->mailbags, path) != 1)
+                return 0;
+        log_info("%s onto %s refused: a lock file is made by creating it", op, path);
+        return -EACCES;
+}
+
 void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
         if (ops_name_reserved(name)) {
                 ops_reply_status(req, "mknod", -EACCES);
+                return;
+        }
+        int refused = entry_refuse_lockfile_name(ops_fs(req), "mknod", parent, name);
+        if (refused < 0) {
+                ops_reply_status(req, "mknod", refused);
                 return;
         }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
@@ -72,6 +96,11 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
                 ops_reply_status(req, "mkdir", -EACCES);
                 return;
         }
+        int refused = entry_refuse_lockfile_name(ops_fs(req), "mkdir", parent, name);
+        if (refused < 0) {
+                ops_reply_status(req, "mkdir", refused);
+                return;
+        }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
         OpsCaller caller;
         int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
@@ -86,6 +115,11 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 {
         if (ops_name_reserved(name)) {
                 ops_reply_status(req, "symlink", -EACCES);
+                return;
+        }
+        int refused = entry_refuse_lockfile_name(ops_fs(req), "symlink", parent, name);
+        if (refused < 0) {
+                ops_reply_status(req, "symlink", refused);
                 return;
         }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
@@ -105,6 +139,11 @@ void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
                 return;
         }
         Mailbagfs *fs = ops_fs(req);
+        int refused = entry_refuse_lockfile_name(fs, "link", newparent, newname);
+        if (refused < 0) {
+                ops_reply_status(req, "link", refused);
+                return;
+        }
         struct stat st;
         autoclose_fd int fd = ops_node_open(fs, ino, &st);
         if (fd < 0) {
@@ -224,6 +263,14 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
                 return;
         }
         Mailbagfs *fs = ops_fs(req);
+        /* An exchange puts a file at both names. */
+        int refused = entry_refuse_lockfile_name(fs, "rename", newparent, newname);
+        if (refused == 0 && (flags & RENAME_EXCHANGE))
+                refused = entry_refuse_lockfile_name(fs, "rename", parent, name);
+        if (refused < 0) {
+                ops_reply_status(req, "rename", refused);
+                return;
+        }
         autoclose_fd int dirfd = ops_dir_open(fs, parent);
         if (dirfd < 0) {
                 ops_reply_status(req, "rename", dirfd);

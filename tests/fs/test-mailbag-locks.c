@@ -584,6 +584,46 @@ Test(mailbag_locks, create_refused_by_a_break_leaves_no_lock_file, .init = mount
                      counts[2], counts[1]);
 }
 
+/* A -V20 lock file is the lock by its existence, and its hold begins with
+ * the create that makes it. Any other way to put a file under such a name
+ * would make a lock that nobody holds, so each is refused; names of other
+ * forms, and renames away from a lock file's name, are not. */
+Test(mailbag_locks, lock_file_names_are_made_only_by_create, .init = mount_default,
+     .fini = unmount_expect_quiet, .timeout = 120)
+{
+        g_autofree char *p1 = g_build_filename(harness.mnt, "P1", NULL);
+        g_autofree char *lock = g_build_filename(p1, "INQUEUE3.001", NULL);
+        g_autofree char *other = g_build_filename(p1, "NOTALOCK.TMP", NULL);
+        cr_assert(g_file_set_contents(other, "x", 1, NULL));
+
+        cr_expect_eq(rename(other, lock), -1, "rename made a lock file");
+        cr_expect_eq(errno, EACCES, "rename: %s", g_strerror(errno));
+        cr_expect_eq(link(other, lock), -1, "link made a lock file");
+        cr_expect_eq(errno, EACCES, "link: %s", g_strerror(errno));
+        cr_expect_eq(symlink("NOTALOCK.TMP", lock), -1, "symlink made a lock file");
+        cr_expect_eq(errno, EACCES, "symlink: %s", g_strerror(errno));
+        cr_expect_eq(mkdir(lock, 0755), -1, "mkdir made a lock file");
+        cr_expect_eq(errno, EACCES, "mkdir: %s", g_strerror(errno));
+        cr_expect_eq(mknod(lock, S_IFREG | 0644, 0), -1, "mknod made a lock file");
+        cr_expect_eq(errno, EACCES, "mknod: %s", g_strerror(errno));
+        g_autofree char *backing = g_build_filename(harness.backing, "P1", "INQUEUE3.001", NULL);
+        struct stat st;
+        cr_expect_eq(lstat(backing, &st), -1, "a lock file was left on the share");
+
+        /* A create makes it, with its hold; renamed away, it holds no more. */
+        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        cr_assert_geq(fd, 0, "create: %s", g_strerror(errno));
+        close(fd);
+        g_autofree char *held = root_attribute("user.mailbag.locks");
+        cr_expect(strstr(held, "session INQUEUE3 held"), "locks: %s", held);
+        g_autofree char *moved = g_build_filename(p1, "MOVED.TMP", NULL);
+        cr_expect_eq(rename(lock, moved), 0, "rename away: %s", g_strerror(errno));
+        g_autofree char *after = root_attribute("user.mailbag.locks");
+        cr_expect(!strstr(after, "session INQUEUE3 held"), "locks: %s", after);
+        cr_expect_eq(rename(moved, other), 0, "rename of other names: %s", g_strerror(errno));
+        unlink(other);
+}
+
 static void mount_short_timeout(void)
 {
         const char *args[] = {"-olock_timeout=1", NULL};
