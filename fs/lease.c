@@ -258,6 +258,17 @@ static void lease_remote_set_busy(LeaseManager *m, LeaseResource *r, bool busy)
                 m->remote_busy--;
         if (m->config.remote_want)
                 m->config.remote_want(m->config.user_data, r->kind, r->name, busy);
+        /* The watch thread asks again at r->remote_retry_us: it may be
+         * asleep until a later deadline. */
+        if (busy)
+                lease_wake(m);
+}
+
+/* Whether a process on another daemon waits for @r. */
+static bool lease_remote_wanted(LeaseManager *m, const LeaseResource *r)
+{
+        return m->config.remote_wanted &&
+               m->config.remote_wanted(m->config.user_data, r->kind, r->name);
 }
 
 /* 0 when taken (queueing the remote_taken report when the daemon asks
@@ -428,8 +439,7 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         lease_process_unref(m, p);
         if (m->config.remote_drop)
                 m->config.remote_drop(m->config.user_data, r->kind, r->name);
-        if (!g_queue_is_empty(&r->waiters) && m->config.remote_wanted &&
-            m->config.remote_wanted(m->config.user_data, r->kind, r->name)) {
+        if (!g_queue_is_empty(&r->waiters) && lease_remote_wanted(m, r)) {
                 /* Another daemon waits too: its turn first, or one node
                  * with a busy queue would keep the resource for ever. */
                 r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_YIELD_MS * 1000;
@@ -698,9 +708,18 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         if (!r || (!r->holder && !r->remote_busy)) {
                 if (!r)
                         r = lease_resource_new(m, req->kind, req->name);
-                taken = lease_remote_take(m, r, calls) == 0;
+                /* Free, but a process on another daemon waits for it: its
+                 * turn first, as when a hold ends here with waiters
+                 * (lease_hold_finish). That waiter asks only every
+                 * LEASE_REMOTE_RETRY_MS, so a program here that takes the
+                 * queue again as soon as it let go (a consumer's next pass)
+                 * would keep it from the other node for as long as it
+                 * comes back. */
+                bool yield = lease_remote_wanted(m, r);
+                taken = !yield && lease_remote_take(m, r, calls) == 0;
                 if (!taken) {
-                        r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_RETRY_MS * 1000;
+                        int retry_ms = yield ? LEASE_REMOTE_YIELD_MS : LEASE_REMOTE_RETRY_MS;
+                        r->remote_retry_us = g_get_monotonic_time() + retry_ms * 1000;
                         lease_remote_set_busy(m, r, true);
                 }
         }

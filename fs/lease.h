@@ -119,7 +119,8 @@ typedef struct {
          * remote_want declares that local requests wait for the resource;
          * remote_wanted says another daemon has declared so, and then a
          * hold that ends here lets the resource go for LEASE_REMOTE_YIELD_MS
-         * before the next local waiter takes it. */
+         * before the next local waiter takes it, and a request for the free
+         * resource waits (or, with timeout_ms 0, fails) as long. */
         int (*remote_take)(void *user_data, LeaseKind kind, const char *name);
         void (*remote_drop)(void *user_data, LeaseKind kind, const char *name);
         void (*remote_want)(void *user_data, LeaseKind kind, const char *name, bool want);

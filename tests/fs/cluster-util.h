@@ -133,3 +133,63 @@ static inline void scenario_node_b_gets_in_when_node_a_ends(const MountHarness *
         if (kill_daemon)
                 opener_stop(&external);
 }
+
+/* A gateway on node A takes INQUEUE3 over and over, letting go for only a
+ * moment between passes, as a busy consumer does; a gateway on node B
+ * asks for it too. The waiter must get its turn before the gateway's next
+ * pass: the other node's request is only seen when it asks again (every
+ * few milliseconds), so a node that took the queue whenever it was free
+ * here kept it from the other node for seconds at a time. */
+static inline void scenario_busy_node_a_lets_node_b_in(const MountHarness *a,
+                                                       const MountHarness *b)
+{
+        int passes[2];
+        cr_assert_eq(pipe2(passes, O_CLOEXEC), 0);
+        g_autofree char *key = g_build_filename(a->mnt, "KEY", "INQUEUE3.KEY", NULL);
+        pid_t gateway = fork();
+        cr_assert_geq(gateway, 0);
+        if (gateway == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                for (;;) {
+                        int fd = open(key, O_RDONLY);
+                        unsigned char result = fd < 0 ? (unsigned char)errno : 0;
+                        if (write(passes[1], &result, 1) != 1)
+                                _exit(3);
+                        g_usleep(20000); /* its pass */
+                        if (fd >= 0)
+                                close(fd);
+                        g_usleep(1000); /* and at it again */
+                }
+        }
+        close(passes[1]);
+        unsigned char result = 255;
+        cr_assert_eq(read(passes[0], &result, 1), 1);
+        cr_assert_eq(result, 0, "the gateway's first pass: %s", g_strerror(result));
+
+        Opener other = opener_start(b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        wait_until_waiting(b, other.pid);
+        long long waiting_since = now_ms();
+        /* Passes that began after the waiter showed up, before it got in. */
+        int passes_before = 0;
+        struct pollfd pfd[2] = {{.fd = other.report, .events = POLLIN},
+                                {.fd = passes[0], .events = POLLIN}};
+        for (long long deadline = now_ms() + EVENT_TIMEOUT_MS; now_ms() < deadline;) {
+                cr_assert_geq(poll(pfd, 2, 100), 0);
+                if (pfd[0].revents)
+                        break;
+                if (pfd[1].revents) {
+                        cr_assert_eq(read(passes[0], &result, 1), 1);
+                        if (result == 0)
+                                passes_before++;
+                }
+        }
+        cr_expect_eq(opener_result(&other), 0, "node B's gateway never got the queue");
+        cr_log_info("node A's gateway made %d passes while node B's waited (%lld ms)",
+                    passes_before, now_ms() - waiting_since);
+        cr_expect_leq(passes_before, 1, "node A's gateway took the queue %d times while node "
+                      "B's waited", passes_before);
+        opener_stop(&other);
+        kill(gateway, SIGKILL);
+        waitpid(gateway, NULL, 0);
+        close(passes[0]);
+}

@@ -118,6 +118,12 @@ Test(cluster, killing_a_daemon_frees_its_leases, .init = mount_patient, .fini = 
         scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "two daemons", true);
 }
 
+Test(cluster, a_busy_node_lets_the_other_nodes_waiter_in, .init = mount_patient,
+     .fini = unmount_nodes, .timeout = 120)
+{
+        scenario_busy_node_a_lets_node_b_in(&node_a, &node_b);
+}
+
 Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mount_patient,
      .fini = unmount_nodes, .timeout = 120)
 {

@@ -172,6 +172,13 @@ Test(gluster, a_waiter_on_node_b_gets_in_when_node_a_ends_its_hold, .fini = unmo
         expect_quiet_logs();
 }
 
+Test(gluster, a_busy_node_a_lets_node_bs_waiter_in, .fini = unmount_nodes, .timeout = 600)
+{
+        mount_nodes("60");
+        scenario_busy_node_a_lets_node_b_in(&node_a, &node_b);
+        expect_quiet_logs();
+}
+
 Test(gluster, killing_node_as_daemon_lets_node_bs_waiter_in, .fini = unmount_nodes, .timeout = 600)
 {
         mount_nodes("60");
