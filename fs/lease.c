@@ -258,10 +258,16 @@ static void lease_remote_set_busy(LeaseManager *m, LeaseResource *r, bool busy)
                 m->remote_busy--;
         if (m->config.remote_want)
                 m->config.remote_want(m->config.user_data, r->kind, r->name, busy);
-        /* The watch thread asks again at r->remote_retry_us: it may be
-         * asleep until a later deadline. */
-        if (busy)
-                lease_wake(m);
+}
+
+/* @r is held elsewhere, or yielded to another daemon: its waiters ask
+ * again in @ms. The watch thread is woken to see the new time, as it may
+ * be asleep until a later deadline. */
+static void lease_remote_retry_in(LeaseManager *m, LeaseResource *r, int ms)
+{
+        r->remote_retry_us = g_get_monotonic_time() + (gint64)ms * 1000;
+        lease_remote_set_busy(m, r, true);
+        lease_wake(m);
 }
 
 /* Whether a process on another daemon waits for @r. */
@@ -396,9 +402,7 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
                 return;
         if (lease_remote_take(m, r, calls) < 0) {
                 /* Another daemon holds it: ask again shortly. */
-                r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_RETRY_MS * 1000;
-                lease_remote_set_busy(m, r, true);
-                lease_wake(m);
+                lease_remote_retry_in(m, r, LEASE_REMOTE_RETRY_MS);
                 return;
         }
         lease_remote_set_busy(m, r, false);
@@ -442,9 +446,7 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         if (!g_queue_is_empty(&r->waiters) && lease_remote_wanted(m, r)) {
                 /* Another daemon waits too: its turn first, or one node
                  * with a busy queue would keep the resource for ever. */
-                r->remote_retry_us = g_get_monotonic_time() + LEASE_REMOTE_YIELD_MS * 1000;
-                lease_remote_set_busy(m, r, true);
-                lease_wake(m);
+                lease_remote_retry_in(m, r, LEASE_REMOTE_YIELD_MS);
         } else {
                 lease_grant_next(m, r, calls);
         }
@@ -717,11 +719,9 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
                  * comes back. */
                 bool yield = lease_remote_wanted(m, r);
                 taken = !yield && lease_remote_take(m, r, calls) == 0;
-                if (!taken) {
-                        int retry_ms = yield ? LEASE_REMOTE_YIELD_MS : LEASE_REMOTE_RETRY_MS;
-                        r->remote_retry_us = g_get_monotonic_time() + retry_ms * 1000;
-                        lease_remote_set_busy(m, r, true);
-                }
+                if (!taken)
+                        lease_remote_retry_in(m, r, yield ? LEASE_REMOTE_YIELD_MS
+                                                          : LEASE_REMOTE_RETRY_MS);
         }
         if (taken) {
                 lease_hold_begin(r, p, program, protocol, req->ref, req->handle);

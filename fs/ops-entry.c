@@ -52,14 +52,16 @@ static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int
         ops_reply_entry(req, op, parent, dirfd, name);
 }
 
-/* A Mail 2.x lock file is its queue's lock by its mere existence, and its
- * hold begins with the create that makes it (ops_create). A name of that
- * form made any other way (mknod, mkdir, symlink, link, rename) would be a
- * lock that nobody holds: other -V20 programs would wait for it, and the
- * other protocols would not. -EACCES for such a name, else 0. */
-static int entry_refuse_lockfile_name(Mailbagfs *fs, const char *op, fuse_ino_t parent,
-                                      const char *name)
+/* Whether @name in @parent may be made by @op (mknod, mkdir, symlink,
+ * link, rename): -EACCES for the daemon's reserved names, and for a Mail
+ * 2.x lock file's name. Such a file is its queue's lock by its mere
+ * existence, and its hold begins with the create that makes it
+ * (ops_create): made any other way it would be a lock that nobody holds,
+ * which other -V20 programs wait for and the other protocols ignore. */
+static int entry_name_refused(Mailbagfs *fs, const char *op, fuse_ino_t parent, const char *name)
 {
+        if (ops_name_reserved(name))
+                return -EACCES;
         int error = 0;
         g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
         /* No path: the request fails on its own (its folder is gone). */
@@ -71,11 +73,7 @@ static int entry_refuse_lockfile_name(Mailbagfs *fs, const char *op, fuse_ino_t 
 
 void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-        if (ops_name_reserved(name)) {
-                ops_reply_status(req, "mknod", -EACCES);
-                return;
-        }
-        int refused = entry_refuse_lockfile_name(ops_fs(req), "mknod", parent, name);
+        int refused = entry_name_refused(ops_fs(req), "mknod", parent, name);
         if (refused < 0) {
                 ops_reply_status(req, "mknod", refused);
                 return;
@@ -92,11 +90,7 @@ void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-        if (ops_name_reserved(name)) {
-                ops_reply_status(req, "mkdir", -EACCES);
-                return;
-        }
-        int refused = entry_refuse_lockfile_name(ops_fs(req), "mkdir", parent, name);
+        int refused = entry_name_refused(ops_fs(req), "mkdir", parent, name);
         if (refused < 0) {
                 ops_reply_status(req, "mkdir", refused);
                 return;
@@ -113,11 +107,7 @@ void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-        if (ops_name_reserved(name)) {
-                ops_reply_status(req, "symlink", -EACCES);
-                return;
-        }
-        int refused = entry_refuse_lockfile_name(ops_fs(req), "symlink", parent, name);
+        int refused = entry_name_refused(ops_fs(req), "symlink", parent, name);
         if (refused < 0) {
                 ops_reply_status(req, "symlink", refused);
                 return;
@@ -134,12 +124,8 @@ void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 
 void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-        if (ops_name_reserved(newname)) {
-                ops_reply_status(req, "link", -EACCES);
-                return;
-        }
         Mailbagfs *fs = ops_fs(req);
-        int refused = entry_refuse_lockfile_name(fs, "link", newparent, newname);
+        int refused = entry_name_refused(fs, "link", newparent, newname);
         if (refused < 0) {
                 ops_reply_status(req, "link", refused);
                 return;
@@ -258,15 +244,12 @@ void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                 const char *newname, unsigned int flags)
 {
-        if (ops_name_reserved(name) || ops_name_reserved(newname)) {
-                ops_reply_status(req, "rename", -EACCES);
-                return;
-        }
         Mailbagfs *fs = ops_fs(req);
+        int refused = ops_name_reserved(name) ? -EACCES
+                                              : entry_name_refused(fs, "rename", newparent, newname);
         /* An exchange puts a file at both names. */
-        int refused = entry_refuse_lockfile_name(fs, "rename", newparent, newname);
         if (refused == 0 && (flags & RENAME_EXCHANGE))
-                refused = entry_refuse_lockfile_name(fs, "rename", parent, name);
+                refused = entry_name_refused(fs, "rename", parent, name);
         if (refused < 0) {
                 ops_reply_status(req, "rename", refused);
                 return;
