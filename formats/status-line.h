@@ -68,7 +68,7 @@
 G_BEGIN_DECLS
 
 /* The attributes (on a mailbagfs mount; never stored on the share). */
-/* The daemon's own file in each postoffice folder (fs/cluster-locks.h):
+/* The daemon's own file in each postoffice folder (fs/locking/cluster.h):
  * hidden through the mount, and no postoffice file to the tools. */
 #define PO_STATUS_LEASE_FILE ".mailbagfs-leases"
 

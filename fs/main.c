@@ -24,7 +24,7 @@
 
 #include "kernel-cache.h"
 #include "log.h"
-#include "mailbagfs.h"
+#include "daemon.h"
 
 typedef struct {
         char *backing;    /* first non-option argument */
@@ -67,10 +67,10 @@ static int option_take_backing(void *data, const char *arg, int key, struct fuse
                 return 0;
         }
         if (key == OPTION_KEY_BUSY_ANSWER) {
-                /* Parsed before any thread starts: guard.c's table is
+                /* Parsed before any thread starts: policy.c's table is
                  * read without a lock once the daemon serves. */
                 const char *value = arg + strlen("busy_answer=");
-                if (guard_busy_answer_add(value) < 0) {
+                if (policy_busy_answer_add(value) < 0) {
                         fprintf(stderr, "mailbagfs: bad busy_answer '%s' (PROGRAM:ANSWER, ANSWER "
                                         "wait, queue or an errno name such as EAGAIN)\n",
                                 value);
@@ -369,7 +369,7 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: lock_timeout must be between 0 and 3600 seconds\n");
                 goto out_free_args;
         }
-        if (guard_v20_mode_parse(options.v20, &mailbags_config.v20_mode) < 0) {
+        if (policy_v20_mode_parse(options.v20, &mailbags_config.v20_mode) < 0) {
                 fprintf(stderr, "mailbagfs: unknown v20 mode '%s' (any, all, none)\n", options.v20);
                 goto out_free_args;
         }

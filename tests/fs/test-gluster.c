@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster-locks.h"
+#include "cluster.h"
 #include "gluster-fixture.h"
 #include "mailbag.h"
 #include "mount-harness.h"
@@ -106,7 +106,7 @@ static void mount_nodes(const char *lock_timeout)
  * mailbagfs. */
 static int open_lease_file(int client)
 {
-        g_autofree char *path = g_build_filename(volume.clients[client], PO_FOLDER, CLUSTER_LOCKS_FILE, NULL);
+        g_autofree char *path = g_build_filename(volume.clients[client], PO_FOLDER, CLUSTER_FILE, NULL);
         int fd = open(path, O_RDWR | O_CLOEXEC);
         cr_assert_geq(fd, 0, "%s: %s", path, g_strerror(errno));
         return fd;
@@ -143,7 +143,7 @@ Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount
 
         /* The lease is a lock on the volume: node B's client sees it. */
         int fd_b = open_lease_file(1);
-        off_t session = cluster_locks_offset(LEASE_SESSION, "INQUEUE3");
+        off_t session = cluster_offset(LEASE_SESSION, "INQUEUE3");
         cr_expect_eq(lock_seen(fd_b, session), F_WRLCK,
                      "node A's session lease must be a write lock at byte %lld of the lease file",
                      (long long)session);
@@ -220,7 +220,7 @@ Test(gluster, a_plain_lock_through_one_client_conflicts_with_the_other, .fini = 
         cr_assert_eq(open_once(&node_a, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
         cr_assert_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
 
-        off_t session = cluster_locks_offset(LEASE_SESSION, "INQUEUE3");
+        off_t session = cluster_offset(LEASE_SESSION, "INQUEUE3");
         int fd_a = open_lease_file(0);
         int fd_b = open_lease_file(1);
         struct flock hold = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = session, .l_len = 1};

@@ -1,4 +1,4 @@
-/* cluster-locks.h - leases that every mailbagfs daemon on the share honours.
+/* cluster.h - leases that every mailbagfs daemon on the share honours.
  *
  * Several daemons may serve one backing share (nodes of a cluster over
  * GlusterFS, CephFS, GPFS or NFSv4, or two mounts on one host). A lease
@@ -37,44 +37,44 @@
 #include "lease.h"
 #include "status-line.h"
 
-#define CLUSTER_LOCKS_FILE PO_STATUS_LEASE_FILE
-#define CLUSTER_LOCKS_PROTOCOL 1
+#define CLUSTER_FILE PO_STATUS_LEASE_FILE
+#define CLUSTER_PROTOCOL 1
 
-typedef struct ClusterLocks ClusterLocks;
+typedef struct Cluster Cluster;
 
 /* Opens (creating it if need be) the lease file in postoffice folder
  * @po_dirfd and joins the protocol. NULL with @error when the file cannot be
  * opened or a daemon of another protocol version serves the postoffice. */
-ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **error);
+Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error);
 /* Closes the file: every lock this daemon held there goes. */
-void cluster_locks_free(ClusterLocks *locks);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(ClusterLocks, cluster_locks_free)
+void cluster_free(Cluster *locks);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Cluster, cluster_free)
 
 /* Never block. take: 0 when this daemon now holds the resource, -EAGAIN
  * when another daemon does. A filesystem that refuses locks altogether is
  * reported once and leaves leases local (take answers 0). */
-int cluster_locks_take(ClusterLocks *locks, LeaseKind kind, const char *name);
-void cluster_locks_drop(ClusterLocks *locks, LeaseKind kind, const char *name);
+int cluster_take(Cluster *locks, LeaseKind kind, const char *name);
+void cluster_drop(Cluster *locks, LeaseKind kind, const char *name);
 /* Lock-file marks: a daemon whose session hold includes -V20 lock files
  * sets the session's mark byte (at MARKS_BASE + FNV-1a-64(name) mod 2^20,
  * written, not locked) and clears it when the hold ends. A daemon taking a
  * session whose mark is set knows the last holder died with lock files
  * left (a mark shared by two names only costs a look). */
-void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked);
+void cluster_mark(Cluster *locks, const char *session, bool marked);
 /* Whether this daemon set @session's mark and has not cleared it: all a
  * hold's end needs to know, without reading the file. */
-bool cluster_locks_marked_here(ClusterLocks *locks, const char *session);
-bool cluster_locks_marked(ClusterLocks *locks, const char *session);
+bool cluster_marked_here(Cluster *locks, const char *session);
+bool cluster_marked(Cluster *locks, const char *session);
 
 /* Declares or withdraws this daemon's wish for a resource held elsewhere. */
-void cluster_locks_want(ClusterLocks *locks, LeaseKind kind, const char *name, bool want);
+void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want);
 /* Whether another daemon has declared a wish for the resource. */
-bool cluster_locks_wanted_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name);
+bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name);
 /* Whether another daemon serves the postoffice (holds a version byte). */
-bool cluster_locks_served_elsewhere(ClusterLocks *locks);
+bool cluster_served_elsewhere(Cluster *locks);
 
 /* Whether another daemon holds the resource now. */
-bool cluster_locks_held_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name);
+bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name);
 
 /* The byte of resource (kind, name): for tests and the README. */
-gint64 cluster_locks_offset(LeaseKind kind, const char *name);
+gint64 cluster_offset(LeaseKind kind, const char *name);

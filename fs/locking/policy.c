@@ -1,12 +1,12 @@
-/* guard.c - the locking policy (see guard.h). */
-#include "guard.h"
+/* policy.c - the locking policy (see policy.h). */
+#include "policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <string.h>
 
-static void guard_plan_set(GuardPlan *plan, LeaseKind kind, const char *name,
+static void policy_plan_set(PolicyPlan *plan, LeaseKind kind, const char *name,
                            const char *protocol)
 {
         plan->needed = true;
@@ -15,7 +15,7 @@ static void guard_plan_set(GuardPlan *plan, LeaseKind kind, const char *name,
         plan->protocol = protocol;
 }
 
-void guard_plan_open(const PoClass *cls, int open_flags, bool creating, GuardPlan *plan)
+void policy_plan_open(const PoClass *cls, int open_flags, bool creating, PolicyPlan *plan)
 {
         memset(plan, 0, sizeof(*plan));
         bool read_only = (open_flags & O_ACCMODE) == O_RDONLY;
@@ -26,38 +26,38 @@ void guard_plan_open(const PoClass *cls, int open_flags, bool creating, GuardPla
                 if (!cls->is_queue)
                         return;
                 if (cls->lock_protocol == PO_LOCK_PROTOCOL_SESSION_FILE) {
-                        guard_plan_set(plan, LEASE_SESSION, cls->name, "0LK");
+                        policy_plan_set(plan, LEASE_SESSION, cls->name, "0LK");
                         plan->os_lock_style = true;
                 } else if (cls->lock_protocol == PO_LOCK_PROTOCOL_V20_FILE && claims) {
                         /* Reading another program's lock file is how Mail 2.x
                          * detects it; only making or writing one claims the
                          * queue. */
-                        guard_plan_set(plan, LEASE_SESSION, cls->name, "V20");
+                        policy_plan_set(plan, LEASE_SESSION, cls->name, "V20");
                         plan->until_unlink = true;
                         plan->v20_style = true;
                 }
                 return;
         case PO_ROLE_MAILBAG_KEY:
                 if (!read_only)
-                        guard_plan_set(plan, LEASE_KEY_WRITE, cls->name, "key-write");
+                        policy_plan_set(plan, LEASE_KEY_WRITE, cls->name, "key-write");
                 else if (cls->is_queue)
-                        guard_plan_set(plan, LEASE_SESSION, cls->name, "queue-read");
+                        policy_plan_set(plan, LEASE_SESSION, cls->name, "queue-read");
                 return;
         case PO_ROLE_MAILBAG_MBG:
                 /* A write open of MBG is a producer appending a record: the
                  * KEY critical section serialises producers, not this. */
                 if (read_only && cls->is_queue)
-                        guard_plan_set(plan, LEASE_SESSION, cls->name, "queue-read");
+                        policy_plan_set(plan, LEASE_SESSION, cls->name, "queue-read");
                 return;
         case PO_ROLE_EXCLUSIVE:
-                guard_plan_set(plan, LEASE_EXCLUSIVE, cls->name, "exclusive");
+                policy_plan_set(plan, LEASE_EXCLUSIVE, cls->name, "exclusive");
                 return;
         default:
                 return;
         }
 }
 
-int guard_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT])
+int policy_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT])
 {
         /* Every way a program may open the file: read, write, create. */
         static const struct {
@@ -66,8 +66,8 @@ int guard_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT])
         } opens[] = {{O_RDONLY, false}, {O_RDWR, false}, {O_RDWR | O_CREAT, true}};
         bool taken[LEASE_KIND_COUNT] = {false};
         for (gsize i = 0; i < G_N_ELEMENTS(opens); i++) {
-                GuardPlan plan;
-                guard_plan_open(cls, opens[i].flags, opens[i].creating, &plan);
+                PolicyPlan plan;
+                policy_plan_open(cls, opens[i].flags, opens[i].creating, &plan);
                 if (plan.needed)
                         taken[plan.kind] = true;
         }
@@ -78,95 +78,95 @@ int guard_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT])
         return n;
 }
 
-int guard_v20_mode_parse(const char *text, GuardV20Mode *mode)
+int policy_v20_mode_parse(const char *text, PolicyV20Mode *mode)
 {
         if (!text || g_ascii_strcasecmp(text, "any") == 0)
-                *mode = GUARD_V20_ANY;
+                *mode = POLICY_V20_ANY;
         else if (g_ascii_strcasecmp(text, "all") == 0)
-                *mode = GUARD_V20_ALL;
+                *mode = POLICY_V20_ALL;
         else if (g_ascii_strcasecmp(text, "none") == 0)
-                *mode = GUARD_V20_NONE;
+                *mode = POLICY_V20_NONE;
         else
                 return -EINVAL;
         return 0;
 }
 
-bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode)
+bool policy_plan_is_misconfigured(const PolicyPlan *plan, PolicyV20Mode mode)
 {
         /* A read-only open of the queue is made by both kinds of program
          * (a -V20 External reads the queue it has locked), so it tells
          * nothing about the caller's configuration. */
-        if (mode == GUARD_V20_ALL)
+        if (mode == POLICY_V20_ALL)
                 return plan->os_lock_style;
-        if (mode == GUARD_V20_NONE)
+        if (mode == POLICY_V20_NONE)
                 return plan->v20_style;
         return false;
 }
 
-/* ---- who hears "busy" how (guard.h) ------------------------------- */
+/* ---- who hears "busy" how (policy.h) ------------------------------- */
 
 typedef struct {
         char program[64]; /* a comm name; a prefix when prefix is set */
         bool prefix;
-        GuardWait wait;
+        PolicyWait wait;
         int busy_errno;
-} GuardCallerRule;
+} PolicyCallerRule;
 
 /* Built in, and what -o busy_answer= adds after them. The last matching
  * rule wins. Written only before the daemon serves (main.c), read without
  * a lock afterwards. */
-static const GuardCallerRule builtin_rules[] = {
-        {"smbd", false, GUARD_WAIT_NEVER, ETXTBSY},
-        {"wineserver", true, GUARD_WAIT_NEVER, EAGAIN},
-        {"dosbox", false, GUARD_WAIT_UNLIMITED, EBUSY},
-        {"dosbox-x", false, GUARD_WAIT_UNLIMITED, EBUSY},
-        {"dosemu2.bin", false, GUARD_WAIT_NEVER, EBUSY},
-        {"dosemu.bin", false, GUARD_WAIT_NEVER, EBUSY},
+static const PolicyCallerRule builtin_rules[] = {
+        {"smbd", false, POLICY_WAIT_NEVER, ETXTBSY},
+        {"wineserver", true, POLICY_WAIT_NEVER, EAGAIN},
+        {"dosbox", false, POLICY_WAIT_UNLIMITED, EBUSY},
+        {"dosbox-x", false, POLICY_WAIT_UNLIMITED, EBUSY},
+        {"dosemu2.bin", false, POLICY_WAIT_NEVER, EBUSY},
+        {"dosemu.bin", false, POLICY_WAIT_NEVER, EBUSY},
 };
-static GArray *added_rules; /* of GuardCallerRule */
+static GArray *added_rules; /* of PolicyCallerRule */
 
-static bool rule_matches(const GuardCallerRule *rule, const char *program)
+static bool rule_matches(const PolicyCallerRule *rule, const char *program)
 {
         return rule->prefix ? g_str_has_prefix(program, rule->program)
                             : g_str_equal(program, rule->program);
 }
 
-static GuardCallerRule guard_caller_rule(const char *program)
+static PolicyCallerRule policy_caller_rule(const char *program)
 {
-        GuardCallerRule rule = {"", false, GUARD_WAIT_LIMITED, EBUSY};
+        PolicyCallerRule rule = {"", false, POLICY_WAIT_LIMITED, EBUSY};
         if (!program)
                 return rule;
         for (gsize i = 0; i < G_N_ELEMENTS(builtin_rules); i++)
                 if (rule_matches(&builtin_rules[i], program))
                         rule = builtin_rules[i];
         for (guint i = 0; added_rules && i < added_rules->len; i++) {
-                const GuardCallerRule *added = &g_array_index(added_rules, GuardCallerRule, i);
+                const PolicyCallerRule *added = &g_array_index(added_rules, PolicyCallerRule, i);
                 if (rule_matches(added, program))
                         rule = *added;
         }
         return rule;
 }
 
-int guard_busy_errno(const char *program)
+int policy_busy_errno(const char *program)
 {
-        return guard_caller_rule(program).busy_errno;
+        return policy_caller_rule(program).busy_errno;
 }
 
-GuardWait guard_caller_wait(const char *program, bool creating)
+PolicyWait policy_caller_wait(const char *program, bool creating)
 {
-        GuardWait wait = guard_caller_rule(program).wait;
+        PolicyWait wait = policy_caller_rule(program).wait;
         if (!creating)
                 return wait;
         /* A create holds its folder's lock in the kernel while it waits,
          * so every other name change there (the holder's own unlink of its
          * lock file or of a P1 file) stops meanwhile. Only a program that
          * would otherwise hear "file not found" waits, and not for long. */
-        return wait == GUARD_WAIT_UNLIMITED ? GUARD_WAIT_LIMITED : GUARD_WAIT_NEVER;
+        return wait == POLICY_WAIT_UNLIMITED ? POLICY_WAIT_LIMITED : POLICY_WAIT_NEVER;
 }
 
-bool guard_caller_may_wait(const char *program)
+bool policy_caller_may_wait(const char *program)
 {
-        return guard_caller_wait(program, false) != GUARD_WAIT_NEVER;
+        return policy_caller_wait(program, false) != POLICY_WAIT_NEVER;
 }
 
 static int errno_by_name(const char *name)
@@ -182,12 +182,12 @@ static int errno_by_name(const char *name)
         return 0;
 }
 
-int guard_busy_answer_add(const char *spec)
+int policy_busy_answer_add(const char *spec)
 {
         const char *colon = spec ? strrchr(spec, ':') : NULL;
         if (!colon || colon == spec || !colon[1])
                 return -EINVAL;
-        GuardCallerRule rule = {"", false, GUARD_WAIT_LIMITED, EBUSY};
+        PolicyCallerRule rule = {"", false, POLICY_WAIT_LIMITED, EBUSY};
         size_t len = (size_t)(colon - spec);
         if (spec[len - 1] == '*') {
                 rule.prefix = true;
@@ -201,22 +201,22 @@ int guard_busy_answer_add(const char *spec)
                 return -EINVAL;
         const char *answer = colon + 1;
         if (g_ascii_strcasecmp(answer, "wait") == 0) {
-                rule.wait = GUARD_WAIT_UNLIMITED;
+                rule.wait = POLICY_WAIT_UNLIMITED;
         } else if (g_ascii_strcasecmp(answer, "queue") == 0) {
-                rule.wait = GUARD_WAIT_LIMITED;
+                rule.wait = POLICY_WAIT_LIMITED;
         } else {
                 rule.busy_errno = errno_by_name(answer);
                 if (!rule.busy_errno)
                         return -EINVAL;
-                rule.wait = GUARD_WAIT_NEVER;
+                rule.wait = POLICY_WAIT_NEVER;
         }
         if (!added_rules)
-                added_rules = g_array_new(FALSE, FALSE, sizeof(GuardCallerRule));
+                added_rules = g_array_new(FALSE, FALSE, sizeof(PolicyCallerRule));
         g_array_append_val(added_rules, rule);
         return 0;
 }
 
-void guard_busy_answers_reset(void)
+void policy_busy_answers_reset(void)
 {
         g_clear_pointer(&added_rules, g_array_unref);
 }

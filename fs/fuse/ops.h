@@ -12,9 +12,9 @@
 
 #include "claims.h"
 #include "byte-locks.h"
-#include "cluster-locks.h"
+#include "cluster.h"
 #include "fd-util.h"
-#include "mailbagfs.h"
+#include "daemon.h"
 
 static inline Mailbagfs *ops_fs(fuse_req_t req)
 {
@@ -41,13 +41,13 @@ bool ops_node_is_folder(Mailbagfs *fs, fuse_ino_t ino);
 /* How long the kernel may cache @ino's attributes. */
 double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino);
 
-/* The daemon's own lease file (cluster-locks.h) is not the clients': it
+/* The daemon's own lease file (cluster.h) is not the clients': it
  * is hidden in every folder, and no client may make a file of its name. */
 static inline bool ops_name_reserved(const char *name)
 {
         /* In any case: the backing store may fold case (CIFS, casefolded
          * ext4). */
-        return g_ascii_strcasecmp(name, CLUSTER_LOCKS_FILE) == 0;
+        return g_ascii_strcasecmp(name, CLUSTER_FILE) == 0;
 }
 
 /* An open file: the descriptor on the backing store, and the lease

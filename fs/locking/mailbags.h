@@ -17,7 +17,7 @@
 
 #include "backing.h"
 #include "byte-locks.h"
-#include "guard.h"
+#include "policy.h"
 #include "lease.h"
 #include "lockfiles.h"
 #include "postoffices.h"
@@ -33,7 +33,7 @@ typedef struct {
         PoProfile *profile;
         Postoffices *postoffices; /* NULL until mailbags_start() */
         ByteLocks *byte_locks;    /* clients' byte-range locks; NULL until mailbags_start() */
-        GuardV20Mode v20_mode;
+        PolicyV20Mode v20_mode;
         pid_t daemon_pid; /* holder of lock files found on the share */
         bool proc_hides_pids; /* /proc has hidepid=: status shows others' pids to root only */
         atomic_uint_fast64_t next_ref; /* lease references: handles and lock files */
@@ -49,7 +49,7 @@ typedef struct {
         char *profile_path; /* NULL: the built-in profile */
         int lock_timeout_ms;     /* sessions and KEY writes */
         int exclusive_timeout_ms;
-        GuardV20Mode v20_mode;
+        PolicyV20Mode v20_mode;
         char **only_postoffices; /* NULL: every postoffice in the tree */
 } MailbagsConfig;
 
@@ -80,11 +80,11 @@ typedef struct {
  * Returns 0, or -errno when the file belongs to a postoffice that cannot
  * be protected (the open must be refused). */
 int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                  pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po);
+                  pid_t thread_id, Caller *caller, PolicyPlan *plan, Postoffice **po);
 
 /* The plan of such an open without identifying its caller. */
 int mailbags_plan_only(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                       GuardPlan *plan);
+                       PolicyPlan *plan);
 
 uint64_t mailbags_new_ref(Mailbags *mailbags);
 
@@ -95,7 +95,7 @@ void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id);
 /* A V20 lock file at @relpath (in folder node @parent_node) was created by
  * @caller and carries @ref. */
 void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
-                               uint64_t parent_node, const struct stat *st, const GuardPlan *plan,
+                               uint64_t parent_node, const struct stat *st, const PolicyPlan *plan,
                                uint64_t ref, pid_t pid);
 
 /* @relpath was unlinked or renamed away: a lock file's hold ends, and a

@@ -1,6 +1,6 @@
 /* claims.h - the one way a request handler takes a lease for an open.
  *
- * An open or create of a postoffice file may need a lease (guard.c says
+ * An open or create of a postoffice file may need a lease (policy.c says
  * which); this module owns every rule about it, so a handler only does:
  *
  *   claim_begin()    plan, identify the caller, ask for the lease: go ahead
@@ -14,10 +14,10 @@
  *   claim_interrupt() the waiting client gave up
  *
  * Every result is already the errno the caller's layer must get: a busy
- * refusal is the errno guard_busy_errno() names for the caller's layer
+ * refusal is the errno policy_busy_errno() names for the caller's layer
  * (ETXTBSY for smbd, EAGAIN for wineserver, EBUSY otherwise); a waiter that
  * died or a daemon that stops is EINTR. How long a refused claim waits is
- * the layer's too (guard.h says why).
+ * the layer's too (policy.h says why).
  */
 #pragma once
 

@@ -397,7 +397,7 @@ static Postoffice *guarded_file(Mailbags *mailbags, const char *relpath, PoClass
                 return NULL;
         po_classify(mailbags->profile, inner, cls);
         LeaseKind kinds[LEASE_KIND_COUNT];
-        if (guard_leases_of(cls, kinds) == 0 && !class_has_records(cls))
+        if (policy_leases_of(cls, kinds) == 0 && !class_has_records(cls))
                 return NULL;
         return mailbags_postoffice_of(mailbags, relpath, true, &inner);
 }
@@ -425,7 +425,7 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, cons
         g_autofree char *po_path = postoffices_path_of(mailbags->postoffices, po);
         if (g_str_equal(name, ATTR_LOCK)) {
                 LeaseKind kinds[LEASE_KIND_COUNT];
-                int n = guard_leases_of(&cls, kinds);
+                int n = policy_leases_of(&cls, kinds);
                 if (n == 0)
                         return -ENODATA;
                 GString *out = g_string_new(NULL);
@@ -433,7 +433,7 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, cons
                         g_autoptr(LeaseInfo) info = lease_manager_lookup(po->leases, kinds[i], cls.name);
                         if (!info->holder)
                                 info->held_elsewhere = info->held_elsewhere ||
-                                        cluster_locks_held_elsewhere(po->cluster, kinds[i], cls.name);
+                                        cluster_held_elsewhere(po->cluster, kinds[i], cls.name);
                         append_lease_line(out, mailbags, caller, po_path, info);
                 }
                 *value = g_string_free(out, FALSE);
@@ -466,7 +466,7 @@ void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GS
         if (!guarded_file(mailbags, relpath, &cls))
                 return;
         LeaseKind kinds[LEASE_KIND_COUNT];
-        if (guard_leases_of(&cls, kinds) > 0)
+        if (policy_leases_of(&cls, kinds) > 0)
                 list_add(list, ATTR_LOCK);
         if (class_has_records(&cls))
                 list_add(list, ATTR_RECORDS);
@@ -494,14 +494,14 @@ int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, co
         PoClass cls;
         po_classify(mailbags->profile, inner, &cls);
         LeaseKind kinds[LEASE_KIND_COUNT];
-        int n = guard_leases_of(&cls, kinds);
+        int n = policy_leases_of(&cls, kinds);
         int broken = 0;
         int remote = 0;
         /* The lease manager logs each break with its holder. */
         for (int i = 0; i < n; i++) {
                 if (lease_break(po->leases, kinds[i], cls.name) == 0)
                         broken++;
-                else if (cluster_locks_held_elsewhere(po->cluster, kinds[i], cls.name))
+                else if (cluster_held_elsewhere(po->cluster, kinds[i], cls.name))
                         remote++;
         }
         if (broken == 0 && remote > 0) {

@@ -53,7 +53,7 @@ typedef struct {
 static void postoffice_slot_free(PostofficeSlot *slot)
 {
         lease_manager_free(slot->po.leases);
-        cluster_locks_free(slot->po.cluster);
+        cluster_free(slot->po.cluster);
         lockfiles_free(slot->po.lockfiles);
         g_free(slot->path);
         g_free(slot);
@@ -184,7 +184,7 @@ static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct 
         slot->po.lockfiles = lockfiles_new();
 
         g_autoptr(GError) lease_error = NULL;
-        slot->po.cluster = cluster_locks_open(dirfd, path, &lease_error);
+        slot->po.cluster = cluster_open(dirfd, path, &lease_error);
         LeaseConfig lease_config = registry->config.lease_config;
         lease_config.user_data = &slot->po;
         if (slot->po.cluster)

@@ -1,8 +1,8 @@
-/* cluster-locks.c - OFD locks in a postoffice's lease file (see the header
+/* cluster.c - OFD locks in a postoffice's lease file (see the header
  * for the protocol). The descriptor is immutable once open and fcntl is
  * thread-safe, so no lock of our own guards anything here but the
  * once-only warning. */
-#include "cluster-locks.h"
+#include "cluster.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #define CLUSTER_MARKS_BASE ((off_t)4096)
 #define CLUSTER_MARKS_COUNT ((off_t)1 << 20)
 
-struct ClusterLocks {
+struct Cluster {
         int fd;             /* the lease file, read/write; immutable */
         char *po_path;      /* for messages */
         atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
@@ -50,7 +50,7 @@ static guint64 cluster_hash(const char *name)
         return hash;
 }
 
-gint64 cluster_locks_offset(LeaseKind kind, const char *name)
+gint64 cluster_offset(LeaseKind kind, const char *name)
 {
         guint64 hash = cluster_hash(name);
         return ((gint64)(kind + 1) << 56) + 2 * (gint64)(hash & ((G_GUINT64_CONSTANT(1) << 48) - 1));
@@ -83,7 +83,7 @@ static bool cluster_conflict(int fd, short type, off_t start, off_t len, off_t *
 
 static bool cluster_other_version(int fd)
 {
-        off_t own = CLUSTER_VERSION_BASE + CLUSTER_LOCKS_PROTOCOL;
+        off_t own = CLUSTER_VERSION_BASE + CLUSTER_PROTOCOL;
         return cluster_conflict(fd, F_WRLCK, CLUSTER_VERSION_BASE, own - CLUSTER_VERSION_BASE, NULL) ||
                cluster_conflict(fd, F_WRLCK, own + 1,
                                 CLUSTER_VERSION_BASE + CLUSTER_VERSION_WINDOW - own - 1, NULL);
@@ -93,7 +93,7 @@ static bool cluster_other_version(int fd)
  * server exporting them, reads one page cache: a descriptor held open
  * sees what any other wrote. Cluster and network clients (FUSE, NFS,
  * CIFS, Ceph, GPFS, ...) may show an old descriptor stale data. */
-static bool cluster_locks_file_is_local(int fd)
+static bool cluster_file_is_local(int fd)
 {
         struct statfs fs;
         if (fstatfs(fd, &fs) < 0)
@@ -111,15 +111,15 @@ static bool cluster_locks_file_is_local(int fd)
         }
 }
 
-ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **error)
+Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error)
 {
         const char *shown = po_path[0] ? po_path : ".";
         /* O_NONBLOCK: a FIFO planted under the name must not hold us. */
-        int fd = openat(po_dirfd, CLUSTER_LOCKS_FILE,
+        int fd = openat(po_dirfd, CLUSTER_FILE,
                         O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
         if (fd < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                            "%s/%s: %s", shown, CLUSTER_LOCKS_FILE, g_strerror(errno));
+                            "%s/%s: %s", shown, CLUSTER_FILE, g_strerror(errno));
                 return NULL;
         }
         /* Anyone who could open it could hold a lock on a lease's byte and
@@ -132,13 +132,13 @@ ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **err
                 g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
                             "%s/%s is not the daemon's own file (it must be a regular file "
                             "owned by uid %u with one link); remove it", shown,
-                            CLUSTER_LOCKS_FILE, (unsigned)geteuid());
+                            CLUSTER_FILE, (unsigned)geteuid());
                 close(fd);
                 return NULL;
         }
         if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                            "%s/%s: cannot make it private: %s", shown, CLUSTER_LOCKS_FILE,
+                            "%s/%s: cannot make it private: %s", shown, CLUSTER_FILE,
                             g_strerror(errno));
                 close(fd);
                 return NULL;
@@ -147,17 +147,17 @@ ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **err
         char first;
         if (pread(fd, &first, 1, 0) == 0 &&
             pwrite(fd, cluster_header, sizeof cluster_header - 1, 0) < 0)
-                log_debug("%s/%s: cannot write its header: %s", shown, CLUSTER_LOCKS_FILE,
+                log_debug("%s/%s: cannot write its header: %s", shown, CLUSTER_FILE,
                           g_strerror(errno));
 
-        ClusterLocks *locks = g_new0(ClusterLocks, 1);
+        Cluster *locks = g_new0(Cluster, 1);
         g_mutex_init(&locks->marks_mutex);
         locks->marked_here = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         locks->fd = fd;
         locks->po_path = g_strdup(shown);
-        locks->local = cluster_locks_file_is_local(fd);
+        locks->local = cluster_file_is_local(fd);
         int r = cluster_fcntl(fd, F_OFD_SETLK, F_RDLCK,
-                              CLUSTER_VERSION_BASE + CLUSTER_LOCKS_PROTOCOL, 1, NULL);
+                              CLUSTER_VERSION_BASE + CLUSTER_PROTOCOL, 1, NULL);
         if (r == -EINVAL || r == -ENOLCK || r == -EOPNOTSUPP) {
                 atomic_store(&locks->unsupported, true);
                 log_warning("%s: the backing filesystem gives no file locks (%s): its leases "
@@ -170,13 +170,13 @@ ClusterLocks *cluster_locks_open(int po_dirfd, const char *po_path, GError **err
                             r < 0 ? g_strerror(-r)
                                   : "a mailbagfs daemon of another lease protocol version serves "
                                     "this postoffice; run one version on all nodes");
-                cluster_locks_free(locks);
+                cluster_free(locks);
                 return NULL;
         }
         return locks;
 }
 
-void cluster_locks_free(ClusterLocks *locks)
+void cluster_free(Cluster *locks)
 {
         if (!locks)
                 return;
@@ -188,18 +188,18 @@ void cluster_locks_free(ClusterLocks *locks)
 }
 
 /* Logged once per burst: the next success re-arms it. */
-static void cluster_lock_failed(ClusterLocks *locks, int error)
+static void cluster_lock_failed(Cluster *locks, int error)
 {
         if (!atomic_exchange(&locks->lock_failing, true))
                 log_warning("%s: the backing filesystem refused a lease lock (%s): requests for "
                             "it wait and ask again", locks->po_path, g_strerror(-error));
 }
 
-int cluster_locks_take(ClusterLocks *locks, LeaseKind kind, const char *name)
+int cluster_take(Cluster *locks, LeaseKind kind, const char *name)
 {
         if (atomic_load(&locks->unsupported))
                 return 0;
-        int r = cluster_fcntl(locks->fd, F_OFD_SETLK, F_WRLCK, cluster_locks_offset(kind, name), 1,
+        int r = cluster_fcntl(locks->fd, F_OFD_SETLK, F_WRLCK, cluster_offset(kind, name), 1,
                               NULL);
         if (r == -EAGAIN || r == -EACCES)
                 return -EAGAIN;
@@ -215,37 +215,37 @@ int cluster_locks_take(ClusterLocks *locks, LeaseKind kind, const char *name)
         return 0;
 }
 
-void cluster_locks_drop(ClusterLocks *locks, LeaseKind kind, const char *name)
+void cluster_drop(Cluster *locks, LeaseKind kind, const char *name)
 {
         if (!atomic_load(&locks->unsupported))
-                cluster_fcntl(locks->fd, F_OFD_SETLK, F_UNLCK, cluster_locks_offset(kind, name), 1,
+                cluster_fcntl(locks->fd, F_OFD_SETLK, F_UNLCK, cluster_offset(kind, name), 1,
                               NULL);
 }
 
-void cluster_locks_want(ClusterLocks *locks, LeaseKind kind, const char *name, bool want)
+void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want)
 {
         if (!atomic_load(&locks->unsupported))
                 cluster_fcntl(locks->fd, F_OFD_SETLK, want ? F_RDLCK : F_UNLCK,
-                              cluster_locks_offset(kind, name) + 1, 1, NULL);
+                              cluster_offset(kind, name) + 1, 1, NULL);
 }
 
-bool cluster_locks_wanted_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name)
+bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
 {
         return !atomic_load(&locks->unsupported) &&
-               cluster_conflict(locks->fd, F_WRLCK, cluster_locks_offset(kind, name) + 1, 1, NULL);
+               cluster_conflict(locks->fd, F_WRLCK, cluster_offset(kind, name) + 1, 1, NULL);
 }
 
-bool cluster_locks_served_elsewhere(ClusterLocks *locks)
+bool cluster_served_elsewhere(Cluster *locks)
 {
         return !atomic_load(&locks->unsupported) &&
                cluster_conflict(locks->fd, F_WRLCK, CLUSTER_VERSION_BASE, CLUSTER_VERSION_WINDOW,
                                 NULL);
 }
 
-bool cluster_locks_held_elsewhere(ClusterLocks *locks, LeaseKind kind, const char *name)
+bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
 {
         return !atomic_load(&locks->unsupported) &&
-               cluster_conflict(locks->fd, F_RDLCK, cluster_locks_offset(kind, name), 1, NULL);
+               cluster_conflict(locks->fd, F_RDLCK, cluster_offset(kind, name), 1, NULL);
 }
 
 static off_t cluster_mark_offset(const char *session)
@@ -253,7 +253,7 @@ static off_t cluster_mark_offset(const char *session)
         return CLUSTER_MARKS_BASE + (off_t)(cluster_hash(session) % (guint64)CLUSTER_MARKS_COUNT);
 }
 
-void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked)
+void cluster_mark(Cluster *locks, const char *session, bool marked)
 {
         g_mutex_lock(&locks->marks_mutex);
         if (marked)
@@ -267,10 +267,10 @@ void cluster_locks_mark(ClusterLocks *locks, const char *session, bool marked)
         if (pwrite(locks->fd, &byte, 1, cluster_mark_offset(session)) != 1 ||
             fdatasync(locks->fd) < 0)
                 log_debug("%s/%s: cannot %s the lock-file mark of %s: %s", locks->po_path,
-                          CLUSTER_LOCKS_FILE, marked ? "set" : "clear", session, g_strerror(errno));
+                          CLUSTER_FILE, marked ? "set" : "clear", session, g_strerror(errno));
 }
 
-bool cluster_locks_marked_here(ClusterLocks *locks, const char *session)
+bool cluster_marked_here(Cluster *locks, const char *session)
 {
         g_mutex_lock(&locks->marks_mutex);
         bool marked = g_hash_table_contains(locks->marked_here, session);
@@ -278,7 +278,7 @@ bool cluster_locks_marked_here(ClusterLocks *locks, const char *session)
         return marked;
 }
 
-bool cluster_locks_marked(ClusterLocks *locks, const char *session)
+bool cluster_marked(Cluster *locks, const char *session)
 {
         char byte = 0;
         if (locks->local)

@@ -110,7 +110,7 @@ typedef struct {
                             pid_t pid, const uint64_t *refs, unsigned n_refs,
                             LeaseEndReason reason);
         /* Optional: the hold across daemons sharing the backing store
-         * (cluster-locks.h). All four are called under the manager's mutex,
+         * (cluster.h). All four are called under the manager's mutex,
          * so they must not block nor call the manager. remote_take is asked
          * before a resource gets a holder: 0 when this daemon may have it,
          * -EAGAIN when another daemon holds it; the request then waits

@@ -32,7 +32,7 @@
 #include <sys/types.h>
 
 #include "backing.h"
-#include "cluster-locks.h"
+#include "cluster.h"
 #include "lease.h"
 #include "lockfiles.h"
 #include "profile.h"
@@ -42,7 +42,7 @@ typedef struct Postoffices Postoffices;
 typedef struct {
         dev_t dev; /* the folder's backing identity; immutable */
         ino_t ino;
-        ClusterLocks *cluster; /* the lease file other daemons honour; immutable */
+        Cluster *cluster; /* the lease file other daemons honour; immutable */
         LeaseManager *leases; /* immutable once published */
         LockFiles *lockfiles; /* immutable once published */
         void *owner;          /* the Postoffices' owner, for lease callbacks */

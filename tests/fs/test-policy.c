@@ -1,4 +1,4 @@
-/* test-guard.c - the locking policy as a table: for each kind of
+/* test-policy.c - the locking policy as a table: for each kind of
  * postoffice file and each way of opening it, which lease it takes. The
  * paths go through the real default profile's classifier. */
 #include <criterion/criterion.h>
@@ -6,7 +6,7 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "guard.h"
+#include "policy.h"
 
 static PoProfile *profile;
 
@@ -70,9 +70,9 @@ Test(guard, plans_follow_the_policy_table)
         for (size_t i = 0; i < G_N_ELEMENTS(plan_cases); i++) {
                 const PlanCase *want = &plan_cases[i];
                 PoClass cls;
-                GuardPlan plan;
+                PolicyPlan plan;
                 po_classify(profile, want->path, &cls);
-                guard_plan_open(&cls, want->flags, want->creating, &plan);
+                policy_plan_open(&cls, want->flags, want->creating, &plan);
                 cr_expect_eq(plan.needed, want->needed, "%s flags %o: needed", want->path, want->flags);
                 if (!want->needed || !plan.needed)
                         continue;
@@ -86,34 +86,34 @@ Test(guard, plans_follow_the_policy_table)
 
 Test(guard, v20_modes)
 {
-        GuardV20Mode mode;
-        cr_expect_eq(guard_v20_mode_parse("all", &mode), 0);
-        cr_expect_eq(mode, GUARD_V20_ALL);
-        cr_expect_eq(guard_v20_mode_parse("NONE", &mode), 0);
-        cr_expect_eq(mode, GUARD_V20_NONE);
-        cr_expect_eq(guard_v20_mode_parse(NULL, &mode), 0);
-        cr_expect_eq(mode, GUARD_V20_ANY);
-        cr_expect_eq(guard_v20_mode_parse("some", &mode), -EINVAL);
-        cr_expect_eq(guard_v20_mode_parse("", &mode), -EINVAL);
+        PolicyV20Mode mode;
+        cr_expect_eq(policy_v20_mode_parse("all", &mode), 0);
+        cr_expect_eq(mode, POLICY_V20_ALL);
+        cr_expect_eq(policy_v20_mode_parse("NONE", &mode), 0);
+        cr_expect_eq(mode, POLICY_V20_NONE);
+        cr_expect_eq(policy_v20_mode_parse(NULL, &mode), 0);
+        cr_expect_eq(mode, POLICY_V20_ANY);
+        cr_expect_eq(policy_v20_mode_parse("some", &mode), -EINVAL);
+        cr_expect_eq(policy_v20_mode_parse("", &mode), -EINVAL);
 
         PoClass cls;
-        GuardPlan v20, session_file, queue_read;
+        PolicyPlan v20, session_file, queue_read;
         po_classify(profile, "P1/INQUEUE3.003", &cls);
-        guard_plan_open(&cls, O_WRONLY | O_CREAT, true, &v20);
+        policy_plan_open(&cls, O_WRONLY | O_CREAT, true, &v20);
         po_classify(profile, "P1/INQUEUE3.0LK", &cls);
-        guard_plan_open(&cls, O_RDWR, false, &session_file);
+        policy_plan_open(&cls, O_RDWR, false, &session_file);
         po_classify(profile, "KEY/INQUEUE3.KEY", &cls);
-        guard_plan_open(&cls, O_RDONLY, false, &queue_read);
+        policy_plan_open(&cls, O_RDONLY, false, &queue_read);
 
         /* KB Q103960: all or none. A queue read is made by both kinds of
          * program and never counts. */
-        cr_expect(guard_plan_is_misconfigured(&session_file, GUARD_V20_ALL));
-        cr_expect_not(guard_plan_is_misconfigured(&v20, GUARD_V20_ALL));
-        cr_expect(guard_plan_is_misconfigured(&v20, GUARD_V20_NONE));
-        cr_expect_not(guard_plan_is_misconfigured(&session_file, GUARD_V20_NONE));
-        for (int m = GUARD_V20_ANY; m <= GUARD_V20_NONE; m++)
-                cr_expect_not(guard_plan_is_misconfigured(&queue_read, (GuardV20Mode)m));
-        cr_expect_not(guard_plan_is_misconfigured(&v20, GUARD_V20_ANY));
+        cr_expect(policy_plan_is_misconfigured(&session_file, POLICY_V20_ALL));
+        cr_expect_not(policy_plan_is_misconfigured(&v20, POLICY_V20_ALL));
+        cr_expect(policy_plan_is_misconfigured(&v20, POLICY_V20_NONE));
+        cr_expect_not(policy_plan_is_misconfigured(&session_file, POLICY_V20_NONE));
+        for (int m = POLICY_V20_ANY; m <= POLICY_V20_NONE; m++)
+                cr_expect_not(policy_plan_is_misconfigured(&queue_read, (PolicyV20Mode)m));
+        cr_expect_not(policy_plan_is_misconfigured(&v20, POLICY_V20_ANY));
 }
 
 Test(guard, refusal_errno_and_waiting_by_layer)
@@ -122,60 +122,60 @@ Test(guard, refusal_errno_and_waiting_by_layer)
          * both answer by themselves. DOSBox turns every refusal into "file
          * not found", so it waits; dosemu answers access denied at once;
          * everyone else gets EBUSY after waiting up to the lock timeout. */
-        guard_busy_answers_reset();
-        cr_expect_eq(guard_busy_errno("smbd"), ETXTBSY);
-        cr_expect_eq(guard_busy_errno("wineserver"), EAGAIN);
-        cr_expect_eq(guard_busy_errno("wineserver64"), EAGAIN);
-        cr_expect_eq(guard_busy_errno("EXTERNAL.EXE"), EBUSY);
-        cr_expect_eq(guard_busy_errno("smbdx"), EBUSY);
-        cr_expect_eq(guard_busy_errno("dosbox"), EBUSY);
-        cr_expect_eq(guard_busy_errno(NULL), EBUSY);
-        cr_expect_not(guard_caller_may_wait("smbd"));
-        cr_expect_not(guard_caller_may_wait("wineserver"));
-        cr_expect_not(guard_caller_may_wait("dosemu2.bin"));
-        cr_expect(guard_caller_may_wait("dosemu2"));
-        cr_expect(guard_caller_may_wait(NULL));
+        policy_busy_answers_reset();
+        cr_expect_eq(policy_busy_errno("smbd"), ETXTBSY);
+        cr_expect_eq(policy_busy_errno("wineserver"), EAGAIN);
+        cr_expect_eq(policy_busy_errno("wineserver64"), EAGAIN);
+        cr_expect_eq(policy_busy_errno("EXTERNAL.EXE"), EBUSY);
+        cr_expect_eq(policy_busy_errno("smbdx"), EBUSY);
+        cr_expect_eq(policy_busy_errno("dosbox"), EBUSY);
+        cr_expect_eq(policy_busy_errno(NULL), EBUSY);
+        cr_expect_not(policy_caller_may_wait("smbd"));
+        cr_expect_not(policy_caller_may_wait("wineserver"));
+        cr_expect_not(policy_caller_may_wait("dosemu2.bin"));
+        cr_expect(policy_caller_may_wait("dosemu2"));
+        cr_expect(policy_caller_may_wait(NULL));
 
-        cr_expect_eq(guard_caller_wait("dosbox", false), GUARD_WAIT_UNLIMITED);
-        cr_expect_eq(guard_caller_wait("dosbox-x", false), GUARD_WAIT_UNLIMITED);
-        cr_expect_eq(guard_caller_wait("dosboxer", false), GUARD_WAIT_LIMITED);
-        cr_expect_eq(guard_caller_wait("EXTERNAL.EXE", false), GUARD_WAIT_LIMITED);
-        cr_expect_eq(guard_caller_wait("smbd", false), GUARD_WAIT_NEVER);
+        cr_expect_eq(policy_caller_wait("dosbox", false), POLICY_WAIT_UNLIMITED);
+        cr_expect_eq(policy_caller_wait("dosbox-x", false), POLICY_WAIT_UNLIMITED);
+        cr_expect_eq(policy_caller_wait("dosboxer", false), POLICY_WAIT_LIMITED);
+        cr_expect_eq(policy_caller_wait("EXTERNAL.EXE", false), POLICY_WAIT_LIMITED);
+        cr_expect_eq(policy_caller_wait("smbd", false), POLICY_WAIT_NEVER);
         /* Creates: only a program that cannot hear "busy" waits, and only
          * up to the lock timeout (the folder is locked meanwhile). */
-        cr_expect_eq(guard_caller_wait("dosbox", true), GUARD_WAIT_LIMITED);
-        cr_expect_eq(guard_caller_wait("EXTERNAL.EXE", true), GUARD_WAIT_NEVER);
-        cr_expect_eq(guard_caller_wait("smbd", true), GUARD_WAIT_NEVER);
-        cr_expect_eq(guard_caller_wait(NULL, true), GUARD_WAIT_NEVER);
+        cr_expect_eq(policy_caller_wait("dosbox", true), POLICY_WAIT_LIMITED);
+        cr_expect_eq(policy_caller_wait("EXTERNAL.EXE", true), POLICY_WAIT_NEVER);
+        cr_expect_eq(policy_caller_wait("smbd", true), POLICY_WAIT_NEVER);
+        cr_expect_eq(policy_caller_wait(NULL, true), POLICY_WAIT_NEVER);
 }
 
 Test(guard, busy_answers_from_options)
 {
-        guard_busy_answers_reset();
-        cr_expect_eq(guard_busy_answer_add("dosbox:EACCES"), 0);
-        cr_expect_eq(guard_busy_errno("dosbox"), EACCES);
-        cr_expect_eq(guard_caller_wait("dosbox", false), GUARD_WAIT_NEVER);
-        cr_expect_eq(guard_caller_wait("dosbox", true), GUARD_WAIT_NEVER);
+        policy_busy_answers_reset();
+        cr_expect_eq(policy_busy_answer_add("dosbox:EACCES"), 0);
+        cr_expect_eq(policy_busy_errno("dosbox"), EACCES);
+        cr_expect_eq(policy_caller_wait("dosbox", false), POLICY_WAIT_NEVER);
+        cr_expect_eq(policy_caller_wait("dosbox", true), POLICY_WAIT_NEVER);
 
-        cr_expect_eq(guard_busy_answer_add("myemu*:wait"), 0);
-        cr_expect_eq(guard_caller_wait("myemu", false), GUARD_WAIT_UNLIMITED);
-        cr_expect_eq(guard_caller_wait("myemu-sdl", true), GUARD_WAIT_LIMITED);
-        cr_expect_eq(guard_caller_wait("my", false), GUARD_WAIT_LIMITED);
+        cr_expect_eq(policy_busy_answer_add("myemu*:wait"), 0);
+        cr_expect_eq(policy_caller_wait("myemu", false), POLICY_WAIT_UNLIMITED);
+        cr_expect_eq(policy_caller_wait("myemu-sdl", true), POLICY_WAIT_LIMITED);
+        cr_expect_eq(policy_caller_wait("my", false), POLICY_WAIT_LIMITED);
 
         /* The later rule wins, also over a built-in one. */
-        cr_expect_eq(guard_busy_answer_add("smbd:eagain"), 0);
-        cr_expect_eq(guard_busy_errno("smbd"), EAGAIN);
-        cr_expect_eq(guard_busy_answer_add("smbd:queue"), 0);
-        cr_expect_eq(guard_busy_errno("smbd"), EBUSY);
-        cr_expect(guard_caller_may_wait("smbd"));
+        cr_expect_eq(policy_busy_answer_add("smbd:eagain"), 0);
+        cr_expect_eq(policy_busy_errno("smbd"), EAGAIN);
+        cr_expect_eq(policy_busy_answer_add("smbd:queue"), 0);
+        cr_expect_eq(policy_busy_errno("smbd"), EBUSY);
+        cr_expect(policy_caller_may_wait("smbd"));
 
         const char *bad[] = {"dosbox", "dosbox:", ":wait", "*:wait", "dos*box:wait",
                              "dosbox:ENOENT", "dosbox:later", "a/b:wait", NULL};
         for (const char **spec = bad; *spec; spec++)
-                cr_expect_eq(guard_busy_answer_add(*spec), -EINVAL, "%s", *spec);
-        cr_expect_eq(guard_busy_answer_add(NULL), -EINVAL);
+                cr_expect_eq(policy_busy_answer_add(*spec), -EINVAL, "%s", *spec);
+        cr_expect_eq(policy_busy_answer_add(NULL), -EINVAL);
 
-        guard_busy_answers_reset();
-        cr_expect_eq(guard_busy_errno("smbd"), ETXTBSY);
-        cr_expect_eq(guard_caller_wait("dosbox", false), GUARD_WAIT_UNLIMITED);
+        policy_busy_answers_reset();
+        cr_expect_eq(policy_busy_errno("smbd"), ETXTBSY);
+        cr_expect_eq(policy_caller_wait("dosbox", false), POLICY_WAIT_UNLIMITED);
 }

@@ -1,4 +1,4 @@
-/* mailbagfs.h - the daemon's state, shared by its request handlers.
+/* daemon.h - the daemon's state, shared by its request handlers.
  *
  * Everything here is set up before the FUSE loop starts and is immutable
  * afterwards, except what the modules it points to guard themselves.

@@ -197,7 +197,7 @@ static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, c
                 errno = -r;
                 return -1;
         }
-        if (unlinkat(child, CLUSTER_LOCKS_FILE, 0) < 0 && errno != ENOENT)
+        if (unlinkat(child, CLUSTER_FILE, 0) < 0 && errno != ENOENT)
                 return -1;
         return unlinkat(dirfd, name, AT_REMOVEDIR);
 }

@@ -7,12 +7,12 @@
 #include <stdio.h>
 
 #include "caller.h"
-#include "guard.h"
+#include "policy.h"
 #include "lease.h"
 
 struct Claim {
         Postoffice *po; /* whose lease manager holds it; lives as long as the daemon */
-        GuardPlan plan;
+        PolicyPlan plan;
         Caller caller;
         char *relpath;
         uint64_t ref;
@@ -32,13 +32,13 @@ static int claim_errno(const Claim *claim, int lease_result)
 {
         switch (lease_result) {
         case -EBUSY:
-                return -guard_busy_errno(claim->caller.program);
+                return -policy_busy_errno(claim->caller.program);
         case -EDEADLK:
                 /* Callers that never wait queue only for a hold being
                  * closed; to them a refusal is busy like any other. */
-                return guard_caller_may_wait(claim->caller.program)
+                return policy_caller_may_wait(claim->caller.program)
                                ? -EDEADLK
-                               : -guard_busy_errno(claim->caller.program);
+                               : -policy_busy_errno(claim->caller.program);
         case -ESRCH:     /* the waiting process died: nobody to answer */
         case -ECANCELED: /* the daemon stops */
                 return -EINTR;
@@ -61,7 +61,7 @@ static void claim_lease_done(void *opaque, int result)
         ready(ready_opaque, claim, 0);
 }
 
-/* How long a refused claim waits, as a lease timeout (guard.h says who
+/* How long a refused claim waits, as a lease timeout (policy.h says who
  * waits): never, the kind's default, or until granted. A create by most
  * callers never waits: the kernel holds the folder's lock for the whole
  * create, so a waiting create of P1/INQUEUE3.002 would stop every other
@@ -69,12 +69,12 @@ static void claim_lease_done(void *opaque, int result)
  * until it timed out. */
 static int claim_timeout_ms(const Claim *claim)
 {
-        switch (guard_caller_wait(claim->caller.program, claim->creating)) {
-        case GUARD_WAIT_NEVER:
+        switch (policy_caller_wait(claim->caller.program, claim->creating)) {
+        case POLICY_WAIT_NEVER:
                 return 0;
-        case GUARD_WAIT_UNLIMITED:
+        case POLICY_WAIT_UNLIMITED:
                 return INT_MAX;
-        case GUARD_WAIT_LIMITED:
+        case POLICY_WAIT_LIMITED:
         default:
                 return -1;
         }
@@ -130,11 +130,11 @@ int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node, i
         Claim *claim = *claim_ref;
         if (!claim)
                 return 0;
-        const GuardPlan *plan = &claim->plan;
+        const PolicyPlan *plan = &claim->plan;
         if (!lease_holds(claim->po->leases, plan->kind, plan->name, claim->ref)) {
                 /* Broken by an operator, or the caller died, between the
                  * grant and the open. */
-                int error = -guard_busy_errno(claim->caller.program);
+                int error = -policy_busy_errno(claim->caller.program);
                 *claim_ref = NULL;
                 claim_free(claim);
                 return error;
@@ -183,14 +183,14 @@ void claim_interrupt(Mailbags *mailbags, uint64_t wait_id)
 
 int claim_needed(Mailbags *mailbags, const char *relpath, int flags)
 {
-        GuardPlan plan;
+        PolicyPlan plan;
         int r = mailbags_plan_only(mailbags, relpath, flags, false, &plan);
         return r < 0 ? r : plan.needed;
 }
 
 int claim_is_lockfile_name(Mailbags *mailbags, const char *relpath)
 {
-        GuardPlan plan;
+        PolicyPlan plan;
         int r = mailbags_plan_only(mailbags, relpath, O_WRONLY | O_CREAT | O_EXCL, true, &plan);
         return r < 0 ? r : plan.needed && plan.until_unlink;
 }

@@ -33,30 +33,30 @@ static void mailbags_lease_log(void *user_data, int priority, const char *messag
  * file, so other daemons on the share honour it. */
 static int mailbags_remote_take(void *user_data, LeaseKind kind, const char *name)
 {
-        ClusterLocks *cluster = ((Postoffice *)user_data)->cluster;
-        int r = cluster_locks_take(cluster, kind, name);
-        if (r == 0 && kind == LEASE_SESSION && cluster_locks_marked(cluster, name))
+        Cluster *cluster = ((Postoffice *)user_data)->cluster;
+        int r = cluster_take(cluster, kind, name);
+        if (r == 0 && kind == LEASE_SESSION && cluster_marked(cluster, name))
                 return LEASE_REMOTE_TAKEN_LOOK;
         return r;
 }
 
 static void mailbags_remote_drop(void *user_data, LeaseKind kind, const char *name)
 {
-        ClusterLocks *cluster = ((Postoffice *)user_data)->cluster;
+        Cluster *cluster = ((Postoffice *)user_data)->cluster;
         /* The hold ends only once its lock files are gone. */
-        if (kind == LEASE_SESSION && cluster_locks_marked_here(cluster, name))
-                cluster_locks_mark(cluster, name, false);
-        cluster_locks_drop(cluster, kind, name);
+        if (kind == LEASE_SESSION && cluster_marked_here(cluster, name))
+                cluster_mark(cluster, name, false);
+        cluster_drop(cluster, kind, name);
 }
 
 static void mailbags_remote_want(void *user_data, LeaseKind kind, const char *name, bool want)
 {
-        cluster_locks_want(((Postoffice *)user_data)->cluster, kind, name, want);
+        cluster_want(((Postoffice *)user_data)->cluster, kind, name, want);
 }
 
 static bool mailbags_remote_wanted(void *user_data, LeaseKind kind, const char *name)
 {
-        return cluster_locks_wanted_elsewhere(((Postoffice *)user_data)->cluster, kind, name);
+        return cluster_wanted_elsewhere(((Postoffice *)user_data)->cluster, kind, name);
 }
 
 /* A session is taken whose mark says its last holder, through another
@@ -73,7 +73,7 @@ static void mailbags_remote_taken(void *user_data, LeaseKind kind, const char *n
         if (kind != LEASE_SESSION)
                 return;
         /* Looked at now; lock files this daemon makes will mark it again. */
-        cluster_locks_mark(po->cluster, name, false);
+        cluster_mark(po->cluster, name, false);
         g_autofree char *path = postoffices_path_of(mailbags->postoffices, po);
         const char *lock_folder = po_profile_lock_folder(mailbags->profile);
         g_autofree char *folder_rel = path[0] ? g_strdup_printf("%s/%s", path, lock_folder)
@@ -216,14 +216,14 @@ static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_d
 
                 g_autofree char *relpath = path[0] ? g_strdup_printf("%s/%s", path, inner)
                                                    : g_strdup(inner);
-                if (cluster_locks_held_elsewhere(po->cluster, LEASE_SESSION, cls.name)) {
+                if (cluster_held_elsewhere(po->cluster, LEASE_SESSION, cls.name)) {
                         /* Its holder is alive, through another daemon. */
                         log_info("lock file %s belongs to a session held through another "
                                  "mailbagfs daemon", relpath);
                         continue;
                 }
                 /* Claimed here as held, not looked at as a dead node's. */
-                cluster_locks_mark(po->cluster, cls.name, false);
+                cluster_mark(po->cluster, cls.name, false);
                 uint64_t ref = mailbags_new_ref(mailbags);
                 LeaseRequest request = {
                         .kind = LEASE_SESSION,
@@ -243,7 +243,7 @@ static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_d
                 LockFile replaced;
                 struct stat st;
                 bool known = fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-                cluster_locks_mark(po->cluster, cls.name, true);
+                cluster_mark(po->cluster, cls.name, true);
                 lockfiles_add(po->lockfiles, inner, cls.name, ref, mailbags->daemon_pid, 0,
                               known ? &st : NULL, &replaced);
                 log_warning("lock file %s was on the share at start: session %s counts as held "
@@ -350,7 +350,7 @@ static void mailbags_identify(pid_t thread_id, Caller *caller)
 #define MAILBAGS_MISCONFIGURED_PIDS_MAX 1024
 
 static void mailbags_note_misconfigured(Mailbags *mailbags, Postoffice *po,
-                                        const GuardPlan *plan, const Caller *caller)
+                                        const PolicyPlan *plan, const Caller *caller)
 {
         bool first = false;
 
@@ -370,7 +370,7 @@ static void mailbags_note_misconfigured(Mailbags *mailbags, Postoffice *po,
                     "postoffice is mounted with v20=%s; set -V20 on all MTAs or on none (KB Q103960)",
                     (int)caller->pid, caller->program, plan->name,
                     plan->v20_style ? "Mail 2.x (-V20)" : "Mail 3.x",
-                    mailbags->v20_mode == GUARD_V20_ALL ? "all" : "none");
+                    mailbags->v20_mode == POLICY_V20_ALL ? "all" : "none");
 }
 
 Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool recognise,
@@ -389,7 +389,7 @@ Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool
 
 /* The plan alone, and the postoffice it is for. */
 static int mailbags_plan_in(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                            GuardPlan *plan, Postoffice **po)
+                            PolicyPlan *plan, Postoffice **po)
 {
         *po = NULL;
         memset(plan, 0, sizeof(*plan));
@@ -399,7 +399,7 @@ static int mailbags_plan_in(Mailbags *mailbags, const char *relpath, int flags, 
                 return 0;
         PoClass cls;
         po_classify(mailbags->profile, inner, &cls);
-        guard_plan_open(&cls, flags, creating, plan);
+        policy_plan_open(&cls, flags, creating, plan);
         if (!plan->needed)
                 return 0;
         /* Only a file that would be guarded costs a look at its folder. */
@@ -414,14 +414,14 @@ static int mailbags_plan_in(Mailbags *mailbags, const char *relpath, int flags, 
 }
 
 int mailbags_plan_only(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                       GuardPlan *plan)
+                       PolicyPlan *plan)
 {
         Postoffice *po;
         return mailbags_plan_in(mailbags, relpath, flags, creating, plan, &po);
 }
 
 int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creating,
-                  pid_t thread_id, Caller *caller, GuardPlan *plan, Postoffice **po)
+                  pid_t thread_id, Caller *caller, PolicyPlan *plan, Postoffice **po)
 {
         int r = mailbags_plan_in(mailbags, relpath, flags, creating, plan, po);
         if (r < 0 || !plan->needed)
@@ -433,7 +433,7 @@ int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creat
                 plan->needed = false;
                 return 0;
         }
-        if (guard_plan_is_misconfigured(plan, mailbags->v20_mode))
+        if (policy_plan_is_misconfigured(plan, mailbags->v20_mode))
                 mailbags_note_misconfigured(mailbags, *po, plan, caller);
         return 0;
 }
@@ -455,11 +455,11 @@ void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id)
 }
 
 void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
-                               uint64_t parent_node, const struct stat *st, const GuardPlan *plan,
+                               uint64_t parent_node, const struct stat *st, const PolicyPlan *plan,
                                uint64_t ref, pid_t pid)
 {
         LockFile replaced;
-        cluster_locks_mark(po->cluster, plan->name, true);
+        cluster_mark(po->cluster, plan->name, true);
         if (lockfiles_add(po->lockfiles, mailbags_inner_path(relpath), plan->name, ref, pid,
                           parent_node, st, &replaced))
                 lease_release(po->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
@@ -472,7 +472,7 @@ int mailbags_folder_may_go(Mailbags *mailbags, const char *relpath)
         if (!po)
                 return 0;
         g_autoptr(GPtrArray) leases = lease_manager_snapshot(po->leases);
-        if (leases->len > 0 || cluster_locks_served_elsewhere(po->cluster))
+        if (leases->len > 0 || cluster_served_elsewhere(po->cluster))
                 return -EBUSY;
         return 0;
 }

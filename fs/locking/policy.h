@@ -1,4 +1,4 @@
-/* guard.h - which lease an open or a create of a postoffice file needs.
+/* policy.h - which lease an open or a create of a postoffice file needs.
  *
  * This is the daemon's whole locking policy, in one place (KB Q103960,
  * Q237695; POSTOFFICE.md):
@@ -30,28 +30,28 @@ typedef struct {
         bool until_unlink;     /* a Mail 2.x lock file: the hold outlives the handle */
         bool v20_style;        /* the lock-file protocol, for -o v20= checks */
         bool os_lock_style;    /* the network-OS lock protocol (.0LK) */
-} GuardPlan;
+} PolicyPlan;
 
 /* @creating: the request creates the file (or truncates an existing one,
  * which for a lock file is the same claim). */
-void guard_plan_open(const PoClass *cls, int open_flags, bool creating, GuardPlan *plan);
+void policy_plan_open(const PoClass *cls, int open_flags, bool creating, PolicyPlan *plan);
 
 /* The leases that some open of the file @cls names would take, in kind
  * order (what its status shows); returns how many. */
-int guard_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT]);
+int policy_leases_of(const PoClass *cls, LeaseKind kinds[LEASE_KIND_COUNT]);
 
 typedef enum {
-        GUARD_V20_ANY = 0, /* either protocol, no warnings */
-        GUARD_V20_ALL,     /* every MTA runs with -V20 */
-        GUARD_V20_NONE,    /* no MTA runs with -V20 */
-} GuardV20Mode;
+        POLICY_V20_ANY = 0, /* either protocol, no warnings */
+        POLICY_V20_ALL,     /* every MTA runs with -V20 */
+        POLICY_V20_NONE,    /* no MTA runs with -V20 */
+} PolicyV20Mode;
 
 /* Parses "any", "all" or "none"; -EINVAL otherwise. */
-int guard_v20_mode_parse(const char *text, GuardV20Mode *mode);
+int policy_v20_mode_parse(const char *text, PolicyV20Mode *mode);
 
 /* True when @plan uses the protocol that @mode says nobody should use (KB
  * Q103960: -V20 must be set on all MTAs of a postoffice or on none). */
-bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode);
+bool policy_plan_is_misconfigured(const PolicyPlan *plan, PolicyV20Mode mode);
 
 /* How each client layer must hear "busy". A refused open reaches a program
  * through its layer, which turns the errno into its own answer:
@@ -74,21 +74,21 @@ bool guard_plan_is_misconfigured(const GuardPlan *plan, GuardV20Mode mode);
  * smbd, wineserver and the emulators each serve many requests or a whole
  * program from one thread, which a wait in the daemon freezes. */
 typedef enum {
-        GUARD_WAIT_NEVER,     /* refused at once */
-        GUARD_WAIT_LIMITED,   /* waits up to the lock timeout */
-        GUARD_WAIT_UNLIMITED, /* waits until granted (or a deadlock) */
-} GuardWait;
+        POLICY_WAIT_NEVER,     /* refused at once */
+        POLICY_WAIT_LIMITED,   /* waits up to the lock timeout */
+        POLICY_WAIT_UNLIMITED, /* waits until granted (or a deadlock) */
+} PolicyWait;
 
 /* The errno for a refused claim of @program (its /proc comm, may be NULL). */
-int guard_busy_errno(const char *program);
+int policy_busy_errno(const char *program);
 
 /* How long a refused claim of @program waits; @creating: a create, which
- * waits at most GUARD_WAIT_LIMITED and only for a program whose layer
+ * waits at most POLICY_WAIT_LIMITED and only for a program whose layer
  * cannot report busy for it. */
-GuardWait guard_caller_wait(const char *program, bool creating);
+PolicyWait policy_caller_wait(const char *program, bool creating);
 
 /* Whether a refused open (not a create) of @program may wait at all. */
-bool guard_caller_may_wait(const char *program);
+bool policy_caller_may_wait(const char *program);
 
 /* Adds or replaces a rule from "PROGRAM:ANSWER" (-o busy_answer=): PROGRAM
  * is a /proc comm name, or a prefix ending in '*'; ANSWER is "wait"
@@ -97,7 +97,7 @@ bool guard_caller_may_wait(const char *program);
  * ETXTBSY, EACCES, EPERM) given at once. Later rules win. Call before any
  * claim is made: the table is read without a lock afterwards. 0 or
  * -EINVAL. */
-int guard_busy_answer_add(const char *spec);
+int policy_busy_answer_add(const char *spec);
 
 /* Forgets the rules added, back to the built-in ones (for tests). */
-void guard_busy_answers_reset(void);
+void policy_busy_answers_reset(void);
