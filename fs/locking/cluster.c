@@ -14,6 +14,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "log.h"
 
 #define CLUSTER_VERSION_BASE ((off_t)1 << 40)
@@ -195,7 +196,7 @@ static void cluster_lock_failed(Cluster *locks, int error)
                             "it wait and ask again", locks->po_path, g_strerror(-error));
 }
 
-int cluster_take(Cluster *locks, LeaseKind kind, const char *name)
+static int cluster_take_range(Cluster *locks, LeaseKind kind, const char *name)
 {
         if (atomic_load(&locks->unsupported))
                 return 0;
@@ -215,8 +216,20 @@ int cluster_take(Cluster *locks, LeaseKind kind, const char *name)
         return 0;
 }
 
+int cluster_take(Cluster *locks, LeaseKind kind, const char *name, bool after_waiting)
+{
+        int r = cluster_take_range(locks, kind, name);
+        if (r < 0)
+                return r;
+        if (kind == LEASE_SESSION && (after_waiting || cluster_marked(locks, name)))
+                return CLUSTER_TAKEN_FROM_DEAD_NODE;
+        return CLUSTER_TAKEN;
+}
+
 void cluster_drop(Cluster *locks, LeaseKind kind, const char *name)
 {
+        if (kind == LEASE_SESSION && cluster_marked_here(locks, name))
+                cluster_mark(locks, name, false);
         if (!atomic_load(&locks->unsupported))
                 cluster_fcntl(locks->fd, F_OFD_SETLK, F_UNLCK, cluster_offset(kind, name), 1,
                               NULL);
@@ -289,10 +302,58 @@ bool cluster_marked(Cluster *locks, const char *session)
         snprintf(self, sizeof self, "/proc/self/fd/%d", locks->fd);
         int fd = open(self, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                fd = dup(locks->fd);
+                fd = fcntl(locks->fd, F_DUPFD_CLOEXEC, 0);
         bool marked = fd >= 0 && pread(fd, &byte, 1, cluster_mark_offset(session)) == 1 &&
                       byte != 0;
         if (fd >= 0)
                 close(fd);
         return marked;
+}
+
+/* The names a lock-file pattern of the profile stands for ("0NN": every N
+ * a decimal digit), in turn: @number from 0 up, until it answers false. */
+static bool cluster_pattern_name(const char *pattern, unsigned number, char *ext, gsize size)
+{
+        gsize len = strlen(pattern);
+        unsigned rest = number;
+        if (len >= size)
+                return false;
+        for (gsize i = len; i-- > 0;) {
+                ext[i] = pattern[i] == 'N' ? (char)('0' + rest % 10) : pattern[i];
+                if (pattern[i] == 'N')
+                        rest /= 10;
+        }
+        ext[len] = '\0';
+        return rest == 0;
+}
+
+void cluster_sweep_dead_lockfiles(Cluster *locks, const Backing *backing,
+                                  const PoProfile *profile, const char *po_path,
+                                  LockFiles *known, const char *session)
+{
+        /* Looked at now; lock files this daemon makes will mark it again. */
+        cluster_mark(locks, session, false);
+        const char *lock_folder = po_profile_lock_folder(profile);
+        g_autofree char *folder_rel = po_path[0] ? g_strdup_printf("%s/%s", po_path, lock_folder)
+                                                 : g_strdup(lock_folder);
+        autoclose_fd int dirfd = backing_open_dir(backing, folder_rel);
+        if (dirfd < 0)
+                return;
+        for (const char *const *pattern = po_profile_v20_extensions(profile); *pattern; pattern++) {
+                char ext[16];
+                for (unsigned number = 0; number < 100000 &&
+                     cluster_pattern_name(*pattern, number, ext, sizeof ext);
+                     number++) {
+                        g_autofree char *file = g_strdup_printf("%s.%s", session, ext);
+                        g_autofree char *inner = g_strdup_printf("%s/%s", lock_folder, file);
+                        struct stat st;
+                        if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            !S_ISREG(st.st_mode) || lockfiles_known(known, inner))
+                                continue;
+                        if (unlinkat(dirfd, file, 0) == 0)
+                                log_warning("removed stale lock file %s/%s: made through another "
+                                            "mailbagfs daemon, which no longer holds its queue",
+                                            folder_rel, file);
+                }
+        }
 }

@@ -34,7 +34,10 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "backing.h"
 #include "lease.h"
+#include "lockfiles.h"
+#include "profile.h"
 #include "status-line.h"
 
 #define CLUSTER_FILE PO_STATUS_LEASE_FILE
@@ -50,11 +53,43 @@ Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error);
 void cluster_free(Cluster *locks);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Cluster, cluster_free)
 
-/* Never block. take: 0 when this daemon now holds the resource, -EAGAIN
- * when another daemon does. A filesystem that refuses locks altogether is
- * reported once and leaves leases local (take answers 0). */
-int cluster_take(Cluster *locks, LeaseKind kind, const char *name);
+/* How often a request for a resource another daemon holds asks again. */
+#define CLUSTER_RETRY_MS 10
+/* How long a resource that becomes free here waits for another daemon's
+ * waiter to take it (the intent ranges above), before a local one may. */
+#define CLUSTER_YIELD_MS 50
+
+#define CLUSTER_TAKEN 0
+#define CLUSTER_TAKEN_FROM_DEAD_NODE 1
+
+/* The dead-node rule, decided here alone. A -V20 lock file holds its
+ * session until it is unlinked, so a daemon's session hold never ends
+ * while its lock files remain, unless that daemon died. A session taken
+ * while its mark is set (the last holder had lock files and did not clear
+ * the mark), or taken after waiting for another daemon (@after_waiting:
+ * whatever that daemon held ended, perhaps with its death, even when its
+ * mark has not reached us, as a cluster filesystem may cache the file's
+ * data for a while), may therefore have lock files of a dead node left:
+ * take answers CLUSTER_TAKEN_FROM_DEAD_NODE, and the caller sweeps them
+ * with cluster_sweep_dead_lockfiles() once it may call out.
+ *
+ * Never blocks. CLUSTER_TAKEN or CLUSTER_TAKEN_FROM_DEAD_NODE when this
+ * daemon now holds the resource, -EAGAIN when another daemon does. A
+ * filesystem that refuses locks altogether is reported once and leaves
+ * leases local (always taken). */
+int cluster_take(Cluster *locks, LeaseKind kind, const char *name, bool after_waiting);
+/* Ends this daemon's hold. A session's mark set here is cleared first: the
+ * hold ends only once its lock files are gone. */
 void cluster_drop(Cluster *locks, LeaseKind kind, const char *name);
+
+/* Removes the lock files of session @session in the lock folder of the
+ * postoffice at @po_path (relative to @backing) that @known does not
+ * record: the dead node's (see cluster_take). Clears the session's mark
+ * first: lock files this daemon makes will set it again. Logs each
+ * removal. */
+void cluster_sweep_dead_lockfiles(Cluster *locks, const Backing *backing,
+                                  const PoProfile *profile, const char *po_path,
+                                  LockFiles *known, const char *session);
 /* Lock-file marks: a daemon whose session hold includes -V20 lock files
  * sets the session's mark byte (at MARKS_BASE + FNV-1a-64(name) mod 2^20,
  * written, not locked) and clears it when the hold ends. A daemon taking a

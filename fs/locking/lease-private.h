@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cluster.h"
 #include "lease.h"
 
 #define LEASE_DEFAULT_SESSION_MS 10000
@@ -88,21 +89,20 @@ struct LeaseManager {
 
 typedef enum {
         LEASE_CALL_DONE,
-        LEASE_CALL_GONE,
-        LEASE_CALL_LOG,
-        LEASE_CALL_REMOTE_TAKEN,
+        LEASE_CALL_EVENT,
 } LeaseCallType;
 
+/* A callback collected under the mutex: a done, or an event whose
+ * strings and references the call owns. */
 typedef struct {
         LeaseCallType type;
-        int value; /* done's result or the log priority */
+        int value; /* done's result */
         LeaseDoneFn done;
         void *opaque;
-        LeaseKind kind;
-        pid_t pid;
-        LeaseEndReason reason;
-        char *text;    /* resource name or log message */
-        GArray *refs;  /* uint64_t */
+        LeaseEvent event; /* LEASE_CALL_EVENT; name, message and refs point
+                           * into text and refs below */
+        char *text;       /* resource name or log message */
+        GArray *refs;     /* uint64_t */
 } LeaseCall;
 
 /* Deferred callbacks: collected under the mutex, run after it is dropped. */

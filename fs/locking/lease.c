@@ -52,45 +52,47 @@ GArray *lease_calls_new(void)
         return calls;
 }
 
-/* Runs without the mutex, in the order collected: a holder_gone comes
+/* Runs without the mutex, in the order collected: a hold's end comes
  * before the grants it made possible. */
 void lease_calls_run(LeaseManager *m, GArray *calls)
 {
         for (guint i = 0; i < calls->len; i++) {
                 LeaseCall *call = &g_array_index(calls, LeaseCall, i);
 
-                switch (call->type) {
-                case LEASE_CALL_DONE:
+                if (call->type == LEASE_CALL_DONE)
                         call->done(call->opaque, call->value);
-                        break;
-                case LEASE_CALL_GONE:
-                        if (m->config.holder_gone)
-                                m->config.holder_gone(m->config.user_data, call->kind, call->text,
-                                                      call->pid, (const uint64_t *)call->refs->data,
-                                                      call->refs->len, call->reason);
-                        break;
-                case LEASE_CALL_LOG:
-                        m->config.log(m->config.user_data, call->value, call->text);
-                        break;
-                case LEASE_CALL_REMOTE_TAKEN:
-                        if (m->config.remote_taken)
-                                m->config.remote_taken(m->config.user_data, call->kind, call->text);
-                        break;
-                }
+                else if (m->config.notify)
+                        m->config.notify(m->config.user_data, &call->event);
         }
+}
+
+/* Queues @event; its @name or @message is @text, which the call takes. */
+static void lease_push_event(GArray *calls, LeaseEvent event, char *text, GArray *refs)
+{
+        LeaseCall call = { .type = LEASE_CALL_EVENT, .event = event, .text = text, .refs = refs };
+
+        if (event.type == LEASE_EVENT_LOG)
+                call.event.message = text;
+        else
+                call.event.name = text;
+        if (refs) {
+                call.event.refs = (const uint64_t *)refs->data;
+                call.event.n_refs = refs->len;
+        }
+        g_array_append_val(calls, call);
 }
 
 void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format, ...)
 {
-        LeaseCall call = { .type = LEASE_CALL_LOG, .value = priority };
         va_list args;
 
-        if (!m->config.log)
+        if (!m->config.notify)
                 return;
         va_start(args, format);
-        call.text = g_strdup_vprintf(format, args);
+        char *text = g_strdup_vprintf(format, args);
         va_end(args);
-        g_array_append_val(calls, call);
+        lease_push_event(calls, (LeaseEvent){ .type = LEASE_EVENT_LOG, .priority = priority },
+                         text, NULL);
 }
 
 void lease_push_done(GArray *calls, LeaseDoneFn done, void *opaque, int result)
@@ -247,6 +249,11 @@ static LeaseResource *lease_resource_new(LeaseManager *m, LeaseKind kind, const 
         return r;
 }
 
+/* ---- the cluster's turn ------------------------------------------------ *
+ * Only these three functions and lease_hold_finish() speak to the lease
+ * file; the protocol itself (what a take means, when a node died) is
+ * cluster.c's. */
+
 static void lease_remote_set_busy(LeaseManager *m, LeaseResource *r, bool busy)
 {
         if (r->remote_busy == busy)
@@ -256,8 +263,8 @@ static void lease_remote_set_busy(LeaseManager *m, LeaseResource *r, bool busy)
                 m->remote_busy++;
         else
                 m->remote_busy--;
-        if (m->config.remote_want)
-                m->config.remote_want(m->config.user_data, r->kind, r->name, busy);
+        if (m->config.cluster)
+                cluster_want(m->config.cluster, r->kind, r->name, busy);
 }
 
 /* @r is held elsewhere, or yielded to another daemon: its waiters ask
@@ -270,35 +277,37 @@ static void lease_remote_retry_in(LeaseManager *m, LeaseResource *r, int ms)
         lease_wake(m);
 }
 
-/* Whether a process on another daemon waits for @r. */
-static bool lease_remote_wanted(LeaseManager *m, const LeaseResource *r)
+/* Whether the free resource @r may get a holder here now: true once this
+ * daemon holds it in the lease file too. Otherwise its requests ask again
+ * later: in CLUSTER_RETRY_MS when another daemon holds it; in
+ * CLUSTER_YIELD_MS when, with @may_yield (the resource has just become
+ * free here, not after a wait for another daemon), another daemon's
+ * process waits for it: its turn first, or a program here that takes the
+ * queue again as soon as it let go (a consumer's next pass) would keep it
+ * from the other node for as long as it comes back, as that node asks
+ * only every CLUSTER_RETRY_MS. */
+static bool lease_cluster_turn(LeaseManager *m, LeaseResource *r, bool may_yield, GArray *calls)
 {
-        return m->config.remote_wanted &&
-               m->config.remote_wanted(m->config.user_data, r->kind, r->name);
-}
+        Cluster *cluster = m->config.cluster;
 
-/* 0 when taken (queueing the remote_taken report when the daemon asks
- * for one), -EAGAIN when another daemon holds it. */
-static int lease_remote_take(LeaseManager *m, LeaseResource *r, GArray *calls)
-{
-        int taken = m->config.remote_take
-                            ? m->config.remote_take(m->config.user_data, r->kind, r->name)
-                            : 0;
-        /* Taken after waiting for another daemon: whatever it held ended,
-         * perhaps with its death, even when its mark has not reached us
-         * (a cluster filesystem may cache the file's data for a while). */
-        if (taken == 0 && r->remote_busy && m->config.remote_taken)
-                taken = LEASE_REMOTE_TAKEN_LOOK;
-        if (taken == LEASE_REMOTE_TAKEN_LOOK) {
-                LeaseCall call = {
-                        .type = LEASE_CALL_REMOTE_TAKEN,
-                        .kind = r->kind,
-                        .text = g_strdup(r->name),
-                };
-                g_array_append_val(calls, call);
-                taken = 0;
+        if (!cluster)
+                return true;
+        if (may_yield && cluster_wanted_elsewhere(cluster, r->kind, r->name)) {
+                lease_remote_retry_in(m, r, CLUSTER_YIELD_MS);
+                return false;
         }
-        return taken < 0 ? -EAGAIN : 0;
+        int taken = cluster_take(cluster, r->kind, r->name, r->remote_busy);
+        if (taken < 0) {
+                lease_remote_retry_in(m, r, CLUSTER_RETRY_MS);
+                return false;
+        }
+        if (taken == CLUSTER_TAKEN_FROM_DEAD_NODE)
+                lease_push_event(calls,
+                                 (LeaseEvent){ .type = LEASE_EVENT_TAKEN_FROM_DEAD_NODE,
+                                               .kind = r->kind },
+                                 g_strdup(r->name), NULL);
+        lease_remote_set_busy(m, r, false);
+        return true;
 }
 
 static void lease_resource_drop_if_idle(LeaseManager *m, LeaseResource *r)
@@ -389,8 +398,8 @@ void lease_waiter_fail(LeaseManager *m, LeaseWaiter *w, int result, GArray *call
 }
 
 /* A free resource goes to its head waiter and, as re-entries, to every
- * other waiter of the same process. */
-static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
+ * other waiter of the same process; @may_yield as lease_cluster_turn(). */
+static void lease_grant_next(LeaseManager *m, LeaseResource *r, bool may_yield, GArray *calls)
 {
         LeaseWaiter *head = g_queue_peek_head(&r->waiters);
         LeaseProcess *p;
@@ -400,12 +409,8 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, GArray *calls)
                 return;
         if (r->remote_busy && g_get_monotonic_time() < r->remote_retry_us)
                 return;
-        if (lease_remote_take(m, r, calls) < 0) {
-                /* Another daemon holds it: ask again shortly. */
-                lease_remote_retry_in(m, r, LEASE_REMOTE_RETRY_MS);
+        if (!lease_cluster_turn(m, r, may_yield, calls))
                 return;
-        }
-        lease_remote_set_busy(m, r, false);
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
         lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
@@ -441,15 +446,9 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         r->since_us = 0;
         p->held = g_list_remove(p->held, r);
         lease_process_unref(m, p);
-        if (m->config.remote_drop)
-                m->config.remote_drop(m->config.user_data, r->kind, r->name);
-        if (!g_queue_is_empty(&r->waiters) && lease_remote_wanted(m, r)) {
-                /* Another daemon waits too: its turn first, or one node
-                 * with a busy queue would keep the resource for ever. */
-                lease_remote_retry_in(m, r, LEASE_REMOTE_YIELD_MS);
-        } else {
-                lease_grant_next(m, r, calls);
-        }
+        if (m->config.cluster)
+                cluster_drop(m->config.cluster, r->kind, r->name);
+        lease_grant_next(m, r, true, calls);
         lease_resource_drop_if_idle(m, r);
 }
 
@@ -468,7 +467,7 @@ gint64 lease_retry_remote(LeaseManager *m, GArray *calls)
                         g_ptr_array_add(due, r);
         }
         for (guint i = 0; i < due->len; i++)
-                lease_grant_next(m, due->pdata[i], calls);
+                lease_grant_next(m, due->pdata[i], false, calls);
 
         gint64 next = G_MAXINT64;
         g_hash_table_iter_init(&iter, m->resources);
@@ -482,19 +481,15 @@ gint64 lease_retry_remote(LeaseManager *m, GArray *calls)
 
 /* An operator ends a hold whose references were not released; the daemon
  * is told which. */
-/* Queues the holder_gone report of @r's hold; takes a reference on @refs. */
+/* Queues the report of @r's hold ending unreleased; takes a reference on
+ * @refs. */
 static void lease_push_gone(GArray *calls, const LeaseResource *r, LeaseEndReason reason,
                             GArray *refs)
 {
-        LeaseCall call = {
-                .type = LEASE_CALL_GONE,
-                .kind = r->kind,
-                .pid = r->holder->pid,
-                .reason = reason,
-                .text = g_strdup(r->name),
-                .refs = g_array_ref(refs),
-        };
-        g_array_append_val(calls, call);
+        lease_push_event(calls,
+                         (LeaseEvent){ .type = LEASE_EVENT_HOLD_ENDED, .kind = r->kind,
+                                       .pid = r->holder->pid, .reason = reason },
+                         g_strdup(r->name), g_array_ref(refs));
 }
 
 static void lease_hold_break(LeaseManager *m, LeaseResource *r, GArray *calls)
@@ -710,18 +705,7 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         if (!r || (!r->holder && !r->remote_busy)) {
                 if (!r)
                         r = lease_resource_new(m, req->kind, req->name);
-                /* Free, but a process on another daemon waits for it: its
-                 * turn first, as when a hold ends here with waiters
-                 * (lease_hold_finish). That waiter asks only every
-                 * LEASE_REMOTE_RETRY_MS, so a program here that takes the
-                 * queue again as soon as it let go (a consumer's next pass)
-                 * would keep it from the other node for as long as it
-                 * comes back. */
-                bool yield = lease_remote_wanted(m, r);
-                taken = !yield && lease_remote_take(m, r, calls) == 0;
-                if (!taken)
-                        lease_remote_retry_in(m, r, yield ? LEASE_REMOTE_YIELD_MS
-                                                          : LEASE_REMOTE_RETRY_MS);
+                taken = lease_cluster_turn(m, r, true, calls);
         }
         if (taken) {
                 lease_hold_begin(r, p, program, protocol, req->ref, req->handle);

@@ -31,12 +31,13 @@
  * not one per resource): a dead holder's lock-file references are reclaimed
  * and reported, a dead waiter is dropped from its queues with -ESRCH.
  *
- * Callbacks (done, holder_gone, log) are never called with the manager's
- * mutex held, so they may call back into the manager; they must not call
+ * Callbacks (done, notify) are never called with the manager's mutex held,
+ * so they may call back into the manager; they must not call
  * lease_manager_free(). They run on several threads at once, and callbacks
  * collected by different calls are not ordered with each other: a
- * holder_gone (break, death) may overtake the done(0) of the grant it ends,
- * so a daemon that cares checks lease_holds() after its backing open.
+ * LEASE_EVENT_HOLD_ENDED (break, death) may overtake the done(0) of the
+ * grant it ends, so a daemon that cares checks lease_holds() after its
+ * backing open.
  */
 #pragma once
 
@@ -93,49 +94,65 @@ typedef struct {
         void *opaque;         /* passed to done */
 } LeaseRequest;
 
+/* What the manager tells the module above it (calls go down: this is the
+ * one way back up). */
+typedef enum {
+        /* @priority (LOG_WARNING, LOG_INFO or LOG_DEBUG from <syslog.h>) and
+         * @message, which names the resource, pids and programs. */
+        LEASE_EVENT_LOG,
+        /* A hold on (@kind, @name) by @pid ended without its references
+         * being released (@reason): @refs are those it still had, so the
+         * daemon can remove stale Mail 2.0 lock files. Once per resource,
+         * before the done callbacks of the waiters it lets in. */
+        LEASE_EVENT_HOLD_ENDED,
+        /* Session @name was taken from another daemon that may have died
+         * with -V20 lock files (cluster_take() said so): the daemon sweeps
+         * the lock files it does not know (cluster_sweep_dead_lockfiles()).
+         * Before the grants the take allows. */
+        LEASE_EVENT_TAKEN_FROM_DEAD_NODE,
+} LeaseEventType;
+
+typedef struct {
+        LeaseEventType type;
+        int priority;          /* LOG */
+        const char *message;   /* LOG */
+        LeaseKind kind;        /* HOLD_ENDED, TAKEN_FROM_DEAD_NODE */
+        const char *name;      /* HOLD_ENDED, TAKEN_FROM_DEAD_NODE */
+        pid_t pid;             /* HOLD_ENDED */
+        const uint64_t *refs;  /* HOLD_ENDED */
+        unsigned n_refs;       /* HOLD_ENDED */
+        LeaseEndReason reason; /* HOLD_ENDED */
+} LeaseEvent;
+
+/* Runs without the manager's mutex, on the thread of the manager call
+ * that produced the event (an acquire, a release, a cancel, a break) or
+ * on the watch thread (a death, a timeout, a remote retry); events of
+ * different calls are not ordered with each other. It may call the
+ * manager, never lease_manager_free(). */
+typedef void (*LeaseNotifyFn)(void *user_data, const LeaseEvent *event);
+
+/* The postoffice's lease file, shared with the other daemons serving the
+ * share (cluster.h). */
+typedef struct Cluster Cluster;
+
 typedef struct {
         /* Default waits per kind in milliseconds; 0 picks the built-in
          * defaults (10 s, 10 s, 2 s). */
         int session_timeout_ms;
         int key_write_timeout_ms;
         int exclusive_timeout_ms;
-        /* Optional. priority is LOG_WARNING, LOG_INFO or LOG_DEBUG from
-         * <syslog.h>; messages name the resource, pids and programs. */
-        void (*log)(void *user_data, int priority, const char *message);
-        /* Optional. A hold ended without its references being released:
-         * @refs are the references it still had (so the daemon can remove
-         * or quarantine stale Mail 2.0 lock files). Called once per
-         * resource, before the done callbacks of the waiters it lets in. */
-        void (*holder_gone)(void *user_data, LeaseKind kind, const char *name,
-                            pid_t pid, const uint64_t *refs, unsigned n_refs,
-                            LeaseEndReason reason);
-        /* Optional: the hold across daemons sharing the backing store
-         * (cluster.h). All four are called under the manager's mutex,
-         * so they must not block nor call the manager. remote_take is asked
-         * before a resource gets a holder: 0 when this daemon may have it,
-         * -EAGAIN when another daemon holds it; the request then waits
-         * (retried every LEASE_REMOTE_RETRY_MS, up to its timeout) or, with
-         * timeout_ms 0, fails with -EBUSY. remote_drop ends the hold.
-         * remote_want declares that local requests wait for the resource;
-         * remote_wanted says another daemon has declared so, and then a
-         * hold that ends here lets the resource go for LEASE_REMOTE_YIELD_MS
-         * before the next local waiter takes it, and a request for the free
-         * resource waits (or, with timeout_ms 0, fails) as long. */
-        int (*remote_take)(void *user_data, LeaseKind kind, const char *name);
-        void (*remote_drop)(void *user_data, LeaseKind kind, const char *name);
-        void (*remote_want)(void *user_data, LeaseKind kind, const char *name, bool want);
-        bool (*remote_wanted)(void *user_data, LeaseKind kind, const char *name);
-        /* Optional, called without the mutex before the grants it allows,
-         * when remote_take answered LEASE_REMOTE_TAKEN_LOOK: taken, and the
-         * daemon that held it before may have left something behind to
-         * look at (stale lock files of a dead node). */
-        void (*remote_taken)(void *user_data, LeaseKind kind, const char *name);
+        /* Optional: every hold is also held in this lease file, so other
+         * daemons honour it (borrowed; outlives the manager). A resource
+         * another daemon holds makes its requests wait (asked again every
+         * CLUSTER_RETRY_MS, up to their timeout) or, with timeout_ms 0,
+         * fail with -EBUSY; when another daemon waits for a resource that
+         * becomes free here, it gets CLUSTER_YIELD_MS to take it first.
+         * NULL: this daemon alone serves the share. */
+        Cluster *cluster;
+        /* Optional. */
+        LeaseNotifyFn notify;
         void *user_data;
 } LeaseConfig;
-
-#define LEASE_REMOTE_TAKEN_LOOK 1
-#define LEASE_REMOTE_RETRY_MS 10
-#define LEASE_REMOTE_YIELD_MS 50
 
 typedef struct LeaseManager LeaseManager;
 
@@ -146,7 +163,7 @@ LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error);
 
 /* Fails every remaining waiter with -ECANCELED (on the calling thread),
  * stops and joins the watch thread, and frees everything. Remaining holds
- * simply vanish: no holder_gone. No other thread may use the manager once
+ * simply vanish: no LEASE_EVENT_HOLD_ENDED. No other thread may use the manager once
  * this is called, except the done callbacks it runs. NULL is a no-op. */
 void lease_manager_free(LeaseManager *manager);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseManager, lease_manager_free)
@@ -187,7 +204,7 @@ void lease_mark_closing(LeaseManager *manager, LeaseKind kind, const char *name,
 bool lease_holds(LeaseManager *manager, LeaseKind kind, const char *name, uint64_t ref);
 
 /* Forcibly ends the current hold on (kind, name) (an operator clearing a hung
- * session): logs, counts, calls holder_gone with LEASE_END_BROKEN and grants
+ * session): logs, counts, sends LEASE_EVENT_HOLD_ENDED with LEASE_END_BROKEN and grants
  * the next waiter. Returns 0, or -ENOENT when nobody holds it. */
 int lease_break(LeaseManager *manager, LeaseKind kind, const char *name);
 

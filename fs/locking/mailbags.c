@@ -18,105 +18,6 @@
  * ones are found when first used. */
 #define MAILBAGS_SCAN_DEPTH 4
 
-static void mailbags_lease_log(void *user_data, int priority, const char *message)
-{
-        Postoffice *po = user_data;
-        Mailbags *mailbags = po->owner;
-        g_autofree char *path = postoffices_path_of(mailbags->postoffices, po);
-        if (path[0])
-                log_message(priority, "%s: %s", path, message);
-        else
-                log_message(priority, "%s", message);
-}
-
-/* The lease hooks: every hold is also held in the postoffice's lease
- * file, so other daemons on the share honour it. */
-static int mailbags_remote_take(void *user_data, LeaseKind kind, const char *name)
-{
-        Cluster *cluster = ((Postoffice *)user_data)->cluster;
-        int r = cluster_take(cluster, kind, name);
-        if (r == 0 && kind == LEASE_SESSION && cluster_marked(cluster, name))
-                return LEASE_REMOTE_TAKEN_LOOK;
-        return r;
-}
-
-static void mailbags_remote_drop(void *user_data, LeaseKind kind, const char *name)
-{
-        Cluster *cluster = ((Postoffice *)user_data)->cluster;
-        /* The hold ends only once its lock files are gone. */
-        if (kind == LEASE_SESSION && cluster_marked_here(cluster, name))
-                cluster_mark(cluster, name, false);
-        cluster_drop(cluster, kind, name);
-}
-
-static void mailbags_remote_want(void *user_data, LeaseKind kind, const char *name, bool want)
-{
-        cluster_want(((Postoffice *)user_data)->cluster, kind, name, want);
-}
-
-static bool mailbags_remote_wanted(void *user_data, LeaseKind kind, const char *name)
-{
-        return cluster_wanted_elsewhere(((Postoffice *)user_data)->cluster, kind, name);
-}
-
-/* A session is taken whose mark says its last holder, through another
- * daemon, had -V20 lock files when its hold ended without them going:
- * that daemon died (a hold with lock files lasts until they are unlinked).
- * Lock files of the queue that this daemon does not know are therefore a
- * dead node's, and they are removed, or every -V20 program would believe
- * the queue locked for ever. (A daemon restarting on the same share claims
- * the lock files it finds instead: mailbags_claim_found_lockfiles.) */
-static void mailbags_remote_taken(void *user_data, LeaseKind kind, const char *name)
-{
-        Postoffice *po = user_data;
-        Mailbags *mailbags = po->owner;
-        if (kind != LEASE_SESSION)
-                return;
-        /* Looked at now; lock files this daemon makes will mark it again. */
-        cluster_mark(po->cluster, name, false);
-        g_autofree char *path = postoffices_path_of(mailbags->postoffices, po);
-        const char *lock_folder = po_profile_lock_folder(mailbags->profile);
-        g_autofree char *folder_rel = path[0] ? g_strdup_printf("%s/%s", path, lock_folder)
-                                              : g_strdup(lock_folder);
-        autoclose_fd int dirfd = backing_open_dir(mailbags->backing, folder_rel);
-        if (dirfd < 0)
-                return;
-        for (const char *const *pattern = po_profile_v20_extensions(mailbags->profile); *pattern;
-             pattern++) {
-                /* Patterns are like "0NN": every N a decimal digit. */
-                unsigned digits = 0;
-                for (const char *c = *pattern; *c; c++)
-                        digits += *c == 'N';
-                unsigned count = 1;
-                for (unsigned i = 0; i < digits && count < 100000; i++)
-                        count *= 10;
-                for (unsigned number = 0; number < count; number++) {
-                        char ext[16];
-                        unsigned rest = number;
-                        gsize len = strlen(*pattern);
-                        if (len >= sizeof ext)
-                                break;
-                        for (gsize i = len; i-- > 0;) {
-                                ext[i] = (*pattern)[i] == 'N' ? (char)('0' + rest % 10) : (*pattern)[i];
-                                if ((*pattern)[i] == 'N')
-                                        rest /= 10;
-                        }
-                        ext[len] = '\0';
-                        g_autofree char *file = g_strdup_printf("%s.%s", name, ext);
-                        g_autofree char *relpath = g_strdup_printf("%s/%s", folder_rel, file);
-                        g_autofree char *inner = g_strdup_printf("%s/%s", lock_folder, file);
-                        struct stat st;
-                        if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                            !S_ISREG(st.st_mode) || lockfiles_known(po->lockfiles, inner))
-                                continue;
-                        if (unlinkat(dirfd, file, 0) == 0)
-                                log_warning("removed stale lock file %s: made through another "
-                                            "mailbagfs daemon, which no longer holds its queue",
-                                            relpath);
-                }
-        }
-}
-
 /* A file's path inside its postoffice: its last two components. */
 static const char *mailbags_inner_path(const char *relpath)
 {
@@ -158,11 +59,9 @@ static int mailbags_remove_lockfile(Mailbags *mailbags, const char *po_path, con
  * an operator broke it. A Mail 2.x lock file it left would make every other
  * -V20 program believe the queue is still locked, so it is removed, and the
  * kernel is told to forget the name. */
-static void mailbags_holder_gone(void *user_data, LeaseKind kind, const char *name, pid_t pid,
-                                 const uint64_t *refs, unsigned n_refs, LeaseEndReason reason)
+static void mailbags_hold_ended(Mailbags *mailbags, Postoffice *po, pid_t pid,
+                                const uint64_t *refs, unsigned n_refs, LeaseEndReason reason)
 {
-        Postoffice *po = user_data;
-        Mailbags *mailbags = po->owner;
         const char *why = reason == LEASE_END_DIED ? "dead process" : "broken hold of process";
 
         g_autofree char *po_path = postoffices_path_of(mailbags->postoffices, po);
@@ -190,67 +89,30 @@ static void mailbags_holder_gone(void *user_data, LeaseKind kind, const char *na
         }
 }
 
-/* A -V20 lock file is the lock by its mere existence: one already on the
- * share when a postoffice is first seen (a daemon restart, a program that
- * worked on the backing store) holds its queue's session for a holder
- * nobody knows, until it is unlinked or root breaks it. A leftover .0LK is
- * no hold: its lock was an open that ended with its process. */
-static void mailbags_claim_found_lockfiles(void *owner, Postoffice *po, int po_dirfd,
-                                           const char *path)
+/* What a postoffice's lease manager tells the daemon (LeaseNotifyFn);
+ * on the thread lease.h names, without the manager's mutex. */
+static void mailbags_lease_event(void *user_data, const LeaseEvent *event)
 {
-        Mailbags *mailbags = owner;
-        const char *lock_folder = po_profile_lock_folder(mailbags->profile);
-        DIR *dir = backing_fdopendir(
-                openat(po_dirfd, lock_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!dir)
-                return;
-        for (struct dirent *entry; (entry = readdir(dir));) {
-                if (entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)
-                        continue;
-                g_autofree char *inner = g_strdup_printf("%s/%s", lock_folder, entry->d_name);
-                PoClass cls;
-                po_classify(mailbags->profile, inner, &cls);
-                if (cls.role != PO_ROLE_SESSION_LOCK || !cls.is_queue ||
-                    cls.lock_protocol != PO_LOCK_PROTOCOL_V20_FILE)
-                        continue;
+        Postoffice *po = user_data;
+        Mailbags *mailbags = po->owner;
+        g_autofree char *path = postoffices_path_of(mailbags->postoffices, po);
 
-                g_autofree char *relpath = path[0] ? g_strdup_printf("%s/%s", path, inner)
-                                                   : g_strdup(inner);
-                if (cluster_held_elsewhere(po->cluster, LEASE_SESSION, cls.name)) {
-                        /* Its holder is alive, through another daemon. */
-                        log_info("lock file %s belongs to a session held through another "
-                                 "mailbagfs daemon", relpath);
-                        continue;
-                }
-                /* Claimed here as held, not looked at as a dead node's. */
-                cluster_mark(po->cluster, cls.name, false);
-                uint64_t ref = mailbags_new_ref(mailbags);
-                LeaseRequest request = {
-                        .kind = LEASE_SESSION,
-                        .name = cls.name,
-                        .pid = mailbags->daemon_pid,
-                        .program = "unknown",
-                        .protocol = "V20-found",
-                        .ref = ref,
-                        .timeout_ms = 0,
-                };
-                int r = lease_acquire(po->leases, &request, NULL);
-                if (r < 0) {
-                        log_warning("lock file %s found on the share cannot be held: %s", relpath,
-                                    g_strerror(-r));
-                        continue;
-                }
-                LockFile replaced;
-                struct stat st;
-                bool known = fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-                cluster_mark(po->cluster, cls.name, true);
-                lockfiles_add(po->lockfiles, inner, cls.name, ref, mailbags->daemon_pid, 0,
-                              known ? &st : NULL, &replaced);
-                log_warning("lock file %s was on the share at start: session %s counts as held "
-                            "by an unknown holder until the file is removed or broken",
-                            relpath, cls.name);
+        switch (event->type) {
+        case LEASE_EVENT_LOG:
+                if (path[0])
+                        log_message(event->priority, "%s: %s", path, event->message);
+                else
+                        log_message(event->priority, "%s", event->message);
+                break;
+        case LEASE_EVENT_HOLD_ENDED:
+                mailbags_hold_ended(mailbags, po, event->pid, event->refs, event->n_refs,
+                                    event->reason);
+                break;
+        case LEASE_EVENT_TAKEN_FROM_DEAD_NODE:
+                cluster_sweep_dead_lockfiles(po->cluster, mailbags->backing, mailbags->profile,
+                                             path, po->lockfiles, event->name);
+                break;
         }
-        closedir(dir);
 }
 
 int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConfig *config,
@@ -290,13 +152,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
                 .session_timeout_ms = config->lock_timeout_ms,
                 .key_write_timeout_ms = config->lock_timeout_ms,
                 .exclusive_timeout_ms = config->exclusive_timeout_ms,
-                .log = mailbags_lease_log,
-                .holder_gone = mailbags_holder_gone,
-                .remote_take = mailbags_remote_take,
-                .remote_drop = mailbags_remote_drop,
-                .remote_want = mailbags_remote_want,
-                .remote_wanted = mailbags_remote_wanted,
-                .remote_taken = mailbags_remote_taken,
+                .notify = mailbags_lease_event,
         };
         return 0;
 }
@@ -312,8 +168,9 @@ guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *nam
                 .profile = mailbags->profile,
                 .lease_config = mailbags->lease_config,
                 .only = mailbags->only_postoffices,
-                .found = mailbags_claim_found_lockfiles,
                 .owner = mailbags,
+                .daemon_pid = mailbags->daemon_pid,
+                .next_ref = &mailbags->next_ref,
         };
         mailbags->postoffices = postoffices_new(&config);
         mailbags->byte_locks = byte_locks_new();

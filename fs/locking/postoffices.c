@@ -173,6 +173,70 @@ static void postoffices_log_protecting(const Postoffices *registry, const char *
         log_info("protecting postoffice %s (queues %s)", path[0] ? path : ".", queues);
 }
 
+/* A -V20 lock file is the lock by its mere existence: one already on the
+ * share when a postoffice is first seen (a daemon restart, a program that
+ * worked on the backing store) holds its queue's session for a holder
+ * nobody knows, until it is unlinked or root breaks it. A leftover .0LK is
+ * no hold: its lock was an open that ended with its process. Runs before
+ * any request can see @po. */
+static void postoffices_claim_found_lockfiles(Postoffices *registry, Postoffice *po,
+                                              int po_dirfd, const char *path)
+{
+        const PoProfile *profile = registry->config.profile;
+        const char *lock_folder = po_profile_lock_folder(profile);
+        DIR *dir = backing_fdopendir(
+                openat(po_dirfd, lock_folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!dir)
+                return;
+        for (struct dirent *entry; (entry = readdir(dir));) {
+                if (entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)
+                        continue;
+                g_autofree char *inner = g_strdup_printf("%s/%s", lock_folder, entry->d_name);
+                PoClass cls;
+                po_classify(profile, inner, &cls);
+                if (cls.role != PO_ROLE_SESSION_LOCK || !cls.is_queue ||
+                    cls.lock_protocol != PO_LOCK_PROTOCOL_V20_FILE)
+                        continue;
+
+                g_autofree char *relpath = path[0] ? g_strdup_printf("%s/%s", path, inner)
+                                                   : g_strdup(inner);
+                if (cluster_held_elsewhere(po->cluster, LEASE_SESSION, cls.name)) {
+                        /* Its holder is alive, through another daemon. */
+                        log_info("lock file %s belongs to a session held through another "
+                                 "mailbagfs daemon", relpath);
+                        continue;
+                }
+                /* Claimed here as held, not looked at as a dead node's. */
+                cluster_mark(po->cluster, cls.name, false);
+                uint64_t ref = atomic_fetch_add(registry->config.next_ref, 1);
+                LeaseRequest request = {
+                        .kind = LEASE_SESSION,
+                        .name = cls.name,
+                        .pid = registry->config.daemon_pid,
+                        .program = "unknown",
+                        .protocol = "V20-found",
+                        .ref = ref,
+                        .timeout_ms = 0,
+                };
+                int r = lease_acquire(po->leases, &request, NULL);
+                if (r < 0) {
+                        log_warning("lock file %s found on the share cannot be held: %s", relpath,
+                                    g_strerror(-r));
+                        continue;
+                }
+                LockFile replaced;
+                struct stat st;
+                bool known = fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+                cluster_mark(po->cluster, cls.name, true);
+                lockfiles_add(po->lockfiles, inner, cls.name, ref, registry->config.daemon_pid, 0,
+                              known ? &st : NULL, &replaced);
+                log_warning("lock file %s was on the share at start: session %s counts as held "
+                            "by an unknown holder until the file is removed or broken",
+                            relpath, cls.name);
+        }
+        closedir(dir);
+}
+
 static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct stat *st,
                                             const char *path, int dirfd, int *error)
 {
@@ -186,6 +250,7 @@ static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct 
         g_autoptr(GError) lease_error = NULL;
         slot->po.cluster = cluster_open(dirfd, path, &lease_error);
         LeaseConfig lease_config = registry->config.lease_config;
+        lease_config.cluster = slot->po.cluster;
         lease_config.user_data = &slot->po;
         if (slot->po.cluster)
                 slot->po.leases = lease_manager_new(&lease_config, &lease_error);
@@ -196,8 +261,7 @@ static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct 
                 postoffice_slot_free(slot);
                 return NULL;
         }
-        if (registry->config.found)
-                registry->config.found(registry->config.owner, &slot->po, dirfd, path);
+        postoffices_claim_found_lockfiles(registry, &slot->po, dirfd, path);
         return slot;
 }
 

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -48,17 +49,20 @@ typedef struct {
         void *owner;          /* the Postoffices' owner, for lease callbacks */
 } Postoffice;
 
-/* Called for a postoffice before any request can see it (to claim the lock
- * files already on the share), with @path its folder. */
-typedef void (*PostofficeFoundFn)(void *owner, Postoffice *po, int po_dirfd, const char *path);
-
 typedef struct {
         const Backing *backing;     /* borrowed */
         const PoProfile *profile;   /* borrowed */
-        LeaseConfig lease_config;   /* template; user_data is set per postoffice */
+        /* Template for each postoffice's lease manager: its cluster and
+         * user_data are set per postoffice (user_data is the Postoffice,
+         * whose owner field is @owner). */
+        LeaseConfig lease_config;
         char **only;                /* canonical folder paths, or NULL: every folder */
-        PostofficeFoundFn found;
         void *owner;
+        /* -V20 lock files already on the share when a postoffice is first
+         * seen are held by @daemon_pid, with references from @next_ref
+         * (shared with the daemon's other lease references). */
+        pid_t daemon_pid;
+        atomic_uint_fast64_t *next_ref;
 } PostofficesConfig;
 
 /* @config is copied (@only included). Never fails. */

@@ -123,6 +123,25 @@ static void on_log(void *user_data, int priority, const char *message)
         g_mutex_unlock(&t_lock);
 }
 
+/* The manager's one way up: a single-daemon manager sends no
+ * LEASE_EVENT_TAKEN_FROM_DEAD_NODE. */
+static void on_event(void *user_data, const LeaseEvent *event)
+{
+        switch (event->type) {
+        case LEASE_EVENT_LOG:
+                on_log(user_data, event->priority, event->message);
+                break;
+        case LEASE_EVENT_HOLD_ENDED:
+                on_gone(user_data, event->kind, event->name, event->pid, event->refs,
+                        event->n_refs, event->reason);
+                break;
+        case LEASE_EVENT_TAKEN_FROM_DEAD_NODE:
+                cr_expect_fail("a manager without a cluster reported a dead node's session %s",
+                               event->name);
+                break;
+        }
+}
+
 static Done *new_done(void)
 {
         cr_assert_lt(t_done_used, G_N_ELEMENTS(t_done_pool));
@@ -228,8 +247,7 @@ static LeaseManager *new_manager(int session_ms, int exclusive_ms)
                 .session_timeout_ms = session_ms,
                 .key_write_timeout_ms = session_ms,
                 .exclusive_timeout_ms = exclusive_ms,
-                .log = on_log,
-                .holder_gone = on_gone,
+                .notify = on_event,
         };
         g_autoptr(GError) error = NULL;
         LeaseManager *m = lease_manager_new(&config, &error);
