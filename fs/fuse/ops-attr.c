@@ -25,13 +25,13 @@ void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         if (fi) {
                 int r = ops_file_stat(fs, ino, ops_open_file(fi)->fd, &st);
                 if (r < 0) {
-                        ops_reply_status(req, "getattr", r);
+                        ops_reply_status(req, OPS_GETATTR, r);
                         return;
                 }
         } else {
                 autoclose_fd int fd = ops_node_open(fs, ino, &st);
                 if (fd < 0) {
-                        ops_reply_status(req, "getattr", fd);
+                        ops_reply_status(req, OPS_GETATTR, fd);
                         return;
                 }
         }
@@ -96,7 +96,7 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
          * and a chmod() or truncate() by name. */
         autoclose_fd int node_fd = fi ? -1 : ops_node_open(fs, ino, &st);
         if (node_fd < 0 && !fi) {
-                ops_reply_status(req, "setattr", node_fd);
+                ops_reply_status(req, OPS_SETATTR, node_fd);
                 return;
         }
         int fd = fi ? ops_open_file(fi)->fd : node_fd;
@@ -104,7 +104,7 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         if (r == 0)
                 r = ops_file_stat(fs, ino, fd, &st);
         if (r < 0) {
-                ops_reply_status(req, "setattr", r);
+                ops_reply_status(req, OPS_SETATTR, r);
                 return;
         }
         fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino));
@@ -115,17 +115,17 @@ void ops_readlink(fuse_req_t req, fuse_ino_t ino)
         struct stat st;
         autoclose_fd int fd = ops_node_open(ops_fs(req), ino, &st);
         if (fd < 0) {
-                ops_reply_status(req, "readlink", fd);
+                ops_reply_status(req, OPS_READLINK, fd);
                 return;
         }
         char target[PATH_MAX + 1];
         ssize_t len = readlinkat(fd, "", target, sizeof(target));
         if (len < 0) {
-                ops_reply_status(req, "readlink", -errno);
+                ops_reply_status(req, OPS_READLINK, -errno);
                 return;
         }
         if (len >= (ssize_t)sizeof(target)) {
-                ops_reply_status(req, "readlink", -ENAMETOOLONG);
+                ops_reply_status(req, OPS_READLINK, -ENAMETOOLONG);
                 return;
         }
         target[len] = '\0';
@@ -136,7 +136,7 @@ void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 {
         struct statvfs st;
         if (fstatvfs(ops_fs(req)->backing.root_fd, &st) < 0) {
-                ops_reply_status(req, "statfs", -errno);
+                ops_reply_status(req, OPS_STATFS, -errno);
                 return;
         }
         fuse_reply_statfs(req, &st);
@@ -167,17 +167,17 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
                 int r = relpath ? xattr_view_set(&ops_fs(req)->mailbags, relpath, name, value, size,
                                                  fuse_req_ctx(req)->uid)
                                 : error;
-                ops_reply_status(req, "setxattr", r);
+                ops_reply_status(req, OPS_SETXATTR, r);
                 return;
         }
         char path[BACKING_FD_PATH_MAX];
         autoclose_fd int fd = xattr_node_open(req, ino, path);
         if (fd < 0) {
-                ops_reply_status(req, "setxattr", fd);
+                ops_reply_status(req, OPS_SETXATTR, fd);
                 return;
         }
         int r = setxattr(path, name, value, size, flags) < 0 ? -errno : 0;
-        ops_reply_status(req, "setxattr", r);
+        ops_reply_status(req, OPS_SETXATTR, r);
 }
 
 static void getxattr_virtual(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -201,14 +201,14 @@ static void getxattr_virtual(fuse_req_t req, fuse_ino_t ino, const char *name, s
                                    name, &caller, &value);
         }
         if (r < 0) {
-                ops_reply_status(req, "getxattr", r);
+                ops_reply_status(req, OPS_GETXATTR, r);
                 return;
         }
         size_t len = strlen(value);
         if (size == 0)
                 fuse_reply_xattr(req, len);
         else if (len > size)
-                ops_reply_status(req, "getxattr", -ERANGE);
+                ops_reply_status(req, OPS_GETXATTR, -ERANGE);
         else
                 fuse_reply_buf(req, value, len);
 }
@@ -222,13 +222,13 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
         char path[BACKING_FD_PATH_MAX];
         autoclose_fd int fd = xattr_node_open(req, ino, path);
         if (fd < 0) {
-                ops_reply_status(req, "getxattr", fd);
+                ops_reply_status(req, OPS_GETXATTR, fd);
                 return;
         }
         g_autofree char *value = size ? g_malloc(size) : NULL;
         ssize_t len = getxattr(path, name, value, size);
         if (len < 0)
-                ops_reply_status(req, "getxattr", -errno);
+                ops_reply_status(req, OPS_GETXATTR, -errno);
         else if (size == 0)
                 fuse_reply_xattr(req, (size_t)len);
         else
@@ -256,20 +256,20 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         char path[BACKING_FD_PATH_MAX];
         autoclose_fd int fd = xattr_node_open(req, ino, path);
         if (fd < 0) {
-                ops_reply_status(req, "listxattr", fd);
+                ops_reply_status(req, OPS_LISTXATTR, fd);
                 return;
         }
         /* The list is filtered, so fetch all of it even when the client
          * only asks for the size. */
         ssize_t len = listxattr(path, NULL, 0);
         if (len < 0) {
-                ops_reply_status(req, "listxattr", -errno);
+                ops_reply_status(req, OPS_LISTXATTR, -errno);
                 return;
         }
         g_autofree char *list = g_malloc(len ? (size_t)len : 1);
         len = listxattr(path, list, (size_t)len);
         if (len < 0) {
-                ops_reply_status(req, "listxattr", -errno);
+                ops_reply_status(req, OPS_LISTXATTR, -errno);
                 return;
         }
         size_t filtered = xattr_list_filter(list, (size_t)len);
@@ -282,7 +282,7 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         if (size == 0)
                 fuse_reply_xattr(req, names->len);
         else if (names->len > size)
-                ops_reply_status(req, "listxattr", -ERANGE);
+                ops_reply_status(req, OPS_LISTXATTR, -ERANGE);
         else
                 fuse_reply_buf(req, names->str, names->len);
 }
@@ -290,15 +290,15 @@ void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
         if (xattr_view_reserved(name)) {
-                ops_reply_status(req, "removexattr", -EPERM);
+                ops_reply_status(req, OPS_REMOVEXATTR, -EPERM);
                 return;
         }
         char path[BACKING_FD_PATH_MAX];
         autoclose_fd int fd = xattr_node_open(req, ino, path);
         if (fd < 0) {
-                ops_reply_status(req, "removexattr", fd);
+                ops_reply_status(req, OPS_REMOVEXATTR, fd);
                 return;
         }
         int r = removexattr(path, name) < 0 ? -errno : 0;
-        ops_reply_status(req, "removexattr", r);
+        ops_reply_status(req, OPS_REMOVEXATTR, r);
 }

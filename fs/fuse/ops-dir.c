@@ -29,26 +29,22 @@ void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path) {
-                ops_reply_status(req, "opendir", error);
+                ops_reply_status(req, OPS_OPENDIR, error);
                 return;
         }
         /* O_DIRECTORY opens nothing else, so opening before the check
          * has no effect on a file swapped in; listing one would show
          * names the kernel never checked the caller may read. */
-        autoclose_fd int fd = backing_openat(&fs->backing, path, O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0) {
-                ops_reply_status(req, "opendir", fd == -ELOOP ? -ESTALE : fd);
-                return;
-        }
         struct stat st;
-        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
-        if (r < 0) {
-                ops_reply_status(req, "opendir", r);
+        autoclose_fd int fd = ops_node_check(
+                fs, ino, backing_openat(&fs->backing, path, O_RDONLY | O_DIRECTORY, 0), &st);
+        if (fd < 0) {
+                ops_reply_status(req, OPS_OPENDIR, fd);
                 return;
         }
         DIR *stream = fdopendir(fd);
         if (!stream) {
-                ops_reply_status(req, "opendir", -errno);
+                ops_reply_status(req, OPS_OPENDIR, -errno);
                 return;
         }
         fd_steal(&fd);
@@ -79,7 +75,7 @@ void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct 
                         dir->pending = readdir(dir->stream);
                         if (!dir->pending) {
                                 if (errno && used == 0) {
-                                        ops_reply_status(req, "readdir", -errno);
+                                        ops_reply_status(req, OPS_READDIR, -errno);
                                         return;
                                 }
                                 break;
@@ -112,12 +108,12 @@ void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         OpenDir *dir = open_dir_of(fi);
         closedir(dir->stream);
         g_free(dir);
-        ops_reply_status(req, "releasedir", 0);
+        ops_reply_status(req, OPS_RELEASEDIR, 0);
 }
 
 void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
         int fd = dirfd(open_dir_of(fi)->stream);
         int r = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
-        ops_reply_status(req, "fsyncdir", r);
+        ops_reply_status(req, OPS_FSYNCDIR, r);
 }

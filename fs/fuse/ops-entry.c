@@ -15,15 +15,15 @@
 void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         if (ops_name_reserved(name)) {
-                ops_reply_status(req, "lookup", -ENOENT);
+                ops_reply_status(req, OPS_LOOKUP, -ENOENT);
                 return;
         }
         autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
         if (dirfd < 0) {
-                ops_reply_status(req, "lookup", dirfd);
+                ops_reply_status(req, OPS_LOOKUP, dirfd);
                 return;
         }
-        ops_reply_entry(req, "lookup", parent, dirfd, name);
+        ops_reply_entry(req, OPS_LOOKUP, parent, dirfd, name);
 }
 
 void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -39,106 +39,93 @@ void ops_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
         fuse_reply_none(req);
 }
 
-/* The common tail of mknod, mkdir and symlink: @status is the backing
- * call's result. The entry was created as the caller (ops_as_caller_begin),
- * so it is the caller's already. */
-static void entry_created(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
-                          const char *name, int status)
-{
-        if (status < 0) {
-                ops_reply_status(req, op, status);
-                return;
-        }
-        ops_reply_entry(req, op, parent, dirfd, name);
-}
-
 /* Whether @name in @parent may be made by @op (mknod, mkdir, symlink,
- * link, rename): -EACCES for the daemon's reserved names, and for a Mail
- * 2.x lock file's name. Such a file is its queue's lock by its mere
- * existence, and its hold begins with the create that makes it
- * (ops_create): made any other way it would be a lock that nobody holds,
- * which other -V20 programs wait for and the other protocols ignore. */
-static int entry_name_refused(Mailbagfs *fs, const char *op, fuse_ino_t parent, const char *name)
+ * link, rename): -EACCES for the daemon's reserved names and for a name
+ * that only a create may make (the policy's). */
+static int entry_name_refused(Mailbagfs *fs, OpsOp op, fuse_ino_t parent, const char *name)
 {
         if (ops_name_reserved(name))
                 return -EACCES;
         int error = 0;
         g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
         /* No path: the request fails on its own (its folder is gone). */
-        if (!path || claim_is_lockfile_name(&fs->mailbags, path) != 1)
-                return 0;
-        log_info("%s onto %s refused: a lock file is made by creating it", op, path);
-        return -EACCES;
+        return path ? claim_name_may_be_made(&fs->mailbags, path, ops_op_name(op)) : 0;
+}
+
+/* What mknod, mkdir and symlink make. */
+typedef struct {
+        mode_t mode;
+        dev_t rdev;
+        const char *link;
+} EntrySpec;
+
+/* mknod, mkdir and symlink: the name checked, the entry made in the
+ * parent's folder as the caller (ops_as_caller_begin), its entry answered. */
+static void entry_make(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char *name,
+                       const EntrySpec *spec)
+{
+        int refused = entry_name_refused(ops_fs(req), op, parent, name);
+        if (refused < 0) {
+                ops_reply_status(req, op, refused);
+                return;
+        }
+        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
+        OpsCaller caller;
+        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
+        if (r == 0) {
+                switch (op) {
+                case OPS_MKDIR:
+                        r = mkdirat(dirfd, name, spec->mode);
+                        break;
+                case OPS_SYMLINK:
+                        r = symlinkat(spec->link, dirfd, name);
+                        break;
+                default:
+                        r = mknodat(dirfd, name, spec->mode, spec->rdev);
+                        break;
+                }
+                r = r < 0 ? -errno : 0;
+                ops_as_caller_end(&caller);
+        }
+        /* Made as the caller, so it is the caller's already. */
+        if (r < 0)
+                ops_reply_status(req, op, r);
+        else
+                ops_reply_entry(req, op, parent, dirfd, name);
 }
 
 void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-        int refused = entry_name_refused(ops_fs(req), "mknod", parent, name);
-        if (refused < 0) {
-                ops_reply_status(req, "mknod", refused);
-                return;
-        }
-        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
-        OpsCaller caller;
-        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
-        if (r == 0) {
-                r = mknodat(dirfd, name, mode, rdev) < 0 ? -errno : 0;
-                ops_as_caller_end(&caller);
-        }
-        entry_created(req, "mknod", parent, dirfd, name, r);
+        entry_make(req, OPS_MKNOD, parent, name, &(EntrySpec){.mode = mode, .rdev = rdev});
 }
 
 void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-        int refused = entry_name_refused(ops_fs(req), "mkdir", parent, name);
-        if (refused < 0) {
-                ops_reply_status(req, "mkdir", refused);
-                return;
-        }
-        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
-        OpsCaller caller;
-        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
-        if (r == 0) {
-                r = mkdirat(dirfd, name, mode) < 0 ? -errno : 0;
-                ops_as_caller_end(&caller);
-        }
-        entry_created(req, "mkdir", parent, dirfd, name, r);
+        entry_make(req, OPS_MKDIR, parent, name, &(EntrySpec){.mode = mode});
 }
 
 void ops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-        int refused = entry_name_refused(ops_fs(req), "symlink", parent, name);
-        if (refused < 0) {
-                ops_reply_status(req, "symlink", refused);
-                return;
-        }
-        autoclose_fd int dirfd = ops_dir_open(ops_fs(req), parent);
-        OpsCaller caller;
-        int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
-        if (r == 0) {
-                r = symlinkat(link, dirfd, name) < 0 ? -errno : 0;
-                ops_as_caller_end(&caller);
-        }
-        entry_created(req, "symlink", parent, dirfd, name, r);
+        entry_make(req, OPS_SYMLINK, parent, name, &(EntrySpec){.link = link});
 }
 
 void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
         Mailbagfs *fs = ops_fs(req);
-        int refused = entry_name_refused(fs, "link", newparent, newname);
+        int refused = entry_name_refused(fs, OPS_LINK, newparent, newname);
         if (refused < 0) {
-                ops_reply_status(req, "link", refused);
+                ops_reply_status(req, OPS_LINK, refused);
                 return;
         }
         struct stat st;
         autoclose_fd int fd = ops_node_open(fs, ino, &st);
         if (fd < 0) {
-                ops_reply_status(req, "link", fd);
+                ops_reply_status(req, OPS_LINK, fd);
                 return;
         }
         autoclose_fd int dirfd = ops_dir_open(fs, newparent);
         if (dirfd < 0) {
-                ops_reply_status(req, "link", dirfd);
+                ops_reply_status(req, OPS_LINK, dirfd);
                 return;
         }
         /* linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; following the
@@ -147,10 +134,10 @@ void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
         char proc_path[BACKING_FD_PATH_MAX];
         backing_fd_path(fd, proc_path);
         if (linkat(AT_FDCWD, proc_path, dirfd, newname, AT_SYMLINK_FOLLOW) < 0) {
-                ops_reply_status(req, "link", -errno);
+                ops_reply_status(req, OPS_LINK, -errno);
                 return;
         }
-        ops_reply_entry(req, "link", newparent, dirfd, newname);
+        ops_reply_entry(req, OPS_LINK, newparent, dirfd, newname);
 }
 
 /* The path of a name about to go away, taken while the table still has
@@ -202,7 +189,7 @@ static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, c
         return unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
-static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, const char *name,
+static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char *name,
                          int flags)
 {
         Mailbagfs *fs = ops_fs(req);
@@ -233,12 +220,12 @@ static void entry_remove(fuse_req_t req, const char *op, fuse_ino_t parent, cons
 
 void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        entry_remove(req, "unlink", parent, name, 0);
+        entry_remove(req, OPS_UNLINK, parent, name, 0);
 }
 
 void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-        entry_remove(req, "rmdir", parent, name, AT_REMOVEDIR);
+        entry_remove(req, OPS_RMDIR, parent, name, AT_REMOVEDIR);
 }
 
 void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -246,22 +233,22 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 {
         Mailbagfs *fs = ops_fs(req);
         int refused = ops_name_reserved(name) ? -EACCES
-                                              : entry_name_refused(fs, "rename", newparent, newname);
+                                              : entry_name_refused(fs, OPS_RENAME, newparent, newname);
         /* An exchange puts a file at both names. */
         if (refused == 0 && (flags & RENAME_EXCHANGE))
-                refused = entry_name_refused(fs, "rename", parent, name);
+                refused = entry_name_refused(fs, OPS_RENAME, parent, name);
         if (refused < 0) {
-                ops_reply_status(req, "rename", refused);
+                ops_reply_status(req, OPS_RENAME, refused);
                 return;
         }
         autoclose_fd int dirfd = ops_dir_open(fs, parent);
         if (dirfd < 0) {
-                ops_reply_status(req, "rename", dirfd);
+                ops_reply_status(req, OPS_RENAME, dirfd);
                 return;
         }
         autoclose_fd int newdirfd = ops_dir_open(fs, newparent);
         if (newdirfd < 0) {
-                ops_reply_status(req, "rename", newdirfd);
+                ops_reply_status(req, OPS_RENAME, newdirfd);
                 return;
         }
         g_rw_lock_writer_lock(&fs->names_lock);
@@ -271,7 +258,7 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         if (renameat2(dirfd, name, newdirfd, newname, flags) < 0) {
                 int error = errno;
                 g_rw_lock_writer_unlock(&fs->names_lock);
-                ops_reply_status(req, "rename", -error);
+                ops_reply_status(req, OPS_RENAME, -error);
                 return;
         }
         g_autofree char *from = entry_path(fs, parent, name);
@@ -285,6 +272,6 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, from);
         entry_name_removed(fs, to);
-        ops_reply_status(req, "rename", 0);
+        ops_reply_status(req, OPS_RENAME, 0);
         inode_table_removal_answered(fs->inodes, replaced_node);
 }

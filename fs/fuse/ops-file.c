@@ -80,15 +80,12 @@ static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, i
 {
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
-        autoclose_fd int node = backing_open_node(&fs->backing, path);
-        if (node < 0)
-                return node == -ELOOP ? -ESTALE : node;
         struct stat st;
-        int r = fstat(node, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
-        if (r < 0)
-                return r;
+        autoclose_fd int node = ops_node_check(fs, ino, backing_open_node(&fs->backing, path), &st);
+        if (node < 0)
+                return node;
         if (S_ISLNK(st.st_mode))
-                return -ESTALE;
+                return ops_walk_again(-ELOOP);
         char proc_path[BACKING_FD_PATH_MAX];
         backing_fd_path(node, proc_path);
         int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
@@ -130,7 +127,7 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned,
                                 g_rw_lock_reader_locker_new(&fs->names_lock);
                         path = ops_node_path(fs, ino, &error);
                         if (!path)
-                                return error == -ENOENT ? -ESTALE : error;
+                                return ops_walk_again(error);
                         if (strcmp(path, planned) == 0 ||
                             (replanned && strcmp(path, replanned) == 0))
                                 return file_open_verified(fs, ino, path, flags);
@@ -251,7 +248,7 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
 {
         fuse_req_t req = pending->req;
         Mailbagfs *fs = ops_fs(req);
-        const char *op = pending->creating ? "create" : "open";
+        OpsOp op = pending->creating ? OPS_CREATE : OPS_OPEN;
 
         if (result < 0) {
                 ops_reply_status(req, op, result);
@@ -363,13 +360,13 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         if (!path && error == -ENOENT) {
                 int fd = file_reopen_unlinked(fs, req, ino, fi->flags);
                 if (fd < 0)
-                        ops_reply_status(req, "open", fd);
+                        ops_reply_status(req, OPS_OPEN, fd);
                 else
                         open_file_reply(req, ino, fd, fi, NULL, NULL);
                 return;
         }
         if (!path) {
-                ops_reply_status(req, "open", error);
+                ops_reply_status(req, OPS_OPEN, error);
                 return;
         }
         PendingOpen *pending = pending_open_new(req, false, ino, fi);
@@ -381,14 +378,14 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
                 struct fuse_file_info *fi)
 {
         if (ops_name_reserved(name)) {
-                ops_reply_status(req, "create", -EACCES);
+                ops_reply_status(req, OPS_CREATE, -EACCES);
                 return;
         }
         Mailbagfs *fs = ops_fs(req);
         int error = 0;
         g_autofree char *path = inode_table_child_path(fs->inodes, parent, name, &error);
         if (!path) {
-                ops_reply_status(req, "create", error);
+                ops_reply_status(req, OPS_CREATE, error);
                 return;
         }
         PendingOpen *pending = pending_open_new(req, true, parent, fi);
@@ -424,7 +421,7 @@ void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off
 
         ssize_t written = fuse_buf_copy(&out, bufv, 0);
         if (written < 0)
-                ops_reply_status(req, "write", (int)written);
+                ops_reply_status(req, OPS_WRITE, (int)written);
         else
                 fuse_reply_write(req, (size_t)written);
 }
@@ -442,7 +439,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
          * filesystem (NFS, CIFS) its close-time write-back and errors. */
         int dup_fd = dup(ops_open_file(fi)->fd);
         int r = dup_fd < 0 ? -errno : close(dup_fd) < 0 ? -errno : 0;
-        ops_reply_status(req, "flush", r);
+        ops_reply_status(req, OPS_FLUSH, r);
 }
 
 void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -455,28 +452,28 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         close(file->fd);
         claim_release(&fs->mailbags, file->claim);
         g_free(file);
-        ops_reply_status(req, "release", 0);
+        ops_reply_status(req, OPS_RELEASE, 0);
 }
 
 void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
         int fd = ops_open_file(fi)->fd;
         int r = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
-        ops_reply_status(req, "fsync", r);
+        ops_reply_status(req, OPS_FSYNC, r);
 }
 
 void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                    struct fuse_file_info *fi)
 {
         int r = fallocate(ops_open_file(fi)->fd, mode, offset, length) < 0 ? -errno : 0;
-        ops_reply_status(req, "fallocate", r);
+        ops_reply_status(req, OPS_FALLOCATE, r);
 }
 
 void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
         off_t result = lseek(ops_open_file(fi)->fd, off, whence);
         if (result < 0)
-                ops_reply_status(req, "lseek", -errno);
+                ops_reply_status(req, OPS_LSEEK, -errno);
         else
                 fuse_reply_lseek(req, result);
 }
@@ -489,7 +486,7 @@ void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                                          ops_open_file(fi_out)->fd, &off_out, len,
                                          (unsigned)flags);
         if (copied < 0)
-                ops_reply_status(req, "copy_file_range", -errno);
+                ops_reply_status(req, OPS_COPY_FILE_RANGE, -errno);
         else
                 fuse_reply_write(req, (size_t)copied);
 }
@@ -522,7 +519,7 @@ static ByteLockRequest lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_
 
 static void lock_wait_done(void *opaque, int result)
 {
-        ops_reply_status(opaque, "setlk", result);
+        ops_reply_status(opaque, OPS_SETLK, result);
 }
 
 static void lock_wait_interrupted(fuse_req_t req, void *data)
@@ -531,7 +528,7 @@ static void lock_wait_interrupted(fuse_req_t req, void *data)
 }
 
 /* Answers @r, or leaves a parked request to the lock module. */
-static void lock_reply(fuse_req_t req, const char *op, int r, uint64_t waiter_id)
+static void lock_reply(fuse_req_t req, OpsOp op, int r, uint64_t waiter_id)
 {
         if (r != BYTE_LOCKS_PENDING) {
                 ops_reply_status(req, op, r);
@@ -545,14 +542,14 @@ static void lock_reply(fuse_req_t req, const char *op, int r, uint64_t waiter_id
 void ops_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
 {
         if (!ops_fs(req)->mailbags.byte_locks) {
-                ops_reply_status(req, "getlk", -ENOLCK);
+                ops_reply_status(req, OPS_GETLK, -ENOLCK);
                 return;
         }
         ByteLockRequest who = lock_request(req, ino, fi, false, NULL);
         struct flock result = *lock;
         int r = byte_locks_test(ops_fs(req)->mailbags.byte_locks, &who, &result);
         if (r < 0)
-                ops_reply_status(req, "getlk", r);
+                ops_reply_status(req, OPS_GETLK, r);
         else
                 fuse_reply_lock(req, &result);
 }
@@ -561,7 +558,7 @@ void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
                int sleep)
 {
         if (!ops_fs(req)->mailbags.byte_locks) {
-                ops_reply_status(req, "setlk", -ENOLCK);
+                ops_reply_status(req, OPS_SETLK, -ENOLCK);
                 return;
         }
         g_autofree char *path = NULL;
@@ -569,18 +566,18 @@ void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
         uint64_t waiter_id = 0;
         int r = byte_locks_set(ops_fs(req)->mailbags.byte_locks, &who, lock, sleep != 0, lock_wait_done, req,
                                &waiter_id);
-        lock_reply(req, "setlk", r, waiter_id);
+        lock_reply(req, OPS_SETLK, r, waiter_id);
 }
 
 void ops_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
         if (!ops_fs(req)->mailbags.byte_locks) {
-                ops_reply_status(req, "flock", -ENOLCK);
+                ops_reply_status(req, OPS_FLOCK, -ENOLCK);
                 return;
         }
         g_autofree char *path = NULL;
         ByteLockRequest who = lock_request(req, ino, fi, (op & ~LOCK_NB) != LOCK_UN, &path);
         uint64_t waiter_id = 0;
         int r = byte_locks_flock(ops_fs(req)->mailbags.byte_locks, &who, op, lock_wait_done, req, &waiter_id);
-        lock_reply(req, "flock", r, waiter_id);
+        lock_reply(req, OPS_FLOCK, r, waiter_id);
 }

@@ -13,33 +13,75 @@
 
 #include "log.h"
 
-/* Requests the kernel addresses to a node it looked up earlier, rather
- * than to a name in a directory. */
-static const char *const node_addressed_ops[] = {
-        "getattr", "setattr", "readlink", "open", "opendir",
-        "getxattr", "setxattr", "listxattr", "removexattr",
+/* Each request's name, and whether the kernel addresses it to a node it
+ * looked up earlier rather than to a name in a directory. */
+static const struct {
+        const char *name;
+        bool node_addressed;
+} ops_table[OPS_COUNT] = {
+        [OPS_COPY_FILE_RANGE] = {"copy_file_range", false},
+        [OPS_CREATE] = {"create", false},
+        [OPS_FALLOCATE] = {"fallocate", false},
+        [OPS_FLOCK] = {"flock", false},
+        [OPS_FLUSH] = {"flush", false},
+        [OPS_FSYNC] = {"fsync", false},
+        [OPS_FSYNCDIR] = {"fsyncdir", false},
+        [OPS_GETATTR] = {"getattr", true},
+        [OPS_GETLK] = {"getlk", false},
+        [OPS_GETXATTR] = {"getxattr", true},
+        [OPS_LINK] = {"link", false},
+        [OPS_LISTXATTR] = {"listxattr", true},
+        [OPS_LOOKUP] = {"lookup", false},
+        [OPS_LSEEK] = {"lseek", false},
+        [OPS_MKDIR] = {"mkdir", false},
+        [OPS_MKNOD] = {"mknod", false},
+        [OPS_OPEN] = {"open", true},
+        [OPS_OPENDIR] = {"opendir", true},
+        [OPS_READDIR] = {"readdir", false},
+        [OPS_READLINK] = {"readlink", true},
+        [OPS_RELEASE] = {"release", false},
+        [OPS_RELEASEDIR] = {"releasedir", false},
+        [OPS_REMOVEXATTR] = {"removexattr", true},
+        [OPS_RENAME] = {"rename", false},
+        [OPS_RMDIR] = {"rmdir", false},
+        [OPS_SETATTR] = {"setattr", true},
+        [OPS_SETLK] = {"setlk", false},
+        [OPS_SETXATTR] = {"setxattr", true},
+        [OPS_STATFS] = {"statfs", false},
+        [OPS_SYMLINK] = {"symlink", false},
+        [OPS_UNLINK] = {"unlink", false},
+        [OPS_WRITE] = {"write", false},
 };
 
-int ops_node_status(const char *op, int status)
+const char *ops_op_name(OpsOp op)
 {
-        if (status != -ENOENT)
-                return status;
+        return (unsigned)op < OPS_COUNT ? ops_table[op].name : "?";
+}
+
+int ops_walk_again(int status)
+{
+        /* -ENOENT: the name is gone; -ELOOP: a symlink stands where the
+         * table's path had a folder or file (openat2 resolves none). */
+        return status == -ENOENT || status == -ELOOP ? -ESTALE : status;
+}
+
+int ops_node_status(OpsOp op, int status)
+{
         /* The node exists for the kernel: a local filesystem never answers
          * ENOENT here. Its backing name went away (unlinked, renamed over,
          * or changed on the backing store) after the kernel's path walk
          * reached it; ESTALE makes the kernel walk the path once more,
          * which finds the current file or answers ENOENT for the name. */
-        for (size_t i = 0; i < G_N_ELEMENTS(node_addressed_ops); i++)
-                if (g_str_equal(op, node_addressed_ops[i]))
-                        return -ESTALE;
+        if (status == -ENOENT && (unsigned)op < OPS_COUNT && ops_table[op].node_addressed)
+                return ops_walk_again(status);
         return status;
 }
 
-void ops_reply_status(fuse_req_t req, const char *op, int status)
+void ops_reply_status(fuse_req_t req, OpsOp op, int status)
 {
         status = ops_node_status(op, status);
         if (status < 0)
-                log_debug("%s: %s", op, g_strerror(-status));
+                log_debug("%s: %s", ops_op_name(op), g_strerror(-status));
         fuse_reply_err(req, -status);
 }
 
@@ -61,7 +103,7 @@ int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name
         return 0;
 }
 
-void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
+void ops_reply_entry(fuse_req_t req, OpsOp op, fuse_ino_t parent, int dirfd,
                      const char *name)
 {
         Mailbagfs *fs = ops_fs(req);
@@ -105,6 +147,17 @@ int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st)
         return 0;
 }
 
+int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st)
+{
+        if (fd < 0)
+                return ops_walk_again(fd);
+        autoclose_fd int owned = fd;
+        int r = fstat(fd, st) < 0 ? -errno : ops_node_verify(fs, ino, st);
+        if (r < 0)
+                return r;
+        return fd_steal(&owned);
+}
+
 int ops_file_stat(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st)
 {
         /* Under the names lock, as ops_node_open: a removal and its count
@@ -134,16 +187,10 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         if (!path)
                 return error;
 
-        autoclose_fd int fd = backing_open_node(&fs->backing, path);
-        if (fd < 0)
-                return fd;
-        if (fstat(fd, st) < 0)
-                return -errno;
-        int r = ops_node_verify(fs, ino, st);
-        if (r < 0)
-                return r;
-        inode_table_link_count_for_kernel(fs->inodes, ino, st);
-        return fd_steal(&fd);
+        int fd = ops_node_check(fs, ino, backing_open_node(&fs->backing, path), st);
+        if (fd >= 0)
+                inode_table_link_count_for_kernel(fs->inodes, ino, st);
+        return fd;
 }
 
 int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
@@ -153,19 +200,13 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path)
                 return error;
-        autoclose_fd int fd = backing_open_dir(&fs->backing, path);
         /* A directory the table still names but the backing store no longer
          * has there was renamed under this request: walk again. (A node
-         * with no name, above, is a removed directory: ENOENT.) */
-        if (fd < 0)
-                return fd == -ENOENT ? -ESTALE : fd;
-        /* The *at calls made in it trust it to be the directory whose
-         * permissions the kernel checked, not one swapped in by name. */
+         * with no name, above, is a removed directory: ENOENT.) The *at
+         * calls made in it trust it to be the directory whose permissions
+         * the kernel checked, not one swapped in by name. */
         struct stat st;
-        int r = fstat(fd, &st) < 0 ? -errno : ops_node_verify(fs, ino, &st);
-        if (r < 0)
-                return r;
-        return fd_steal(&fd);
+        return ops_node_check(fs, ino, backing_open_dir(&fs->backing, path), &st);
 }
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)

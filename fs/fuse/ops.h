@@ -64,17 +64,56 @@ static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)
         return (OpenFile *)(uintptr_t)fi->fh;
 }
 
+typedef enum {
+        OPS_COPY_FILE_RANGE,
+        OPS_CREATE,
+        OPS_FALLOCATE,
+        OPS_FLOCK,
+        OPS_FLUSH,
+        OPS_FSYNC,
+        OPS_FSYNCDIR,
+        OPS_GETATTR,
+        OPS_GETLK,
+        OPS_GETXATTR,
+        OPS_LINK,
+        OPS_LISTXATTR,
+        OPS_LOOKUP,
+        OPS_LSEEK,
+        OPS_MKDIR,
+        OPS_MKNOD,
+        OPS_OPEN,
+        OPS_OPENDIR,
+        OPS_READDIR,
+        OPS_READLINK,
+        OPS_RELEASE,
+        OPS_RELEASEDIR,
+        OPS_REMOVEXATTR,
+        OPS_RENAME,
+        OPS_RMDIR,
+        OPS_SETATTR,
+        OPS_SETLK,
+        OPS_SETXATTR,
+        OPS_STATFS,
+        OPS_SYMLINK,
+        OPS_UNLINK,
+        OPS_WRITE,
+        OPS_COUNT,
+} OpsOp;
+
+/* "getattr", "rename"...: the request's name, for logs. */
+const char *ops_op_name(OpsOp op);
+
 /* Answers @status (0 or -errno) to a request that returns no data. A
  * request addressed to a node (getattr, setattr, readlink, open, opendir,
  * the xattr calls) never answers ENOENT: see ops_node_status. */
-void ops_reply_status(fuse_req_t req, const char *op, int status);
+void ops_reply_status(fuse_req_t req, OpsOp op, int status);
 
 /* @status as request @op answers it: -ESTALE for -ENOENT when @op is
  * addressed to a node whose backing name is gone, else @status. */
-int ops_node_status(const char *op, int status);
+int ops_node_status(OpsOp op, int status);
 
 /* Answers an entry for @name in @dirfd (a lookup or a creation). */
-void ops_reply_entry(fuse_req_t req, const char *op, fuse_ino_t parent, int dirfd,
+void ops_reply_entry(fuse_req_t req, OpsOp op, fuse_ino_t parent, int dirfd,
                      const char *name);
 
 /* Fills @entry for @name in @dirfd and counts a kernel reference. */
@@ -97,6 +136,19 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 
 /* -ESTALE unless @st is the backing file of @ino. */
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
+
+/* The one answer for "this node's backing name is gone or leads elsewhere
+ * now" (-ENOENT or -ELOOP from a walk of the node table's path): -ESTALE,
+ * so the kernel walks the path again and finds the current file, or
+ * answers ENOENT for the name as a local filesystem would. Any other
+ * status is returned as it is. */
+int ops_walk_again(int status);
+
+/* Open-and-verify: @fd (or -errno) was just opened by the path the node
+ * table gives @ino, under the names lock. Returns it when it is the
+ * backing file of @ino, with its attributes in @st; otherwise closes it
+ * and returns -errno (ops_walk_again() when the name moved). */
+int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st);
 
 /* An O_PATH descriptor of directory @ino, checked like ops_node_open()
  * (-ESTALE if its name now holds another directory). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "caller.h"
+#include "log.h"
 #include "policy.h"
 #include "lease.h"
 
@@ -30,21 +31,7 @@ static void claim_free(Claim *claim)
 /* What the lease manager says, as the caller's layer must hear it. */
 static int claim_errno(const Claim *claim, int lease_result)
 {
-        switch (lease_result) {
-        case -EBUSY:
-                return -policy_busy_errno(claim->caller.program);
-        case -EDEADLK:
-                /* Callers that never wait queue only for a hold being
-                 * closed; to them a refusal is busy like any other. */
-                return policy_caller_may_wait(claim->caller.program)
-                               ? -EDEADLK
-                               : -policy_busy_errno(claim->caller.program);
-        case -ESRCH:     /* the waiting process died: nobody to answer */
-        case -ECANCELED: /* the daemon stops */
-                return -EINTR;
-        default:
-                return lease_result;
-        }
+        return policy_refusal_errno(claim->caller.program, lease_result);
 }
 
 static void claim_lease_done(void *opaque, int result)
@@ -59,25 +46,6 @@ static void claim_lease_done(void *opaque, int result)
                 return;
         }
         ready(ready_opaque, claim, 0);
-}
-
-/* How long a refused claim waits, as a lease timeout (policy.h says who
- * waits): never, the kind's default, or until granted. A create by most
- * callers never waits: the kernel holds the folder's lock for the whole
- * create, so a waiting create of P1/INQUEUE3.002 would stop every other
- * name change in P1, the holder's own unlink of its lock file included,
- * until it timed out. */
-static int claim_timeout_ms(const Claim *claim)
-{
-        switch (policy_caller_wait(claim->caller.program, claim->creating)) {
-        case POLICY_WAIT_NEVER:
-                return 0;
-        case POLICY_WAIT_UNLIMITED:
-                return INT_MAX;
-        case POLICY_WAIT_LIMITED:
-        default:
-                return -1;
-        }
 }
 
 int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, uint64_t *wait_id)
@@ -95,6 +63,7 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, 
         claim->ready = req->ready;
         claim->opaque = req->opaque;
         claim->ref = mailbags_new_ref(mailbags);
+        PolicyLeaseWait wait = policy_lease_wait(claim->caller.program, claim->creating);
         LeaseRequest request = {
                 .kind = claim->plan.kind,
                 .name = claim->plan.name,
@@ -103,11 +72,8 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, 
                 .protocol = claim->plan.protocol,
                 .ref = claim->ref,
                 .handle = !claim->plan.until_unlink,
-                .timeout_ms = claim_timeout_ms(claim),
-                /* Even a caller that may not wait waits for a release the
-                 * kernel has already sent: Windows frees a share when
-                 * CloseHandle returns, and smbd and wineserver expect that. */
-                .wait_if_closing = true,
+                .timeout_ms = wait.timeout_ms,
+                .wait_if_closing = wait.wait_if_closing,
                 .done = claim_lease_done,
                 .opaque = claim,
         };
@@ -188,9 +154,14 @@ int claim_needed(Mailbags *mailbags, const char *relpath, int flags)
         return r < 0 ? r : plan.needed;
 }
 
-int claim_is_lockfile_name(Mailbags *mailbags, const char *relpath)
+int claim_name_may_be_made(Mailbags *mailbags, const char *relpath, const char *op)
 {
         PolicyPlan plan;
         int r = mailbags_plan_only(mailbags, relpath, O_WRONLY | O_CREAT | O_EXCL, true, &plan);
-        return r < 0 ? r : plan.needed && plan.until_unlink;
+        /* A postoffice that cannot be protected: the request fails or
+         * succeeds on its own, as any other name there. */
+        if (r < 0 || policy_name_refusal(&plan) == 0)
+                return 0;
+        log_info("%s onto %s refused: a lock file is made by creating it", op, relpath);
+        return policy_name_refusal(&plan);
 }

@@ -79,7 +79,7 @@ void claim_interrupt(Mailbags *mailbags, uint64_t wait_id);
  * -errno when its postoffice cannot be protected. Identifies nobody. */
 int claim_needed(Mailbags *mailbags, const char *relpath, int flags);
 
-/* Whether @relpath names a Mail 2.x lock file, whose mere existence is its
- * queue's lock and whose hold begins with the create that makes it: 1 or
- * 0, or -errno as claim_needed. */
-int claim_is_lockfile_name(Mailbags *mailbags, const char *relpath);
+/* Whether a request @op ("rename", "link", "mkdir"...) other than a create
+ * may make the name @relpath: 0, or -EACCES (logged) when it names a Mail
+ * 2.x lock file (policy_name_refusal() says why). */
+int claim_name_may_be_made(Mailbags *mailbags, const char *relpath, const char *op);

@@ -285,7 +285,7 @@ int mailbags_plan(Mailbags *mailbags, const char *relpath, int flags, bool creat
                 return r;
 
         mailbags_identify(thread_id, caller);
-        if (plan->until_unlink && !creating &&
+        if (policy_plan_is_lockfile_reopen(plan, creating) &&
             lockfiles_held_by((*po)->lockfiles, mailbags_inner_path(relpath), caller->pid)) {
                 plan->needed = false;
                 return 0;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <limits.h>
 #include <string.h>
 
 static void policy_plan_set(PolicyPlan *plan, LeaseKind kind, const char *name,
@@ -91,6 +92,16 @@ int policy_v20_mode_parse(const char *text, PolicyV20Mode *mode)
         return 0;
 }
 
+bool policy_plan_is_lockfile_reopen(const PolicyPlan *plan, bool creating)
+{
+        return plan->needed && plan->until_unlink && !creating;
+}
+
+int policy_name_refusal(const PolicyPlan *plan)
+{
+        return plan->needed && plan->until_unlink ? -EACCES : 0;
+}
+
 bool policy_plan_is_misconfigured(const PolicyPlan *plan, PolicyV20Mode mode)
 {
         /* A read-only open of the queue is made by both kinds of program
@@ -167,6 +178,42 @@ PolicyWait policy_caller_wait(const char *program, bool creating)
 bool policy_caller_may_wait(const char *program)
 {
         return policy_caller_wait(program, false) != POLICY_WAIT_NEVER;
+}
+
+PolicyLeaseWait policy_lease_wait(const char *program, bool creating)
+{
+        /* Even a caller that may not wait waits for a release the kernel
+         * has already sent: Windows frees a share when CloseHandle returns,
+         * and smbd and wineserver expect that. */
+        PolicyLeaseWait wait = {.timeout_ms = -1, .wait_if_closing = true};
+        switch (policy_caller_wait(program, creating)) {
+        case POLICY_WAIT_NEVER:
+                wait.timeout_ms = 0;
+                break;
+        case POLICY_WAIT_UNLIMITED:
+                wait.timeout_ms = INT_MAX;
+                break;
+        case POLICY_WAIT_LIMITED:
+                break;
+        }
+        return wait;
+}
+
+int policy_refusal_errno(const char *program, int lease_result)
+{
+        switch (lease_result) {
+        case -EBUSY:
+                return -policy_busy_errno(program);
+        case -EDEADLK:
+                /* Callers that never wait queue only for a hold being
+                 * closed; to them a refusal is busy like any other. */
+                return policy_caller_may_wait(program) ? -EDEADLK : -policy_busy_errno(program);
+        case -ESRCH:     /* the waiting process died: nobody to answer */
+        case -ECANCELED: /* the daemon stops */
+                return -EINTR;
+        default:
+                return lease_result;
+        }
 }
 
 static int errno_by_name(const char *name)

@@ -46,6 +46,20 @@ typedef enum {
         POLICY_V20_NONE,    /* no MTA runs with -V20 */
 } PolicyV20Mode;
 
+/* Re-entry: a -V20 program reopening (not re-creating) a lock file it
+ * holds already (to write its pid, to check it) claims nothing new: the
+ * file is the hold. True when @plan is such a reopen, provided the caller
+ * holds the file (the lock-file registry knows). */
+bool policy_plan_is_lockfile_reopen(const PolicyPlan *plan, bool creating);
+
+/* Lock-file names are made only by a create: @plan is what an exclusive
+ * create of the name would need. A Mail 2.x lock file is its queue's lock
+ * by its mere existence, and its hold begins with the create that makes
+ * it; made by a rename, link, symlink, mkdir or mknod it would be a lock
+ * that nobody holds, which other -V20 programs wait for and the other
+ * protocols ignore. 0, or -EACCES for such a name. */
+int policy_name_refusal(const PolicyPlan *plan);
+
 /* Parses "any", "all" or "none"; -EINVAL otherwise. */
 int policy_v20_mode_parse(const char *text, PolicyV20Mode *mode);
 
@@ -89,6 +103,21 @@ PolicyWait policy_caller_wait(const char *program, bool creating);
 
 /* Whether a refused open (not a create) of @program may wait at all. */
 bool policy_caller_may_wait(const char *program);
+
+/* How a claim of @program (@creating: a create) asks the lease manager:
+ * its lease timeout (0 never queues, -1 the kind's default, INT_MAX until
+ * granted), and whether it queues all the same for a hold whose every
+ * handle its opener has closed (LeaseRequest.wait_if_closing). */
+typedef struct {
+        int timeout_ms;
+        bool wait_if_closing;
+} PolicyLeaseWait;
+PolicyLeaseWait policy_lease_wait(const char *program, bool creating);
+
+/* What @program must hear for a lease result (0 or -errno from lease.h):
+ * busy as its layer hears it, EINTR for a waiter that died or a daemon
+ * that stops. */
+int policy_refusal_errno(const char *program, int lease_result);
 
 /* Adds or replaces a rule from "PROGRAM:ANSWER" (-o busy_answer=): PROGRAM
  * is a /proc comm name, or a prefix ending in '*'; ANSWER is "wait"
