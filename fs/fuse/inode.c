@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fd-util.h"
+
 typedef struct Inode Inode;
 
 typedef struct {
@@ -497,7 +499,7 @@ int inode_table_dup_unlinked(InodeTable *table, fuse_ino_t nodeid, char **former
         g_mutex_lock(&table->mutex);
         Inode *node = inode_lookup_locked(table, nodeid);
         if (fd == -ENOENT && node && node->unlinked_fd >= 0) {
-                fd = fcntl(node->unlinked_fd, F_DUPFD_CLOEXEC, 0);
+                fd = fd_dup(node->unlinked_fd);
                 if (fd < 0)
                         fd = -errno;
         }
@@ -516,7 +518,7 @@ int inode_table_dup_open_file(InodeTable *table, fuse_ino_t nodeid)
         g_mutex_lock(&table->mutex);
         Inode *node = inode_lookup_locked(table, nodeid);
         if (node && node->open_fds && node->open_fds->len > 0) {
-                fd = fcntl(g_array_index(node->open_fds, int, 0), F_DUPFD_CLOEXEC, 0);
+                fd = fd_dup(g_array_index(node->open_fds, int, 0));
                 if (fd < 0)
                         fd = -errno;
         }

@@ -37,7 +37,9 @@ void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
          * names the kernel never checked the caller may read. */
         struct stat st;
         autoclose_fd int fd = ops_node_check(
-                fs, ino, backing_openat(&fs->backing, path, O_RDONLY | O_DIRECTORY, 0), &st);
+                fs, ino,
+                ops_walk_again(backing_openat(&fs->backing, path, O_RDONLY | O_DIRECTORY, 0), true),
+                &st);
         if (fd < 0) {
                 ops_reply_status(req, OPS_OPENDIR, fd);
                 return;

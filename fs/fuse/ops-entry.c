@@ -164,7 +164,7 @@ static void entry_name_removed(Mailbagfs *fs, const char *path)
 static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)
 {
         autoclose_fd int child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        DIR *dir = backing_fdopendir(child >= 0 ? dup(child) : -1);
+        DIR *dir = backing_fdopendir(child >= 0 ? fd_dup(child) : -1);
         if (!dir) {
                 errno = ENOTEMPTY;
                 return -1;

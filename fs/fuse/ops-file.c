@@ -81,11 +81,12 @@ static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, i
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
         struct stat st;
-        autoclose_fd int node = ops_node_check(fs, ino, backing_open_node(&fs->backing, path), &st);
+        autoclose_fd int node = ops_node_check(
+                fs, ino, ops_walk_again(backing_open_node(&fs->backing, path), true), &st);
         if (node < 0)
                 return node;
         if (S_ISLNK(st.st_mode))
-                return ops_walk_again(-ELOOP);
+                return ops_walk_again(-ELOOP, true);
         char proc_path[BACKING_FD_PATH_MAX];
         backing_fd_path(node, proc_path);
         int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
@@ -127,7 +128,7 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned,
                                 g_rw_lock_reader_locker_new(&fs->names_lock);
                         path = ops_node_path(fs, ino, &error);
                         if (!path)
-                                return ops_walk_again(error);
+                                return ops_walk_again(error, false);
                         if (strcmp(path, planned) == 0 ||
                             (replanned && strcmp(path, replanned) == 0))
                                 return file_open_verified(fs, ino, path, flags);
@@ -437,7 +438,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         byte_locks_owner_closed(ops_fs(req)->mailbags.byte_locks, ops_open_file(fi)->fd, fi->lock_owner);
         /* A client's close() flushes; closing a duplicate gives the backing
          * filesystem (NFS, CIFS) its close-time write-back and errors. */
-        int dup_fd = dup(ops_open_file(fi)->fd);
+        int dup_fd = fd_dup(ops_open_file(fi)->fd);
         int r = dup_fd < 0 ? -errno : close(dup_fd) < 0 ? -errno : 0;
         ops_reply_status(req, OPS_FLUSH, r);
 }

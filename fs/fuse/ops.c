@@ -58,11 +58,11 @@ const char *ops_op_name(OpsOp op)
         return (unsigned)op < OPS_COUNT ? ops_table[op].name : "?";
 }
 
-int ops_walk_again(int status)
+int ops_walk_again(int status, bool opening_node)
 {
-        /* -ENOENT: the name is gone; -ELOOP: a symlink stands where the
-         * table's path had a folder or file (openat2 resolves none). */
-        return status == -ENOENT || status == -ELOOP ? -ESTALE : status;
+        if (status == -ENOENT || (opening_node && status == -ELOOP))
+                return -ESTALE;
+        return status;
 }
 
 int ops_node_status(OpsOp op, int status)
@@ -73,7 +73,7 @@ int ops_node_status(OpsOp op, int status)
          * reached it; ESTALE makes the kernel walk the path once more,
          * which finds the current file or answers ENOENT for the name. */
         if (status == -ENOENT && (unsigned)op < OPS_COUNT && ops_table[op].node_addressed)
-                return ops_walk_again(status);
+                return ops_walk_again(status, false);
         return status;
 }
 
@@ -150,7 +150,7 @@ int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st)
 int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st)
 {
         if (fd < 0)
-                return ops_walk_again(fd);
+                return fd;
         autoclose_fd int owned = fd;
         int r = fstat(fd, st) < 0 ? -errno : ops_node_verify(fs, ino, st);
         if (r < 0)
@@ -206,7 +206,8 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
          * calls made in it trust it to be the directory whose permissions
          * the kernel checked, not one swapped in by name. */
         struct stat st;
-        return ops_node_check(fs, ino, backing_open_dir(&fs->backing, path), &st);
+        return ops_node_check(fs, ino, ops_walk_again(backing_open_dir(&fs->backing, path), false),
+                              &st);
 }
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)

@@ -138,16 +138,20 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
 
 /* The one answer for "this node's backing name is gone or leads elsewhere
- * now" (-ENOENT or -ELOOP from a walk of the node table's path): -ESTALE,
- * so the kernel walks the path again and finds the current file, or
- * answers ENOENT for the name as a local filesystem would. Any other
- * status is returned as it is. */
-int ops_walk_again(int status);
+ * now": -ESTALE, so the kernel walks the path again and finds the current
+ * file, or answers ENOENT for the name as a local filesystem would. That
+ * is -ENOENT from a walk of the node table's path, and, when the request
+ * opens the node itself (@opening_node: open, opendir), -ELOOP: a symlink
+ * now stands at its name, which the kernel, not the daemon, may follow.
+ * A lookup or a change below a folder that became a symlink keeps ELOOP.
+ * Any other status is returned as it is. */
+int ops_walk_again(int status, bool opening_node);
 
-/* Open-and-verify: @fd (or -errno) was just opened by the path the node
- * table gives @ino, under the names lock. Returns it when it is the
- * backing file of @ino, with its attributes in @st; otherwise closes it
- * and returns -errno (ops_walk_again() when the name moved). */
+/* Open-and-verify: @fd was just opened by the path the node table gives
+ * @ino, under the names lock (a negative errno is returned as it is).
+ * Returns it when it is the backing file of @ino, with its attributes in
+ * @st; otherwise closes it and returns -errno (-ESTALE when the name holds
+ * another file now). */
 int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st);
 
 /* An O_PATH descriptor of directory @ino, checked like ops_node_open()

@@ -21,6 +21,7 @@
 
 #include "backing.h"
 #include "caller.h"
+#include "fd-util.h"
 
 /* How often a parked request is retried when nothing in this daemon
  * signals a release: the holder may be another daemon or a process on
@@ -370,7 +371,7 @@ static LockWaiter *waiter_park(ByteLocks *locks, const ByteLockRequest *who,
                                const struct stat *st, ByteLocksDoneFn done, void *opaque,
                                uint64_t *waiter_id, int *error)
 {
-        int source = fcntl(who->fd, F_DUPFD_CLOEXEC, 0);
+        int source = fd_dup(who->fd);
         if (source < 0) {
                 *error = -errno;
                 return NULL;

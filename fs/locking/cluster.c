@@ -302,7 +302,7 @@ bool cluster_marked(Cluster *locks, const char *session)
         snprintf(self, sizeof self, "/proc/self/fd/%d", locks->fd);
         int fd = open(self, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                fd = fcntl(locks->fd, F_DUPFD_CLOEXEC, 0);
+                fd = fd_dup(locks->fd);
         bool marked = fd >= 0 && pread(fd, &byte, 1, cluster_mark_offset(session)) == 1 &&
                       byte != 0;
         if (fd >= 0)

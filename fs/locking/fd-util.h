@@ -1,9 +1,18 @@
 /* fd-util.h - close a file descriptor when it goes out of scope (glib 2.74
- * has no g_autofd). */
+ * has no g_autofd), and duplicate one the only way a root daemon should:
+ * close-on-exec (every descriptor the daemon makes is; pidfds are by
+ * nature). */
 #pragma once
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+/* dup() with FD_CLOEXEC set: a descriptor, or -1 with errno. */
+static inline int fd_dup(int fd)
+{
+        return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
 
 static inline void fd_closep(int *fd)
 {

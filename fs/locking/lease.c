@@ -644,131 +644,106 @@ static bool lease_would_deadlock(LeaseManager *m, LeaseResource *r, LeaseProcess
 
 static atomic_uint_fast64_t lease_next_waiter_id = 1;
 
-int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
+/* A request, with its defaults applied, as lease_acquire()'s steps see it. */
+typedef struct {
+        const LeaseRequest *req;
+        const char *key;
+        const char *program;  /* never NULL */
+        const char *protocol; /* never NULL */
+        int timeout_ms;       /* the kind's default applied */
+} LeaseAsk;
+
+/* The holder asks again: another reference, at once, even past waiters.
+ * 0 or -EEXIST. */
+static int lease_acquire_reenter(LeaseManager *m, LeaseResource *r, const LeaseAsk *ask,
+                                 GArray *calls)
 {
-        g_autoptr(GArray) calls = lease_calls_new();
-        g_autofree char *key = NULL;
-        const char *program, *protocol;
-        LeaseResource *r;
-        LeaseProcess *p = NULL;
-        LeaseWaiter *w;
-        bool queued_here = false;
-        int timeout_ms;
-        int ret;
+        const LeaseRequest *req = ask->req;
 
-        if (waiter_id)
-                *waiter_id = 0;
-        if (!req || (unsigned)req->kind >= LEASE_KIND_COUNT || !req->name || !req->name[0] ||
-            req->pid <= 0 || (req->timeout_ms != 0 && !req->done))
-                return -EINVAL;
-        key = lease_key(req->kind, req->name);
-        program = lease_or_unknown(req->program);
-        protocol = lease_or_unknown(req->protocol);
-        timeout_ms = req->timeout_ms < 0 ? m->timeout_ms[req->kind] : req->timeout_ms;
+        if (lease_resource_has_ref(r, req->ref, NULL))
+                return -EEXIST;
+        lease_ref_add(r, req->ref, req->handle);
+        m->stats.acquisitions++;
+        lease_log(m, calls, LOG_DEBUG, "%s %s re-entered by pid %d (%s, %s), %u refs",
+                  lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
+                  ask->protocol, r->refs->len);
+        return 0;
+}
 
-        g_mutex_lock(&m->mutex);
-        if (m->stopping) {
-                ret = -ECANCELED;
-                goto out;
-        }
-        r = g_hash_table_lookup(m->resources, key);
-        /* Do not make anybody wait for a holder that is already dead but not
-         * yet noticed by the watch thread. */
-        if (r && r->holder && !r->holder->exited && r->holder->pid != req->pid &&
-            lease_pidfd_exited(r->holder->pidfd)) {
-                lease_process_died(m, r->holder, calls);
-                r = g_hash_table_lookup(m->resources, key);
-        }
+/* @r is free here and in the cluster: @p holds it now. */
+static int lease_acquire_grant(LeaseManager *m, LeaseResource *r, LeaseProcess *p,
+                               const LeaseAsk *ask, GArray *calls)
+{
+        const LeaseRequest *req = ask->req;
 
-        if (r && r->holder && !r->holder->exited && r->holder->pid == req->pid &&
-            !lease_pidfd_exited(r->holder->pidfd)) {
-                if (lease_resource_has_ref(r, req->ref, NULL)) {
-                        ret = -EEXIST;
-                        goto out;
-                }
-                lease_ref_add(r, req->ref, req->handle);
-                m->stats.acquisitions++;
-                lease_log(m, calls, LOG_DEBUG, "%s %s re-entered by pid %d (%s, %s), %u refs",
-                          lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
-                          protocol, r->refs->len);
-                ret = 0;
-                goto out;
-        }
+        lease_hold_begin(r, p, ask->program, ask->protocol, req->ref, req->handle);
+        m->stats.acquisitions++;
+        lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
+                  lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
+                  ask->protocol);
+        return 0;
+}
 
-        /* Reclaims a dead record of this pid, possibly freeing r. */
-        p = lease_process_get(m, req->pid, calls, &ret);
-        if (!p)
-                goto out;
-        r = g_hash_table_lookup(m->resources, key);
+/* A request that may not wait meets a holder, here or elsewhere. */
+static int lease_acquire_busy(LeaseManager *m, LeaseResource *r, const LeaseAsk *ask,
+                              GArray *calls)
+{
+        const LeaseRequest *req = ask->req;
 
-        bool taken = false;
-        if (!r || (!r->holder && !r->remote_busy)) {
-                if (!r)
-                        r = lease_resource_new(m, req->kind, req->name);
-                taken = lease_cluster_turn(m, r, true, calls);
-        }
-        if (taken) {
-                lease_hold_begin(r, p, program, protocol, req->ref, req->handle);
-                m->stats.acquisitions++;
-                lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
-                          lease_kind_to_string(req->kind), req->name, (int)req->pid, program,
-                          protocol);
-                ret = 0;
-                goto out;
-        }
+        m->stats.timeouts++;
+        if (r->holder)
+                lease_log(m, calls, LOG_DEBUG, "%s %s busy for pid %d (%s, %s): held by pid %d (%s)",
+                          lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
+                          ask->protocol, (int)r->holder->pid, r->program);
+        else
+                lease_log(m, calls, LOG_DEBUG,
+                          "%s %s busy for pid %d (%s, %s): held through another daemon",
+                          lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
+                          ask->protocol);
+        lease_resource_drop_if_idle(m, r);
+        return -EBUSY;
+}
 
-        /* The release of a handle closed before this request was made may
-         * not have been handled yet (the kernel sends it after close()
-         * returns, and another worker may be quicker): wait for it. */
-        if (timeout_ms == 0 && req->wait_if_closing && lease_hold_is_closing(r))
-                timeout_ms = m->timeout_ms[req->kind];
-        if (timeout_ms == 0) {
-                m->stats.timeouts++;
-                if (r->holder)
-                        lease_log(m, calls, LOG_DEBUG,
-                                  "%s %s busy for pid %d (%s, %s): held by pid %d (%s)",
-                                  lease_kind_to_string(req->kind), req->name, (int)req->pid,
-                                  program, protocol, (int)r->holder->pid, r->program);
-                else
-                        lease_log(m, calls, LOG_DEBUG,
-                                  "%s %s busy for pid %d (%s, %s): held through another daemon",
-                                  lease_kind_to_string(req->kind), req->name, (int)req->pid,
-                                  program, protocol);
-                lease_resource_drop_if_idle(m, r);
-                ret = -EBUSY;
-                goto out;
-        }
+/* Whether @p waiting for @r would close a cycle: -EDEADLK (counted and
+ * logged) or 0. A process already queued for @r adds no edge. */
+static int lease_acquire_deadlock_check(LeaseManager *m, LeaseResource *r, LeaseProcess *p,
+                                        const LeaseAsk *ask, GArray *calls)
+{
+        for (GList *l = p->waiting; l; l = l->next)
+                if (((LeaseWaiter *)l->data)->resource == r)
+                        return 0;
+        if (!lease_would_deadlock(m, r, p))
+                return 0;
+        m->stats.deadlocks++;
+        /* Info, not warning: the refused program takes it as a sharing
+         * violation and tries again, and with the kernel's releases
+         * arriving after close() returns, a cycle can be over by the time
+         * it is seen. The deadlocks counter keeps the tally. */
+        lease_log(m, calls, LOG_INFO,
+                  "deadlock refused: pid %d (%s, %s) waiting for %s %s held by pid %d (%s) "
+                  "would close a waits-for cycle",
+                  (int)ask->req->pid, ask->program, ask->protocol,
+                  lease_kind_to_string(ask->req->kind), ask->req->name, (int)r->holder->pid,
+                  r->program);
+        return -EDEADLK;
+}
 
-        /* A process already queued here adds no edge: no new cycle. */
-        for (GList *l = p->waiting; l; l = l->next) {
-                if (((LeaseWaiter *)l->data)->resource == r) {
-                        queued_here = true;
-                        break;
-                }
-        }
-        if (!queued_here && lease_would_deadlock(m, r, p)) {
-                m->stats.deadlocks++;
-                /* Info, not warning: the refused program takes it as a sharing
-                 * violation and tries again, and with the kernel's releases
-                 * arriving after close() returns, a cycle can be over by the
-                 * time it is seen. The deadlocks counter keeps the tally. */
-                lease_log(m, calls, LOG_INFO,
-                          "deadlock refused: pid %d (%s, %s) waiting for %s %s held by pid %d (%s) "
-                          "would close a waits-for cycle",
-                          (int)req->pid, program, protocol, lease_kind_to_string(req->kind),
-                          req->name, (int)r->holder->pid, r->program);
-                ret = -EDEADLK;
-                goto out;
-        }
+/* Queues @p's request behind @r's holder (here or elsewhere):
+ * LEASE_PENDING, *@waiter_id set. */
+static int lease_acquire_enqueue(LeaseManager *m, LeaseResource *r, LeaseProcess *p,
+                                 const LeaseAsk *ask, int timeout_ms, uint64_t *waiter_id,
+                                 GArray *calls)
+{
+        const LeaseRequest *req = ask->req;
+        LeaseWaiter *w = g_new0(LeaseWaiter, 1);
 
-        w = g_new0(LeaseWaiter, 1);
         /* Unique across managers, so a daemon with several can cancel a
          * wait by its id alone. */
         w->id = atomic_fetch_add(&lease_next_waiter_id, 1);
         w->resource = r;
         w->process = p;
-        w->program = g_strdup(program);
-        w->protocol = g_strdup(protocol);
+        w->program = g_strdup(ask->program);
+        w->protocol = g_strdup(ask->protocol);
         w->ref = req->ref;
         w->handle = req->handle;
         w->timeout_ms = timeout_ms;
@@ -782,17 +757,89 @@ int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
         g_hash_table_insert(m->waiters, &w->id, w);
         m->stats.waits++;
         lease_log(m, calls, LOG_DEBUG, "pid %d (%s, %s) waits for %s %s held by %s %d (%s), position %u",
-                  (int)req->pid, program, protocol, lease_kind_to_string(req->kind), req->name,
-                  r->holder ? "pid" : "another daemon, here", r->holder ? (int)r->holder->pid : 0,
-                  r->holder ? r->program : "-", r->waiters.length);
+                  (int)req->pid, ask->program, ask->protocol, lease_kind_to_string(req->kind),
+                  req->name, r->holder ? "pid" : "another daemon, here",
+                  r->holder ? (int)r->holder->pid : 0, r->holder ? r->program : "-",
+                  r->waiters.length);
         if (w->deadline_us < m->next_deadline_us) {
                 m->next_deadline_us = w->deadline_us;
                 lease_wake(m);
         }
         if (waiter_id)
                 *waiter_id = w->id;
-        ret = LEASE_PENDING;
-out:
+        return LEASE_PENDING;
+}
+
+/* lease_acquire() under the mutex: each outcome is one of the steps
+ * above. *@p receives the process record it pinned, if any. */
+static int lease_acquire_locked(LeaseManager *m, const LeaseAsk *ask, uint64_t *waiter_id,
+                                LeaseProcess **p, GArray *calls)
+{
+        const LeaseRequest *req = ask->req;
+        int ret;
+
+        if (m->stopping)
+                return -ECANCELED;
+        LeaseResource *r = g_hash_table_lookup(m->resources, ask->key);
+        /* Do not make anybody wait for a holder that is already dead but not
+         * yet noticed by the watch thread. */
+        if (r && r->holder && !r->holder->exited && r->holder->pid != req->pid &&
+            lease_pidfd_exited(r->holder->pidfd)) {
+                lease_process_died(m, r->holder, calls);
+                r = g_hash_table_lookup(m->resources, ask->key);
+        }
+        if (r && r->holder && !r->holder->exited && r->holder->pid == req->pid &&
+            !lease_pidfd_exited(r->holder->pidfd))
+                return lease_acquire_reenter(m, r, ask, calls);
+
+        /* Reclaims a dead record of this pid, possibly freeing r. */
+        *p = lease_process_get(m, req->pid, calls, &ret);
+        if (!*p)
+                return ret;
+        r = g_hash_table_lookup(m->resources, ask->key);
+        if (!r || (!r->holder && !r->remote_busy)) {
+                if (!r)
+                        r = lease_resource_new(m, req->kind, req->name);
+                if (lease_cluster_turn(m, r, true, calls))
+                        return lease_acquire_grant(m, r, *p, ask, calls);
+        }
+
+        int timeout_ms = ask->timeout_ms;
+        /* The release of a handle closed before this request was made may
+         * not have been handled yet (the kernel sends it after close()
+         * returns, and another worker may be quicker): wait for it, when
+         * the request says so (the policy decides who does). */
+        if (timeout_ms == 0 && req->wait_if_closing && lease_hold_is_closing(r))
+                timeout_ms = m->timeout_ms[req->kind];
+        if (timeout_ms == 0)
+                return lease_acquire_busy(m, r, ask, calls);
+        ret = lease_acquire_deadlock_check(m, r, *p, ask, calls);
+        if (ret < 0)
+                return ret;
+        return lease_acquire_enqueue(m, r, *p, ask, timeout_ms, waiter_id, calls);
+}
+
+int lease_acquire(LeaseManager *m, const LeaseRequest *req, uint64_t *waiter_id)
+{
+        if (waiter_id)
+                *waiter_id = 0;
+        if (!req || (unsigned)req->kind >= LEASE_KIND_COUNT || !req->name || !req->name[0] ||
+            req->pid <= 0 || (req->timeout_ms != 0 && !req->done))
+                return -EINVAL;
+
+        g_autoptr(GArray) calls = lease_calls_new();
+        g_autofree char *key = lease_key(req->kind, req->name);
+        LeaseAsk ask = {
+                .req = req,
+                .key = key,
+                .program = lease_or_unknown(req->program),
+                .protocol = lease_or_unknown(req->protocol),
+                .timeout_ms = req->timeout_ms < 0 ? m->timeout_ms[req->kind] : req->timeout_ms,
+        };
+        LeaseProcess *p = NULL;
+
+        g_mutex_lock(&m->mutex);
+        int ret = lease_acquire_locked(m, &ask, waiter_id, &p, calls);
         lease_process_drop_if_unused(m, p);
         g_mutex_unlock(&m->mutex);
         lease_calls_run(m, calls);
