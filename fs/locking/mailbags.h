@@ -23,9 +23,12 @@
 #include "postoffices.h"
 #include "profile.h"
 
-/* A lock file the daemon removed behind the kernel's back (a dead holder's,
- * a broken one): the kernel may still cache its name. @parent_node is the
- * node id of its folder as the kernel knows it, 0 when unknown. */
+/* The core's one call up into the FUSE front end: a lock file the daemon
+ * removed behind the kernel's back (a dead holder's, a broken one), whose
+ * name the kernel may still cache. @parent_node is the node id of its
+ * folder as the kernel knows it, 0 when unknown. Runs on the thread that
+ * ended the hold (a lease manager's watch thread for a death, the worker
+ * of a break), with no lock of the core held. */
 typedef void (*MailbagsNameGoneFn)(void *user_data, uint64_t parent_node, const char *name);
 
 typedef struct {
