@@ -11,7 +11,7 @@
  * daemon dies (the kernel or the cluster filesystem drops them), so a dead
  * node's leases free themselves.
  *
- * The lease protocol, version 1 (the README's cluster section):
+ * The lease protocol, version 1 (docs/cluster.md):
  * - The file starts with a line of text naming the protocol; the bytes of
  *   the ranges below hold nothing.
  * - Version ranges: a daemon holds a read lock on byte VERSION_BASE + V,
@@ -111,5 +111,5 @@ bool cluster_served_elsewhere(Cluster *locks);
 /* Whether another daemon holds the resource now. */
 bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name);
 
-/* The byte of resource (kind, name): for tests and the README. */
+/* The byte of resource (kind, name): for tests and docs/cluster.md. */
 gint64 cluster_offset(LeaseKind kind, const char *name);
