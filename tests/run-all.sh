@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what is missing, builds
-# with -Werror, AddressSanitizer and UBSan, runs every suite (the mounted
-# tests need root and /dev/fuse), runs each fuzzer briefly, and ends with
-# one line "N passed, N failed, N skipped".
+# with -Werror, AddressSanitizer and UBSan, runs every suite (unit, mount,
+# interop, cluster: all but unit need root and /dev/fuse), runs each fuzzer
+# briefly, and ends with one line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,7 @@ meson compile -C "$build" || exit 1
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# No --suite: every suite's tests (tests/meson.build says which is which).
 meson test -C "$build" --print-errorlogs --no-rebuild
 meson_status=$?
 
