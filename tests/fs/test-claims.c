@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "claims.h"
-#include "mailbag.h"
+#include "sample-postoffice.h"
 
 static char *t_dir;
 static Backing t_backing = {.root_fd = -1};
@@ -26,24 +26,13 @@ static Mailbags t_mailbags;
 static pid_t t_children[8];
 static int t_n_children;
 
-static void make_file(const char *relpath, gsize size)
-{
-        g_autofree char *path = g_build_filename(t_dir, relpath, NULL);
-        g_autofree char *zeros = g_malloc0(size + 1);
-        cr_assert(g_file_set_contents(path, zeros, (gssize)size, NULL));
-}
-
 static void setup(void)
 {
         t_dir = g_dir_make_tmp("mailbagfs-claims-XXXXXX", NULL);
         cr_assert_not_null(t_dir);
-        const char *folders[] = {"PO", "PO/KEY", "PO/MBG", "PO/P1", "PO/GLB"};
-        for (gsize i = 0; i < G_N_ELEMENTS(folders); i++) {
-                g_autofree char *dir = g_build_filename(t_dir, folders[i], NULL);
-                cr_assert_eq(mkdir(dir, 0755), 0);
-        }
-        make_file("PO/KEY/INQUEUE3.KEY", PO_MAILBAG_KEY_SIZE);
-        make_file("PO/MBG/INQUEUE3.MBG", 0);
+        /* PO: a postoffice with its INQUEUE3 mailbag and CONTROL.GLB. */
+        g_autofree char *po = g_build_filename(t_dir, "PO", NULL);
+        harness_make_postoffice(po);
         cr_assert_eq(backing_open(&t_backing, t_dir), 0);
         MailbagsConfig config = {.lock_timeout_ms = 10000, .exclusive_timeout_ms = 2000};
         g_autoptr(GError) error = NULL;
@@ -250,7 +239,6 @@ Test(claims, exclusive_files_are_one_process_at_a_time)
 {
         pid_t first = caller_named("CONNECTOR");
         pid_t second = caller_named("ADMIN");
-        make_file("PO/GLB/CONTROL.GLB", 8);
         Ready r_first = {0}, r_second = {0};
         Claim *one, *two;
         uint64_t wait_id;

@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "mailbag.h"
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "sample-postoffice.h"
 
 static MountHarness node_a, node_b;
 
@@ -34,32 +34,17 @@ static MountHarness node_a, node_b;
 
 #include "cluster-util.h"
 
-static void make_postoffice(const char *root)
-{
-        const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
-        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
-                g_autofree char *dir = g_build_filename(root, folders[i], NULL);
-                cr_assert_eq(mkdir(dir, 0755), 0);
-        }
-        g_autofree char *key = g_build_filename(root, "KEY", "INQUEUE3.KEY", NULL);
-        g_autofree char *zeros = g_malloc0(PO_MAILBAG_KEY_SIZE);
-        cr_assert(g_file_set_contents(key, zeros, PO_MAILBAG_KEY_SIZE, NULL));
-        g_autofree char *mbg = g_build_filename(root, "MBG", "INQUEUE3.MBG", NULL);
-        cr_assert(g_file_set_contents(mbg, "", 0, NULL));
-}
-
 static void mount_nodes(const char *lock_timeout)
 {
-        cr_assert_eq(mount_harness_setup(&node_a), 0);
-        cr_assert_eq(mount_harness_setup(&node_b), 0);
-        make_postoffice(node_a.backing);
+        mount_fixture_setup(&node_a);
+        mount_fixture_setup(&node_b);
+        harness_make_postoffice(node_a.backing);
         /* Node B serves node A's backing directory. */
-        g_free(node_b.backing);
-        node_b.backing = g_strdup(node_a.backing);
+        mount_harness_set_backing(&node_b, node_a.backing);
         g_autofree char *option = g_strdup_printf("-olock_timeout=%s", lock_timeout);
         const char *const args[] = {option, NULL};
-        cr_assert_eq(mount_harness_mount(&node_a, args), 0);
-        cr_assert_eq(mount_harness_mount(&node_b, args), 0);
+        mount_fixture_mount(&node_a, args);
+        mount_fixture_mount(&node_b, args);
 }
 
 static void mount_quick(void)
@@ -166,15 +151,15 @@ Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick,
  * other does not see. */
 Test(cluster, another_protocol_version_is_refused, .timeout = 120, .fini = unmount_nodes)
 {
-        cr_assert_eq(mount_harness_setup(&node_a), 0);
-        make_postoffice(node_a.backing);
+        mount_fixture_setup(&node_a);
+        harness_make_postoffice(node_a.backing);
         g_autofree char *lease_file = g_build_filename(node_a.backing, ".mailbagfs-leases", NULL);
         int fd = open(lease_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         cr_assert_geq(fd, 0);
         struct flock version2 = {.l_type = F_RDLCK, .l_whence = SEEK_SET,
                                  .l_start = ((off_t)1 << 40) + 2, .l_len = 1};
         cr_assert_eq(fcntl(fd, F_OFD_SETLK, &version2), 0);
-        cr_assert_eq(mount_harness_mount(&node_a, NULL), 0);
+        mount_fixture_mount(&node_a, NULL);
 
         cr_expect_eq(open_once(&node_a, "KEY/INQUEUE3.KEY", O_RDONLY), EPROTO);
         close(fd);

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mount-harness.h"
+#include "mount-fixture.h"
 #include "tool-run.h"
 
 Test(daemon, help_and_version)
@@ -89,7 +89,7 @@ Test(daemon, clear_errors_for_bad_directories)
 Test(daemon, mount_through_mount_fuse3, .timeout = 60)
 {
         MountHarness h;
-        cr_assert_eq(mount_harness_setup(&h), 0);
+        mount_fixture_setup(&h);
         g_autofree char *marker = g_build_filename(h.backing, "POPULATE.MSM", NULL);
         cr_assert(g_file_set_contents(marker, "\0", 1, NULL));
 
@@ -141,7 +141,7 @@ static void dead_mount_cleanup(void)
 Test(daemon, dead_mount_is_named_with_its_remedy, .timeout = 60, .fini = dead_mount_cleanup)
 {
         MountHarness *h = &dead_mount;
-        cr_assert_eq(mount_harness_setup(h), 0);
+        mount_fixture_setup(h);
         const char *daemon = tool_path("MAILBAGFS");
         GPid pid;
         const char *argv[] = {daemon, h->backing, h->mnt, "-f", NULL};
@@ -204,8 +204,7 @@ static int count_open_fds(pid_t pid, int *pipes)
 Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
 {
         MountHarness h;
-        cr_assert_eq(mount_harness_setup(&h), 0);
-        cr_assert_eq(mount_harness_mount(&h, NULL), 0);
+        mount_fixture_start(&h, NULL);
         int pipes = 0;
         int baseline = count_open_fds(h.daemon, &pipes);
         cr_assert_gt(baseline, 0);

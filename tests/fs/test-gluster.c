@@ -29,8 +29,10 @@
 
 #include "cluster.h"
 #include "gluster-fixture.h"
-#include "mailbag.h"
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "po-sim-json.h"
+#include "sample-postoffice.h"
+#include "tool-run.h"
 
 static GlusterFixture volume;
 static MountHarness node_a, node_b;
@@ -44,21 +46,6 @@ static MountHarness node_a, node_b;
 
 /* The postoffice's folder in the volume, the same on both client mounts. */
 #define PO_FOLDER "po"
-
-static void make_postoffice(const char *root)
-{
-        cr_assert_eq(mkdir(root, 0755), 0, "%s: %s", root, g_strerror(errno));
-        const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
-        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
-                g_autofree char *dir = g_build_filename(root, folders[i], NULL);
-                cr_assert_eq(mkdir(dir, 0755), 0);
-        }
-        g_autofree char *key = g_build_filename(root, "KEY", "INQUEUE3.KEY", NULL);
-        g_autofree char *zeros = g_malloc0(PO_MAILBAG_KEY_SIZE);
-        cr_assert(g_file_set_contents(key, zeros, PO_MAILBAG_KEY_SIZE, NULL));
-        g_autofree char *mbg = g_build_filename(root, "MBG", "INQUEUE3.MBG", NULL);
-        cr_assert(g_file_set_contents(mbg, "", 0, NULL));
-}
 
 static void unmount_nodes(void)
 {
@@ -80,23 +67,20 @@ static void start_volume(void)
 
 static void mount_node(MountHarness *node, int client, const char *lock_timeout)
 {
-        cr_assert_eq(mount_harness_setup(node), 0);
+        mount_fixture_setup(node);
         /* The daemon serves the postoffice through this node's client. */
-        g_free(node->backing);
-        node->backing = g_build_filename(volume.clients[client], PO_FOLDER, NULL);
+        g_autofree char *po = g_build_filename(volume.clients[client], PO_FOLDER, NULL);
+        mount_harness_set_backing(node, po);
         g_autofree char *option = g_strdup_printf("-olock_timeout=%s", lock_timeout);
         const char *const args[] = {option, NULL};
-        int r = mount_harness_mount(node, args);
-        g_autofree char *log = NULL;
-        g_file_get_contents(node->log, &log, NULL, NULL);
-        cr_assert_eq(r, 0, "mailbagfs on client %d: %s: %s", client, g_strerror(-r), log);
+        mount_fixture_mount(node, args);
 }
 
 static void mount_nodes(const char *lock_timeout)
 {
         start_volume();
         g_autofree char *po = g_build_filename(volume.clients[0], PO_FOLDER, NULL);
-        make_postoffice(po);
+        harness_make_postoffice(po);
         mount_node(&node_a, 0, lock_timeout);
         mount_node(&node_b, 1, lock_timeout);
 }
@@ -123,10 +107,8 @@ static int lock_seen(int fd, off_t offset)
 
 static void expect_quiet_logs(void)
 {
-        g_autofree char *a = mount_harness_log_problems(&node_a);
-        g_autofree char *b = mount_harness_log_problems(&node_b);
-        cr_expect_null(a, "node A's log: %s", a);
-        cr_expect_null(b, "node B's log: %s", b);
+        mount_fixture_expect_quiet(&node_a);
+        mount_fixture_expect_quiet(&node_b);
 }
 
 Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount_nodes, .timeout = 600)
@@ -273,23 +255,9 @@ static void mount_nodes_with_mkpo(void)
 {
         start_volume();
         g_autofree char *po = g_build_filename(volume.clients[0], PO_FOLDER, NULL);
-        g_autofree char *out = NULL, *err = NULL;
-        int status = 0;
-        const char *argv[] = {g_getenv("MKPO"), po, "--users", "8", "--messages", "0", NULL};
-        cr_assert_not_null(argv[0], "MKPO is not set");
-        cr_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                               &status, NULL));
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "mkpo: %s", err);
+        harness_mkpo(po, 8, 0);
         mount_node(&node_a, 0, "10");
         mount_node(&node_b, 1, "10");
-}
-
-static unsigned json_count(const char *json, const char *key)
-{
-        g_autofree char *needle = g_strdup_printf("\"%s\": ", key);
-        const char *at = strstr(json, needle);
-        cr_assert_not_null(at, "no %s in %s", key, json);
-        return (unsigned)g_ascii_strtoull(at + strlen(needle), NULL, 10);
 }
 
 /* The mixed-protocol workload with its consumers and producers split over
@@ -301,23 +269,14 @@ static unsigned json_count(const char *json, const char *key)
 Test(gluster, po_sim_split_over_two_nodes_is_clean, .fini = unmount_nodes, .timeout = 1500)
 {
         mount_nodes_with_mkpo();
-        const char *argv[] = {g_getenv("PO_SIM"), node_a.mnt, "--also", node_b.mnt,
-                              "--messages", "3000", "--timeout", "1200", "--json", NULL};
-        cr_assert_not_null(argv[0], "PO_SIM is not set");
-        g_autofree char *out = NULL, *err = NULL;
-        int status = 0;
-        cr_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                               &status, NULL));
-        cr_log_info("gluster: po-sim split over two nodes: %s", out);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "po-sim: %s%s", out, err);
-        cr_expect(strstr(out, "\"mode\": \"mailbagfs\""), "%s", out);
-        unsigned queued = json_count(out, "queued");
-        cr_expect_geq(queued, 3000, "%s", out);
-        cr_expect_eq(json_count(out, "delivered"), queued, "%s", out);
-        cr_expect_eq(json_count(out, "duplicates"), 0, "%s", out);
-        cr_expect_eq(json_count(out, "lost"), 0, "%s", out);
-        cr_expect_eq(json_count(out, "missing_routing"), 0, "%s", out);
-        cr_expect_eq(json_count(out, "contention_failures"), 0, "%s", out);
+        g_auto(ToolRun) run = {0};
+        tool_run(&run, "PO_SIM", node_a.mnt, "--also", node_b.mnt, "--messages", "3000",
+                 "--timeout", "1200", "--json", NULL);
+        cr_log_info("gluster: po-sim split over two nodes: %s", run.out);
+        cr_assert_eq(run.status, 0, "po-sim: %s%s", run.out, run.err);
+        unsigned queued = po_sim_json_count(run.out, "queued");
+        cr_expect_geq(queued, 3000, "%s", run.out);
+        po_sim_expect_clean(run.out, queued);
 }
 
 /* A byte-range lock taken through node A's mailbagfs refuses the same
@@ -354,6 +313,19 @@ Test(gluster, a_byte_range_lock_through_one_node_refuses_the_other, .fini = unmo
         close(fd_b);
 }
 
+/* Opens @path, trying again every 10 ms while the open fails, for
+ * EVENT_TIMEOUT_MS at most; the descriptor or -1. */
+static int open_retrying(const char *path, int flags)
+{
+        int fd = -1;
+        for (int waited = 0; fd < 0 && waited < EVENT_TIMEOUT_MS; waited += 10) {
+                fd = open(path, flags);
+                if (fd < 0)
+                        g_usleep(10000);
+        }
+        return fd;
+}
+
 /* CONTROL.GLB is read-incremented-written under its exclusive lease: one
  * node's hold refuses the other's, and what one node wrote the other
  * reads. */
@@ -372,12 +344,7 @@ Test(gluster, control_glb_is_exclusive_and_coherent_across_nodes, .fini = unmoun
                 close(fd_first);
                 g_usleep(200000);
         }
-        int fd_a = -1;
-        for (int waited = 0; fd_a < 0 && waited < EVENT_TIMEOUT_MS; waited += 10) {
-                fd_a = open(through_a, O_RDWR);
-                if (fd_a < 0)
-                        g_usleep(10000);
-        }
+        int fd_a = open_retrying(through_a, O_RDWR);
         cr_assert_geq(fd_a, 0, "%s", g_strerror(errno));
         cr_expect_eq(open_once(&node_b, "GLB/CONTROL.GLB", O_RDWR), EBUSY);
         uint32_t numbers[2] = {0};
@@ -386,12 +353,7 @@ Test(gluster, control_glb_is_exclusive_and_coherent_across_nodes, .fini = unmoun
         cr_assert_eq(pwrite(fd_a, numbers, sizeof numbers, 0), (ssize_t)sizeof numbers);
         close(fd_a);
         uint32_t seen[2] = {0};
-        int fd_b = -1;
-        for (int waited = 0; fd_b < 0 && waited < EVENT_TIMEOUT_MS; waited += 10) {
-                fd_b = open(through_b, O_RDWR);
-                if (fd_b < 0)
-                        g_usleep(10000);
-        }
+        int fd_b = open_retrying(through_b, O_RDWR);
         cr_assert_geq(fd_b, 0, "%s", g_strerror(errno));
         cr_assert_eq(pread(fd_b, seen, sizeof seen, 0), (ssize_t)sizeof seen);
         cr_expect_eq(seen[1], numbers[1], "node B read %u, node A wrote %u", seen[1], numbers[1]);

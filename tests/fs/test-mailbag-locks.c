@@ -23,7 +23,8 @@
 #include <unistd.h>
 
 #include "mailbag.h"
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "sample-postoffice.h"
 
 static MountHarness harness;
 
@@ -200,36 +201,13 @@ static void wait_until_waiting(pid_t pid)
         cr_assert_fail("process %d never showed up as a waiter", pid);
 }
 
-static void make_postoffice(void)
-{
-        const char *folders[] = {"P1", "KEY", "MBG", "GLB"};
-        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
-                g_autofree char *dir = g_build_filename(harness.backing, folders[i], NULL);
-                cr_assert_eq(mkdir(dir, 0755), 0);
-        }
-        struct {
-                const char *path;
-                gsize size;
-        } files[] = {
-                {"KEY/INQUEUE3.KEY", PO_MAILBAG_KEY_SIZE},
-                {"MBG/INQUEUE3.MBG", 0},
-                {"KEY/0000001A.KEY", PO_MAILBAG_KEY_SIZE},
-                {"MBG/0000001A.MBG", 0},
-                {"GLB/CONTROL.GLB", 8},
-        };
-        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
-                g_autofree char *path = g_build_filename(harness.backing, files[i].path, NULL);
-                g_autofree char *zeros = g_malloc0(files[i].size + 1);
-                cr_assert(g_file_set_contents(path, zeros, (gssize)files[i].size, NULL));
-        }
-}
-
+/* The sample postoffice with a user's mailbag, mounted. */
 static void mount_with(const char *const *args)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0);
-        make_postoffice();
-        int r = mount_harness_mount(&harness, args);
-        cr_assert_eq(r, 0, "mount failed: %s", g_strerror(-r));
+        mount_fixture_setup(&harness);
+        harness_make_postoffice(harness.backing);
+        harness_make_mailbag(harness.backing, "0000001A");
+        mount_fixture_mount(&harness, args);
 }
 
 static void mount_default(void)
@@ -240,9 +218,7 @@ static void mount_default(void)
 
 static void unmount_expect_quiet(void)
 {
-        g_autofree char *problems = mount_harness_log_problems(&harness);
-        mount_harness_teardown(&harness);
-        cr_expect_null(problems, "daemon logged problems:\n%s", problems);
+        mount_fixture_stop(&harness, NULL);
 }
 
 static void unmount_any(void)

@@ -13,24 +13,18 @@
 #include <unistd.h>
 
 #include "fs-script.h"
-#include "mount-harness.h"
+#include "mount-fixture.h"
 
 static MountHarness harness;
 
 static void mount_default(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0);
-        int r = mount_harness_mount(&harness, NULL);
-        cr_assert_eq(r, 0, "mount failed: %s", g_strerror(-r));
+        mount_fixture_start(&harness, NULL);
 }
 
 static void unmount_and_check_log(void)
 {
-        g_autofree char *problems = mount_harness_log_problems(&harness);
-        int status = mount_harness_unmount(&harness);
-        mount_harness_teardown(&harness);
-        cr_expect_null(problems, "daemon logged problems:\n%s", problems);
-        cr_expect_eq(status, 0, "daemon exit status %d", status);
+        mount_fixture_stop(&harness, NULL);
 }
 
 /* A directory on another filesystem than @near, for EXDEV, or NULL. */
@@ -105,9 +99,8 @@ Test(passthrough, reserved_attribute_names, .init = mount_default, .fini = unmou
 
 static void mount_long_cache(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0);
         const char *args[] = {"-ocache_timeout=600", NULL};
-        cr_assert_eq(mount_harness_mount(&harness, args), 0);
+        mount_fixture_start(&harness, args);
 }
 
 Test(passthrough, backing_symlink_swap_is_not_followed, .init = mount_long_cache,

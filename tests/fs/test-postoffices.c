@@ -22,42 +22,20 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "mailbag.h"
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "sample-postoffice.h"
 
 static MountHarness harness;
 
 static void make_postoffice_in(const char *root, const char *path)
 {
-        const char *folders[] = {"", "P1", "KEY", "MBG", "GLB"};
-        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
-                g_autofree char *dir = g_build_filename(root, path, folders[i], NULL);
-                cr_assert_eq(g_mkdir_with_parents(dir, 0755), 0, "mkdir %s", dir);
-        }
-        const struct {
-                const char *name;
-                gsize size;
-        } files[] = {
-                {"KEY/INQUEUE3.KEY", PO_MAILBAG_KEY_SIZE},
-                {"MBG/INQUEUE3.MBG", 0},
-                {"GLB/CONTROL.GLB", 8},
-        };
-        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
-                g_autofree char *file = g_build_filename(root, path, files[i].name, NULL);
-                g_autofree char *zeros = g_malloc0(files[i].size + 1);
-                cr_assert(g_file_set_contents(file, zeros, (gssize)files[i].size, NULL));
-        }
-}
-
-static void mount_with(const char *const *args)
-{
-        int r = mount_harness_mount(&harness, args);
-        cr_assert_eq(r, 0, "mount failed: %s", g_strerror(-r));
+        g_autofree char *dir = g_build_filename(root, path, NULL);
+        harness_make_postoffice(dir);
 }
 
 static void setup_two(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0);
+        mount_fixture_setup(&harness);
         make_postoffice_in(harness.backing, "PO1");
         make_postoffice_in(harness.backing, "HUB/PO2");
 }
@@ -116,7 +94,7 @@ static const char *const quick_timeout[] = {"-olock_timeout=0.3", NULL};
 Test(postoffices, each_postoffice_is_protected_on_its_own, .init = setup_two, .fini = teardown,
      .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         int po1 = hold_session("PO1");
 
         /* In PO1 a gateway is refused: protection one folder down. */
@@ -154,7 +132,7 @@ Test(postoffices, each_postoffice_is_protected_on_its_own, .init = setup_two, .f
 Test(postoffices, one_made_after_the_mount_is_protected, .init = setup_two, .fini = teardown,
      .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         /* Made through the mount, as mkpo or a plain mkdir would. */
         make_postoffice_in(harness.mnt, "LATE/PO3");
         int fd = hold_session("LATE/PO3");
@@ -168,7 +146,7 @@ Test(postoffices, one_made_after_the_mount_is_protected, .init = setup_two, .fin
 Test(postoffices, half_made_is_plain_files_until_whole, .init = setup_two, .fini = teardown,
      .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *key_dir = mnt_path("NEW/KEY");
         cr_assert_eq(g_mkdir_with_parents(key_dir, 0755), 0);
         g_autofree char *key = mnt_path("NEW/KEY/INQUEUE3.KEY");
@@ -195,7 +173,7 @@ Test(postoffices, only_the_named_postoffices_are_protected, .init = setup_two, .
      .timeout = 120)
 {
         const char *const args[] = {"-olock_timeout=0.3,postoffice=/HUB/PO2/", NULL};
-        mount_with(args);
+        mount_fixture_mount(&harness, args);
         int po1 = hold_session("PO1");
         cr_expect_eq(other_program_open("PO1/KEY/INQUEUE3.KEY", O_RDONLY), 0,
                      "PO1 is not named, so it is served as plain files");
@@ -211,7 +189,7 @@ Test(postoffices, only_the_named_postoffices_are_protected, .init = setup_two, .
 Test(postoffices, a_renamed_postoffice_keeps_its_leases, .init = setup_two, .fini = teardown,
      .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         int fd = hold_session("PO1");
         g_autofree char *from = mnt_path("PO1");
         g_autofree char *to = mnt_path("RENAMED");
@@ -234,7 +212,7 @@ Test(postoffices, lock_files_found_at_start_hold_their_queue, .init = setup_two,
         cr_assert(g_file_set_contents(found, "", 0, NULL));
         g_autofree char *session_file = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.0LK", NULL);
         cr_assert(g_file_set_contents(session_file, "", 0, NULL));
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
 
         g_autofree char *lock = attribute("PO1/P1/INQUEUE3.001", "user.mailbag.lock");
         cr_assert_not_null(lock);
@@ -257,7 +235,7 @@ Test(postoffices, root_breaks_a_found_lock_file, .init = setup_two, .fini = tear
 {
         g_autofree char *found = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.042", NULL);
         cr_assert(g_file_set_contents(found, "", 0, NULL));
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *through_mount = mnt_path("PO1/P1/INQUEUE3.042");
         cr_assert_eq(setxattr(through_mount, "user.mailbag.break", "1", 1, 0), 0);
         cr_expect_neq(access(found, F_OK), 0, "a broken lock file is removed");
@@ -296,7 +274,7 @@ Test(postoffices, records_reveal_nothing_the_caller_cannot_read, .init = setup_t
         g_autofree char *lock = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.0LK", NULL);
         cr_assert(g_file_set_contents(lock, "", 0, NULL));
         cr_assert_eq(chmod(lock, 0644), 0);
-        mount_with(args);
+        mount_fixture_mount(&harness, args);
 
         cr_expect_eq(nobody_getxattr("PO1/P1/INQUEUE3.0LK", "user.mailbag.records"), 0,
                      "KEY and MBG are world-readable yet");
@@ -325,7 +303,7 @@ Test(postoffices, records_reveal_nothing_the_caller_cannot_read, .init = setup_t
 Test(postoffices, the_lease_file_is_hidden_from_clients, .init = setup_two, .fini = teardown,
      .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *on_share = g_build_filename(harness.backing, "PO1", ".mailbagfs-leases", NULL);
         cr_expect_eq(access(on_share, F_OK), 0, "each postoffice has its lease file");
         g_autofree char *through = mnt_path("PO1/.mailbagfs-leases");
@@ -352,7 +330,7 @@ Test(postoffices, the_lease_file_is_hidden_from_clients, .init = setup_two, .fin
 Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice, .init = setup_two,
      .fini = teardown, .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *lock = mnt_path("PO1/P1/INQUEUE3.001");
         int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0644);
         cr_assert_geq(fd, 0, "%s", g_strerror(errno));
@@ -373,12 +351,13 @@ Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice, .init = setup
 Test(postoffices, an_emptied_postoffice_folder_can_be_removed, .init = setup_two,
      .fini = teardown, .timeout = 120)
 {
-        mount_with(quick_timeout);
+        mount_fixture_mount(&harness, quick_timeout);
         int fd = hold_session("PO1");
         close(fd);
         g_autofree char *lock = mnt_path("PO1/P1/INQUEUE3.0LK");
         cr_assert_eq(unlink(lock), 0);
-        const char *files[] = {"PO1/KEY/INQUEUE3.KEY", "PO1/MBG/INQUEUE3.MBG", "PO1/GLB/CONTROL.GLB"};
+        const char *files[] = {"PO1/KEY/INQUEUE3.KEY", "PO1/MBG/INQUEUE3.MBG", "PO1/GLB/CONTROL.GLB",
+                               "PO1/GLB/ACCESS.GLB"};
         for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
                 g_autofree char *path = mnt_path(files[i]);
                 cr_assert_eq(unlink(path), 0, "%s: %s", files[i], g_strerror(errno));

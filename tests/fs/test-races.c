@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mount-harness.h"
+#include "mount-fixture.h"
 
 #define ITERATIONS 2000
 
@@ -28,18 +28,12 @@ static MountHarness harness;
 
 static void mount_default(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0);
-        int r = mount_harness_mount(&harness, NULL);
-        cr_assert_eq(r, 0, "mount failed: %s", g_strerror(-r));
+        mount_fixture_start(&harness, NULL);
 }
 
 static void unmount_and_check_log(void)
 {
-        g_autofree char *problems = mount_harness_log_problems(&harness);
-        int status = mount_harness_unmount(&harness);
-        mount_harness_teardown(&harness);
-        cr_expect_null(problems, "daemon logged problems:\n%s", problems);
-        cr_expect_eq(status, 0, "daemon exit status %d", status);
+        mount_fixture_stop(&harness, NULL);
 }
 
 /* What the worker processes of one run saw, in memory they share. */

@@ -37,6 +37,12 @@ int mount_harness_setup(MountHarness *h)
         return 0;
 }
 
+void mount_harness_set_backing(MountHarness *h, const char *backing)
+{
+        g_free(h->backing);
+        h->backing = g_strdup(backing);
+}
+
 typedef enum {
         HARNESS_START_FOREGROUND,
         HARNESS_START_DAEMON,

@@ -36,6 +36,12 @@ typedef struct {
 /* 0 or -errno. */
 int mount_harness_setup(MountHarness *h);
 
+/* Has the daemon serve @backing instead of dir/backing (which stays,
+ * empty): another node's backing directory, as two cluster nodes serve
+ * one share, or a cluster filesystem's client mount. Between setup and
+ * mount. */
+void mount_harness_set_backing(MountHarness *h, const char *backing);
+
 /* Mounts backing/ at mnt/ with the extra daemon arguments @argv (NULL
  * terminated, may be NULL). 0 or -errno; on failure the daemon's log says
  * why. */

@@ -317,30 +317,6 @@ char *interop_peer_stderr(const InteropPeer *peer)
         return interop_file_tail(peer->stderr_path, 2000);
 }
 
-static int interop_write_file(const char *dir, const char *name, gsize size)
-{
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_autofree char *zeros = g_malloc0(size + 1);
-        return g_file_set_contents(path, zeros, (gssize)size, NULL) ? 0 : -EIO;
-}
-
-int interop_make_postoffice(const char *dir)
-{
-        static const char *const folders[] = {"P1", "KEY", "MBG", "GLB"};
-        for (size_t i = 0; i < G_N_ELEMENTS(folders); i++) {
-                g_autofree char *path = g_build_filename(dir, folders[i], NULL);
-                if (g_mkdir_with_parents(path, 0755) < 0)
-                        return -errno;
-        }
-        /* Sizes of a fresh postoffice (KB Q135868, Q87402). */
-        int r = 0;
-        r = r ?: interop_write_file(dir, "KEY/INQUEUE3.KEY", 560);
-        r = r ?: interop_write_file(dir, "MBG/INQUEUE3.MBG", 0);
-        r = r ?: interop_write_file(dir, "GLB/CONTROL.GLB", 8);
-        r = r ?: interop_write_file(dir, "GLB/ACCESS.GLB", 586);
-        return r;
-}
-
 char *interop_mailbag_lock_state(const char *path)
 {
         char value[4096];

@@ -80,11 +80,6 @@ char *interop_peer_stderr(const InteropPeer *peer);
 /* The last @max_bytes of a file, or "" (caller frees). */
 char *interop_file_tail(const char *path, size_t max_bytes);
 
-/* Fills @dir with the part of a fresh postoffice the tests touch: the
- * INQUEUE3 mailbag (KEY 560 zero bytes, empty MBG), an empty P1, and
- * GLB/CONTROL.GLB and GLB/ACCESS.GLB. 0 or -errno. */
-int interop_make_postoffice(const char *dir);
-
 /* The daemon's user.mailbag.lock attribute of @path (caller frees), or
  * NULL when it has none. */
 char *interop_mailbag_lock_state(const char *path);

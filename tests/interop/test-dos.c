@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #include "interop-util.h"
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "sample-postoffice.h"
 
 #define DOSBOX_RUN_TIMEOUT_MS (120 * 1000)
 
@@ -137,15 +138,14 @@ static void dos_setup(const char *const *options)
                 dos_skip("dosbox not found at build time (Debian package dosbox)");
         if (!dir || !*dir)
                 dos_skip("nasm not found at build time (Debian package nasm): no DOS programs");
-        cr_assert_eq(mount_harness_setup(&t.harness), 0);
+        mount_fixture_setup(&t.harness);
         t.raw = g_build_filename(t.harness.dir, "raw", NULL);
         t.tools = g_build_filename(t.harness.dir, "tools", NULL);
         t.home = g_build_filename(t.harness.dir, "home", NULL);
-        cr_assert_eq(g_mkdir_with_parents(t.raw, 0755), 0);
         cr_assert_eq(g_mkdir_with_parents(t.tools, 0755), 0);
         cr_assert_eq(g_mkdir_with_parents(t.home, 0755), 0);
-        cr_assert_eq(interop_make_postoffice(t.raw), 0);
-        cr_assert_eq(interop_make_postoffice(t.harness.backing), 0);
+        harness_make_postoffice(t.raw);
+        harness_make_postoffice(t.harness.backing);
         dos_copy_programs();
 
         /* Can DOSBox run a program here at all? */
@@ -155,9 +155,7 @@ static void dos_setup(const char *const *options)
                 g_autofree char *log = interop_file_tail(log_path, 1500);
                 dos_skip("DOSBox cannot run a DOS program here: %s", log);
         }
-        int r = mount_harness_mount(&t.harness, options);
-        g_autofree char *log = interop_file_tail(t.harness.log, 2000);
-        cr_assert_eq(r, 0, "mount failed (%s): %s", g_strerror(-r), log);
+        mount_fixture_mount(&t.harness, options);
 }
 
 /* Every step answered 0000 (no DOS error). */
@@ -185,8 +183,7 @@ Test(dos, dos_programs_alone_match_raw)
                 cr_expect(*raw, "%s wrote no result on the plain directory", programs[i]);
                 cr_expect_str_eq(mbfs, raw, "%s: raw [%s], through mailbagfs [%s]", programs[i], raw, mbfs);
         }
-        g_autofree char *problems = mount_harness_log_problems(&t.harness);
-        cr_expect_null(problems, "daemon log: %s", problems);
+        mount_fixture_expect_quiet(&t.harness);
 }
 
 /* ---- a held queue: wait, never "file not found" ------------------------ */
@@ -257,8 +254,7 @@ Test(dos, dos_held_queue_waits_never_not_found)
         dos_check_held("P1/INQUEUE3.0LK", O_RDWR | O_CREAT, "GATEWAY", "P1/INQUEUE3.0LK");
         /* The one-process-at-a-time file. */
         dos_check_held("GLB/CONTROL.GLB", O_RDWR, "CONTROL", "GLB/CONTROL.GLB");
-        g_autofree char *problems = mount_harness_log_problems(&t.harness);
-        cr_expect_null(problems, "daemon log: %s", problems);
+        mount_fixture_expect_quiet(&t.harness);
 }
 
 /* ---- two emulators, one queue ----------------------------------------- */
@@ -293,8 +289,7 @@ Test(dos, dos_external_and_gateway_share_one_queue)
         cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS, "gateway sessions: [%s]", gw);
         cr_expect(all_ok(ext), "External saw an error or the other's hold: [%s]", ext);
         cr_expect(all_ok(gw), "the gateway saw an error or the other's hold: [%s]", gw);
-        g_autofree char *problems = mount_harness_log_problems(&t.harness);
-        cr_expect_null(problems, "daemon log: %s", problems);
+        mount_fixture_expect_quiet(&t.harness);
 }
 
 /* On the plain directory the same two programs collide: DOSBox enforces

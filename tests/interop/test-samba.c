@@ -13,9 +13,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "mount-harness.h"
 #include "interop-util.h"
+#include "mount-fixture.h"
 #include "samba-fixture.h"
+#include "sample-postoffice.h"
 
 #define TORTURE_SUITE_TIMEOUT_MS (300 * 1000)
 
@@ -60,16 +61,14 @@ TestSuite(samba, .init = samba_test_init, .fini = samba_test_fini, .timeout = 90
  * plain directory and [mbfs] on the mount. */
 static void samba_setup(const char *const *options, bool postoffice)
 {
-        cr_assert_eq(mount_harness_setup(&t.harness), 0);
+        mount_fixture_setup(&t.harness);
         t.raw = g_build_filename(t.harness.dir, "raw", NULL);
         cr_assert_eq(mkdir(t.raw, 0755), 0);
         if (postoffice) {
-                cr_assert_eq(interop_make_postoffice(t.raw), 0);
-                cr_assert_eq(interop_make_postoffice(t.harness.backing), 0);
+                harness_make_postoffice(t.raw);
+                harness_make_postoffice(t.harness.backing);
         }
-        int r = mount_harness_mount(&t.harness, options);
-        g_autofree char *log = interop_file_tail(t.harness.log, 2000);
-        cr_assert_eq(r, 0, "mount failed (%s): %s", g_strerror(-r), log);
+        mount_fixture_mount(&t.harness, options);
 
         const SambaShare shares[] = {{"raw", t.raw}, {"mbfs", t.harness.mnt}, {NULL, NULL}};
         g_autofree char *reason = NULL;
@@ -194,8 +193,7 @@ Test(samba, samba_ordinary_files_match_raw)
                                        raw_text, mbfs_text, tail);
                 }
         }
-        g_autofree char *problems = mount_harness_log_problems(&t.harness);
-        cr_expect_null(problems, "daemon log: %s", problems);
+        mount_fixture_expect_quiet(&t.harness);
 }
 
 /* ---- mailbag sessions over two SMB connections ------------------------ */

@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mount-harness.h"
 #include "interop-util.h"
+#include "mount-fixture.h"
+#include "sample-postoffice.h"
 #include "wine-fixture.h"
 
 /* External 3.x: the queue's lock file, read/write, DENY_ALL. */
@@ -65,12 +66,10 @@ static void wine_setup_postoffice(bool through_mount, const char *const *options
         const char *reason = wine_unavailable_reason();
         if (reason)
                 wine_skip("wine cannot run here: %s", reason);
-        cr_assert_eq(mount_harness_setup(&t.harness), 0);
-        cr_assert_eq(interop_make_postoffice(t.harness.backing), 0);
+        mount_fixture_setup(&t.harness);
+        harness_make_postoffice(t.harness.backing);
         if (through_mount) {
-                int r = mount_harness_mount(&t.harness, options);
-                g_autofree char *log = interop_file_tail(t.harness.log, 2000);
-                cr_assert_eq(r, 0, "mount failed (%s): %s", g_strerror(-r), log);
+                mount_fixture_mount(&t.harness, options);
                 t.mounted = true;
                 t.root = g_strdup(t.harness.mnt);
         } else {

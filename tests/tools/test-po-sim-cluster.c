@@ -10,8 +10,9 @@
  * private directories go in the suite's fini, with their mounts, also when
  * an assertion fails. Tool paths come from PO_SIM, MKPO and MAILBAGFS.
  */
-#include "mount-harness.h"
+#include "mount-fixture.h"
 #include "po-sim-json.h"
+#include "sample-postoffice.h"
 #include "tool-run.h"
 
 #include <criterion/criterion.h>
@@ -22,8 +23,8 @@ static MountHarness node_a, node_b;
 
 static void cluster_setup(void)
 {
-        cr_assert_eq(mount_harness_setup(&node_a), 0, "harness setup failed");
-        cr_assert_eq(mount_harness_setup(&node_b), 0, "harness setup failed");
+        mount_fixture_setup(&node_a);
+        mount_fixture_setup(&node_b);
 }
 
 static void cluster_teardown(void)
@@ -35,36 +36,19 @@ static void cluster_teardown(void)
 
 TestSuite(po_sim_cluster, .init = cluster_setup, .fini = cluster_teardown);
 
-static void make_postoffice(const char *dir, const char *users, const char *messages)
-{
-        g_auto(ToolRun) run = { 0 };
-        tool_run(&run, "MKPO", dir, "--users", users, "--messages", messages, "--queue-max",
-                 messages, NULL);
-        cr_assert_eq(run.status, 0, "mkpo failed: %s", run.err);
-}
-
 /* @argv: extra daemon arguments for both nodes (may be NULL). */
 static void mount_both_nodes(const char *const *argv)
 {
-        g_free(node_b.backing);
-        node_b.backing = g_strdup(node_a.backing);
-        int r = mount_harness_mount(&node_a, argv);
-        cr_assert_eq(r, 0, "node A: mount failed (%s); see %s", g_strerror(-r), node_a.log);
-        r = mount_harness_mount(&node_b, argv);
-        cr_assert_eq(r, 0, "node B: mount failed (%s); see %s", g_strerror(-r), node_b.log);
+        mount_harness_set_backing(&node_b, node_a.backing);
+        mount_fixture_mount(&node_a, argv);
+        mount_fixture_mount(&node_b, argv);
 }
 
 /* Every offered message was queued or refused, each queued one is
  * accounted for once, the queue is empty, and the run was split. */
 static void expect_accounted(const char *json, unsigned offered)
 {
-        unsigned queued = po_sim_json_count(json, "queued");
-        cr_expect_eq(queued + po_sim_json_count(json, "refused"), offered, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "delivered") + po_sim_json_count(json, "duplicates") +
-                             po_sim_json_count(json, "lost") +
-                             po_sim_json_count(json, "returned"),
-                     queued, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "still_queued"), 0, "%s", json);
+        po_sim_expect_queue_accounted(json, offered);
         cr_expect(strstr(json, "\"split\": true"), "%s", json);
         cr_expect(strstr(json, "\"ok\": true"), "%s", json);
 }
@@ -73,7 +57,7 @@ static void expect_accounted(const char *json, unsigned offered)
 
 static void run_split_expect_clean(const char *const *daemon_argv)
 {
-        make_postoffice(node_a.backing, "20", "500");
+        harness_mkpo(node_a.backing, 20, 500);
         mount_both_nodes(daemon_argv);
         g_auto(ToolRun) run = { 0 };
         tool_run(&run, "PO_SIM", node_a.mnt, "--also", node_b.mnt, "--messages", "3000",
@@ -82,17 +66,9 @@ static void run_split_expect_clean(const char *const *daemon_argv)
         cr_log_info("two nodes: %s", run.out);
         cr_assert_eq(run.status, 0, "po-sim failed: %s%s", run.out, run.err);
         expect_accounted(run.out, 3500);
-        cr_expect(strstr(run.out, "\"mode\": \"mailbagfs\""), "%s", run.out);
-        cr_expect_eq(po_sim_json_count(run.out, "delivered"), 3500, "%s", run.out);
-        cr_expect_eq(po_sim_json_count(run.out, "duplicates"), 0, "%s", run.out);
-        cr_expect_eq(po_sim_json_count(run.out, "lost"), 0, "%s", run.out);
-        cr_expect_eq(po_sim_json_count(run.out, "missing_routing"), 0, "%s", run.out);
-        cr_expect_eq(po_sim_json_count(run.out, "contention_failures"), 0, "%s", run.out);
-        const MountHarness *nodes[] = {&node_a, &node_b};
-        for (size_t i = 0; i < G_N_ELEMENTS(nodes); i++) {
-                g_autofree char *problems = mount_harness_log_problems(nodes[i]);
-                cr_expect_null(problems, "node %c's log: %s", (char)('A' + i), problems);
-        }
+        po_sim_expect_clean(run.out, 3500);
+        mount_fixture_expect_quiet(&node_a);
+        mount_fixture_expect_quiet(&node_b);
         cr_expect_eq(mount_harness_unmount(&node_b), 0);
         cr_expect_eq(mount_harness_unmount(&node_a), 0);
 }
@@ -116,7 +92,7 @@ Test(po_sim_cluster, split_across_two_daemons_without_caches_is_clean, .timeout 
 
 Test(po_sim_cluster, split_on_the_raw_directory_collides, .timeout = 900)
 {
-        make_postoffice(node_a.backing, "20", "500");
+        harness_mkpo(node_a.backing, 20, 500);
         g_auto(ToolRun) run = { 0 };
         tool_run(&run, "PO_SIM", node_a.backing, "--also", node_a.backing, "--messages", "3000",
                  "--consumers", SPLIT_CONSUMERS, "--producers", "2", "--timeout", "800",
@@ -133,8 +109,8 @@ Test(po_sim_cluster, split_on_the_raw_directory_collides, .timeout = 900)
 
 Test(po_sim_cluster, also_refuses_another_postoffice)
 {
-        make_postoffice(node_a.backing, "4", "10");
-        make_postoffice(node_b.backing, "4", "10");
+        harness_mkpo(node_a.backing, 4, 10);
+        harness_mkpo(node_b.backing, 4, 10);
         g_auto(ToolRun) run = { 0 };
         tool_run(&run, "PO_SIM", node_a.backing, "--also", node_b.backing, "--messages", "10",
                  NULL);

@@ -19,8 +19,9 @@
  * fini, also when an assertion fails. Paths come from PO_SIM, MKPO and
  * MAILBAGFS (set by meson); the mounts use the daemon's defaults.
  */
-#include "mount-harness.h"
+#include "mount-fixture.h"
 #include "po-sim-json.h"
+#include "sample-postoffice.h"
 #include "tool-run.h"
 
 #include <criterion/criterion.h>
@@ -31,7 +32,7 @@ static MountHarness harness;
 
 static void contention_setup(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0, "harness setup failed");
+        mount_fixture_setup(&harness);
 }
 
 static void contention_teardown(void)
@@ -41,21 +42,12 @@ static void contention_teardown(void)
 
 TestSuite(po_sim_contention, .init = contention_setup, .fini = contention_teardown);
 
-static void make_postoffice(const char *users, const char *messages)
-{
-        g_auto(ToolRun) run = { 0 };
-        tool_run(&run, "MKPO", harness.backing, "--users", users, "--messages", messages,
-                 "--queue-max", messages, NULL);
-        cr_assert_eq(run.status, 0, "mkpo failed: %s", run.err);
-}
-
 /* The postoffice to run on: the raw backing directory, or the mount. */
 static const char *postoffice(bool mounted)
 {
         if (!mounted)
                 return harness.backing;
-        int r = mount_harness_mount(&harness, NULL);
-        cr_assert_eq(r, 0, "mount failed (%s); see %s", g_strerror(-r), harness.log);
+        mount_fixture_mount(&harness, NULL);
         return harness.mnt;
 }
 
@@ -78,32 +70,13 @@ static void expect_direct_accounted(const char *json, unsigned offered)
         cr_expect(strstr(json, "\"ok\": true"), "%s", json);
 }
 
-/* Queued mail: queued or refused, then delivered, duplicated, lost or
- * returned, and the queue drained. */
-static void expect_queue_accounted(const char *json, unsigned offered)
-{
-        unsigned queued = po_sim_json_count(json, "queued");
-        cr_expect_eq(queued + po_sim_json_count(json, "refused"), offered, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "delivered") +
-                             po_sim_json_count(json, "duplicates") +
-                             po_sim_json_count(json, "lost") + po_sim_json_count(json, "returned"),
-                     queued, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "still_queued"), 0, "%s", json);
-}
-
 static void expect_mounted_clean(const char *json, unsigned queued, unsigned direct)
 {
-        cr_expect(strstr(json, "\"mode\": \"mailbagfs\""), "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "delivered"), queued, "%s", json);
+        po_sim_expect_clean(json, queued);
         cr_expect_eq(po_sim_json_count(json, "direct_delivered"), direct, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "duplicates"), 0, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "lost"), 0, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "missing_routing"), 0, "%s", json);
-        cr_expect_eq(po_sim_json_count(json, "contention_failures"), 0, "%s", json);
         /* Through the mount a contended KEY open waits: never refused. */
         cr_expect_eq(po_sim_json_count(json, "delivery_refusals"), 0, "%s", json);
-        g_autofree char *problems = mount_harness_log_problems(&harness);
-        cr_expect_null(problems, "daemon log: %s", problems);
+        mount_fixture_expect_quiet(&harness);
         cr_expect_eq(mount_harness_unmount(&harness), 0);
 }
 
@@ -111,14 +84,14 @@ static void expect_mounted_clean(const char *json, unsigned queued, unsigned dir
 
 static void run_same_kind(bool mounted, ToolRun *run)
 {
-        make_postoffice("1", "0");
+        harness_mkpo(harness.backing, 1, 0);
         tool_run(run, "PO_SIM", postoffice(mounted), "--consumers", "external=1", "--messages",
                  "0", "--direct-messages", G_STRINGIFY(SAME_KIND_DIRECT), "--deliverers", "2",
                  "--timeout", "600", "--json", NULL);
         cr_log_info("%s: %s", mounted ? "mounted" : "raw", run->out);
         cr_assert_eq(run->status, 0, "po-sim failed: %s%s", run->out, run->err);
         expect_direct_accounted(run->out, SAME_KIND_DIRECT);
-        expect_queue_accounted(run->out, 0);
+        po_sim_expect_queue_accounted(run->out, 0);
 }
 
 Test(po_sim_contention, same_kind_on_one_mailbag_raw_returns_008, .timeout = 600)
@@ -151,7 +124,7 @@ Test(po_sim_contention, same_kind_on_one_mailbag_mounted_is_clean, .timeout = 60
 
 static void run_mix(bool mounted, ToolRun *run)
 {
-        make_postoffice("8", "200");
+        harness_mkpo(harness.backing, 8, 200);
         tool_run(run, "PO_SIM", postoffice(mounted), "--consumers", "external=2,v20=2,gateway=2",
                  "--producers", "2", "--messages", "800", "--direct-messages",
                  G_STRINGIFY(MIX_DIRECT), "--deliverers", "2", "--timeout", "600", "--json",
@@ -159,7 +132,7 @@ static void run_mix(bool mounted, ToolRun *run)
         cr_log_info("%s: %s", mounted ? "mounted" : "raw", run->out);
         cr_assert_eq(run->status, 0, "po-sim failed: %s%s", run->out, run->err);
         expect_direct_accounted(run->out, MIX_DIRECT);
-        expect_queue_accounted(run->out, MIX_QUEUED);
+        po_sim_expect_queue_accounted(run->out, MIX_QUEUED);
 }
 
 Test(po_sim_contention, mix_raw_shows_both_seeds, .timeout = 600)
@@ -179,7 +152,7 @@ Test(po_sim_contention, mix_mounted_is_clean, .timeout = 600)
 {
         g_auto(ToolRun) run = { 0 };
         run_mix(true, &run);
-        expect_queue_accounted(run.out, MIX_QUEUED);
+        po_sim_expect_queue_accounted(run.out, MIX_QUEUED);
         cr_expect_eq(po_sim_json_count(run.out, "queued"), MIX_QUEUED, "%s", run.out);
         expect_mounted_clean(run.out, MIX_QUEUED, MIX_DIRECT);
 }

@@ -4,7 +4,9 @@
  * each, and a session held in yet another postoffice for the whole time
  * delays none of them.
  */
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "po-sim-json.h"
+#include "sample-postoffice.h"
 #include "tool-run.h"
 
 #include <criterion/criterion.h>
@@ -20,27 +22,12 @@ static MountHarness harness;
 
 static void setup(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0, "harness setup failed");
+        mount_fixture_setup(&harness);
 }
 
 static void teardown(void)
 {
         mount_harness_teardown(&harness);
-}
-
-static void make_postoffice(const char *dir)
-{
-        g_auto(ToolRun) run = {0};
-        tool_run(&run, "MKPO", dir, "--users", "8", "--messages", "0", NULL);
-        cr_assert_eq(run.status, 0, "mkpo %s failed: %s", dir, run.err);
-}
-
-static unsigned json_count(const char *json, const char *key)
-{
-        g_autofree char *needle = g_strdup_printf("\"%s\": ", key);
-        const char *at = strstr(json, needle);
-        cr_assert_not_null(at, "no %s in %s", key, json);
-        return (unsigned)g_ascii_strtoull(at + strlen(needle), NULL, 10);
 }
 
 typedef struct {
@@ -83,13 +70,13 @@ Test(po_sim_postoffices, every_postoffice_of_a_mount_is_protected_on_its_own, .i
         g_autofree char *po1 = g_build_filename(harness.backing, "PO1", NULL);
         g_autofree char *po2 = g_build_filename(harness.backing, "HUB", "PO2", NULL);
         g_autofree char *idle = g_build_filename(harness.backing, "IDLE", NULL);
-        make_postoffice(po1);
-        make_postoffice(po2);
-        make_postoffice(idle);
-        cr_assert_eq(mount_harness_mount(&harness, NULL), 0, "mount failed; see %s", harness.log);
+        harness_mkpo(po1, 8, 0);
+        harness_mkpo(po2, 8, 0);
+        harness_mkpo(idle, 8, 0);
+        mount_fixture_mount(&harness, NULL);
         /* Made through the mount, after it was mounted. */
         g_autofree char *po3 = g_build_filename(harness.mnt, "LATE", "PO3", NULL);
-        make_postoffice(po3);
+        harness_mkpo(po3, 8, 0);
 
         /* An External holds IDLE's queue for the whole run. */
         g_autofree char *idle_lock = g_build_filename(harness.mnt, "IDLE", "P1", "INQUEUE3.0LK", NULL);
@@ -105,13 +92,9 @@ Test(po_sim_postoffices, every_postoffice_of_a_mount_is_protected_on_its_own, .i
         for (gsize i = 0; i < G_N_ELEMENTS(dirs); i++) {
                 g_autofree char *json = sim_finish(&runs[i]);
                 cr_log_info("%s: %s", dirs[i], json);
-                cr_expect(strstr(json, "\"mode\": \"mailbagfs\""), "%s: %s", dirs[i], json);
-                unsigned queued = json_count(json, "queued");
+                unsigned queued = po_sim_json_count(json, "queued");
                 cr_expect_gt(queued, 0, "%s", json);
-                cr_expect_eq(json_count(json, "delivered"), queued, "%s: %s", dirs[i], json);
-                cr_expect_eq(json_count(json, "duplicates"), 0, "%s: %s", dirs[i], json);
-                cr_expect_eq(json_count(json, "lost"), 0, "%s: %s", dirs[i], json);
-                cr_expect_eq(json_count(json, "missing_routing"), 0, "%s: %s", dirs[i], json);
+                po_sim_expect_clean(json, queued);
         }
 
         /* IDLE's session was never taken from its holder. */
@@ -123,6 +106,5 @@ Test(po_sim_postoffices, every_postoffice_of_a_mount_is_protected_on_its_own, .i
         cr_expect(strstr(locks, mine), "IDLE's locks: %s", locks);
         close(held);
 
-        g_autofree char *problems = mount_harness_log_problems(&harness);
-        cr_expect_null(problems, "daemon log: %s", problems);
+        mount_fixture_expect_quiet(&harness);
 }

@@ -11,7 +11,7 @@
  * also when an assertion fails or the script was killed. Paths come from
  * SOAK_SH, PO_SIM, MKPO and MAILBAGFS (set by meson).
  */
-#include "mount-harness.h"
+#include "mount-fixture.h"
 #include "po-sim-json.h"
 #include "tool-run.h"
 
@@ -26,7 +26,7 @@ static char *work;
 
 static void soak_setup(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0, "harness setup failed");
+        mount_fixture_setup(&harness);
         work = g_build_filename(harness.dir, "soak", NULL);
 }
 

@@ -9,7 +9,8 @@
  * mount by the suite's fini, also when an assertion fails. Tool paths come
  * from MAILBAG_STAT, PO_CHECK, PO_SIM, MKPO and MAILBAGFS (set by meson).
  */
-#include "mount-harness.h"
+#include "mount-fixture.h"
+#include "sample-postoffice.h"
 #include "tool-run.h"
 
 #include <criterion/criterion.h>
@@ -27,7 +28,7 @@ static pid_t holder = -1;
 
 static void status_setup(void)
 {
-        cr_assert_eq(mount_harness_setup(&harness), 0, "harness setup failed");
+        mount_fixture_setup(&harness);
 }
 
 static void status_teardown(void)
@@ -42,19 +43,6 @@ static void status_teardown(void)
 
 TestSuite(status_tools, .init = status_setup, .fini = status_teardown);
 
-static void make_postoffice(const char *root)
-{
-        g_auto(ToolRun) run = { 0 };
-        tool_run(&run, "MKPO", root, "--users", "2", "--messages", "5", "--force", NULL);
-        cr_assert_eq(run.status, 0, "mkpo failed: %s", run.err);
-}
-
-static void mount_postoffice(void)
-{
-        int r = mount_harness_mount(&harness, NULL);
-        cr_assert_eq(r, 0, "mount failed (%s); see %s", g_strerror(-r), harness.log);
-}
-
 static void expect_in(const char *haystack, const char *needle)
 {
         cr_expect(strstr(haystack, needle) != NULL, "no \"%s\" in:\n%s", needle, haystack);
@@ -64,8 +52,8 @@ static void expect_in(const char *haystack, const char *needle)
 
 Test(status_tools, mailbag_stat_shows_a_held_session_of_the_mount)
 {
-        make_postoffice(harness.backing);
-        mount_postoffice();
+        harness_mkpo(harness.backing, 2, 5);
+        mount_fixture_mount(&harness, NULL);
         g_autofree char *lock = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
         int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         cr_assert(fd >= 0, "open %s: %s", lock, g_strerror(errno));
@@ -120,8 +108,8 @@ Test(status_tools, mailbag_stat_refuses_a_plain_directory)
  * share the same file is a stale lock. */
 Test(status_tools, po_check_takes_a_v20_holder_from_the_mount)
 {
-        make_postoffice(harness.backing);
-        mount_postoffice();
+        harness_mkpo(harness.backing, 2, 5);
+        mount_fixture_mount(&harness, NULL);
         int ready[2];
         cr_assert(pipe(ready) == 0);
         holder = fork();
@@ -160,8 +148,8 @@ Test(status_tools, po_check_takes_a_v20_holder_from_the_mount)
 Test(status_tools, po_sim_goes_by_the_postoffice_folder_itself)
 {
         g_autofree char *backing_po = g_build_filename(harness.backing, "PO1", NULL);
-        make_postoffice(backing_po);
-        mount_postoffice();
+        harness_mkpo(backing_po, 2, 5);
+        mount_fixture_mount(&harness, NULL);
         g_autofree char *po = g_build_filename(harness.mnt, "PO1", NULL);
         bool protected = getxattr(po, "user.mailbag.stats", NULL, 0) >= 0;
         g_auto(ToolRun) run = { 0 };
