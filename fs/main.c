@@ -12,6 +12,7 @@
 #include <fuse_lowlevel.h>
 #include <glib.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,7 @@ typedef struct {
         char *profile;   /* -o profile= */
         char *v20;       /* -o v20= */
         GPtrArray *postoffices; /* -o postoffice=, each may list several */
-        bool bad_busy_answer;   /* an -o busy_answer= did not parse */
+        bool bad_option;        /* an -o value did not parse (said on stderr) */
         double cache_timeout;
         double lock_timeout;
         int ready_fd;
@@ -41,23 +42,77 @@ typedef struct {
 
 #define MAILBAGFS_OPT(templ, field, value) {templ, offsetof(Options, field), value}
 
-enum { OPTION_KEY_POSTOFFICE = 1, OPTION_KEY_BUSY_ANSWER };
+enum {
+        OPTION_KEY_POSTOFFICE = 1,
+        OPTION_KEY_BUSY_ANSWER,
+        OPTION_KEY_CACHE_TIMEOUT,
+        OPTION_KEY_LOCK_TIMEOUT,
+        OPTION_KEY_READY_FD,
+};
 
 static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("log_level=%s", log_level, 0),
-        MAILBAGFS_OPT("cache_timeout=%lf", cache_timeout, 0),
-        MAILBAGFS_OPT("ready_fd=%d", ready_fd, 0),
+        FUSE_OPT_KEY("cache_timeout=", OPTION_KEY_CACHE_TIMEOUT),
+        FUSE_OPT_KEY("ready_fd=", OPTION_KEY_READY_FD),
         MAILBAGFS_OPT("profile=%s", profile, 0),
         MAILBAGFS_OPT("v20=%s", v20, 0),
-        MAILBAGFS_OPT("lock_timeout=%lf", lock_timeout, 0),
+        FUSE_OPT_KEY("lock_timeout=", OPTION_KEY_LOCK_TIMEOUT),
         FUSE_OPT_KEY("postoffice=", OPTION_KEY_POSTOFFICE),
         FUSE_OPT_KEY("busy_answer=", OPTION_KEY_BUSY_ANSWER),
         FUSE_OPT_END,
 };
 
+/* The whole of @text is one finite number: fuse_opt's own "%lf" takes
+ * "5abc" as 5 and "nan" as a number. */
+static bool option_parse_number(const char *text, double *out)
+{
+        char *end = NULL;
+        errno = 0;
+        double value = g_ascii_strtod(text, &end);
+        if (!text[0] || !end || *end || errno || !isfinite(value))
+                return false;
+        *out = value;
+        return true;
+}
+
+/* -o NAME=VALUE with a number: 0, or -1 after saying what is wrong. */
+static int option_take_number(Options *options, const char *arg, const char *what,
+                              double *out)
+{
+        const char *value = strchr(arg, '=') + 1;
+        if (option_parse_number(value, out))
+                return 0;
+        fprintf(stderr, "mailbagfs: bad %.*s '%s' (%s)\n", (int)(value - arg - 1), arg, value,
+                what);
+        options->bad_option = true;
+        return -1;
+}
+
 static int option_take_backing(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
         Options *options = data;
+        double number;
+        switch (key) {
+        case OPTION_KEY_CACHE_TIMEOUT:
+                option_take_number(options, arg, "a number of seconds", &options->cache_timeout);
+                return 0;
+        case OPTION_KEY_LOCK_TIMEOUT:
+                option_take_number(options, arg, "a number of seconds", &options->lock_timeout);
+                return 0;
+        case OPTION_KEY_READY_FD:
+                if (option_take_number(options, arg, "a descriptor number", &number) == 0) {
+                        if (number < 0 || number > INT_MAX || number != (double)(int)number) {
+                                fprintf(stderr, "mailbagfs: bad ready_fd '%s' (a descriptor "
+                                                "number)\n", strchr(arg, '=') + 1);
+                                options->bad_option = true;
+                        } else {
+                                options->ready_fd = (int)number;
+                        }
+                }
+                return 0;
+        default:
+                break;
+        }
         if (key == OPTION_KEY_POSTOFFICE) {
                 /* Repeated or comma separated: fuse_opt splits on commas. */
                 const char *value = arg + strlen("postoffice=");
@@ -74,7 +129,7 @@ static int option_take_backing(void *data, const char *arg, int key, struct fuse
                         fprintf(stderr, "mailbagfs: bad busy_answer '%s' (PROGRAM:ANSWER, ANSWER "
                                         "wait, queue or an errno name such as EAGAIN)\n",
                                 value);
-                        options->bad_busy_answer = true;
+                        options->bad_option = true;
                 }
                 return 0;
         }
@@ -322,7 +377,7 @@ int main(int argc, char *argv[])
         int status = 1;
 
         if (fuse_opt_parse(&args, &options, option_spec, option_take_backing) < 0 ||
-            options.bad_busy_answer)
+            options.bad_option)
                 goto out_free_args;
         /* Checked before libfuse sees the mountpoint, so a user gets the
          * same kind of message for either directory. */

@@ -1,4 +1,5 @@
-/* log.c - stderr or syslog, filtered by level.
+/* log.c - stderr or syslog, filtered by level, with control characters
+ * escaped (\xNN): every line is the daemon's own.
  *
  * The settings are written once before the FUSE loop starts its threads and
  * only read afterwards, so they need no lock; each message is formatted into
@@ -10,6 +11,7 @@
 #include <glib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static bool log_to_syslog;
@@ -55,6 +57,77 @@ static const char *log_priority_label(int priority)
         }
 }
 
+/* A message repeated with other numbers (pids, counts) is one "kind";
+ * each kind prints at most LOG_BURST lines per second, and the next line
+ * that passes says how many were dropped. A client can make the daemon
+ * log per request (2,000 waiters giving up); the log must not drown. */
+#define LOG_BURST 10
+#define LOG_KINDS 64
+
+typedef struct {
+        guint hash;       /* the kind; 0: an empty slot */
+        gint64 window_us; /* monotonic start of its second */
+        unsigned printed; /* lines printed in that second */
+        unsigned dropped; /* lines dropped since the last printed one */
+} LogKind;
+
+static GMutex log_kinds_mutex;
+static LogKind log_kinds[LOG_KINDS]; /* guarded by log_kinds_mutex */
+
+static guint log_kind_hash(const char *text)
+{
+        guint hash = 5381;
+        bool in_number = false;
+        for (const char *c = text; *c; c++) {
+                bool digit = g_ascii_isdigit(*c);
+                if (digit && in_number)
+                        continue;
+                in_number = digit;
+                hash = hash * 33 + (guint)(digit ? '#' : (unsigned char)*c);
+        }
+        return hash ? hash : 1;
+}
+
+/* Whether a line of @text may print now; *@dropped is how many of its
+ * kind were dropped before it. */
+static bool log_pass(const char *text, unsigned *dropped)
+{
+        guint hash = log_kind_hash(text);
+        gint64 now = g_get_monotonic_time();
+        *dropped = 0;
+        g_mutex_lock(&log_kinds_mutex);
+        /* A kind lives in one slot; a new kind takes the slot over. */
+        LogKind *kind = &log_kinds[hash % LOG_KINDS];
+        if (kind->hash != hash)
+                *kind = (LogKind){.hash = hash, .window_us = now};
+        if (now - kind->window_us >= G_USEC_PER_SEC) {
+                kind->window_us = now;
+                kind->printed = 0;
+        }
+        bool pass = kind->printed < LOG_BURST;
+        if (pass) {
+                kind->printed++;
+                *dropped = kind->dropped;
+                kind->dropped = 0;
+        } else {
+                kind->dropped++;
+        }
+        g_mutex_unlock(&log_kinds_mutex);
+        return pass;
+}
+
+char *log_escape(const char *text)
+{
+        GString *out = g_string_sized_new(strlen(text));
+        for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+                if (*c < 0x20 || *c == 0x7f)
+                        g_string_append_printf(out, "\\x%02x", *c);
+                else
+                        g_string_append_c(out, (char)*c);
+        }
+        return g_string_free(out, FALSE);
+}
+
 void log_message(int priority, const char *format, ...)
 {
         if (!log_enabled(priority))
@@ -62,8 +135,17 @@ void log_message(int priority, const char *format, ...)
 
         va_list args;
         va_start(args, format);
-        g_autofree char *text = g_strdup_vprintf(format, args);
+        g_autofree char *raw = g_strdup_vprintf(format, args);
         va_end(args);
+        /* Process and file names are the clients' choice: a newline in one
+         * must not start a line of their making. */
+        g_autofree char *escaped = log_escape(raw);
+        unsigned dropped = 0;
+        if (priority != LOG_DEBUG && !log_pass(escaped, &dropped))
+                return;
+        g_autofree char *text = dropped ? g_strdup_printf("%s (and %u more like it, not logged)",
+                                                          escaped, dropped)
+                                        : g_steal_pointer(&escaped);
 
         if (log_to_syslog) {
                 syslog(priority, "%s", text);

@@ -76,6 +76,10 @@ def main_c_options(path):
                                  match.group(1)):
             macro, template, second = entry.groups()
             field = second if macro and not macro.startswith('FUSE_OPT') else None
+            # A keyed option (parsed by main.c's own handler) keeps its
+            # value in the Options field of its name, when there is one.
+            if macro == 'FUSE_OPT_KEY':
+                field = template.rstrip('=')
             own[option_name(template)] = field
     libfuse = []
     for call, options in LIBFUSE.items():
