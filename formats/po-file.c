@@ -58,6 +58,13 @@ bool po_file_read_fd(int fd, gsize max_len, const char *name, guint8 **data,
                 po_format_set_io(error, name, errno, "stat");
                 return false;
         }
+        /* A FIFO would block the reader, a device never end: a postoffice
+         * file is a regular file or nothing. */
+        if (!S_ISREG(st.st_mode)) {
+                po_format_set_io(error, name, S_ISDIR(st.st_mode) ? EISDIR : EINVAL,
+                                 "not a regular file");
+                return false;
+        }
         if (st.st_size < 0 || (guint64)st.st_size > max_len) {
                 po_format_set_corrupt(error, name, max_len,
                                       "at most %" G_GSIZE_FORMAT " bytes, file has %" G_GINT64_FORMAT,
@@ -99,7 +106,8 @@ bool po_file_read_fd(int fd, gsize max_len, const char *name, guint8 **data,
 bool po_file_read(const char *path, gsize max_len, guint8 **data, gsize *len,
                   GError **error)
 {
-        po_auto_fd fd = open(path, O_RDONLY | O_CLOEXEC);
+        /* O_NONBLOCK: the open of a FIFO must not wait for a writer. */
+        po_auto_fd fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (fd < 0) {
                 po_format_set_io(error, path, errno, "open");
                 return false;

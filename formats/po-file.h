@@ -13,7 +13,9 @@
 G_BEGIN_DECLS
 
 /* Reads all of @fd from offset 0. Fails with PO_FORMAT_ERROR_CORRUPT when the
- * file is larger than @max_len (naming @name), _IO on a system error. The
+ * file is larger than @max_len (naming @name), _IO on a system error or
+ * when it is not a regular file (po_file_read opens a FIFO without
+ * waiting, then refuses it). The
  * returned buffer is never NULL on success (an empty file gives a 1-byte
  * allocation and *@len = 0). */
 bool po_file_read_fd(int fd, gsize max_len, const char *name, guint8 **data,

@@ -9,6 +9,7 @@
 #include "profile-private.h"
 #include "profile-default.h"
 #include "naming.h"
+#include "po-file.h"
 
 #include <string.h>
 
@@ -430,14 +431,16 @@ PoProfile *po_profile_load_data(const char *data, gsize len, const char *origin,
 
 PoProfile *po_profile_load(const char *path, GError **error)
 {
-        g_autofree char *data = NULL;
+        g_autofree guint8 *data = NULL;
         gsize len = 0;
         g_autoptr(GError) local = NULL;
-        if (!g_file_get_contents(path, &data, &len, &local)) {
+        /* Bounded, and a regular file: -o profile=/dev/zero or a FIFO must
+         * not hold or grow the daemon. */
+        if (!po_file_read(path, PO_PROFILE_MAX_BYTES, &data, &len, &local)) {
                 g_set_error(error, PO_PROFILE_ERROR, PO_PROFILE_ERROR_PARSE, "%s", local->message);
                 return NULL;
         }
-        return po_profile_load_data(data, len, path, error);
+        return po_profile_load_data((const char *)data, len, path, error);
 }
 
 PoProfile *po_profile_new_default(void)

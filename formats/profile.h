@@ -81,6 +81,9 @@ typedef struct PoProfile PoProfile;
 PoProfile *po_profile_new_default(void);
 /* Loads a profile; on error returns NULL and sets @error with the file, line
  * where known, and reason. */
+/* A profile is a small text file: larger ones are refused. */
+#define PO_PROFILE_MAX_BYTES (1024 * 1024)
+
 PoProfile *po_profile_load(const char *path, GError **error);
 PoProfile *po_profile_load_data(const char *data, gsize len, const char *origin,
                                 GError **error);
