@@ -86,12 +86,7 @@ static inline int open_once(const MountHarness *node, const char *relpath, int f
 static inline char *lock_of(const MountHarness *node, const char *relpath)
 {
         g_autofree char *path = g_build_filename(node->mnt, relpath, NULL);
-        char value[4096];
-        ssize_t n = getxattr(path, "user.mailbag.lock", value, sizeof(value) - 1);
-        if (n < 0)
-                return NULL;
-        value[n] = '\0';
-        return g_strdup(value);
+        return harness_attribute(path, "user.mailbag.lock");
 }
 
 /* Waits until @node lists @pid as waiting for the session of INQUEUE3. */

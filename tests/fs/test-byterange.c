@@ -211,11 +211,9 @@ static int peer_flock(Peer *p, int slot, int op)
 
 static char *ranges_of(const char *path)
 {
-        char value[16384];
-        ssize_t n = getxattr(path, RANGES, value, sizeof(value) - 1);
-        cr_assert_geq(n, 0, "%s of %s: %s", RANGES, path, strerror(errno));
-        value[n] = '\0';
-        return g_strdup(value);
+        char *value = harness_attribute(path, RANGES);
+        cr_assert_not_null(value, "%s of %s: %s", RANGES, path, strerror(errno));
+        return value;
 }
 
 static char *file_ranges(const MountHarness *node)

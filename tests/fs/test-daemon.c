@@ -117,11 +117,7 @@ Test(daemon, mount_through_mount_fuse3, .timeout = 60)
 
 static bool is_mounted_at(const char *mnt)
 {
-        g_autofree char *mounts = NULL;
-        if (!g_file_get_contents("/proc/self/mounts", &mounts, NULL, NULL))
-                return false;
-        g_autofree char *needle = g_strdup_printf(" %s fuse.mailbagfs ", mnt);
-        return strstr(mounts, needle) != NULL;
+        return harness_is_mounted(mnt, "fuse.mailbagfs");
 }
 
 static MountHarness dead_mount;

@@ -173,12 +173,7 @@ static void holder_finish(Holder *h)
 
 static char *root_attribute(const char *name)
 {
-        char value[8192];
-        ssize_t n = getxattr(harness.mnt, name, value, sizeof(value) - 1);
-        if (n < 0)
-                return NULL;
-        value[n] = '\0';
-        return g_strdup(value);
+        return harness_attribute(harness.mnt, name);
 }
 
 /* Waits until the daemon lists @pid as waiting for something. */

@@ -81,18 +81,12 @@ static int hold_session(const char *po)
 static char *attribute(const char *relpath, const char *name)
 {
         g_autofree char *path = mnt_path(relpath);
-        char value[16384];
-        ssize_t n = getxattr(path, name, value, sizeof(value) - 1);
-        if (n < 0)
-                return NULL;
-        value[n] = '\0';
-        return g_strdup(value);
+        return harness_attribute(path, name);
 }
 
 static const char *const quick_timeout[] = {"-olock_timeout=0.3", NULL};
 
-Test(postoffices, each_postoffice_is_protected_on_its_own, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, each_postoffice_is_protected_on_its_own)
 {
         mount_fixture_mount(&harness, quick_timeout);
         int po1 = hold_session("PO1");

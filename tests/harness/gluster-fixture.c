@@ -93,15 +93,6 @@ static char *gluster_file_tail(const char *path, size_t max_bytes)
         return g_strdup(len > max_bytes ? text + len - max_bytes : text);
 }
 
-static bool gluster_is_mounted(const char *mnt)
-{
-        g_autofree char *mounts = NULL;
-        if (!g_file_get_contents("/proc/self/mounts", &mounts, NULL, NULL))
-                return false;
-        g_autofree char *needle = g_strdup_printf(" %s fuse", mnt);
-        return strstr(mounts, needle) != NULL;
-}
-
 /* Waits for @pid (our child) at most @timeout_ms; true when it exited. */
 static bool gluster_reap(pid_t pid, int timeout_ms)
 {
@@ -215,7 +206,7 @@ static void gluster_warden(const GlusterFixture *g, pid_t test_pid, int stop_fd,
                 waitpid(namespace, NULL, 0);
         }
         for (int i = 0; i < GLUSTER_FIXTURE_CLIENTS; i++)
-                if (g->clients[i] && gluster_is_mounted(g->clients[i]))
+                if (g->clients[i] && harness_is_mounted(g->clients[i], "fuse"))
                         umount2(g->clients[i], MNT_DETACH);
         harness_remove_tree(g->dir);
         _exit(0);
@@ -366,7 +357,7 @@ static int gluster_mount_client(GlusterFixture *g, int i, const char *glusterfs,
         struct stat st;
         for (long long deadline = gluster_now_ms() + GLUSTER_START_TIMEOUT_MS; gluster_now_ms() < deadline;
              g_usleep(20000)) {
-                if (gluster_is_mounted(g->clients[i]) && stat(g->clients[i], &st) == 0)
+                if (harness_is_mounted(g->clients[i], "fuse") && stat(g->clients[i], &st) == 0)
                         return 0;
                 if (waitpid(pid, NULL, WNOHANG) == pid) {
                         g->client_pids[i] = 0;
@@ -530,7 +521,7 @@ void gluster_fixture_stop(GlusterFixture *g)
                 return;
         for (int i = 0; i < GLUSTER_FIXTURE_CLIENTS; i++) {
                 /* Unmounting ends the client; a busy mount is detached. */
-                if (g->clients[i] && gluster_is_mounted(g->clients[i]) && umount2(g->clients[i], 0) < 0)
+                if (g->clients[i] && harness_is_mounted(g->clients[i], "fuse") && umount2(g->clients[i], 0) < 0)
                         umount2(g->clients[i], MNT_DETACH);
                 if (g->client_pids[i] > 0)
                         gluster_end_child(g->client_pids[i], GLUSTER_EXIT_TIMEOUT_MS);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <glib.h>
+#include <linux/limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* Generous: a loaded CI machine may take long to start a process, and a
@@ -215,25 +217,33 @@ static int harness_wait_exit(pid_t pid, bool detached, int timeout_ms)
         return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 }
 
-static bool harness_is_mounted(const char *mnt)
+bool harness_is_mounted(const char *mnt, const char *type)
 {
         g_autofree char *mounts = NULL;
         if (!g_file_get_contents("/proc/self/mounts", &mounts, NULL, NULL))
                 return false;
-        g_autofree char *needle = g_strdup_printf(" %s fuse.", mnt);
-        return strstr(mounts, needle) != NULL;
+        g_autofree char *subtype = g_strconcat(type, ".", NULL);
+        g_auto(GStrv) lines = g_strsplit(mounts, "\n", -1);
+        for (char **line = lines; *line; line++) {
+                /* DEVICE MOUNTPOINT TYPE OPTIONS... */
+                g_auto(GStrv) fields = g_strsplit(*line, " ", 4);
+                if (g_strv_length(fields) >= 3 && g_str_equal(fields[1], mnt) &&
+                    (g_str_equal(fields[2], type) || g_str_has_prefix(fields[2], subtype)))
+                        return true;
+        }
+        return false;
 }
 
 int mount_harness_unmount(MountHarness *h)
 {
         if (!h->daemon) {
-                if (h->mnt && harness_is_mounted(h->mnt))
+                if (h->mnt && harness_is_mounted(h->mnt, "fuse"))
                         umount2(h->mnt, MNT_DETACH);
                 return 0;
         }
         /* Unmounting ends the daemon's loop; it then exits by itself. */
         int status = -1;
-        if (harness_is_mounted(h->mnt)) {
+        if (harness_is_mounted(h->mnt, "fuse")) {
                 g_autofree char *command = g_strdup_printf("fusermount3 -u -z '%s'", h->mnt);
                 if (system(command) != 0)
                         umount2(h->mnt, MNT_DETACH);
@@ -247,7 +257,7 @@ int mount_harness_unmount(MountHarness *h)
                         waitpid(h->daemon, NULL, 0);
                 status = -1;
         }
-        if (harness_is_mounted(h->mnt))
+        if (harness_is_mounted(h->mnt, "fuse"))
                 umount2(h->mnt, MNT_DETACH);
         h->daemon = 0;
         return status;
@@ -266,6 +276,17 @@ int harness_remove_tree(const char *path)
         if (nftw(path, harness_remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
                 return errno == ENOENT ? 0 : -errno;
         return 0;
+}
+
+char *harness_attribute(const char *path, const char *name)
+{
+        /* As much as an attribute can hold. */
+        g_autofree char *value = g_malloc(XATTR_SIZE_MAX + 1);
+        ssize_t len = getxattr(path, name, value, XATTR_SIZE_MAX);
+        if (len < 0)
+                return NULL;
+        value[len] = '\0';
+        return g_steal_pointer(&value);
 }
 
 void mount_harness_teardown(MountHarness *h)

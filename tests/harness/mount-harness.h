@@ -60,5 +60,15 @@ char *mount_harness_log_problems(const MountHarness *h);
 /* Whether the daemon's log lands in @h->log (foreground start only). */
 bool mount_harness_has_log(const MountHarness *h);
 
+/* Whether a filesystem of @type is mounted at @mnt, by /proc/self/mounts:
+ * "fuse" is any FUSE filesystem (fuse, fuse.glusterfs...), "fuse.mailbagfs"
+ * only that one. */
+bool harness_is_mounted(const char *mnt, const char *type);
+
 /* Removes a directory tree; 0 or -errno. */
 int harness_remove_tree(const char *path);
+
+/* The extended attribute @name of @path as a string (caller frees), or
+ * NULL with errno set when it cannot be read: how the tests read the
+ * daemon's status attributes (user.mailbag.lock, .locks, .stats...). */
+char *harness_attribute(const char *path, const char *name);

@@ -317,16 +317,6 @@ char *interop_peer_stderr(const InteropPeer *peer)
         return interop_file_tail(peer->stderr_path, 2000);
 }
 
-char *interop_mailbag_lock_state(const char *path)
-{
-        char value[4096];
-        ssize_t len = getxattr(path, "user.mailbag.lock", value, sizeof(value) - 1);
-        if (len < 0)
-                return NULL;
-        value[len] = '\0';
-        return g_strdup(value);
-}
-
 int interop_mailbag_waiters(const char *state)
 {
         if (!state)

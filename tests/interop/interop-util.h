@@ -80,10 +80,6 @@ char *interop_peer_stderr(const InteropPeer *peer);
 /* The last @max_bytes of a file, or "" (caller frees). */
 char *interop_file_tail(const char *path, size_t max_bytes);
 
-/* The daemon's user.mailbag.lock attribute of @path (caller frees), or
- * NULL when it has none. */
-char *interop_mailbag_lock_state(const char *path);
-
 /* The number of waiters that attribute reports, or -1 when it does not
  * say. */
 int interop_mailbag_waiters(const char *state);

@@ -195,7 +195,7 @@ static void wait_for_waiter(const char *relpath, pid_t pid)
         g_autofree char *path = g_build_filename(t.harness.mnt, relpath, NULL);
         gint64 deadline = g_get_monotonic_time() + INTEROP_START_TIMEOUT_MS * 1000LL;
         while (g_get_monotonic_time() < deadline) {
-                g_autofree char *state = interop_mailbag_lock_state(path);
+                g_autofree char *state = harness_attribute(path, "user.mailbag.lock");
                 if (interop_mailbag_waiters(state) > 0)
                         return;
                 if (interop_wait_pid(pid, 0) != -1)

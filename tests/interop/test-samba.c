@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "interop-util.h"
@@ -275,11 +274,9 @@ static char *samba_contention_state(const char *file)
 {
         g_autofree char *path = g_build_filename(t.harness.mnt, file, NULL);
         g_strdelimit(path, "\\", '/');
-        g_autofree char *lock = interop_mailbag_lock_state(path);
-        char stats[1024] = "";
-        ssize_t len = getxattr(t.harness.mnt, "user.mailbag.stats", stats, sizeof(stats) - 1);
-        stats[len > 0 ? len : 0] = '\0';
-        return g_strdup_printf("%s|%s", lock ? lock : "", stats);
+        g_autofree char *lock = harness_attribute(path, "user.mailbag.lock");
+        g_autofree char *stats = harness_attribute(t.harness.mnt, "user.mailbag.stats");
+        return g_strdup_printf("%s|%s", lock ? lock : "", stats ? stats : "");
 }
 
 /* @holder holds the queue with @hold_mode on @hold_file; @contender tries
