@@ -2,6 +2,7 @@
 #include "interop-util.h"
 
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -14,10 +15,25 @@
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+int interop_main(int argc, char *argv[], void (*before)(void), void (*after)(void))
+{
+        struct criterion_test_set *tests = criterion_initialize();
+        int result = 0;
+        if (criterion_handle_args(argc, argv, true)) {
+                criterion_options.jobs = 1;
+                if (before)
+                        before();
+                result = !criterion_run_all_tests(tests);
+                if (after)
+                        after();
+        }
+        criterion_finalize(tests);
+        return result;
+}
 
 static gint64 interop_now_ms(void)
 {

@@ -21,6 +21,19 @@
 
 void interop_adopt_descendants(void);
 
+/* Skips the running test, with criterion's cr_skip_test(@...), after
+ * @cleanup(): a skipped test does not get its .fini. */
+#define interop_skip(cleanup, ...)                                                             \
+        do {                                                                                   \
+                cleanup();                                                                     \
+                cr_skip_test(__VA_ARGS__);                                                     \
+        } while (0)
+
+/* The main() of an interop suite: criterion's, running one test at a time
+ * (the clients load both cores by themselves, or share what the suite
+ * prepares), with @before and @after (may be NULL) run around the tests. */
+int interop_main(int argc, char *argv[], void (*before)(void), void (*after)(void));
+
 /* Sends SIGTERM, then SIGKILL after @grace_ms, to every remaining
  * descendant of the test process, and reaps them. */
 void interop_end_descendants(int grace_ms);

@@ -47,12 +47,7 @@ static void dos_test_fini(void)
         g_clear_pointer(&t.home, g_free);
 }
 
-/* A skipped test does not get its .fini: clean up first. */
-#define dos_skip(...)                                                                          \
-        do {                                                                                   \
-                dos_test_fini();                                                               \
-                cr_skip_test(__VA_ARGS__);                                                     \
-        } while (0)
+#define dos_skip(...) interop_skip(dos_test_fini, __VA_ARGS__)
 
 TestSuite(dos, .init = dos_test_init, .fini = dos_test_fini, .timeout = 500);
 
@@ -271,20 +266,34 @@ static int count_lines(const char *steps, const char *prefix)
         return n;
 }
 
+/* External and a gateway at once on @po_dir, LOOP_SESSIONS sessions each,
+ * holding 3 ticks with the marker; their steps go to @ext and @gw. @tag
+ * names their result and log files. */
+static void dos_run_both_loops(const char *po_dir, const char *tag, char **ext, char **gw)
+{
+        g_autofree char *lower = g_ascii_strdown(tag, -1);
+        g_autofree char *out_e = g_strdup_printf("%sEXT.TXT", tag);
+        g_autofree char *out_g = g_strdup_printf("%sGW.TXT", tag);
+        g_autofree char *args_e = g_strdup_printf("D:\\%s %d 3 M", out_e, LOOP_SESSIONS);
+        g_autofree char *args_g = g_strdup_printf("D:\\%s %d 3 M", out_g, LOOP_SESSIONS);
+        g_autofree char *log_e = g_strdup_printf("%s-external.log", lower);
+        g_autofree char *log_g = g_strdup_printf("%s-gateway.log", lower);
+        pid_t external = dosbox_start(po_dir, "EXTERNAL", args_e, log_e);
+        pid_t gateway = dosbox_start(po_dir, "GATEWAY", args_g, log_g);
+        dosbox_finish(external, "the External loop");
+        dosbox_finish(gateway, "the gateway loop");
+        *ext = dos_result(out_e);
+        *gw = dos_result(out_g);
+        cr_log_info("%s: External loop: [%s]", lower, *ext);
+        cr_log_info("%s: gateway loop: [%s]", lower, *gw);
+}
+
 Test(dos, dos_external_and_gateway_share_one_queue)
 {
         static const char *const options[] = {"-olock_timeout=60", NULL};
         dos_setup(options);
-        g_autofree char *args_e = g_strdup_printf("D:\\LOOPEXT.TXT %d 3 M", LOOP_SESSIONS);
-        g_autofree char *args_g = g_strdup_printf("D:\\LOOPGW.TXT %d 3 M", LOOP_SESSIONS);
-        pid_t external = dosbox_start(t.harness.mnt, "EXTERNAL", args_e, "loop-external.log");
-        pid_t gateway = dosbox_start(t.harness.mnt, "GATEWAY", args_g, "loop-gateway.log");
-        dosbox_finish(external, "the External loop");
-        dosbox_finish(gateway, "the gateway loop");
-        g_autofree char *ext = dos_result("LOOPEXT.TXT");
-        g_autofree char *gw = dos_result("LOOPGW.TXT");
-        cr_log_info("External loop: [%s]", ext);
-        cr_log_info("gateway loop: [%s]", gw);
+        g_autofree char *ext = NULL, *gw = NULL;
+        dos_run_both_loops(t.harness.mnt, "LOOP", &ext, &gw);
         cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS, "External sessions: [%s]", ext);
         cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS, "gateway sessions: [%s]", gw);
         cr_expect(all_ok(ext), "External saw an error or the other's hold: [%s]", ext);
@@ -297,29 +306,14 @@ Test(dos, dos_external_and_gateway_share_one_queue)
 Test(dos, dos_external_and_gateway_collide_on_raw)
 {
         dos_setup(NULL);
-        g_autofree char *args_e = g_strdup_printf("D:\\RAWEXT.TXT %d 3 M", LOOP_SESSIONS);
-        g_autofree char *args_g = g_strdup_printf("D:\\RAWGW.TXT %d 3 M", LOOP_SESSIONS);
-        pid_t external = dosbox_start(t.raw, "EXTERNAL", args_e, "raw-external.log");
-        pid_t gateway = dosbox_start(t.raw, "GATEWAY", args_g, "raw-gateway.log");
-        dosbox_finish(external, "the External loop");
-        dosbox_finish(gateway, "the gateway loop");
-        g_autofree char *ext = dos_result("RAWEXT.TXT");
-        g_autofree char *gw = dos_result("RAWGW.TXT");
-        cr_log_info("raw External loop: [%s]", ext);
-        cr_log_info("raw gateway loop: [%s]", gw);
+        g_autofree char *ext = NULL, *gw = NULL;
+        dos_run_both_loops(t.raw, "RAW", &ext, &gw);
         cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS);
         cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS);
 }
 
 int main(int argc, char *argv[])
 {
-        struct criterion_test_set *tests = criterion_initialize();
-        int result = 0;
-        if (criterion_handle_args(argc, argv, true)) {
-                /* Two emulators at once load both cores by themselves. */
-                criterion_options.jobs = 1;
-                result = !criterion_run_all_tests(tests);
-        }
-        criterion_finalize(tests);
-        return result;
+        /* Two emulators at once load both cores by themselves. */
+        return interop_main(argc, argv, NULL, NULL);
 }

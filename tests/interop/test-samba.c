@@ -47,12 +47,7 @@ static void samba_test_fini(void)
         t.n_peers = 0;
 }
 
-/* A skipped test does not get its .fini: clean up first. */
-#define samba_skip(...)                                                                        \
-        do {                                                                                   \
-                samba_test_fini();                                                             \
-                cr_skip_test(__VA_ARGS__);                                                     \
-        } while (0)
+#define samba_skip(...) interop_skip(samba_test_fini, __VA_ARGS__)
 
 TestSuite(samba, .init = samba_test_init, .fini = samba_test_fini, .timeout = 900);
 
@@ -335,14 +330,7 @@ Test(samba, samba_sessions_exclude)
 
 int main(int argc, char *argv[])
 {
-        struct criterion_test_set *tests = criterion_initialize();
-        int result = 0;
-        if (criterion_handle_args(argc, argv, true)) {
-                /* smbtorture loads both cores by itself; the session tests
-                 * are not to compete with it. */
-                criterion_options.jobs = 1;
-                result = !criterion_run_all_tests(tests);
-        }
-        criterion_finalize(tests);
-        return result;
+        /* smbtorture loads both cores by itself; the session tests are not
+         * to compete with it. */
+        return interop_main(argc, argv, NULL, NULL);
 }

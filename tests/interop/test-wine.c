@@ -51,12 +51,7 @@ static void wine_test_fini(void)
         t.n_peers = 0;
 }
 
-/* A skipped test does not get its .fini: clean up first. */
-#define wine_skip(...)                                                                         \
-        do {                                                                                   \
-                wine_test_fini();                                                              \
-                cr_skip_test(__VA_ARGS__);                                                     \
-        } while (0)
+#define wine_skip(...) interop_skip(wine_test_fini, __VA_ARGS__)
 
 TestSuite(wine, .init = wine_test_init, .fini = wine_test_fini, .timeout = 300);
 
@@ -229,16 +224,7 @@ Test(wine, wine_one_prefix_is_one_holder)
 
 int main(int argc, char *argv[])
 {
-        struct criterion_test_set *tests = criterion_initialize();
-        int result = 0;
-        if (criterion_handle_args(argc, argv, true)) {
-                /* The prefixes are shared, and every test stops their
-                 * wineservers: one test at a time. */
-                criterion_options.jobs = 1;
-                wine_prefixes_prepare();
-                result = !criterion_run_all_tests(tests);
-                wine_prefixes_remove();
-        }
-        criterion_finalize(tests);
-        return result;
+        /* The prefixes are shared, and every test stops their wineservers:
+         * one test at a time. */
+        return interop_main(argc, argv, wine_prefixes_prepare, wine_prefixes_remove);
 }
