@@ -22,32 +22,10 @@ main:
         step    s_open
         jc      .next
         mov     [handle], bx
-        mov     ah, 3Fh
-        mov     cx, 8
-        mov     dx, buf
-        int     21h
-        step    s_read
+        read_buf 8, s_read
         add     word [buf + 4], 1
         adc     word [buf + 6], 0
-        mov     ax, 4200h
-        mov     bx, [handle]
-        xor     cx, cx
-        xor     dx, dx
-        int     21h
-        step    s_seek
-        mov     ah, 40h
-        mov     bx, [handle]
-        mov     cx, 8
-        mov     dx, buf
-        int     21h
-        step    s_write
+        rewrite_buf 8, s_seek, s_write
         hold_session 'C'
-        mov     bx, [handle]
-        mov     ah, 3Eh
-        int     21h
-        step    s_close
-.next:  mov     cx, 1
-        call    wait_ticks
-        dec     word [sessions]
-        jnz     .session
-        jmp     finish
+        close_handle s_close
+        next_session

@@ -23,16 +23,9 @@ main:
         jc      .next
         mov     [handle], bx
         hold_session 'E'
-        mov     bx, [handle]
-        mov     ah, 3Eh
-        int     21h
-        step    s_close
+        close_handle s_close
         mov     ah, 41h
         mov     dx, lockname
         int     21h
         step    s_del
-.next:  mov     cx, 1
-        call    wait_ticks
-        dec     word [sessions]
-        jnz     .session
-        jmp     finish
+        next_session

@@ -20,18 +20,7 @@ main:
         step    s_open
         jc      .next
         mov     [handle], bx
-        mov     ah, 3Fh
-        mov     cx, 16
-        mov     dx, buf
-        int     21h
-        step    s_read
+        read_buf 16, s_read
         hold_session 'G'
-        mov     bx, [handle]
-        mov     ah, 3Eh
-        int     21h
-        step    s_close
-.next:  mov     cx, 1
-        call    wait_ticks
-        dec     word [sessions]
-        jnz     .session
-        jmp     finish
+        close_handle s_close
+        next_session

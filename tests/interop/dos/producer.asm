@@ -22,30 +22,8 @@ main:
         step    s_open
         jc      .next
         mov     [handle], bx
-        mov     ah, 3Fh
-        mov     cx, 16
-        mov     dx, buf
-        int     21h
-        step    s_read
-        mov     ax, 4200h
-        mov     bx, [handle]
-        xor     cx, cx
-        xor     dx, dx
-        int     21h
-        step    s_seek
-        mov     ah, 40h
-        mov     bx, [handle]
-        mov     cx, 16
-        mov     dx, buf
-        int     21h
-        step    s_write
+        read_buf 16, s_read
+        rewrite_buf 16, s_seek, s_write
         hold_session 'P'
-        mov     bx, [handle]
-        mov     ah, 3Eh
-        int     21h
-        step    s_close
-.next:  mov     cx, 1
-        call    wait_ticks
-        dec     word [sessions]
-        jnz     .session
-        jmp     finish
+        close_handle s_close
+        next_session

@@ -3,6 +3,18 @@
 ; lock bytes 0..15 (AX=5C00h), hold, unlock them (AX=5C01h), close.
 %include "doslib.inc"
 
+; Locks (%1 = 5C00h) or unlocks (5C01h) bytes 0..15 of the file; step %2.
+%macro region 2
+        mov     ax, %1
+        mov     bx, [handle]
+        xor     cx, cx
+        xor     dx, dx
+        xor     si, si
+        mov     di, 16
+        int     21h
+        step    %2
+%endmacro
+
 mbgname db 'MBG\INQUEUE3.MBG', 0
 s_open  db 'open-mbg', 0
 s_lock  db 'lock-region', 0
@@ -20,29 +32,8 @@ main:
         step    s_open
         jc      .next
         mov     [handle], bx
-        mov     ax, 5C00h
-        mov     bx, [handle]
-        xor     cx, cx
-        xor     dx, dx
-        xor     si, si
-        mov     di, 16
-        int     21h
-        step    s_lock
+        region  5C00h, s_lock
         hold_session 'R'
-        mov     ax, 5C01h
-        mov     bx, [handle]
-        xor     cx, cx
-        xor     dx, dx
-        xor     si, si
-        mov     di, 16
-        int     21h
-        step    s_unlock
-        mov     bx, [handle]
-        mov     ah, 3Eh
-        int     21h
-        step    s_close
-.next:  mov     cx, 1
-        call    wait_ticks
-        dec     word [sessions]
-        jnz     .session
-        jmp     finish
+        region  5C01h, s_unlock
+        close_handle s_close
+        next_session

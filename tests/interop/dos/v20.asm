@@ -51,8 +51,4 @@ main:
         mov     dx, lockname
         int     21h
         step    s_del
-.next:  mov     cx, 1
-        call    wait_ticks
-        dec     word [sessions]
-        jnz     .session
-        jmp     finish
+        next_session
