@@ -105,6 +105,37 @@ static inline void wait_until_waiting(const MountHarness *node, pid_t pid)
 /* The scenarios both suites run on their two nodes, labelled @where in
  * the timing they print. */
 
+/* External holds INQUEUE3 through node A: a gateway and another External
+ * on node B are refused, and node B's view names the holder as another
+ * daemon. Returns External, still holding. */
+static inline Opener external_on_node_a_refuses_node_b(const MountHarness *a,
+                                                        const MountHarness *b)
+{
+        Opener external = opener_start(a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
+        cr_assert_eq(opener_result(&external), 0);
+        cr_expect_eq(open_once(b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
+                     "a gateway on node B must not get the queue External holds on node A");
+        cr_expect_eq(open_once(b, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+        g_autofree char *lock = lock_of(b, "KEY/INQUEUE3.KEY");
+        cr_expect(lock && strstr(lock, "session INQUEUE3 held ") &&
+                  strstr(lock, " holder=other-daemon"), "node B's view: %s", lock);
+        return external;
+}
+
+/* Once node A's External has let go, the other way round: a gateway on
+ * node B gets the queue and holds it against External on node A until it
+ * lets go. */
+static inline void gateway_on_node_b_refuses_node_a(const MountHarness *a,
+                                                    const MountHarness *b)
+{
+        cr_expect_eq(open_once(b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
+        Opener gateway = opener_start(b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        cr_assert_eq(opener_result(&gateway), 0);
+        cr_expect_eq(open_once(a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+        opener_stop(&gateway);
+        cr_expect_eq(open_once(a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+}
+
 /* External holds INQUEUE3 on node A, a gateway on node B waits for it, and
  * node A's hold ends: External lets go (@kill_daemon false) or node A's
  * daemon is killed, whose locks go with it. The gateway must get in. */

@@ -288,8 +288,9 @@ static void unmount_all(void)
         mount_harness_teardown(&node_a);
 }
 
-Test(byterange, two_processes_conflict_and_getlk_names_the_range, .init = mount_one,
-     .fini = unmount_all, .timeout = 60)
+TestSuite(byterange, .fini = unmount_all, .timeout = 60);
+
+Test(byterange, two_processes_conflict_and_getlk_names_the_range, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -326,8 +327,7 @@ Test(byterange, two_processes_conflict_and_getlk_names_the_range, .init = mount_
         peer_stop(&b);
 }
 
-Test(byterange, an_owner_s_ranges_merge_and_split, .init = mount_one, .fini = unmount_all,
-     .timeout = 60)
+Test(byterange, an_owner_s_ranges_merge_and_split, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -352,8 +352,7 @@ Test(byterange, an_owner_s_ranges_merge_and_split, .init = mount_one, .fini = un
         peer_stop(&b);
 }
 
-Test(byterange, closing_any_descriptor_releases_the_process_s_locks, .init = mount_one,
-     .fini = unmount_all, .timeout = 60)
+Test(byterange, closing_any_descriptor_releases_the_process_s_locks, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa1 = peer_open(&a, node_a.mnt, O_RDWR);
@@ -374,8 +373,7 @@ Test(byterange, closing_any_descriptor_releases_the_process_s_locks, .init = mou
         peer_stop(&a);
 }
 
-Test(byterange, setlkw_waits_until_granted, .init = mount_one, .fini = unmount_all,
-     .timeout = 60)
+Test(byterange, setlkw_waits_until_granted, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -399,8 +397,7 @@ Test(byterange, setlkw_waits_until_granted, .init = mount_one, .fini = unmount_a
         peer_stop(&c);
 }
 
-Test(byterange, an_interrupted_wait_gives_eintr, .init = mount_one, .fini = unmount_all,
-     .timeout = 60)
+Test(byterange, an_interrupted_wait_gives_eintr, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -424,8 +421,7 @@ Test(byterange, an_interrupted_wait_gives_eintr, .init = mount_one, .fini = unmo
         peer_stop(&b);
 }
 
-Test(byterange, a_wait_that_closes_a_cycle_gets_edeadlk, .init = mount_one, .fini = unmount_all,
-     .timeout = 60)
+Test(byterange, a_wait_that_closes_a_cycle_gets_edeadlk, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -443,8 +439,7 @@ Test(byterange, a_wait_that_closes_a_cycle_gets_edeadlk, .init = mount_one, .fin
         peer_stop(&b);
 }
 
-Test(byterange, a_lock_holds_against_a_second_daemon_on_the_share, .init = mount_two,
-     .fini = unmount_all, .timeout = 60)
+Test(byterange, a_lock_holds_against_a_second_daemon_on_the_share, .init = mount_two)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -473,8 +468,7 @@ Test(byterange, a_lock_holds_against_a_second_daemon_on_the_share, .init = mount
         peer_stop(&b);
 }
 
-Test(byterange, a_lock_holds_against_processes_on_the_backing_directory, .init = mount_one,
-     .fini = unmount_all, .timeout = 60)
+Test(byterange, a_lock_holds_against_processes_on_the_backing_directory, .init = mount_one)
 {
         Peer a = peer_start(), local = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -516,8 +510,7 @@ Test(byterange, a_lock_holds_against_processes_on_the_backing_directory, .init =
         peer_stop(&c);
 }
 
-Test(byterange, flock_holds_across_two_mounts_and_the_backing_store, .init = mount_two,
-     .fini = unmount_all, .timeout = 60)
+Test(byterange, flock_holds_across_two_mounts_and_the_backing_store, .init = mount_two)
 {
         Peer a = peer_start(), b = peer_start(), local = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);
@@ -545,8 +538,7 @@ Test(byterange, flock_holds_across_two_mounts_and_the_backing_store, .init = mou
         peer_stop(&local);
 }
 
-Test(byterange, the_root_lists_every_lock_of_the_mount, .init = mount_one, .fini = unmount_all,
-     .timeout = 60)
+Test(byterange, the_root_lists_every_lock_of_the_mount, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();
         int fa = peer_open(&a, node_a.mnt, O_RDWR);

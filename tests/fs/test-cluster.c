@@ -65,52 +65,35 @@ static void unmount_nodes(void)
 }
 
 
-Test(cluster, a_lease_through_one_mount_holds_against_the_other, .init = mount_quick,
-     .fini = unmount_nodes, .timeout = 120)
-{
-        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
-                     "a gateway on node B must not get the queue External holds on node A");
-        cr_expect_eq(open_once(&node_b, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
+TestSuite(cluster, .fini = unmount_nodes, .timeout = 120);
 
-        g_autofree char *lock = lock_of(&node_b, "KEY/INQUEUE3.KEY");
-        cr_expect(lock && strstr(lock, "session INQUEUE3 held ") &&
-                  strstr(lock, " holder=other-daemon"), "node B's view: %s", lock);
+Test(cluster, a_lease_through_one_mount_holds_against_the_other, .init = mount_quick)
+{
+        Opener external = external_on_node_a_refuses_node_b(&node_a, &node_b);
         g_autofree char *target = g_build_filename(node_b.mnt, "KEY/INQUEUE3.KEY", NULL);
         cr_expect_eq(setxattr(target, "user.mailbag.break", "1", 1, 0), -1);
         cr_expect_eq(errno, EREMOTE, "a break on node B of node A's hold: %s", g_strerror(errno));
 
         opener_stop(&external);
-        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
-        /* And the other way round. */
-        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        cr_assert_eq(opener_result(&gateway), 0);
-        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
-        opener_stop(&gateway);
-        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+        gateway_on_node_b_refuses_node_a(&node_a, &node_b);
 }
 
-Test(cluster, a_waiter_on_the_other_node_gets_in_when_the_hold_ends, .init = mount_patient,
-     .fini = unmount_nodes, .timeout = 120)
+Test(cluster, a_waiter_on_the_other_node_gets_in_when_the_hold_ends, .init = mount_patient)
 {
         scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "two daemons", false);
 }
 
-Test(cluster, killing_a_daemon_frees_its_leases, .init = mount_patient, .fini = unmount_nodes,
-     .timeout = 120)
+Test(cluster, killing_a_daemon_frees_its_leases, .init = mount_patient)
 {
         scenario_node_b_gets_in_when_node_a_ends(&node_a, &node_b, "two daemons", true);
 }
 
-Test(cluster, a_busy_node_lets_the_other_nodes_waiter_in, .init = mount_patient,
-     .fini = unmount_nodes, .timeout = 120)
+Test(cluster, a_busy_node_lets_the_other_nodes_waiter_in, .init = mount_patient)
 {
         scenario_busy_node_a_lets_node_b_in(&node_a, &node_b);
 }
 
-Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mount_patient,
-     .fini = unmount_nodes, .timeout = 120)
+Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mount_patient)
 {
         /* A -V20 program on node A: its lock file is the lock. */
         Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
@@ -132,8 +115,7 @@ Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mo
         }
 }
 
-Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick,
-     .fini = unmount_nodes, .timeout = 120)
+Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick)
 {
         Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
         cr_assert_eq(opener_result(&v20), 0);
@@ -149,7 +131,7 @@ Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick,
 /* A daemon of another lease protocol version holds its version byte: this
  * one must refuse the postoffice rather than serve it with leases the
  * other does not see. */
-Test(cluster, another_protocol_version_is_refused, .timeout = 120, .fini = unmount_nodes)
+Test(cluster, another_protocol_version_is_refused)
 {
         mount_fixture_setup(&node_a);
         harness_make_postoffice(node_a.backing);

@@ -114,14 +114,7 @@ static void expect_quiet_logs(void)
 Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount_nodes, .timeout = 600)
 {
         mount_nodes("0.3");
-        Opener external = opener_start(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT);
-        cr_assert_eq(opener_result(&external), 0);
-        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), EBUSY,
-                     "a gateway on node B must not get the queue External holds on node A");
-        cr_expect_eq(open_once(&node_b, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
-        g_autofree char *lock = lock_of(&node_b, "KEY/INQUEUE3.KEY");
-        cr_expect(lock && strstr(lock, "session INQUEUE3 held ") && strstr(lock, " holder=other-daemon"),
-                  "node B's view: %s", lock);
+        Opener external = external_on_node_a_refuses_node_b(&node_a, &node_b);
 
         /* The lease is a lock on the volume: node B's client sees it. */
         int fd_b = open_lease_file(1);
@@ -137,13 +130,7 @@ Test(gluster, a_lease_through_node_a_refuses_the_same_on_node_b, .fini = unmount
                 g_usleep(5000);
         cr_expect_eq(lock_seen(fd_b, session), F_UNLCK, "the lease ended, its lock must go");
         close(fd_b);
-        cr_expect_eq(open_once(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY), 0);
-        /* And the other way round. */
-        Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        cr_assert_eq(opener_result(&gateway), 0);
-        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), EBUSY);
-        opener_stop(&gateway);
-        cr_expect_eq(open_once(&node_a, "P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
+        gateway_on_node_b_refuses_node_a(&node_a, &node_b);
         expect_quiet_logs();
 }
 

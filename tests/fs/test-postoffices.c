@@ -45,6 +45,8 @@ static void teardown(void)
         mount_harness_teardown(&harness);
 }
 
+TestSuite(postoffices, .init = setup_two, .fini = teardown, .timeout = 120);
+
 static char *mnt_path(const char *relpath)
 {
         return g_build_filename(harness.mnt, relpath, NULL);
@@ -123,8 +125,7 @@ Test(postoffices, each_postoffice_is_protected_on_its_own)
         close(po2);
 }
 
-Test(postoffices, one_made_after_the_mount_is_protected, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, one_made_after_the_mount_is_protected)
 {
         mount_fixture_mount(&harness, quick_timeout);
         /* Made through the mount, as mkpo or a plain mkdir would. */
@@ -137,8 +138,7 @@ Test(postoffices, one_made_after_the_mount_is_protected, .init = setup_two, .fin
         cr_expect_eq(other_program_open("LATE/PO3/KEY/INQUEUE3.KEY", O_RDONLY), 0);
 }
 
-Test(postoffices, half_made_is_plain_files_until_whole, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, half_made_is_plain_files_until_whole)
 {
         mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *key_dir = mnt_path("NEW/KEY");
@@ -163,8 +163,7 @@ Test(postoffices, half_made_is_plain_files_until_whole, .init = setup_two, .fini
         close(first);
 }
 
-Test(postoffices, only_the_named_postoffices_are_protected, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, only_the_named_postoffices_are_protected)
 {
         const char *const args[] = {"-olock_timeout=0.3,postoffice=/HUB/PO2/", NULL};
         mount_fixture_mount(&harness, args);
@@ -180,8 +179,7 @@ Test(postoffices, only_the_named_postoffices_are_protected, .init = setup_two, .
         close(po2);
 }
 
-Test(postoffices, a_renamed_postoffice_keeps_its_leases, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, a_renamed_postoffice_keeps_its_leases)
 {
         mount_fixture_mount(&harness, quick_timeout);
         int fd = hold_session("PO1");
@@ -199,8 +197,7 @@ Test(postoffices, a_renamed_postoffice_keeps_its_leases, .init = setup_two, .fin
 
 /* A daemon restart (or a program working on the backing store) leaves
  * -V20 lock files behind that no daemon saw being made: they still lock. */
-Test(postoffices, lock_files_found_at_start_hold_their_queue, .init = setup_two,
-     .fini = teardown, .timeout = 120)
+Test(postoffices, lock_files_found_at_start_hold_their_queue)
 {
         g_autofree char *found = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.001", NULL);
         cr_assert(g_file_set_contents(found, "", 0, NULL));
@@ -224,8 +221,7 @@ Test(postoffices, lock_files_found_at_start_hold_their_queue, .init = setup_two,
         cr_expect_eq(other_program_open("PO1/P1/INQUEUE3.0LK", O_RDWR | O_CREAT), 0);
 }
 
-Test(postoffices, root_breaks_a_found_lock_file, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, root_breaks_a_found_lock_file)
 {
         g_autofree char *found = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.042", NULL);
         cr_assert(g_file_set_contents(found, "", 0, NULL));
@@ -261,8 +257,7 @@ static int nobody_getxattr(const char *relpath, const char *name)
 
 /* user.mailbag.records is read from KEY and MBG by the daemon, as root: it
  * must not tell a user what that user could not read himself. */
-Test(postoffices, records_reveal_nothing_the_caller_cannot_read, .init = setup_two,
-     .fini = teardown, .timeout = 120)
+Test(postoffices, records_reveal_nothing_the_caller_cannot_read)
 {
         const char *const args[] = {"-oallow_other", NULL};
         g_autofree char *lock = g_build_filename(harness.backing, "PO1/P1/INQUEUE3.0LK", NULL);
@@ -294,8 +289,7 @@ Test(postoffices, records_reveal_nothing_the_caller_cannot_read, .init = setup_t
 
 /* The daemon's lease file is its own: on the share, hidden through the
  * mount, and no client may make or replace a file of its name. */
-Test(postoffices, the_lease_file_is_hidden_from_clients, .init = setup_two, .fini = teardown,
-     .timeout = 120)
+Test(postoffices, the_lease_file_is_hidden_from_clients)
 {
         mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *on_share = g_build_filename(harness.backing, "PO1", ".mailbagfs-leases", NULL);
@@ -321,8 +315,7 @@ Test(postoffices, the_lease_file_is_hidden_from_clients, .init = setup_two, .fin
 /* A -V20 lock file's hold is the postoffice's, not its path's: after the
  * postoffice folder is renamed, removing the lock file by its new name
  * ends the hold. */
-Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice, .init = setup_two,
-     .fini = teardown, .timeout = 120)
+Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice)
 {
         mount_fixture_mount(&harness, quick_timeout);
         g_autofree char *lock = mnt_path("PO1/P1/INQUEUE3.001");
@@ -342,8 +335,7 @@ Test(postoffices, a_lock_file_survives_a_rename_of_its_postoffice, .init = setup
 
 /* A postoffice folder emptied through the mount can be removed: its
  * hidden lease file goes with it, but not while a lease of it is held. */
-Test(postoffices, an_emptied_postoffice_folder_can_be_removed, .init = setup_two,
-     .fini = teardown, .timeout = 120)
+Test(postoffices, an_emptied_postoffice_folder_can_be_removed)
 {
         mount_fixture_mount(&harness, quick_timeout);
         int fd = hold_session("PO1");

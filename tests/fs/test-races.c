@@ -36,6 +36,8 @@ static void unmount_and_check_log(void)
         mount_fixture_stop(&harness, NULL);
 }
 
+TestSuite(races, .init = mount_default, .fini = unmount_and_check_log);
+
 /* What the worker processes of one run saw, in memory they share. */
 typedef struct {
         long ops;
@@ -182,7 +184,7 @@ static void create_unlink_worker(const char *dir, int index, Counts *c)
         }
 }
 
-Test(races, create_unlink, .init = mount_default, .fini = unmount_and_check_log, .timeout = 600)
+Test(races, create_unlink, .timeout = 600)
 {
         run_scenario("create/unlink", 6, create_unlink_worker, NULL, false);
 }
@@ -241,7 +243,7 @@ static void replace_worker(const char *dir, int index, Counts *c)
         }
 }
 
-Test(races, atomic_replace, .init = mount_default, .fini = unmount_and_check_log, .timeout = 600)
+Test(races, atomic_replace, .timeout = 600)
 {
         run_scenario("atomic replace", 5, replace_worker, replace_prepare, false);
 }
@@ -270,7 +272,7 @@ static void rename_over_worker(const char *dir, int index, Counts *c)
         }
 }
 
-Test(races, rename_over, .init = mount_default, .fini = unmount_and_check_log, .timeout = 600)
+Test(races, rename_over, .timeout = 600)
 {
         run_scenario("rename over", 6, rename_over_worker, replace_prepare, false);
 }
@@ -335,13 +337,12 @@ static void hard_link_open_only_worker(const char *dir, int index, Counts *c)
  * reports the refused links. The open-only variant, where only the
  * daemon's replies set the count, refused none in every run, and 99.9%
  * before the daemon kept a multi-link file's opens off ESTALE. */
-Test(races, hard_links, .init = mount_default, .fini = unmount_and_check_log, .timeout = 600)
+Test(races, hard_links, .timeout = 600)
 {
         run_scenario("hard links", 5, hard_link_worker, replace_prepare, false);
 }
 
-Test(races, hard_links_open_only, .init = mount_default, .fini = unmount_and_check_log,
-     .timeout = 600)
+Test(races, hard_links_open_only, .timeout = 600)
 {
         Counts on_mount = run_scenario("hard links, open only", 5, hard_link_open_only_worker,
                                        replace_prepare, false);
@@ -408,8 +409,7 @@ static void dir_rename_worker(const char *dir, int index, Counts *c)
                 close(dirfd);
 }
 
-Test(races, directory_renamed, .init = mount_default, .fini = unmount_and_check_log,
-     .timeout = 600)
+Test(races, directory_renamed, .timeout = 600)
 {
         run_scenario("directory renamed", 5, dir_rename_worker, dir_prepare, false);
 }
@@ -440,8 +440,7 @@ static void lock_file_worker(const char *dir, int index, Counts *c)
         }
 }
 
-Test(races, lock_file_churn, .init = mount_default, .fini = unmount_and_check_log,
-     .timeout = 600)
+Test(races, lock_file_churn, .timeout = 600)
 {
         run_scenario("lock file churn", 4, lock_file_worker, lock_prepare, true);
 }
@@ -483,7 +482,7 @@ static void check_unlinked_open(const char *dir)
         close(fd);
 }
 
-Test(races, unlinked_but_open, .init = mount_default, .fini = unmount_and_check_log)
+Test(races, unlinked_but_open)
 {
         g_autofree char *raw = g_build_filename(harness.dir, "raw", NULL);
         cr_assert_eq(mkdir(raw, 0755), 0);
