@@ -53,19 +53,25 @@ static void expect_accounted(const char *json, unsigned offered)
         cr_expect(strstr(json, "\"ok\": true"), "%s", json);
 }
 
-#define SPLIT_CONSUMERS "external=2,v20=2,gateway=2"
+/* The split workload on @first and @second (--also): 500 messages queued
+ * by mkpo and 3,000 more from two producers, two consumers of each kind;
+ * @what labels it in the log. */
+static void run_split(const char *first, const char *second, const char *what, ToolRun *run)
+{
+        tool_run(run, "PO_SIM", first, "--also", second, "--messages", "3000", "--consumers",
+                 "external=2,v20=2,gateway=2", "--producers", "2", "--timeout", "800", "--json",
+                 NULL);
+        cr_log_info("%s: %s", what, run->out);
+        cr_assert_eq(run->status, 0, "po-sim failed: %s%s", run->out, run->err);
+        expect_accounted(run->out, 3500);
+}
 
 static void run_split_expect_clean(const char *const *daemon_argv)
 {
         harness_mkpo(node_a.backing, 20, 500);
         mount_both_nodes(daemon_argv);
         g_auto(ToolRun) run = { 0 };
-        tool_run(&run, "PO_SIM", node_a.mnt, "--also", node_b.mnt, "--messages", "3000",
-                 "--consumers", SPLIT_CONSUMERS, "--producers", "2", "--timeout", "800",
-                 "--json", NULL);
-        cr_log_info("two nodes: %s", run.out);
-        cr_assert_eq(run.status, 0, "po-sim failed: %s%s", run.out, run.err);
-        expect_accounted(run.out, 3500);
+        run_split(node_a.mnt, node_b.mnt, "two nodes", &run);
         po_sim_expect_clean(run.out, 3500);
         mount_fixture_expect_quiet(&node_a);
         mount_fixture_expect_quiet(&node_b);
@@ -94,12 +100,7 @@ Test(po_sim_cluster, split_on_the_raw_directory_collides, .timeout = 900)
 {
         harness_mkpo(node_a.backing, 20, 500);
         g_auto(ToolRun) run = { 0 };
-        tool_run(&run, "PO_SIM", node_a.backing, "--also", node_a.backing, "--messages", "3000",
-                 "--consumers", SPLIT_CONSUMERS, "--producers", "2", "--timeout", "800",
-                 "--json", NULL);
-        cr_log_info("raw twice: %s", run.out);
-        cr_assert_eq(run.status, 0, "po-sim failed: %s%s", run.out, run.err);
-        expect_accounted(run.out, 3500);
+        run_split(node_a.backing, node_a.backing, "raw twice", &run);
         cr_expect(strstr(run.out, "\"mode\": \"raw\""), "%s", run.out);
         /* If this fails, po-sim no longer models the problem of Q103960. */
         cr_expect_gt(po_sim_json_count(run.out, "duplicates") +
