@@ -1,15 +1,15 @@
-/* claims.c - plan, lease and errno of an open, in one place (claims.h). */
+/* claims.c - an open's claim carried out: the plan and the policy's answers
+ * (policy.h) applied to a lease (claims.h). */
 #include "claims.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 
 #include "caller.h"
+#include "lease.h"
 #include "log.h"
 #include "policy.h"
-#include "lease.h"
 
 struct Claim {
         Postoffice *po; /* whose lease manager holds it; lives as long as the daemon */

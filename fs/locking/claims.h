@@ -1,7 +1,8 @@
 /* claims.h - the one way a request handler takes a lease for an open.
  *
- * An open or create of a postoffice file may need a lease (policy.c says
- * which); this module owns every rule about it, so a handler only does:
+ * An open or create of a postoffice file may need a lease. The policy
+ * (policy.h) decides which, who waits and what a refusal answers; this
+ * module carries the decision out, so a handler only does:
  *
  *   claim_begin()    plan, identify the caller, ask for the lease: go ahead
  *                    now, refuse now, or wait (ready() says later)
@@ -13,11 +14,10 @@
  *   claim_release()  the handle that carried the claim is released
  *   claim_interrupt() the waiting client gave up
  *
- * Every result is already the errno the caller's layer must get: a busy
- * refusal is the errno policy_busy_errno() names for the caller's layer
- * (ETXTBSY for smbd, EAGAIN for wineserver, EBUSY otherwise); a waiter that
- * died or a daemon that stops is EINTR. How long a refused claim waits is
- * the layer's too (policy.h says why).
+ * Every result is already the errno the caller's layer must get
+ * (policy_refusal_errno(): ETXTBSY for smbd, EAGAIN for wineserver, EBUSY
+ * otherwise; EINTR for a waiter that died or a daemon that stops), after
+ * the wait the policy allows that layer (policy_lease_wait()).
  */
 #pragma once
 
