@@ -81,6 +81,45 @@ Test(daemon, clear_errors_for_bad_directories)
         harness_remove_tree(dir);
 }
 
+/* A hostile or mistyped -o value is refused in one line that names it:
+ * fuse_opt alone took "5abc" as 5 and "nan" as a number, and read a profile
+ * from /dev/zero without end or from a FIFO for ever. */
+Test(daemon, bad_option_values_are_refused_in_one_line, .timeout = 60)
+{
+        g_autoptr(GError) error = NULL;
+        g_autofree char *dir = g_dir_make_tmp("mailbagfs-cli-XXXXXX", &error);
+        cr_assert_not_null(dir);
+        g_autofree char *mnt = g_build_filename(dir, "MNT", NULL);
+        g_autofree char *backing = g_build_filename(dir, "BACKING", NULL);
+        g_autofree char *fifo = g_build_filename(dir, "PROFILE.FIFO", NULL);
+        cr_assert_eq(mkdir(mnt, 0755), 0);
+        cr_assert_eq(mkdir(backing, 0755), 0);
+        cr_assert_eq(mkfifo(fifo, 0644), 0);
+        g_autofree char *fifo_option = g_strdup_printf("profile=%s", fifo);
+        g_autofree char *dir_option = g_strdup_printf("profile=%s", dir);
+
+        struct {
+                const char *option, *named;
+        } cases[] = {
+                {"lock_timeout=nan", "lock_timeout"},   {"lock_timeout=5abc", "lock_timeout"},
+                {"lock_timeout=inf", "lock_timeout"},   {"lock_timeout=", "lock_timeout"},
+                {"cache_timeout=1e999", "cache_timeout"}, {"cache_timeout=0x", "cache_timeout"},
+                {"ready_fd=3.5", "ready_fd"},           {"ready_fd=-2", "ready_fd"},
+                {"profile=/dev/zero", "/dev/zero"},     {fifo_option, fifo},
+                {dir_option, dir},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_auto(ToolRun) r = {0};
+                tool_runv(&r, "MAILBAGFS",
+                          (const char *[]){backing, mnt, "-f", "-o", cases[i].option, NULL});
+                cr_expect_neq(r.status, 0, "-o %s was taken", cases[i].option);
+                cr_expect(strstr(r.err, cases[i].named), "-o %s: %s", cases[i].option, r.err);
+                cr_expect_eq(line_count(r.err), 1, "-o %s: not one line: %s", cases[i].option,
+                             r.err);
+        }
+        harness_remove_tree(dir);
+}
+
 /* For type fuse.mailbagfs, mount(8) runs "mount.fuse3 BACKING MOUNTPOINT
  * -t mailbagfs -o OPTIONS", which runs "mailbagfs BACKING MOUNTPOINT -o
  * OPTIONS" from PATH and lets it daemonize: the way an fstab line mounts
