@@ -80,12 +80,22 @@ struct LeaseManager {
         GHashTable *processes;   /* guarded by mutex; pid -> LeaseProcess*, live ones */
         GList *exited;           /* guarded by mutex; LeaseProcess* whose handles still hold */
         GHashTable *waiters;     /* guarded by mutex; &id -> LeaseWaiter* */
+        GHashTable *bans;        /* guarded by mutex; resource key -> LeaseBan* (owned) */
         GArray *retired_fds;     /* guarded by mutex; pidfds to close */
         gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
         unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */
 };
+
+/* A broken holder refused the resource for a while (lease_break_banning). */
+typedef struct {
+        pid_t pid;
+        gint64 until_us; /* monotonic */
+} LeaseBan;
+
+/* Bans kept at once; expired ones are dropped first, then all. */
+#define LEASE_BANS_MAX 4096
 
 typedef enum {
         LEASE_CALL_DONE,

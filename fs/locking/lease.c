@@ -770,6 +770,27 @@ static int lease_acquire_enqueue(LeaseManager *m, LeaseResource *r, LeaseProcess
         return LEASE_PENDING;
 }
 
+/* Whether the asking process is refused the resource since its hold on it
+ * was broken (lease_break_banning); an expired ban is dropped. */
+static bool lease_acquire_banned(LeaseManager *m, const LeaseAsk *ask, GArray *calls)
+{
+        LeaseBan *ban = g_hash_table_lookup(m->bans, ask->key);
+
+        if (!ban)
+                return false;
+        if (ban->until_us <= g_get_monotonic_time()) {
+                g_hash_table_remove(m->bans, ask->key);
+                return false;
+        }
+        if (ban->pid != ask->req->pid)
+                return false;
+        m->stats.timeouts++;
+        lease_log(m, calls, LOG_DEBUG, "%s %s refused to pid %d (%s, %s): its hold was broken",
+                  lease_kind_to_string(ask->req->kind), ask->req->name, (int)ask->req->pid,
+                  ask->program, ask->protocol);
+        return true;
+}
+
 /* lease_acquire() under the mutex: each outcome is one of the steps
  * above. *@p receives the process record it pinned, if any. */
 static int lease_acquire_locked(LeaseManager *m, const LeaseAsk *ask, uint64_t *waiter_id,
@@ -780,6 +801,8 @@ static int lease_acquire_locked(LeaseManager *m, const LeaseAsk *ask, uint64_t *
 
         if (m->stopping)
                 return -ECANCELED;
+        if (lease_acquire_banned(m, ask, calls))
+                return -EBUSY;
         LeaseResource *r = g_hash_table_lookup(m->resources, ask->key);
         /* Do not make anybody wait for a holder that is already dead but not
          * yet noticed by the watch thread. */
@@ -916,6 +939,31 @@ bool lease_holds(LeaseManager *m, LeaseKind kind, const char *name, uint64_t ref
 
 int lease_break(LeaseManager *m, LeaseKind kind, const char *name)
 {
+        return lease_break_banning(m, kind, name, 0);
+}
+
+static void lease_ban(LeaseManager *m, const char *key, pid_t pid, int ban_ms)
+{
+        gint64 now = g_get_monotonic_time();
+
+        if (g_hash_table_size(m->bans) >= LEASE_BANS_MAX) {
+                GHashTableIter iter;
+                gpointer value;
+                g_hash_table_iter_init(&iter, m->bans);
+                while (g_hash_table_iter_next(&iter, NULL, &value))
+                        if (((LeaseBan *)value)->until_us <= now)
+                                g_hash_table_iter_remove(&iter);
+                if (g_hash_table_size(m->bans) >= LEASE_BANS_MAX)
+                        g_hash_table_remove_all(m->bans);
+        }
+        LeaseBan *ban = g_new(LeaseBan, 1);
+        ban->pid = pid;
+        ban->until_us = now + (gint64)ban_ms * 1000;
+        g_hash_table_replace(m->bans, g_strdup(key), ban);
+}
+
+int lease_break_banning(LeaseManager *m, LeaseKind kind, const char *name, int ban_ms)
+{
         g_autoptr(GArray) calls = lease_calls_new();
         g_autofree char *key = lease_key(kind, name);
         LeaseResource *r;
@@ -924,6 +972,13 @@ int lease_break(LeaseManager *m, LeaseKind kind, const char *name)
         g_mutex_lock(&m->mutex);
         r = g_hash_table_lookup(m->resources, key);
         if (r && r->holder) {
+                if (ban_ms > 0) {
+                        lease_ban(m, key, r->holder->pid, ban_ms);
+                        lease_log(m, calls, LOG_WARNING,
+                                  "%s %s refused to pid %d (%s) for %d s after its break",
+                                  lease_kind_to_string(kind), name, (int)r->holder->pid,
+                                  r->program, ban_ms / 1000);
+                }
                 lease_hold_break(m, r, calls);
                 ret = 0;
         }

@@ -208,6 +208,12 @@ bool lease_holds(LeaseManager *manager, LeaseKind kind, const char *name, uint64
  * the next waiter. Returns 0, or -ENOENT when nobody holds it. */
 int lease_break(LeaseManager *manager, LeaseKind kind, const char *name);
 
+/* lease_break(), and for @ban_ms the broken holder's process is refused
+ * the resource (-EBUSY at once, logged at debug level), so a hung or
+ * hostile program that would take it again at once cannot. One ban per
+ * resource: a later break replaces it. */
+int lease_break_banning(LeaseManager *manager, LeaseKind kind, const char *name, int ban_ms);
+
 typedef struct {
         LeaseKind kind;
         char *name;

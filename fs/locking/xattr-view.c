@@ -472,11 +472,31 @@ void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GS
                 list_add(list, ATTR_RECORDS);
 }
 
-static bool break_value_valid(const char *value, size_t size)
+/* The longest ban a break may set: a day. */
+#define BREAK_BAN_MAX_S 86400
+
+/* "1" (as setfattr -v 1 sends it; "1\n" from a shell): a break; or
+ * "ban=SECONDS": a break, and its holder refused that long. 0 with
+ * *@ban_ms set, or -EINVAL. */
+static int break_value_parse(const char *value, size_t size, int *ban_ms)
 {
-        /* "1", as setfattr -v 1 sends it, or "1\n" from a shell. */
-        return (size == 1 && value[0] == '1') ||
-               (size == 2 && value[0] == '1' && value[1] == '\n');
+        if (size > 0 && value[size - 1] == '\n')
+                size--;
+        g_autofree char *text = g_strndup(value, size);
+        *ban_ms = 0;
+        if (strlen(text) != size)
+                return -EINVAL;
+        if (g_str_equal(text, "1"))
+                return 0;
+        if (!g_str_has_prefix(text, "ban="))
+                return -EINVAL;
+        const char *number = text + strlen("ban=");
+        char *end = NULL;
+        guint64 seconds = g_ascii_strtoull(number, &end, 10);
+        if (!g_ascii_isdigit(number[0]) || *end || seconds == 0 || seconds > BREAK_BAN_MAX_S)
+                return -EINVAL;
+        *ban_ms = (int)seconds * 1000;
+        return 0;
 }
 
 int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, const char *value,
@@ -484,7 +504,8 @@ int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, co
 {
         if (!g_str_equal(name, ATTR_BREAK) || caller_uid != 0)
                 return -EPERM;
-        if (!break_value_valid(value, size))
+        int ban_ms;
+        if (break_value_parse(value, size, &ban_ms) < 0)
                 return -EINVAL;
 
         const char *inner;
@@ -499,7 +520,7 @@ int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, co
         int remote = 0;
         /* The lease manager logs each break with its holder. */
         for (int i = 0; i < n; i++) {
-                if (lease_break(po->leases, kinds[i], cls.name) == 0)
+                if (lease_break_banning(po->leases, kinds[i], cls.name, ban_ms) == 0)
                         broken++;
                 else if (cluster_held_elsewhere(po->cluster, kinds[i], cls.name))
                         remote++;

@@ -15,7 +15,9 @@
  *   user.mailbag.locks       every postoffice's held or awaited resources
  *   user.mailbag.stats       a line per postoffice, then the sums
  * And, root only, setting user.mailbag.break to "1" on a mailbag file ends
- * the hold on it (a hung MTA), which is logged.
+ * the hold on it (a hung MTA), which is logged; "ban=SECONDS" also refuses
+ * the broken holder's process that file's leases for that long (at most a
+ * day), so a program that takes the queue again at once cannot.
  *
  * Values are status lines (formats/status-line.h: one writer, one parser),
  * so both people and mailbag-stat read them. Nothing here is stored on the
@@ -54,8 +56,8 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, cons
 void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GString *list);
 
 /* Handles a set of a reserved name: -EPERM unless it is the break
- * attribute set by root, -EINVAL for any value but "1", -ENODATA when
- * nothing is held. */
+ * attribute set by root, -EINVAL for any value but "1" or "ban=SECONDS",
+ * -ENODATA when nothing is held. */
 int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, const char *value,
                    size_t size, uid_t caller_uid);
 

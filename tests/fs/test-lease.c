@@ -715,6 +715,43 @@ Test(lease, break_hung_session)
         cr_assert_eq(lease_break(t_manager, LEASE_SESSION, "INQUEUE3"), -ENOENT);
 }
 
+/* A break that bans: the broken holder cannot take the queue again for
+ * the ban, even when it is free; others can, and the ban ends. */
+Test(lease, a_banning_break_keeps_its_holder_out_for_a_while)
+{
+        pid_t h = spawn_child(), other = spawn_child();
+
+        assert_granted(LEASE_SESSION, "INQUEUE3", h, 1);
+        cr_assert_eq(lease_break_banning(t_manager, LEASE_SESSION, "INQUEUE3", 400), 0);
+        cr_assert(log_contains("refused to pid"));
+        cr_assert_not_null(wait_gone(1));
+
+        /* Free, but not for the holder it was broken for, not even with a
+         * wait (refused at once, not queued), nor another of its queues'. */
+        cr_assert_eq(acquire_full(LEASE_SESSION, "INQUEUE3", h, 2, 0, NULL, NULL, NULL, NULL),
+                     -EBUSY);
+        Done *done = new_done();
+        cr_assert_eq(acquire(LEASE_SESSION, "INQUEUE3", h, 3, done, NULL), -EBUSY);
+        assert_granted(LEASE_KEY_WRITE, "INQUEUE3", h, 4);
+        assert_granted(LEASE_SESSION, "OUTQUEUE", h, 5);
+        lease_release(t_manager, LEASE_KEY_WRITE, "INQUEUE3", 4);
+        lease_release(t_manager, LEASE_SESSION, "OUTQUEUE", 5);
+
+        /* Another process takes it as usual. */
+        assert_granted(LEASE_SESSION, "INQUEUE3", other, 6);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 6);
+
+        /* The ban ends. */
+        g_usleep(500 * 1000);
+        assert_granted(LEASE_SESSION, "INQUEUE3", h, 7);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 7);
+        /* A plain break bans nobody. */
+        assert_granted(LEASE_SESSION, "INQUEUE3", h, 8);
+        cr_assert_eq(lease_break(t_manager, LEASE_SESSION, "INQUEUE3"), 0);
+        assert_granted(LEASE_SESSION, "INQUEUE3", h, 9);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 9);
+}
+
 Test(lease, kinds_are_independent)
 {
         pid_t self = getpid();
