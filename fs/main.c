@@ -37,6 +37,7 @@ typedef struct {
         bool bad_option;        /* an -o value did not parse (said on stderr) */
         double cache_timeout;
         double lock_timeout;
+        double hold_warning;
         int ready_fd;
 } Options;
 
@@ -48,6 +49,7 @@ enum {
         OPTION_KEY_CACHE_TIMEOUT,
         OPTION_KEY_LOCK_TIMEOUT,
         OPTION_KEY_READY_FD,
+        OPTION_KEY_HOLD_WARNING,
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -57,6 +59,7 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("profile=%s", profile, 0),
         MAILBAGFS_OPT("v20=%s", v20, 0),
         FUSE_OPT_KEY("lock_timeout=", OPTION_KEY_LOCK_TIMEOUT),
+        FUSE_OPT_KEY("hold_warning=", OPTION_KEY_HOLD_WARNING),
         FUSE_OPT_KEY("postoffice=", OPTION_KEY_POSTOFFICE),
         FUSE_OPT_KEY("busy_answer=", OPTION_KEY_BUSY_ANSWER),
         FUSE_OPT_END,
@@ -98,6 +101,9 @@ static int option_take_backing(void *data, const char *arg, int key, struct fuse
                 return 0;
         case OPTION_KEY_LOCK_TIMEOUT:
                 option_take_number(options, arg, "a number of seconds", &options->lock_timeout);
+                return 0;
+        case OPTION_KEY_HOLD_WARNING:
+                option_take_number(options, arg, "a number of seconds", &options->hold_warning);
                 return 0;
         case OPTION_KEY_READY_FD:
                 if (option_take_number(options, arg, "a descriptor number", &number) == 0) {
@@ -154,6 +160,7 @@ static void print_usage(const char *program)
                "    -o profile=PATH        postoffice profile (default: built-in Microsoft Mail 3.x)\n"
                "    -o lock_timeout=SEC    how long a refused mailbag open waits before it\n"
                "                           fails with a sharing violation (default 10)\n"
+               "    -o hold_warning=SEC    log a hold that lasts longer (default 600; 0: never)\n"
                "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
                "                           (default any: no warnings)\n"
                "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
@@ -365,7 +372,8 @@ int main(int argc, char *argv[])
 {
         struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
         struct fuse_cmdline_opts cmdline = {0};
-        Options options = {.cache_timeout = 1.0, .lock_timeout = 10.0, .ready_fd = -1};
+        Options options = {
+                .cache_timeout = 1.0, .lock_timeout = 10.0, .hold_warning = 600, .ready_fd = -1};
         MailbagsConfig mailbags_config = {0};
         bool mailbags_ready = false;
         Mailbagfs fs = {.backing = {.root_fd = -1}};
@@ -424,6 +432,10 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: lock_timeout must be between 0 and 3600 seconds\n");
                 goto out_free_args;
         }
+        if (options.hold_warning < 0 || options.hold_warning > 604800) {
+                fprintf(stderr, "mailbagfs: hold_warning must be between 0 and 604800 seconds\n");
+                goto out_free_args;
+        }
         if (policy_v20_mode_parse(options.v20, &mailbags_config.v20_mode) < 0) {
                 fprintf(stderr, "mailbagfs: unknown v20 mode '%s' (any, all, none)\n", options.v20);
                 goto out_free_args;
@@ -437,6 +449,7 @@ int main(int argc, char *argv[])
          * timeout (never wait) is passed as one millisecond. */
         mailbags_config.lock_timeout_ms = MAX(1, (int)(options.lock_timeout * 1000));
         mailbags_config.exclusive_timeout_ms = MIN(2000, mailbags_config.lock_timeout_ms);
+        mailbags_config.hold_warning_ms = (int)(options.hold_warning * 1000);
         if (check_directory("backing directory", options.backing) < 0)
                 goto out_free_args;
         if (path_is_below(options.backing, cmdline.mountpoint)) {

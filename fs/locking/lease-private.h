@@ -44,6 +44,8 @@ struct LeaseResource {
         char *program;        /* the rest describes the hold, when held */
         char *protocol;
         gint64 since_us;
+        gint64 held_from_us; /* monotonic, for hold_warning_ms */
+        bool hold_warned;    /* this hold was logged as long */
         GArray *refs;     /* uint64_t */
         GArray *handles;  /* gboolean per entry of refs: an open file handle */
         GArray *closing;  /* gboolean per entry of refs: its opener has closed it */
@@ -83,6 +85,7 @@ struct LeaseManager {
         GHashTable *bans;        /* guarded by mutex; resource key -> LeaseBan* (owned) */
         GArray *retired_fds;     /* guarded by mutex; pidfds to close */
         gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
+        gint64 next_warn_us;     /* guarded by mutex; the next long-hold check */
         unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */
@@ -129,6 +132,9 @@ void lease_wake(LeaseManager *m);
 bool lease_pidfd_exited(int pidfd);
 
 void lease_resource_free(gpointer data);
+/* Logs each hold that has lasted longer than hold_warning_ms, once;
+ * returns when the next one will have (G_MAXINT64 when none). */
+gint64 lease_warn_long_holds(LeaseManager *m, GArray *calls);
 /* Grants every resource whose remote retry is due; returns the earliest
  * retry still pending (G_MAXINT64 when none). */
 gint64 lease_retry_remote(LeaseManager *m, GArray *calls);

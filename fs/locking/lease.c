@@ -356,6 +356,19 @@ static bool lease_hold_is_closing(const LeaseResource *r)
         return r->refs->len > 0;
 }
 
+/* A new hold may be due for the long-hold check before the watch thread
+ * would next look. */
+static void lease_hold_watch(LeaseManager *m, LeaseResource *r)
+{
+        if (m->config.hold_warning_ms <= 0)
+                return;
+        gint64 due = r->held_from_us + (gint64)m->config.hold_warning_ms * 1000;
+        if (due < m->next_warn_us) {
+                m->next_warn_us = due;
+                lease_wake(m);
+        }
+}
+
 static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *program,
                              const char *protocol, uint64_t ref, bool handle)
 {
@@ -365,6 +378,8 @@ static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *prog
         r->program = g_strdup(program);
         r->protocol = g_strdup(protocol);
         r->since_us = g_get_real_time();
+        r->held_from_us = g_get_monotonic_time();
+        r->hold_warned = false;
         lease_ref_add(r, ref, handle);
 }
 
@@ -414,6 +429,7 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, bool may_yield, 
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
         lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
+        lease_hold_watch(m, r);
         for (l = r->waiters.head; l;) {
                 LeaseWaiter *w = l->data;
 
@@ -450,6 +466,35 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
                 cluster_drop(m->config.cluster, r->kind, r->name);
         lease_grant_next(m, r, true, calls);
         lease_resource_drop_if_idle(m, r);
+}
+
+gint64 lease_warn_long_holds(LeaseManager *m, GArray *calls)
+{
+        gint64 limit_us = (gint64)m->config.hold_warning_ms * 1000;
+        gint64 now = g_get_monotonic_time();
+        gint64 next = G_MAXINT64;
+        GHashTableIter iter;
+        gpointer value;
+
+        if (limit_us <= 0)
+                return G_MAXINT64;
+        g_hash_table_iter_init(&iter, m->resources);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                LeaseResource *r = value;
+                if (!r->holder || r->hold_warned)
+                        continue;
+                gint64 due = r->held_from_us + limit_us;
+                if (due > now) {
+                        next = MIN(next, due);
+                        continue;
+                }
+                r->hold_warned = true;
+                lease_log(m, calls, LOG_WARNING,
+                          "%s %s held by pid %d (%s, %s) for more than %g s, %u waiting",
+                          lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
+                          r->protocol, m->config.hold_warning_ms / 1000.0, r->waiters.length);
+        }
+        return next;
 }
 
 gint64 lease_retry_remote(LeaseManager *m, GArray *calls)
@@ -677,6 +722,7 @@ static int lease_acquire_grant(LeaseManager *m, LeaseResource *r, LeaseProcess *
         const LeaseRequest *req = ask->req;
 
         lease_hold_begin(r, p, ask->program, ask->protocol, req->ref, req->handle);
+        lease_hold_watch(m, r);
         m->stats.acquisitions++;
         lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
                   lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
@@ -975,9 +1021,9 @@ int lease_break_banning(LeaseManager *m, LeaseKind kind, const char *name, int b
                 if (ban_ms > 0) {
                         lease_ban(m, key, r->holder->pid, ban_ms);
                         lease_log(m, calls, LOG_WARNING,
-                                  "%s %s refused to pid %d (%s) for %d s after its break",
+                                  "%s %s refused to pid %d (%s) for %g s after its break",
                                   lease_kind_to_string(kind), name, (int)r->holder->pid,
-                                  r->program, ban_ms / 1000);
+                                  r->program, ban_ms / 1000.0);
                 }
                 lease_hold_break(m, r, calls);
                 ret = 0;

@@ -141,6 +141,10 @@ typedef struct {
         int session_timeout_ms;
         int key_write_timeout_ms;
         int exclusive_timeout_ms;
+        /* A hold that lasts longer than this is logged once, as a warning
+         * naming its holder and the waiters (a hung program, or one that
+         * keeps every queue); 0: never. */
+        int hold_warning_ms;
         /* Optional: every hold is also held in this lease file, so other
          * daemons honour it (borrowed; outlives the manager). A resource
          * another daemon holds makes its requests wait (asked again every

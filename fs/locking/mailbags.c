@@ -152,6 +152,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
                 .session_timeout_ms = config->lock_timeout_ms,
                 .key_write_timeout_ms = config->lock_timeout_ms,
                 .exclusive_timeout_ms = config->exclusive_timeout_ms,
+                .hold_warning_ms = config->hold_warning_ms,
                 .notify = mailbags_lease_event,
         };
         return 0;

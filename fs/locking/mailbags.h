@@ -52,6 +52,7 @@ typedef struct {
         char *profile_path; /* NULL: the built-in profile */
         int lock_timeout_ms;     /* sessions and KEY writes */
         int exclusive_timeout_ms;
+        int hold_warning_ms;     /* log holds longer than this; 0: never */
         PolicyV20Mode v20_mode;
         char **only_postoffices; /* NULL: every postoffice in the tree */
 } MailbagsConfig;

@@ -241,12 +241,13 @@ static void kill_child(pid_t pid)
 
 /* ---- fixture ---------------------------------------------------------- */
 
-static LeaseManager *new_manager(int session_ms, int exclusive_ms)
+static LeaseManager *new_manager_warning(int session_ms, int exclusive_ms, int hold_warning_ms)
 {
         LeaseConfig config = {
                 .session_timeout_ms = session_ms,
                 .key_write_timeout_ms = session_ms,
                 .exclusive_timeout_ms = exclusive_ms,
+                .hold_warning_ms = hold_warning_ms,
                 .notify = on_event,
         };
         g_autoptr(GError) error = NULL;
@@ -254,6 +255,11 @@ static LeaseManager *new_manager(int session_ms, int exclusive_ms)
 
         cr_assert_not_null(m, "%s", error ? error->message : "?");
         return m;
+}
+
+static LeaseManager *new_manager(int session_ms, int exclusive_ms)
+{
+        return new_manager_warning(session_ms, exclusive_ms, 0);
 }
 
 static void setup(void)
@@ -721,6 +727,7 @@ Test(lease, a_banning_break_keeps_its_holder_out_for_a_while)
 {
         pid_t h = spawn_child(), other = spawn_child();
 
+        t_warnings_expected = 2; /* the ban and the break */
         assert_granted(LEASE_SESSION, "INQUEUE3", h, 1);
         cr_assert_eq(lease_break_banning(t_manager, LEASE_SESSION, "INQUEUE3", 400), 0);
         cr_assert(log_contains("refused to pid"));
@@ -750,6 +757,34 @@ Test(lease, a_banning_break_keeps_its_holder_out_for_a_while)
         cr_assert_eq(lease_break(t_manager, LEASE_SESSION, "INQUEUE3"), 0);
         assert_granted(LEASE_SESSION, "INQUEUE3", h, 9);
         lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 9);
+}
+
+/* A hold longer than hold_warning_ms is logged once, with its waiters,
+ * though nothing else wakes the watch thread; a short one is not. */
+Test(lease, a_long_hold_is_logged_once)
+{
+        pid_t h = spawn_child(), w = spawn_child();
+
+        lease_manager_free(t_manager);
+        t_manager = new_manager_warning(LONG_MS, LONG_MS, 300);
+        t_warnings_expected = 1;
+        assert_granted(LEASE_SESSION, "OUTQUEUE", h, 1);
+        lease_release(t_manager, LEASE_SESSION, "OUTQUEUE", 1);
+        assert_granted(LEASE_SESSION, "INQUEUE3", h, 2);
+        Done *done = new_done();
+        assert_queued(LEASE_SESSION, "INQUEUE3", w, 3, done);
+        const char *line = "4:session INQUEUE3 held by pid";
+        for (int i = 0; i < 300 && !log_contains(line); i++)
+                g_usleep(10 * 1000);
+        cr_assert(log_contains(line), "the long hold was never logged");
+        cr_expect(log_contains("for more than 0.3 s, 1 waiting"), "no waiter count");
+        cr_expect_not(log_contains("4:session OUTQUEUE held by pid"), "a short hold was logged");
+        guint warnings = t_warnings;
+        g_usleep(700 * 1000);
+        cr_expect_eq(t_warnings, warnings, "the hold was logged again");
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 2);
+        cr_assert_eq(done_calls(done), 1);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 3);
 }
 
 Test(lease, kinds_are_independent)
