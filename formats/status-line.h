@@ -80,6 +80,15 @@ G_BEGIN_DECLS
 #define PO_STATUS_ATTR_BREAK "user.mailbag.break"
 #define PO_STATUS_ATTR_RANGES "user.mailbag.ranges"
 
+/* A value longer than PO_STATUS_PAGE_MAX bytes (a mount with thousands of
+ * postoffices or locks) is served in pages under the kernel's 64 KiB limit
+ * for an attribute: NAME, then NAME.2, NAME.3, ...; every page but the
+ * last ends with the line "more NAME.N" naming the next. Pages hold whole
+ * lines. Each page is rendered when read, so pages read one after another
+ * may disagree where the state changed in between. */
+#define PO_STATUS_PAGE_MAX 60000
+#define PO_STATUS_MORE_WORD "more"
+
 /* First words. */
 #define PO_STATUS_KIND_SESSION "session"
 #define PO_STATUS_KIND_KEY_WRITE "key-write"

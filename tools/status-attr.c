@@ -33,17 +33,59 @@ char *status_attr_read(const char *path, const char *name, gsize *len)
         return NULL;
 }
 
+/* Pages followed at most: 60 MB of status. */
+#define STATUS_ATTR_PAGES_MAX 1000
+
+/* Whether @line is "more NAME" (PO_STATUS_PAGE_MAX): the next page. */
+static const char *status_attr_more(const PoStatusLine *line, const char *name)
+{
+        const char *next = po_status_line_word(line, 1);
+        if (po_status_line_n_words(line) != 2 || po_status_line_n_fields(line) != 0 ||
+            strcmp(po_status_line_word(line, 0), PO_STATUS_MORE_WORD) != 0 ||
+            !g_str_has_prefix(next, name) || next[strlen(name)] != '.')
+                return NULL;
+        return next;
+}
+
 GPtrArray *status_attr_read_lines(const char *path, const char *name, GError **error)
 {
-        gsize len = 0;
-        g_autofree char *value = status_attr_read(path, name, &len);
-        if (value == NULL)
-                return NULL;
-        g_autofree char *origin = g_strdup_printf("%s: %s", path, name);
-        GPtrArray *lines = po_status_parse(value, len, origin, error);
-        if (lines == NULL)
-                errno = EBADMSG;
-        return lines;
+        GPtrArray *all = NULL;
+        g_autofree char *page = g_strdup(name);
+        for (guint n = 0; page && n < STATUS_ATTR_PAGES_MAX; n++) {
+                gsize len = 0;
+                g_autofree char *value = status_attr_read(path, page, &len);
+                if (value == NULL) {
+                        int saved = errno;
+                        g_clear_pointer(&all, g_ptr_array_unref);
+                        errno = saved;
+                        return NULL;
+                }
+                g_autofree char *origin = g_strdup_printf("%s: %s", path, page);
+                GPtrArray *lines = po_status_parse(value, len, origin, error);
+                if (lines == NULL) {
+                        g_clear_pointer(&all, g_ptr_array_unref);
+                        errno = EBADMSG;
+                        return NULL;
+                }
+                /* A long value comes in pages, each but the last ending
+                 * with the name of the next. */
+                g_clear_pointer(&page, g_free);
+                const char *more = lines->len ? status_attr_more(lines->pdata[lines->len - 1], name)
+                                              : NULL;
+                if (more) {
+                        page = g_strdup(more);
+                        g_ptr_array_remove_index(lines, lines->len - 1);
+                }
+                if (!all) {
+                        all = lines;
+                        continue;
+                }
+                for (guint i = 0; i < lines->len; i++)
+                        g_ptr_array_add(all, g_steal_pointer(&lines->pdata[i]));
+                g_ptr_array_set_free_func(lines, NULL);
+                g_ptr_array_unref(lines);
+        }
+        return all;
 }
 
 bool status_attr_is_protected(const char *dir)

@@ -402,8 +402,8 @@ static Postoffice *guarded_file(Mailbags *mailbags, const char *relpath, PoClass
         return mailbags_postoffice_of(mailbags, relpath, true, &inner);
 }
 
-int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, const char *name,
-                   const XattrViewCaller *caller, char **value)
+static int xattr_view_render(Mailbags *mailbags, const char *relpath, bool is_folder,
+                             const char *name, const XattrViewCaller *caller, char **value)
 {
         if (g_str_equal(name, ATTR_RANGES))
                 return render_ranges(mailbags, relpath, caller, value);
@@ -442,6 +442,72 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, cons
         if (g_str_equal(name, ATTR_RECORDS) && class_has_records(&cls))
                 return render_records(mailbags, po_path, cls.name, caller, value);
         return -ENODATA;
+}
+
+/* "user.mailbag.locks.3" -> "user.mailbag.locks" and 3; a name without
+ * a page number is page 1. False for ".0", ".1" or a number with junk. */
+static bool page_of(const char *name, char **base, guint *page)
+{
+        const char *dot = strrchr(name, '.');
+        const char *digits = dot ? dot + 1 : "";
+        *page = 1;
+        if (!g_ascii_isdigit(digits[0])) {
+                *base = g_strdup(name);
+                return true;
+        }
+        char *end = NULL;
+        guint64 number = g_ascii_strtoull(digits, &end, 10);
+        if (*end || digits[0] == '0' || number < 2 || number > G_MAXUINT)
+                return false;
+        *base = g_strndup(name, (gsize)(dot - name));
+        *page = (guint)number;
+        return true;
+}
+
+/* Page @page of @text (whole lines, PO_STATUS_PAGE_MAX bytes at most,
+ * and a "more" line when another follows), or NULL past the end. */
+static char *page_cut(const char *text, const char *base, guint page)
+{
+        const char *start = text;
+        gsize len = strlen(text);
+        const char *end_of_text = text + len;
+        for (guint n = 1;; n++) {
+                gsize left = (gsize)(end_of_text - start);
+                if (left <= PO_STATUS_PAGE_MAX) {
+                        /* The last page; an empty one only as page 1. */
+                        return n == page && (left > 0 || n == 1) ? g_strndup(start, left) : NULL;
+                }
+                /* Room for the "more" line, then cut after a whole line. */
+                gsize room = PO_STATUS_PAGE_MAX - strlen(PO_STATUS_MORE_WORD) -
+                             strlen(base) - 16;
+                const char *cut = start + room;
+                while (cut > start && cut[-1] != '\n')
+                        cut--;
+                if (cut == start)
+                        cut = start + room; /* one line longer than a page */
+                if (n == page) {
+                        GString *out = g_string_new_len(start, cut - start);
+                        g_string_append_printf(out, "%s %s.%u\n", PO_STATUS_MORE_WORD, base,
+                                               n + 1);
+                        return g_string_free(out, FALSE);
+                }
+                start = cut;
+        }
+}
+
+int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, const char *name,
+                   const XattrViewCaller *caller, char **value)
+{
+        g_autofree char *base = NULL;
+        guint page;
+        if (!page_of(name, &base, &page))
+                return -ENODATA;
+        g_autofree char *whole = NULL;
+        int r = xattr_view_render(mailbags, relpath, is_folder, base, caller, &whole);
+        if (r < 0)
+                return r;
+        *value = page_cut(whole, base, page);
+        return *value ? 0 : -ENODATA;
 }
 
 static void list_add(GString *list, const char *name)

@@ -90,6 +90,41 @@ Test(status_tools, mailbag_stat_shows_a_held_session_of_the_mount)
         cr_expect_eq(mount_harness_unmount(&harness), 0);
 }
 
+/* Thousands of postoffices: the mount-wide attributes come in pages under
+ * the kernel's 64 KiB limit for one attribute, and mailbag-stat shows
+ * every postoffice (past about 1,300 it used to fail with E2BIG). */
+Test(status_tools, mailbag_stat_shows_every_one_of_2000_postoffices, .timeout = 300)
+{
+        enum { COUNT = 2000 };
+        for (int i = 1; i <= COUNT; i++) {
+                g_autofree char *key = g_strdup_printf("%s/PO%04d/KEY", harness.backing, i);
+                g_autofree char *p1 = g_strdup_printf("%s/PO%04d/P1", harness.backing, i);
+                cr_assert_eq(g_mkdir_with_parents(key, 0755), 0);
+                cr_assert_eq(g_mkdir_with_parents(p1, 0755), 0);
+        }
+        mount_fixture_mount(&harness, NULL);
+
+        char first[65536];
+        ssize_t len = getxattr(harness.mnt, "user.mailbag.postoffices", first, sizeof first);
+        cr_assert(len > 0, "getxattr: %s", g_strerror(errno));
+        cr_expect_leq(len, 60000);
+        g_autofree char *page = g_strndup(first, (gsize)len);
+        expect_in(page, "\nmore user.mailbag.postoffices.2\n");
+
+        g_auto(ToolRun) table = { 0 };
+        tool_run(&table, "MAILBAG_STAT", harness.mnt, NULL);
+        cr_assert_eq(table.status, 0, "%s", table.err);
+        for (int i = 1; i <= COUNT; i++) {
+                g_autofree char *heading = g_strdup_printf("Postoffice PO%04d\n", i);
+                cr_assert(strstr(table.out, heading), "PO%04d missing", i);
+        }
+        g_auto(ToolRun) json = { 0 };
+        tool_run(&json, "MAILBAG_STAT", harness.mnt, "--json", NULL);
+        cr_assert_eq(json.status, 0, "%s", json.err);
+        expect_in(json.out, "\"postoffice\":\"PO2000\"");
+        cr_expect_eq(mount_harness_unmount(&harness), 0);
+}
+
 Test(status_tools, mailbag_stat_refuses_a_plain_directory)
 {
         g_auto(ToolRun) run = { 0 };
