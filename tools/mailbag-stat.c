@@ -712,7 +712,7 @@ int main(int argc, char *argv[])
                 {"watch", 0, 0, G_OPTION_ARG_DOUBLE, &watch, "Refresh every SECONDS", "SECONDS"},
                 {"profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path,
                  "The postoffice profile the mount uses", "PATH"},
-                {NULL},
+                G_OPTION_ENTRY_NULL,
         };
         g_autoptr(GOptionContext) context = g_option_context_new("PATH");
         g_option_context_set_summary(context,
