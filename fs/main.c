@@ -38,6 +38,7 @@ typedef struct {
         double cache_timeout;
         double lock_timeout;
         double hold_warning;
+        double max_postoffices;
         int ready_fd;
 } Options;
 
@@ -50,6 +51,7 @@ enum {
         OPTION_KEY_LOCK_TIMEOUT,
         OPTION_KEY_READY_FD,
         OPTION_KEY_HOLD_WARNING,
+        OPTION_KEY_MAX_POSTOFFICES,
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -60,6 +62,7 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("v20=%s", v20, 0),
         FUSE_OPT_KEY("lock_timeout=", OPTION_KEY_LOCK_TIMEOUT),
         FUSE_OPT_KEY("hold_warning=", OPTION_KEY_HOLD_WARNING),
+        FUSE_OPT_KEY("max_postoffices=", OPTION_KEY_MAX_POSTOFFICES),
         FUSE_OPT_KEY("postoffice=", OPTION_KEY_POSTOFFICE),
         FUSE_OPT_KEY("busy_answer=", OPTION_KEY_BUSY_ANSWER),
         FUSE_OPT_END,
@@ -101,6 +104,10 @@ static int option_take_backing(void *data, const char *arg, int key, struct fuse
                 return 0;
         case OPTION_KEY_LOCK_TIMEOUT:
                 option_take_number(options, arg, "a number of seconds", &options->lock_timeout);
+                return 0;
+        case OPTION_KEY_MAX_POSTOFFICES:
+                option_take_number(options, arg, "a number of postoffices",
+                                   &options->max_postoffices);
                 return 0;
         case OPTION_KEY_HOLD_WARNING:
                 option_take_number(options, arg, "a number of seconds", &options->hold_warning);
@@ -161,6 +168,7 @@ static void print_usage(const char *program)
                "    -o lock_timeout=SEC    how long a refused mailbag open waits before it\n"
                "                           fails with a sharing violation (default 10)\n"
                "    -o hold_warning=SEC    log a hold that lasts longer (default 600; 0: never)\n"
+               "    -o max_postoffices=N   protect at most N postoffices at once (default 4096)\n"
                "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
                "                           (default any: no warnings)\n"
                "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
@@ -373,7 +381,8 @@ int main(int argc, char *argv[])
         struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
         struct fuse_cmdline_opts cmdline = {0};
         Options options = {
-                .cache_timeout = 1.0, .lock_timeout = 10.0, .hold_warning = 600, .ready_fd = -1};
+                .cache_timeout = 1.0, .lock_timeout = 10.0, .hold_warning = 600,
+                .max_postoffices = MAILBAGS_POSTOFFICES_MAX, .ready_fd = -1};
         MailbagsConfig mailbags_config = {0};
         bool mailbags_ready = false;
         Mailbagfs fs = {.backing = {.root_fd = -1}};
@@ -432,6 +441,12 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: lock_timeout must be between 0 and 3600 seconds\n");
                 goto out_free_args;
         }
+        if (options.max_postoffices < 1 || options.max_postoffices > 1000000 ||
+            options.max_postoffices != (double)(guint)options.max_postoffices) {
+                fprintf(stderr, "mailbagfs: max_postoffices must be a whole number from 1 to "
+                                "1000000\n");
+                goto out_free_args;
+        }
         if (options.hold_warning < 0 || options.hold_warning > 604800) {
                 fprintf(stderr, "mailbagfs: hold_warning must be between 0 and 604800 seconds\n");
                 goto out_free_args;
@@ -450,6 +465,7 @@ int main(int argc, char *argv[])
         mailbags_config.lock_timeout_ms = MAX(1, (int)(options.lock_timeout * 1000));
         mailbags_config.exclusive_timeout_ms = MIN(2000, mailbags_config.lock_timeout_ms);
         mailbags_config.hold_warning_ms = (int)(options.hold_warning * 1000);
+        mailbags_config.max_postoffices = (guint)options.max_postoffices;
         if (check_directory("backing directory", options.backing) < 0)
                 goto out_free_args;
         if (path_is_below(options.backing, cmdline.mountpoint)) {

@@ -213,6 +213,10 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         fuse_ino_t removed_node = inode_table_removal_begin(fs->inodes, parent, name);
         inode_table_unlinked(fs->inodes, parent, name, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
+        /* A postoffice's folder gone: its thread and descriptors go too
+         * (found by its path, before the path is forgotten). */
+        if ((flags & AT_REMOVEDIR) && removed)
+                mailbags_folder_removed(&fs->mailbags, removed);
         entry_name_removed(fs, removed);
         ops_reply_status(req, op, 0);
         inode_table_removal_answered(fs->inodes, removed_node);

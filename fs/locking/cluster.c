@@ -23,7 +23,12 @@
 #define CLUSTER_MARKS_COUNT ((off_t)1 << 20)
 
 struct Cluster {
-        int fd;             /* the lease file, read/write; immutable */
+        /* The lease file, read/write; -1 once cluster_close() closed it.
+         * Guarded by fd_lock: read-held around every use, write-held to
+         * close, so a closed number is never used for a file reopened
+         * under it. */
+        int fd;
+        GRWLock fd_lock;
         char *po_path;      /* for messages */
         atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
         atomic_bool lock_failing; /* a lock failed lately (logged once) */
@@ -152,6 +157,7 @@ Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error)
                           g_strerror(errno));
 
         Cluster *locks = g_new0(Cluster, 1);
+        g_rw_lock_init(&locks->fd_lock);
         g_mutex_init(&locks->marks_mutex);
         locks->marked_here = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         locks->fd = fd;
@@ -177,11 +183,39 @@ Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error)
         return locks;
 }
 
+/* The lease file's descriptor, read-held until cluster_fd_end(); -1 (and
+ * nothing held) once closed. */
+static int cluster_fd_begin(Cluster *locks)
+{
+        g_rw_lock_reader_lock(&locks->fd_lock);
+        if (locks->fd >= 0)
+                return locks->fd;
+        g_rw_lock_reader_unlock(&locks->fd_lock);
+        return -1;
+}
+
+static void cluster_fd_end(Cluster *locks)
+{
+        g_rw_lock_reader_unlock(&locks->fd_lock);
+}
+
+void cluster_close(Cluster *locks)
+{
+        if (!locks)
+                return;
+        g_rw_lock_writer_lock(&locks->fd_lock);
+        if (locks->fd >= 0)
+                close(locks->fd);
+        locks->fd = -1;
+        g_rw_lock_writer_unlock(&locks->fd_lock);
+}
+
 void cluster_free(Cluster *locks)
 {
         if (!locks)
                 return;
-        close(locks->fd);
+        cluster_close(locks);
+        g_rw_lock_clear(&locks->fd_lock);
         g_free(locks->po_path);
         g_hash_table_unref(locks->marked_here);
         g_mutex_clear(&locks->marks_mutex);
@@ -200,8 +234,11 @@ static int cluster_take_range(Cluster *locks, LeaseKind kind, const char *name)
 {
         if (atomic_load(&locks->unsupported))
                 return 0;
-        int r = cluster_fcntl(locks->fd, F_OFD_SETLK, F_WRLCK, cluster_offset(kind, name), 1,
-                              NULL);
+        int fd = cluster_fd_begin(locks);
+        if (fd < 0)
+                return -EAGAIN; /* closed: its postoffice is gone */
+        int r = cluster_fcntl(fd, F_OFD_SETLK, F_WRLCK, cluster_offset(kind, name), 1, NULL);
+        cluster_fd_end(locks);
         if (r == -EAGAIN || r == -EACCES)
                 return -EAGAIN;
         if (r < 0) {
@@ -230,35 +267,48 @@ void cluster_drop(Cluster *locks, LeaseKind kind, const char *name)
 {
         if (kind == LEASE_SESSION && cluster_marked_here(locks, name))
                 cluster_mark(locks, name, false);
-        if (!atomic_load(&locks->unsupported))
-                cluster_fcntl(locks->fd, F_OFD_SETLK, F_UNLCK, cluster_offset(kind, name), 1,
-                              NULL);
+        int fd = atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+        if (fd < 0)
+                return;
+        cluster_fcntl(fd, F_OFD_SETLK, F_UNLCK, cluster_offset(kind, name), 1, NULL);
+        cluster_fd_end(locks);
 }
 
 void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want)
 {
-        if (!atomic_load(&locks->unsupported))
-                cluster_fcntl(locks->fd, F_OFD_SETLK, want ? F_RDLCK : F_UNLCK,
-                              cluster_offset(kind, name) + 1, 1, NULL);
+        int fd = atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+        if (fd < 0)
+                return;
+        cluster_fcntl(fd, F_OFD_SETLK, want ? F_RDLCK : F_UNLCK, cluster_offset(kind, name) + 1, 1,
+                      NULL);
+        cluster_fd_end(locks);
+}
+
+/* Whether another daemon holds a lock in the range conflicting with @type;
+ * false when locks are unsupported or the file is closed. */
+static bool cluster_conflict_now(Cluster *locks, short type, off_t start, off_t len)
+{
+        int fd = atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+        if (fd < 0)
+                return false;
+        bool conflict = cluster_conflict(fd, type, start, len, NULL);
+        cluster_fd_end(locks);
+        return conflict;
 }
 
 bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
 {
-        return !atomic_load(&locks->unsupported) &&
-               cluster_conflict(locks->fd, F_WRLCK, cluster_offset(kind, name) + 1, 1, NULL);
+        return cluster_conflict_now(locks, F_WRLCK, cluster_offset(kind, name) + 1, 1);
 }
 
 bool cluster_served_elsewhere(Cluster *locks)
 {
-        return !atomic_load(&locks->unsupported) &&
-               cluster_conflict(locks->fd, F_WRLCK, CLUSTER_VERSION_BASE, CLUSTER_VERSION_WINDOW,
-                                NULL);
+        return cluster_conflict_now(locks, F_WRLCK, CLUSTER_VERSION_BASE, CLUSTER_VERSION_WINDOW);
 }
 
 bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
 {
-        return !atomic_load(&locks->unsupported) &&
-               cluster_conflict(locks->fd, F_RDLCK, cluster_offset(kind, name), 1, NULL);
+        return cluster_conflict_now(locks, F_RDLCK, cluster_offset(kind, name), 1);
 }
 
 static off_t cluster_mark_offset(const char *session)
@@ -275,10 +325,15 @@ void cluster_mark(Cluster *locks, const char *session, bool marked)
                 g_hash_table_remove(locks->marked_here, session);
         g_mutex_unlock(&locks->marks_mutex);
         char byte = marked ? 1 : 0;
+        int fd = cluster_fd_begin(locks);
+        if (fd < 0)
+                return;
         /* Written through: a cluster filesystem's client may hold writes
          * back, and the mark matters most when this daemon dies. */
-        if (pwrite(locks->fd, &byte, 1, cluster_mark_offset(session)) != 1 ||
-            fdatasync(locks->fd) < 0)
+        bool written = pwrite(fd, &byte, 1, cluster_mark_offset(session)) == 1 &&
+                       fdatasync(fd) == 0;
+        cluster_fd_end(locks);
+        if (!written)
                 log_debug("%s/%s: cannot %s the lock-file mark of %s: %s", locks->po_path,
                           CLUSTER_FILE, marked ? "set" : "clear", session, g_strerror(errno));
 }
@@ -294,15 +349,23 @@ bool cluster_marked_here(Cluster *locks, const char *session)
 bool cluster_marked(Cluster *locks, const char *session)
 {
         char byte = 0;
-        if (locks->local)
-                return pread(locks->fd, &byte, 1, cluster_mark_offset(session)) == 1 && byte != 0;
+        int held = cluster_fd_begin(locks);
+        if (held < 0)
+                return false;
+        if (locks->local) {
+                bool marked = pread(held, &byte, 1, cluster_mark_offset(session)) == 1 &&
+                              byte != 0;
+                cluster_fd_end(locks);
+                return marked;
+        }
         /* A fresh open, not the long-held descriptor: over GlusterFS the
          * old one kept showing the file as this client last read it. */
         char self[64];
-        snprintf(self, sizeof self, "/proc/self/fd/%d", locks->fd);
+        snprintf(self, sizeof self, "/proc/self/fd/%d", held);
         int fd = open(self, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                fd = fd_dup(locks->fd);
+                fd = fd_dup(held);
+        cluster_fd_end(locks);
         bool marked = fd >= 0 && pread(fd, &byte, 1, cluster_mark_offset(session)) == 1 &&
                       byte != 0;
         if (fd >= 0)

@@ -49,7 +49,11 @@ typedef struct Cluster Cluster;
  * @po_dirfd and joins the protocol. NULL with @error when the file cannot be
  * opened or a daemon of another protocol version serves the postoffice. */
 Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error);
-/* Closes the file: every lock this daemon held there goes. */
+/* Closes the file: every lock this daemon held there goes. Every call
+ * stays safe afterwards: takes answer -EAGAIN, questions false, the rest
+ * does nothing (a postoffice whose folder was removed). Idempotent. */
+void cluster_close(Cluster *locks);
+/* cluster_close(), and frees. */
 void cluster_free(Cluster *locks);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Cluster, cluster_free)
 

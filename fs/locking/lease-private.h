@@ -89,6 +89,8 @@ struct LeaseManager {
         unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */
+        bool watch_stopped;      /* guarded by mutex; lease_manager_stop() joined the
+                                  * watch thread: pidfds are closed at once */
 };
 
 /* A broken holder refused the resource for a while (lease_break_banning). */

@@ -235,18 +235,19 @@ LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error)
         return m;
 }
 
-void lease_manager_free(LeaseManager *m)
+void lease_manager_stop(LeaseManager *m)
 {
         g_autoptr(GArray) calls = NULL;
         g_autoptr(GPtrArray) all = NULL;
-        GHashTableIter iter;
-        gpointer value;
 
         if (!m)
                 return;
         calls = lease_calls_new();
-
         g_mutex_lock(&m->mutex);
+        if (m->watch_stopped) {
+                g_mutex_unlock(&m->mutex);
+                return;
+        }
         m->stopping = true;
         all = lease_waiters_sorted(m);
         for (guint i = 0; i < all->len; i++)
@@ -255,8 +256,33 @@ void lease_manager_free(LeaseManager *m)
 
         lease_wake(m);
         g_thread_join(m->watch_thread);
+
+        g_mutex_lock(&m->mutex);
+        m->watch_stopped = true;
+        /* Records kept for processes that hold nothing go with their
+         * pidfds; those still holding keep theirs until released. */
+        GHashTableIter iter;
+        gpointer value;
+        g_hash_table_iter_init(&iter, m->processes);
+        while (g_hash_table_iter_next(&iter, NULL, &value))
+                if (((LeaseProcess *)value)->users == 0)
+                        g_hash_table_iter_remove(&iter);
+        lease_close_retired(m);
+        close(m->wake_fd);
+        m->wake_fd = -1;
+        g_mutex_unlock(&m->mutex);
         /* Still fully alive: a done callback may release what it holds. */
         lease_calls_run(m, calls);
+}
+
+void lease_manager_free(LeaseManager *m)
+{
+        GHashTableIter iter;
+        gpointer value;
+
+        if (!m)
+                return;
+        lease_manager_stop(m);
 
         /* Holds left over vanish with the manager; detach them so the
          * resource destructor's invariant check holds. */
@@ -279,7 +305,6 @@ void lease_manager_free(LeaseManager *m)
         g_list_free(m->exited);
         lease_close_retired(m);
         g_array_unref(m->retired_fds);
-        close(m->wake_fd);
         g_mutex_clear(&m->mutex);
         g_free(m);
 }

@@ -131,6 +131,7 @@ char *lease_key(LeaseKind kind, const char *name)
 void lease_wake(LeaseManager *m)
 {
         uint64_t one = 1;
+        /* -1 once the manager is stopped: the write fails, harmlessly. */
         ssize_t n = write(m->wake_fd, &one, sizeof(one));
 
         /* Only fails with EAGAIN when the counter is already huge, which
@@ -164,7 +165,11 @@ static void lease_process_unref(LeaseManager *m, LeaseProcess *p)
                 m->exited = g_list_remove(m->exited, p);
         else
                 g_hash_table_steal(m->processes, GINT_TO_POINTER(p->pid));
-        if (p->pidfd >= 0)
+        /* Only the watch thread closes a pidfd it may be polling; once it
+         * is gone, nobody polls. */
+        if (p->pidfd >= 0 && m->watch_stopped)
+                close(p->pidfd);
+        else if (p->pidfd >= 0)
                 g_array_append_val(m->retired_fds, p->pidfd);
         g_free(p);
         lease_wake(m);

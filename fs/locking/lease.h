@@ -165,6 +165,13 @@ typedef struct LeaseManager LeaseManager;
  * eventfd or thread cannot be created. */
 LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error);
 
+/* Fails every waiter with -ECANCELED, stops the watch thread and closes
+ * the descriptors it needs (its eventfd, the pidfds of processes holding
+ * nothing), for a postoffice that is gone. The manager stays valid: every
+ * call is safe, a new request answers -ECANCELED, holds left (if any) can
+ * still be released. Idempotent; lease_manager_free() calls it. */
+void lease_manager_stop(LeaseManager *manager);
+
 /* Fails every remaining waiter with -ECANCELED (on the calling thread),
  * stops and joins the watch thread, and frees everything. Remaining holds
  * simply vanish: no LEASE_EVENT_HOLD_ENDED. No other thread may use the manager once

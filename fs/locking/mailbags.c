@@ -121,6 +121,8 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         memset(mailbags, 0, sizeof(*mailbags));
         mailbags->backing = backing;
         mailbags->v20_mode = config->v20_mode;
+        mailbags->max_postoffices = config->max_postoffices ? config->max_postoffices
+                                                            : MAILBAGS_POSTOFFICES_MAX;
         atomic_init(&mailbags->next_ref, 1);
         g_mutex_init(&mailbags->misconfigured_mutex);
         mailbags->misconfigured_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -172,6 +174,7 @@ guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *nam
                 .owner = mailbags,
                 .daemon_pid = mailbags->daemon_pid,
                 .next_ref = &mailbags->next_ref,
+                .max_count = mailbags->max_postoffices,
         };
         mailbags->postoffices = postoffices_new(&config);
         mailbags->byte_locks = byte_locks_new();
@@ -333,6 +336,12 @@ int mailbags_folder_may_go(Mailbags *mailbags, const char *relpath)
         if (leases->len > 0 || cluster_served_elsewhere(po->cluster))
                 return -EBUSY;
         return 0;
+}
+
+void mailbags_folder_removed(Mailbags *mailbags, const char *relpath)
+{
+        if (mailbags->postoffices)
+                postoffices_retire(mailbags->postoffices, relpath);
 }
 
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath)

@@ -42,17 +42,22 @@ typedef struct {
         atomic_uint_fast64_t next_ref; /* lease references: handles and lock files */
         LeaseConfig lease_config;      /* template for each postoffice */
         char **only_postoffices;       /* -o postoffice=, canonical; NULL: all */
+        guint max_postoffices;         /* immutable */
         MailbagsNameGoneFn name_gone;
         void *name_gone_data;
         GMutex misconfigured_mutex;
         GHashTable *misconfigured_pids; /* pid -> pid already warned about; guarded by misconfigured_mutex */
 } Mailbags;
 
+/* The default bound on postoffices protected at once. */
+#define MAILBAGS_POSTOFFICES_MAX 4096
+
 typedef struct {
         char *profile_path; /* NULL: the built-in profile */
         int lock_timeout_ms;     /* sessions and KEY writes */
         int exclusive_timeout_ms;
         int hold_warning_ms;     /* log holds longer than this; 0: never */
+        guint max_postoffices;   /* protected at once; 0: MAILBAGS_POSTOFFICES_MAX */
         PolicyV20Mode v20_mode;
         char **only_postoffices; /* NULL: every postoffice in the tree */
 } MailbagsConfig;
@@ -105,6 +110,10 @@ void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *r
 /* @relpath was unlinked or renamed away: a lock file's hold ends, and a
  * postoffice folder at or below it is looked for again. */
 void mailbags_name_removed(Mailbags *mailbags, const char *relpath);
+
+/* Folder @relpath was removed through the mount (after
+ * mailbags_folder_may_go() let it): a postoffice there is forgotten. */
+void mailbags_folder_removed(Mailbags *mailbags, const char *relpath);
 
 /* Folder @relpath is about to be removed and holds nothing but the
  * daemon's lease file: 0 when that file may go with it (no lease of the

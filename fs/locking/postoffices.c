@@ -27,7 +27,13 @@
 typedef struct {
         Postoffice po;
         char *path; /* current path; guarded by Postoffices.mutex */
+        gint64 retired_us; /* monotonic; 0 while in the maps; guarded by Postoffices.mutex */
 } PostofficeSlot;
+
+/* A retired postoffice is freed this long after its folder went, once
+ * nothing of it is held: a request that looked it up just before (and
+ * finds its manager stopped) has long finished by then. */
+#define POSTOFFICES_RETIRED_GRACE_US (60 * G_USEC_PER_SEC)
 
 struct Postoffices {
         PostofficesConfig config;
@@ -39,6 +45,12 @@ struct Postoffices {
         GHashTable *by_path;          /* path -> PostofficeSlot* (borrowed); guarded by mutex */
         GHashTable *incomplete_noted; /* path -> itself; guarded by mutex */
         GHashTable *refused; /* path -> PostofficeRefusal*: set-up failed; guarded by mutex */
+        /* Postoffices whose folder was removed: out of both maps, stopped
+         * (no thread, no descriptor), kept only because a request that
+         * looked one up just before may still use it; freed after
+         * POSTOFFICES_RETIRED_GRACE_US, or with the registry. Guarded by
+         * mutex. */
+        GPtrArray *retired;
 };
 
 /* A postoffice that could not be protected is asked about again only
@@ -71,6 +83,7 @@ Postoffices *postoffices_new(const PostofficesConfig *config)
         registry->by_path = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         registry->incomplete_noted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         registry->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        registry->retired = g_ptr_array_new_with_free_func((GDestroyNotify)postoffice_slot_free);
         return registry;
 }
 
@@ -86,6 +99,10 @@ void postoffices_free(Postoffices *registry)
         g_hash_table_iter_init(&iter, registry->by_identity);
         while (g_hash_table_iter_next(&iter, NULL, &value))
                 g_clear_pointer(&((PostofficeSlot *)value)->po.leases, lease_manager_free);
+        for (guint i = 0; i < registry->retired->len; i++)
+                g_clear_pointer(&((PostofficeSlot *)registry->retired->pdata[i])->po.leases,
+                                lease_manager_free);
+        g_ptr_array_unref(registry->retired);
         g_hash_table_unref(registry->by_path);
         g_hash_table_unref(registry->by_identity);
         g_hash_table_unref(registry->incomplete_noted);
@@ -331,7 +348,20 @@ static int postoffices_recognise(Postoffices *registry, const char *dir_relpath,
         }
 
         int error = 0;
-        PostofficeSlot *fresh = postoffices_slot_new(registry, &st, dir_relpath, dirfd, &error);
+        g_mutex_lock(&registry->mutex);
+        guint known = g_hash_table_size(registry->by_identity);
+        g_mutex_unlock(&registry->mutex);
+        PostofficeSlot *fresh = NULL;
+        if (known >= registry->config.max_count) {
+                /* Each costs a thread and descriptors: a user making
+                 * postoffices without end must not exhaust the daemon. */
+                log_error("cannot protect postoffice %s: %u postoffices are protected, the "
+                          "most max_postoffices allows; its mailbag files are refused",
+                          dir_relpath[0] ? dir_relpath : ".", known);
+                error = -EMFILE;
+        } else {
+                fresh = postoffices_slot_new(registry, &st, dir_relpath, dirfd, &error);
+        }
         if (!fresh) {
                 PostofficeRefusal *note = g_new(PostofficeRefusal, 1);
                 note->error = error;
@@ -377,6 +407,67 @@ void postoffices_path_removed(Postoffices *registry, const char *relpath)
                 if (postoffices_path_at_or_below(key, relpath))
                         g_hash_table_iter_remove(&iter);
         g_mutex_unlock(&registry->mutex);
+}
+
+/* Frees the retired postoffices past their grace that hold nothing. */
+static void postoffices_free_retired(Postoffices *registry)
+{
+        g_autoptr(GPtrArray) done = g_ptr_array_new_with_free_func(
+                (GDestroyNotify)postoffice_slot_free);
+        gint64 now = g_get_monotonic_time();
+        g_mutex_lock(&registry->mutex);
+        for (guint i = 0; i < registry->retired->len;) {
+                PostofficeSlot *slot = registry->retired->pdata[i];
+                if (now - slot->retired_us < POSTOFFICES_RETIRED_GRACE_US) {
+                        i++;
+                        continue;
+                }
+                g_ptr_array_add(done, g_ptr_array_steal_index_fast(registry->retired, i));
+        }
+        g_mutex_unlock(&registry->mutex);
+        for (guint i = 0; i < done->len;) {
+                PostofficeSlot *slot = done->pdata[i];
+                g_autoptr(GPtrArray) held = lease_manager_snapshot(slot->po.leases);
+                if (held->len == 0) {
+                        i++;
+                        continue;
+                }
+                /* A handle still holds a lease of it: later. */
+                g_mutex_lock(&registry->mutex);
+                g_ptr_array_add(registry->retired, g_ptr_array_steal_index_fast(done, i));
+                g_mutex_unlock(&registry->mutex);
+        }
+}
+
+void postoffices_retire(Postoffices *registry, const char *dir_relpath)
+{
+        postoffices_free_retired(registry);
+        g_mutex_lock(&registry->setup_mutex);
+        g_mutex_lock(&registry->mutex);
+        PostofficeSlot *slot = postoffices_lookup_path_locked(registry, dir_relpath);
+        if (slot) {
+                g_autofree char *identity = g_strdup_printf("%ju:%ju", (uintmax_t)slot->po.dev,
+                                                            (uintmax_t)slot->po.ino);
+                g_hash_table_steal(registry->by_identity, identity);
+                GHashTableIter iter;
+                gpointer value;
+                g_hash_table_iter_init(&iter, registry->by_path);
+                while (g_hash_table_iter_next(&iter, NULL, &value))
+                        if (value == slot)
+                                g_hash_table_iter_remove(&iter);
+                slot->retired_us = g_get_monotonic_time();
+                g_ptr_array_add(registry->retired, slot);
+        }
+        g_mutex_unlock(&registry->mutex);
+        if (slot) {
+                /* Outside the maps' mutex: the manager's last callbacks
+                 * look its path up. */
+                lease_manager_stop(slot->po.leases);
+                cluster_close(slot->po.cluster);
+                log_info("postoffice %s was removed: no longer protected",
+                         dir_relpath[0] ? dir_relpath : ".");
+        }
+        g_mutex_unlock(&registry->setup_mutex);
 }
 
 static bool postoffices_is_profile_folder(const PoProfile *profile, const char *name)

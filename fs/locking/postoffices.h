@@ -63,6 +63,10 @@ typedef struct {
          * (shared with the daemon's other lease references). */
         pid_t daemon_pid;
         atomic_uint_fast64_t *next_ref;
+        /* At most this many are protected at once (each has a thread and
+         * descriptors); another one's guarded files are refused (EMFILE),
+         * logged. */
+        guint max_count;
 } PostofficesConfig;
 
 /* @config is copied (@only included). Never fails. */
@@ -96,6 +100,13 @@ bool postoffices_split(const char *relpath, char **dir, const char **inner);
 /* @relpath was removed or renamed through the mount: forget the paths of
  * the postoffices at or below it (they are found again by identity). */
 void postoffices_path_removed(Postoffices *registry, const char *relpath);
+
+/* The folder @dir_relpath was removed through the mount: if it was a
+ * postoffice, it is forgotten: out of the listings, its lease manager's
+ * thread stopped, its descriptors closed. Call only when nothing of it is
+ * held or awaited (mailbags_folder_may_go). A folder made again at that
+ * path is a new postoffice. */
+void postoffices_retire(Postoffices *registry, const char *dir_relpath);
 
 /* Walks the tree for postoffices (at most @max_depth folders deep, not
  * into a postoffice's own folders) and recognises each. Returns how many
