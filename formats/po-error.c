@@ -4,7 +4,10 @@
 
 #include <string.h>
 
+/* clang-format would split the quark name at its dashes. */
+// clang-format off
 G_DEFINE_QUARK(po-format-error-quark, po_format_error)
+// clang-format on
 
 void po_format_set_corrupt(GError **error, const char *file, guint64 offset,
                            const char *format, ...)

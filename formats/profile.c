@@ -13,7 +13,10 @@
 
 #include <string.h>
 
+/* clang-format would split the quark name at its dashes. */
+// clang-format off
 G_DEFINE_QUARK(po-profile-error-quark, po_profile_error)
+// clang-format on
 
 typedef struct {
         const char *group;
