@@ -85,7 +85,6 @@ struct LeaseManager {
         GHashTable *bans;        /* guarded by mutex; resource key -> LeaseBan* (owned) */
         GArray *retired_fds;     /* guarded by mutex; pidfds to close */
         gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
-        gint64 next_warn_us;     /* guarded by mutex; the next long-hold check */
         unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */
@@ -135,7 +134,7 @@ bool lease_pidfd_exited(int pidfd);
 
 void lease_resource_free(gpointer data);
 /* Logs each hold that has lasted longer than hold_warning_ms, once;
- * returns when the next one will have (G_MAXINT64 when none). */
+ * returns when to check again (G_MAXINT64 when the limit is off). */
 gint64 lease_warn_long_holds(LeaseManager *m, GArray *calls);
 /* Grants every resource whose remote retry is due; returns the earliest
  * retry still pending (G_MAXINT64 when none). */

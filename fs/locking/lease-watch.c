@@ -115,8 +115,7 @@ static gpointer lease_watch_thread(gpointer data)
                 }
                 lease_expire_waiters(m, calls);
                 gint64 next_retry_us = lease_retry_remote(m, calls);
-                m->next_warn_us = lease_warn_long_holds(m, calls);
-                next_retry_us = MIN(next_retry_us, m->next_warn_us);
+                next_retry_us = MIN(next_retry_us, lease_warn_long_holds(m, calls));
                 lease_close_retired(m);
 
                 g_array_set_size(pfds, 0);
@@ -218,7 +217,6 @@ LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error)
         m->bans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         m->retired_fds = g_array_new(FALSE, FALSE, sizeof(int));
         m->next_deadline_us = G_MAXINT64;
-        m->next_warn_us = G_MAXINT64;
 
         m->watch_thread = g_thread_try_new("lease-watch", lease_watch_thread, m, error);
         if (!m->watch_thread) {

@@ -361,19 +361,6 @@ static bool lease_hold_is_closing(const LeaseResource *r)
         return r->refs->len > 0;
 }
 
-/* A new hold may be due for the long-hold check before the watch thread
- * would next look. */
-static void lease_hold_watch(LeaseManager *m, LeaseResource *r)
-{
-        if (m->config.hold_warning_ms <= 0)
-                return;
-        gint64 due = r->held_from_us + (gint64)m->config.hold_warning_ms * 1000;
-        if (due < m->next_warn_us) {
-                m->next_warn_us = due;
-                lease_wake(m);
-        }
-}
-
 static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *program,
                              const char *protocol, uint64_t ref, bool handle)
 {
@@ -434,7 +421,6 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, bool may_yield, 
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
         lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
-        lease_hold_watch(m, r);
         for (l = r->waiters.head; l;) {
                 LeaseWaiter *w = l->data;
 
@@ -477,7 +463,10 @@ gint64 lease_warn_long_holds(LeaseManager *m, GArray *calls)
 {
         gint64 limit_us = (gint64)m->config.hold_warning_ms * 1000;
         gint64 now = g_get_monotonic_time();
-        gint64 next = G_MAXINT64;
+        /* A hold that begins after this check is due no sooner than a
+         * whole limit from now: checking again then is never late, and a
+         * grant need not wake this thread. */
+        gint64 next = now + limit_us;
         GHashTableIter iter;
         gpointer value;
 
@@ -727,7 +716,6 @@ static int lease_acquire_grant(LeaseManager *m, LeaseResource *r, LeaseProcess *
         const LeaseRequest *req = ask->req;
 
         lease_hold_begin(r, p, ask->program, ask->protocol, req->ref, req->handle);
-        lease_hold_watch(m, r);
         m->stats.acquisitions++;
         lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
                   lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
