@@ -16,6 +16,8 @@
  *     nme-size: the GLB rules (D, Q87402, Q135932, Q99204, Q107767)
  *   misplaced-message: a .MAI/.ATT outside its MA?/AT? folder (D, Q87409)
  *   stale-lock: a lock file whose holder is gone (see po_check_locks).
+ *   not-a-file: a symbolic link, FIFO, device or socket in the tree, or a
+ *     folder where a KEY, MBG or GLB file should be: never opened to read.
  * DIR may be a raw postoffice or one a mailbagfs mount protects (at the
  * mount root or in a subfolder: DIR itself has user.mailbag.stats); through
  * mailbagfs the daemon's lease lines name the holders of lock files.
@@ -23,6 +25,19 @@
  * folders and markers, and moves old P1 debris and stale lock files into
  * QUARANT/ (same relative path) at the top of the postoffice. It never
  * deletes anything and never touches MAI, ATT, KEY or MBG contents.
+ *
+ * Whoever can write to the share can change it while po-check, often run
+ * by root, works on it. So po-check reaches the share as the daemon does:
+ * DIR is opened once and every file is opened beneath it with openat2()
+ * (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), never by a path that a link
+ * could redirect; files are read only once fstat() says they are regular
+ * files, and opened with O_NONBLOCK, so a FIFO cannot hold po-check. --fix
+ * creates with O_CREAT | O_EXCL in folders opened that way, creates
+ * folders one at a time with mkdirat() and moves with renameat2() between
+ * such folders. What it cannot do safely (a link in the way, a file that
+ * changed since it was checked) it leaves alone, with one line saying why,
+ * and the exit status says a problem remains. Names from the share are
+ * printed with control characters escaped (\xNN); JSON escapes its own.
  */
 #include "glb.h"
 #include "mailbag.h"
@@ -37,9 +52,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +80,10 @@ typedef struct {
         char *detail;
         PoCheckFix fix;
         char *action; /* set once --fix acted */
+        /* PO_CHECK_FIX_QUARANTINE: the file that was checked, which is the
+         * one moved, or none. */
+        dev_t dev;
+        ino_t ino;
 } PoCheckProblem;
 
 static void po_check_problem_free(PoCheckProblem *problem)
@@ -75,11 +96,12 @@ static void po_check_problem_free(PoCheckProblem *problem)
 }
 
 typedef struct {
-        const char *root;
+        int root_fd;                /* DIR, O_PATH: every file is reached beneath it */
         const PoProfile *profile;
         GPtrArray *problems;
         GPtrArray *lock_files;      /* relative paths of P1 lock files */
         GHashTable *open_files;     /* "dev:ino" of files open on this host */
+        GHashTable *not_files;      /* relative paths reported as not-a-file */
         bool open_files_scanned;
         bool mailbagfs;             /* the root has the daemon's status attributes */
         bool progress;
@@ -89,11 +111,12 @@ typedef struct {
         uint32_t max_message;
 } PoCheck;
 
-static void po_check_report(PoCheck *check, PoCheckFix fix, const char *kind, const char *file,
-                            const char *format, ...) G_GNUC_PRINTF(5, 6);
+static PoCheckProblem *po_check_report(PoCheck *check, PoCheckFix fix, const char *kind,
+                                       const char *file, const char *format, ...)
+        G_GNUC_PRINTF(5, 6);
 
-static void po_check_report(PoCheck *check, PoCheckFix fix, const char *kind, const char *file,
-                            const char *format, ...)
+static PoCheckProblem *po_check_report(PoCheck *check, PoCheckFix fix, const char *kind,
+                                       const char *file, const char *format, ...)
 {
         PoCheckProblem *problem = g_new0(PoCheckProblem, 1);
         va_list args;
@@ -104,6 +127,7 @@ static void po_check_report(PoCheck *check, PoCheckFix fix, const char *kind, co
         problem->file = g_strdup(file);
         problem->fix = fix;
         g_ptr_array_add(check->problems, problem);
+        return problem;
 }
 
 /* Library errors start with the file name; the report names it already. */
@@ -116,9 +140,142 @@ static const char *po_check_detail(const GError *error, const char *relpath)
         return message;
 }
 
-static char *po_check_path(const PoCheck *check, const char *relpath)
+/* --- reaching the share ------------------------------------------------ */
+
+/* Opens @relpath beneath the folder @dirfd, following no symbolic link and
+ * never leaving it ("" is @dirfd itself): the descriptor, or -errno
+ * (-ELOOP when a link is on the way). O_PATH with O_NOFOLLOW opens a link
+ * itself, for fstat(). */
+static int po_check_openat(int dirfd, const char *relpath, int flags, mode_t mode)
 {
-        return g_build_filename(check->root, relpath, NULL);
+        if ((flags & O_PATH) == 0)
+                flags |= O_NOCTTY;
+        struct open_how how = {
+                .flags = (unsigned)(flags | O_CLOEXEC),
+                .mode = (flags & O_CREAT) ? mode : 0,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd;
+        /* glibc 2.36 has no openat2 wrapper. */
+        do
+                fd = syscall(SYS_openat2, dirfd, relpath[0] ? relpath : ".", &how, sizeof how);
+        while (fd < 0 && errno == EINTR);
+        return fd < 0 ? -errno : (int)fd;
+}
+
+/* What is at @relpath (a link itself, not what it points to): 0 and @st,
+ * or -errno (-ELOOP: a folder on the way is a link). */
+static int po_check_lstat(const PoCheck *check, const char *relpath, struct stat *st)
+{
+        po_auto_fd fd = po_check_openat(check->root_fd, relpath, O_PATH | O_NOFOLLOW, 0);
+        if (fd < 0)
+                return fd;
+        return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+/* The folder @relpath opened to read its entries, or NULL. */
+static DIR *po_check_opendir(const PoCheck *check, const char *relpath)
+{
+        int fd = po_check_openat(check->root_fd, relpath, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0);
+        if (fd < 0)
+                return NULL;
+        DIR *dir = fdopendir(fd);
+        if (dir == NULL)
+                close(fd);
+        return dir;
+}
+
+static void po_check_closedir(DIR *dir)
+{
+        if (dir)
+                closedir(dir);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DIR, po_check_closedir)
+
+/* The next entry's name but "." and "..", or NULL. */
+static const char *po_check_readdir(DIR *dir)
+{
+        struct dirent *entry;
+        while (dir && (entry = readdir(dir)) != NULL)
+                if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0)
+                        return entry->d_name;
+        return NULL;
+}
+
+/* A path the daemon's status attributes of @fd are read through. */
+#define PO_CHECK_FD_PATH_MAX 32
+static void po_check_fd_path(int fd, char path[PO_CHECK_FD_PATH_MAX])
+{
+        snprintf(path, PO_CHECK_FD_PATH_MAX, "/proc/self/fd/%d", fd);
+}
+
+static const char *po_check_type_name(mode_t mode)
+{
+        if (S_ISDIR(mode))
+                return "a folder";
+        if (S_ISLNK(mode))
+                return "a symbolic link";
+        if (S_ISFIFO(mode))
+                return "a FIFO (named pipe)";
+        if (S_ISCHR(mode))
+                return "a character device";
+        if (S_ISBLK(mode))
+                return "a block device";
+        if (S_ISSOCK(mode))
+                return "a socket";
+        return S_ISREG(mode) ? "a regular file" : "of an unknown type";
+}
+
+/* Whether po_check_lstat() found something other than @type there: a
+ * link on the way counts too. */
+static bool po_check_is_other(int lstat_result, const struct stat *st, mode_t type)
+{
+        return lstat_result == -ELOOP || (lstat_result == 0 && (st->st_mode & S_IFMT) != type);
+}
+
+/* What po_check_lstat() found, when po_check_is_other(): "a FIFO (named
+ * pipe) is there", "a symbolic link is on its path"... */
+static char *po_check_found(int lstat_result, const struct stat *st)
+{
+        if (lstat_result == -ELOOP)
+                return g_strdup("a symbolic link is on its path");
+        return g_strdup_printf("%s is there", po_check_type_name(st->st_mode));
+}
+
+static bool po_check_is_link(int lstat_result, const struct stat *st)
+{
+        return lstat_result == -ELOOP || (lstat_result == 0 && S_ISLNK(st->st_mode));
+}
+
+/* Reports @relpath, which is no regular file (po_check_lstat() said
+ * @lstat_result and @st), once however many checks meet it. */
+static void po_check_report_not_file(PoCheck *check, const char *relpath, int lstat_result,
+                                     const struct stat *st)
+{
+        if (!g_hash_table_add(check->not_files, g_strdup(relpath)))
+                return;
+        g_autofree char *found = po_check_found(lstat_result, st);
+        const char *why = po_check_is_link(lstat_result, st)
+                ? "po-check follows no link on the share"
+                : lstat_result == 0 && S_ISDIR(st->st_mode)
+                ? "programs that open it fail"
+                : "po-check does not open it (a program that did could hang or fail)";
+        po_check_report(check, PO_CHECK_FIX_NONE, "not-a-file", relpath,
+                        "not a regular file: %s; %s", found, why);
+}
+
+/* Names from the share as text: control characters as \xNN, so that a
+ * name cannot end a line or write one. */
+static char *po_check_escape(const char *text)
+{
+        GString *out = g_string_sized_new(strlen(text));
+        for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+                if (*c < 0x20 || *c == 0x7f)
+                        g_string_append_printf(out, "\\x%02x", *c);
+                else
+                        g_string_append_c(out, (char)*c);
+        }
+        return g_string_free(out, FALSE);
 }
 
 static void po_check_progress(PoCheck *check)
@@ -136,11 +293,9 @@ static char *po_check_case_variant(const PoCheck *check, const char *relpath)
 {
         g_autofree char *parent = g_path_get_dirname(relpath);
         g_autofree char *base = g_path_get_basename(relpath);
-        g_autofree char *parent_path = strcmp(parent, ".") == 0 ? g_strdup(check->root)
-                                                                : po_check_path(check, parent);
-        g_autoptr(GDir) dir = g_dir_open(parent_path, 0, NULL);
+        g_autoptr(DIR) dir = po_check_opendir(check, strcmp(parent, ".") == 0 ? "" : parent);
         const char *name;
-        while (dir && (name = g_dir_read_name(dir)) != NULL)
+        while ((name = po_check_readdir(dir)) != NULL)
                 if (g_ascii_strcasecmp(name, base) == 0 && strcmp(name, base) != 0)
                         return strcmp(parent, ".") == 0 ? g_strdup(name)
                                                         : g_strconcat(parent, "/", name, NULL);
@@ -149,9 +304,19 @@ static char *po_check_case_variant(const PoCheck *check, const char *relpath)
 
 static void po_check_folder(PoCheck *check, const char *relpath)
 {
-        g_autofree char *path = po_check_path(check, relpath);
         struct stat st;
-        if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        int found = po_check_lstat(check, relpath, &st);
+        if (po_check_is_other(found, &st, S_IFDIR)) {
+                /* A link in place of the folder (or on its way) would lead
+                 * --fix out of the postoffice: it refuses, and says so. */
+                g_autofree char *what = po_check_found(found, &st);
+                g_hash_table_add(check->not_files, g_strdup(relpath)); /* not again */
+                po_check_report(check, PO_CHECK_FIX_CREATE_FOLDER, "missing-folder", relpath,
+                                "not a folder: %s (missing MA?/AT? folders cause \"Disk "
+                                "storage full\", Q123248)", what);
+                return;
+        }
+        if (found < 0) {
                 /* A case variant ("mai") is reported as lower-case; creating
                  * "MAI" beside it would make two folders a DOS client cannot
                  * tell apart, so --fix leaves that to a human. */
@@ -166,8 +331,14 @@ static void po_check_folder(PoCheck *check, const char *relpath)
                 return;
         }
         g_autofree char *marker = g_build_filename(relpath, po_profile_marker(check->profile), NULL);
-        g_autofree char *marker_path = po_check_path(check, marker);
-        if (stat(marker_path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != 1)
+        found = po_check_lstat(check, marker, &st);
+        if (po_check_is_other(found, &st, S_IFREG)) {
+                g_autofree char *what = po_check_found(found, &st);
+                g_hash_table_add(check->not_files, g_strdup(marker)); /* not again */
+                po_check_report(check, PO_CHECK_FIX_CREATE_MARKER, "missing-marker", marker,
+                                "expected a read-only 1-byte file in every folder (Q135868); "
+                                "%s", what);
+        } else if (found < 0 || st.st_size != 1)
                 po_check_report(check, PO_CHECK_FIX_CREATE_MARKER, "missing-marker", marker,
                                 "expected a read-only 1-byte file in every folder (Q135868)");
 }
@@ -234,23 +405,24 @@ static void po_check_file(PoCheck *check, const char *relpath, const char *name,
         }
         }
         if (g_ascii_strcasecmp(parent, po_profile_lock_folder(check->profile)) == 0 &&
-            st->st_mtime < check->now - PO_CHECK_P1_MAX_AGE)
-                po_check_report(check, PO_CHECK_FIX_QUARANTINE, "old-p1-file", relpath,
-                                "%.1f days old; P1 files older than two days are debris (Q237695)",
-                                (double)(check->now - st->st_mtime) / 86400.0);
+            st->st_mtime < check->now - PO_CHECK_P1_MAX_AGE) {
+                PoCheckProblem *problem =
+                        po_check_report(check, PO_CHECK_FIX_QUARANTINE, "old-p1-file", relpath,
+                                        "%.1f days old; P1 files older than two days are debris "
+                                        "(Q237695)",
+                                        (double)(check->now - st->st_mtime) / 86400.0);
+                problem->dev = st->st_dev;
+                problem->ino = st->st_ino;
+        }
 }
 
 static void po_check_walk(PoCheck *check, const char *reldir, int depth)
 {
-        g_autofree char *path = reldir[0] ? po_check_path(check, reldir) : g_strdup(check->root);
-        DIR *dir = opendir(path);
+        g_autoptr(DIR) dir = po_check_opendir(check, reldir);
         if (dir == NULL)
                 return; /* a missing folder is reported by the layout check */
-        struct dirent *entry;
-        while ((entry = readdir(dir)) != NULL) {
-                const char *name = entry->d_name;
-                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-                        continue;
+        const char *name;
+        while ((name = po_check_readdir(dir)) != NULL) {
                 /* mailbagfs's lease file, on the raw share: not mail. */
                 if (depth == 0 && strcmp(name, PO_STATUS_LEASE_FILE) == 0)
                         continue;
@@ -261,9 +433,8 @@ static void po_check_walk(PoCheck *check, const char *reldir, int depth)
                         po_check_report(check, PO_CHECK_FIX_NONE, "lower-case-name", rel,
                                         "names must be upper case; lower-case names break the "
                                         "lock test (Q129456, Q152903)");
-                g_autofree char *full = po_check_path(check, rel);
                 struct stat st;
-                if (lstat(full, &st) < 0)
+                if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 if (S_ISDIR(st.st_mode)) {
                         if (depth < PO_CHECK_WALK_DEPTH)
@@ -272,9 +443,12 @@ static void po_check_walk(PoCheck *check, const char *reldir, int depth)
                         const char *slash = strrchr(rel, '/');
                         g_autofree char *parent = slash ? g_strndup(rel, slash - rel) : g_strdup("");
                         po_check_file(check, rel, name, parent, &st);
+                } else {
+                        /* A postoffice holds folders and files; a link
+                         * could lead a program out of it, a FIFO hang it. */
+                        po_check_report_not_file(check, rel, 0, &st);
                 }
         }
-        closedir(dir);
 }
 
 /* --- mailbags ---------------------------------------------------------- */
@@ -283,10 +457,9 @@ static void po_check_walk(PoCheck *check, const char *reldir, int depth)
 static void po_check_list_mailbags(PoCheck *check, const char *folder, const char *ext,
                                    GHashTable *names)
 {
-        g_autofree char *path = po_check_path(check, folder);
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        g_autoptr(DIR) dir = po_check_opendir(check, folder);
         const char *name;
-        while (dir && (name = g_dir_read_name(dir)) != NULL) {
+        while ((name = po_check_readdir(dir)) != NULL) {
                 const char *dot = strrchr(name, '.');
                 if (dot && g_ascii_strcasecmp(dot + 1, ext) == 0 &&
                     po_naming_is_valid_base(name, dot - name))
@@ -301,24 +474,46 @@ static char *po_check_find_file(PoCheck *check, char *canonical)
         g_autofree char *owned = canonical;
         g_autofree char *folder = g_path_get_dirname(canonical);
         g_autofree char *wanted = g_path_get_basename(canonical);
-        g_autofree char *path = po_check_path(check, folder);
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        g_autoptr(DIR) dir = po_check_opendir(check, folder);
         const char *name;
-        while (dir && (name = g_dir_read_name(dir)) != NULL)
+        while ((name = po_check_readdir(dir)) != NULL)
                 if (g_ascii_strcasecmp(name, wanted) == 0)
                         return g_strconcat(folder, "/", name, NULL);
         return g_steal_pointer(&owned);
 }
 
-static bool po_check_key_records(PoCheck *check, const char *key_rel, const char *key_path,
+/* Opens @relpath to read, without waiting (a FIFO), and only if it is
+ * still the regular file @st that was checked: the descriptor, or -errno
+ * (-EINVAL: something else is there now). */
+static int po_check_open_read(const PoCheck *check, const char *relpath, const struct stat *st)
+{
+        int fd = po_check_openat(check->root_fd, relpath, O_RDONLY | O_NONBLOCK, 0);
+        if (fd < 0)
+                return fd;
+        struct stat now;
+        if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) ||
+            (st && (now.st_dev != st->st_dev || now.st_ino != st->st_ino))) {
+                close(fd);
+                return -EINVAL;
+        }
+        return fd;
+}
+
+static const char *po_check_open_error(int result)
+{
+        return result == -EINVAL ? "changed while po-check read it: no longer the file checked"
+                                 : g_strerror(-result);
+}
+
+static bool po_check_key_records(PoCheck *check, const char *key_rel, const struct stat *key_st,
                                  const struct stat *mbg_st, PoMailbagStats *stats)
 {
         g_autoptr(GError) error = NULL;
         uint8_t key[PO_MAILBAG_KEY_SIZE];
-        po_auto_fd fd = open(key_path, O_RDONLY | O_CLOEXEC);
+        po_auto_fd fd = po_check_open_read(check, key_rel, key_st);
         if (fd < 0 || !po_file_pread_exact(fd, key, sizeof key, 0, key_rel, &error)) {
                 po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", key_rel, "%s",
-                                error ? po_check_detail(error, key_rel) : g_strerror(errno));
+                                error ? po_check_detail(error, key_rel) : po_check_open_error(fd));
                 return false;
         }
         po_mailbag_key_stats(key, mbg_st->st_size / PO_MAILBAG_RECORD_SIZE, stats);
@@ -330,10 +525,14 @@ static bool po_check_key_records(PoCheck *check, const char *key_rel, const char
  * The daemon's records line counts the same bitmap without a lease. False
  * when it has none (then the KEY is read). free_beyond_total stays 0: the
  * line does not carry it. */
-static bool po_check_daemon_records(PoCheck *check, const char *key_rel, const char *key_path,
-                                    PoMailbagStats *stats)
+static bool po_check_daemon_records(PoCheck *check, const char *key_rel, PoMailbagStats *stats)
 {
         g_autoptr(GError) error = NULL;
+        po_auto_fd fd = po_check_openat(check->root_fd, key_rel, O_PATH, 0);
+        if (fd < 0)
+                return false;
+        char key_path[PO_CHECK_FD_PATH_MAX];
+        po_check_fd_path(fd, key_path);
         g_autoptr(GPtrArray) lines = status_attr_read_lines(key_path, PO_STATUS_ATTR_RECORDS, &error);
         if (lines == NULL || lines->len == 0)
                 return false;
@@ -362,11 +561,19 @@ static void po_check_one_mailbag(PoCheck *check, const char *base)
 {
         g_autofree char *key_rel = po_check_find_file(check, po_profile_key_path(check->profile, base));
         g_autofree char *mbg_rel = po_check_find_file(check, po_profile_mbg_path(check->profile, base));
-        g_autofree char *key_path = po_check_path(check, key_rel);
-        g_autofree char *mbg_path = po_check_path(check, mbg_rel);
         struct stat key_st, mbg_st;
-        bool have_key = stat(key_path, &key_st) == 0;
-        bool have_mbg = stat(mbg_path, &mbg_st) == 0;
+        int key_found = po_check_lstat(check, key_rel, &key_st);
+        int mbg_found = po_check_lstat(check, mbg_rel, &mbg_st);
+        bool odd_key = po_check_is_other(key_found, &key_st, S_IFREG);
+        bool odd_mbg = po_check_is_other(mbg_found, &mbg_st, S_IFREG);
+        if (odd_key)
+                po_check_report_not_file(check, key_rel, key_found, &key_st);
+        if (odd_mbg)
+                po_check_report_not_file(check, mbg_rel, mbg_found, &mbg_st);
+        if (odd_key || odd_mbg)
+                return;
+        bool have_key = key_found == 0;
+        bool have_mbg = mbg_found == 0;
         if (!have_key || !have_mbg) {
                 po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-unpaired",
                                 have_key ? mbg_rel : key_rel, "missing, but %s exists",
@@ -395,8 +602,8 @@ static void po_check_one_mailbag(PoCheck *check, const char *base)
                 return;
         PoMailbagStats stats = { 0 };
         bool counted = check->mailbagfs && po_profile_is_queue(check->profile, base) &&
-                       po_check_daemon_records(check, key_rel, key_path, &stats);
-        if (!counted && !po_check_key_records(check, key_rel, key_path, &mbg_st, &stats))
+                       po_check_daemon_records(check, key_rel, &stats);
+        if (!counted && !po_check_key_records(check, key_rel, &key_st, &mbg_st, &stats))
                 return;
         if (stats.live >= PO_MAILBAG_MAX_RECORDS)
                 po_check_report(check, PO_CHECK_FIX_NONE, "mailbag-full", mbg_rel,
@@ -441,15 +648,22 @@ static void po_check_mailbags(PoCheck *check)
 static bool po_check_read(PoCheck *check, const char *relpath, gsize max, guint8 **data,
                           gsize *len)
 {
-        g_autofree char *path = po_check_path(check, relpath);
-        g_autoptr(GError) error = NULL;
-        if (po_file_read(path, max, data, len, &error))
-                return true;
-        if (g_error_matches(error, PO_FORMAT_ERROR, PO_FORMAT_ERROR_IO) &&
-            access(path, F_OK) < 0)
+        struct stat st;
+        int found = po_check_lstat(check, relpath, &st);
+        if (found == -ENOENT) {
                 po_check_report(check, PO_CHECK_FIX_NONE, "missing-file", relpath, "file is missing");
-        else
-                po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", relpath, "%s", po_check_detail(error, path));
+                return false;
+        }
+        if (po_check_is_other(found, &st, S_IFREG)) {
+                po_check_report_not_file(check, relpath, found, &st);
+                return false;
+        }
+        g_autoptr(GError) error = NULL;
+        po_auto_fd fd = found < 0 ? found : po_check_open_read(check, relpath, &st);
+        if (fd >= 0 && po_file_read_fd(fd, max, relpath, data, len, &error))
+                return true;
+        po_check_report(check, PO_CHECK_FIX_NONE, "unreadable", relpath, "%s",
+                        error ? po_check_detail(error, relpath) : po_check_open_error(fd));
         return false;
 }
 
@@ -494,18 +708,25 @@ static void po_check_access(PoCheck *check)
 
 static void po_check_glb(PoCheck *check)
 {
-        g_autofree char *glb = po_check_path(check, "GLB");
-        g_autoptr(GDir) dir = g_dir_open(glb, 0, NULL);
+        g_autoptr(DIR) dir = po_check_opendir(check, "GLB");
         const char *name;
-        while (dir && (name = g_dir_read_name(dir)) != NULL) {
+        while ((name = po_check_readdir(dir)) != NULL) {
                 g_autofree char *rel = g_strconcat("GLB/", name, NULL);
-                g_autofree char *path = po_check_path(check, rel);
                 struct stat st;
                 g_autoptr(GError) error = NULL;
                 if (g_str_has_prefix(name, "ACCESS") || g_str_has_prefix(name, "access"))
                         continue; /* po_check_access */
-                if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-                    !po_glb_check_size(name, st.st_size, rel, &error))
+                if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (!S_ISREG(st.st_mode)) {
+                        /* A folder named as a GLB file: other types are
+                         * reported by the walk, CONTROL.GLB when read. */
+                        if (S_ISDIR(st.st_mode) && po_glb_fresh_size(name) >= 0 &&
+                            strcmp(name, "CONTROL.GLB") != 0)
+                                po_check_report_not_file(check, rel, 0, &st);
+                        continue;
+                }
+                if (!po_glb_check_size(name, st.st_size, rel, &error))
                         po_check_report(check, PO_CHECK_FIX_NONE, "glb-size", rel, "%s", po_check_detail(error, rel));
         }
         po_check_access(check);
@@ -527,19 +748,23 @@ static void po_check_glb(PoCheck *check)
 
 static void po_check_nme(PoCheck *check)
 {
-        g_autofree char *path = po_check_path(check, "NME");
-        g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+        g_autoptr(DIR) dir = po_check_opendir(check, "NME");
         const char *name;
-        while (dir && (name = g_dir_read_name(dir)) != NULL) {
+        while ((name = po_check_readdir(dir)) != NULL) {
                 const char *dot = strrchr(name, '.');
                 if (dot == NULL || g_ascii_strcasecmp(dot, ".NME") != 0)
                         continue;
                 g_autofree char *rel = g_strconcat("NME/", name, NULL);
-                g_autofree char *full = po_check_path(check, rel);
                 struct stat st;
                 unsigned count;
                 g_autoptr(GError) error = NULL;
-                if (stat(full, &st) == 0 && !po_glb_nme_count(st.st_size, rel, &count, &error))
+                if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (!S_ISREG(st.st_mode)) {
+                        po_check_report_not_file(check, rel, 0, &st);
+                        continue;
+                }
+                if (!po_glb_nme_count(st.st_size, rel, &count, &error))
                         po_check_report(check, PO_CHECK_FIX_NONE, "nme-size", rel, "%s", po_check_detail(error, rel));
         }
 }
@@ -551,10 +776,13 @@ static void po_check_nme(PoCheck *check)
 static void po_check_scan_open_files(PoCheck *check)
 {
         check->open_files_scanned = true;
+        /* po-check's own descriptors (the lock file being looked at) hold
+         * nothing. */
+        g_autofree char *self = g_strdup_printf("%d", (int)getpid());
         g_autoptr(GDir) proc = g_dir_open("/proc", 0, NULL);
         const char *pid;
         while (proc && (pid = g_dir_read_name(proc)) != NULL) {
-                if (!g_ascii_isdigit(pid[0]))
+                if (!g_ascii_isdigit(pid[0]) || strcmp(pid, self) == 0)
                         continue;
                 g_autofree char *fd_dir = g_strconcat("/proc/", pid, "/fd", NULL);
                 g_autoptr(GDir) fds = g_dir_open(fd_dir, 0, NULL);
@@ -581,8 +809,10 @@ typedef enum {
  * (PO_STATUS_ATTR_LOCK, lease lines); elsewhere (ENODATA, ENOTSUP) nothing
  * is known. A value that does not parse is treated as unknown, never as
  * free: a lock wrongly called stale could be quarantined under a session. */
-static PoCheckHolder po_check_xattr_holder(const char *path)
+static PoCheckHolder po_check_xattr_holder(int fd)
 {
+        char path[PO_CHECK_FD_PATH_MAX];
+        po_check_fd_path(fd, path);
         g_autoptr(GError) error = NULL;
         g_autoptr(GPtrArray) lines = status_attr_read_lines(path, PO_STATUS_ATTR_LOCK, &error);
         if (lines == NULL)
@@ -614,11 +844,11 @@ static void po_check_locks(PoCheck *check)
 {
         for (guint i = 0; i < check->lock_files->len; i++) {
                 const char *rel = check->lock_files->pdata[i];
-                g_autofree char *path = po_check_path(check, rel);
+                po_auto_fd fd = po_check_openat(check->root_fd, rel, O_PATH, 0);
                 struct stat st;
-                if (stat(path, &st) < 0)
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                PoCheckHolder holder = check->mailbagfs ? po_check_xattr_holder(path)
+                PoCheckHolder holder = check->mailbagfs ? po_check_xattr_holder(fd)
                                                         : PO_CHECK_HOLDER_UNKNOWN;
                 if (holder == PO_CHECK_HOLDER_LIVE)
                         continue;
@@ -642,34 +872,102 @@ static void po_check_locks(PoCheck *check)
                                         PO_STATUS_ATTR_BREAK);
                         continue;
                 }
-                po_check_report(check, PO_CHECK_FIX_QUARANTINE, "stale-lock", rel,
-                                "%s lock of mailbag %s with no process holding it%s (Q119642, Q128913)",
-                                po_lock_protocol_to_string(class.lock_protocol), class.name,
-                                holder == PO_CHECK_HOLDER_NONE ? " (mailbagfs: no holder)"
-                                                               : " on this host");
+                PoCheckProblem *problem =
+                        po_check_report(check, PO_CHECK_FIX_QUARANTINE, "stale-lock", rel,
+                                        "%s lock of mailbag %s with no process holding it%s "
+                                        "(Q119642, Q128913)",
+                                        po_lock_protocol_to_string(class.lock_protocol),
+                                        class.name,
+                                        holder == PO_CHECK_HOLDER_NONE ? " (mailbagfs: no holder)"
+                                                                       : " on this host");
+                problem->dev = st.st_dev;
+                problem->ino = st.st_ino;
         }
 }
 
 /* --- fixes ------------------------------------------------------------- */
 
-static bool po_check_mkdir_parents(const char *path)
+/* Why @relpath, a folder --fix needs, cannot be used (openat2 said
+ * @result): a link there or on the way is never followed. */
+static void po_check_set_folder_error(const PoCheck *check, GError **error, const char *relpath,
+                                      int result)
 {
-        return g_mkdir_with_parents(path, 0755) == 0;
+        struct stat st;
+        if (result == -ELOOP)
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_LOOP,
+                            "%s %s; po-check follows no link on the share: left alone", relpath,
+                            po_check_lstat(check, relpath, &st) == 0 && S_ISLNK(st.st_mode)
+                            ? "is a symbolic link" : "has a symbolic link on its path");
+        else if (result == -ENOTDIR)
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR,
+                            "%s is not a folder: left alone", relpath);
+        else
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-result), "%s: %s",
+                            relpath, g_strerror(-result));
 }
 
-/* Only where nothing is: a marker of the wrong size is left for a human. */
-static bool po_check_create_marker(const char *path, GError **error)
+/* The folder @relpath (O_PATH), made one component at a time where
+ * missing, each step opened beneath the one before without following a
+ * link: -1 with @error set when one is in the way. */
+static int po_check_make_folders(const PoCheck *check, const char *relpath, GError **error)
+{
+        g_auto(GStrv) parts = g_strsplit(relpath, "/", -1);
+        g_autoptr(GString) done = g_string_new(NULL);
+        int dir = check->root_fd;
+        for (char **part = parts; *part; part++) {
+                if (**part == '\0')
+                        continue;
+                if (done->len)
+                        g_string_append_c(done, '/');
+                g_string_append(done, *part);
+                int made = mkdirat(dir, *part, 0755) < 0 ? -errno : 0;
+                int next = po_check_openat(dir, *part, O_PATH | O_DIRECTORY, 0);
+                if (dir != check->root_fd)
+                        close(dir);
+                if (next < 0) {
+                        po_check_set_folder_error(check, error, done->str,
+                                                  made < 0 && made != -EEXIST ? made : next);
+                        return -1;
+                }
+                dir = next;
+        }
+        if (dir == check->root_fd && (dir = fcntl(dir, F_DUPFD_CLOEXEC, 0)) < 0)
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "dup: %s",
+                            g_strerror(errno));
+        return dir;
+}
+
+/* Creates the marker @name in the folder @dir (@relpath, for messages),
+ * only where nothing is: a marker of the wrong size is left for a human,
+ * and a link there is never written through. */
+static bool po_check_create_marker(int dir, const char *name, const char *relpath,
+                                   GError **error)
 {
         static const uint8_t marker_byte = 0; /* content unknown (inferred) */
-        struct stat st;
-        if (lstat(path, &st) == 0) {
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
-                            "a file of the wrong size is there; left alone");
+        po_auto_fd fd = po_check_openat(dir, name, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd == -EEXIST) {
+                struct stat st;
+                bool known = fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+                if (known && S_ISLNK(st.st_mode))
+                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                                    "a symbolic link is there; po-check follows no link on the "
+                                    "share: left alone");
+                else if (known && !S_ISREG(st.st_mode))
+                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                                    "%s is there: left alone", po_check_type_name(st.st_mode));
+                else
+                        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                                    "a file of the wrong size is there; left alone");
                 return false;
         }
-        if (!po_file_write(path, &marker_byte, 1, error))
+        if (fd < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-fd), "create: %s",
+                            g_strerror(-fd));
                 return false;
-        if (chmod(path, 0444) < 0) {
+        }
+        if (!po_file_pwrite_all(fd, &marker_byte, 1, 0, relpath, error))
+                return false;
+        if (fchmod(fd, 0444) < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                             "chmod: %s", g_strerror(errno));
                 return false;
@@ -677,39 +975,82 @@ static bool po_check_create_marker(const char *path, GError **error)
         return true;
 }
 
+/* Moves the file of @problem to QUARANT/ (same relative path) if it is
+ * still the file that was checked; the rename is between two folders
+ * opened without following a link, and never replaces anything. */
+static char *po_check_quarantine(PoCheck *check, const PoCheckProblem *problem, GError **error)
+{
+        g_autofree char *parent = g_path_get_dirname(problem->file);
+        g_autofree char *base = g_path_get_basename(problem->file);
+        g_autofree char *target_rel = g_build_filename(PO_CHECK_QUARANTINE, problem->file, NULL);
+        g_autofree char *target_parent = g_path_get_dirname(target_rel);
+        po_auto_fd from = po_check_openat(check->root_fd, strcmp(parent, ".") == 0 ? "" : parent,
+                                          O_PATH | O_DIRECTORY, 0);
+        if (from < 0) {
+                g_autoptr(GError) why = NULL;
+                po_check_set_folder_error(check, &why, parent, from);
+                g_set_error(error, G_FILE_ERROR, why->code, "cannot move to %s: %s", target_rel,
+                            why->message);
+                return NULL;
+        }
+        struct stat st;
+        if (fstatat(from, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "cannot move to %s: %s", target_rel, g_strerror(errno));
+                return NULL;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_dev != problem->dev || st.st_ino != problem->ino) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                            "not the file that was checked any more (%s is there now): left alone",
+                            po_check_type_name(st.st_mode));
+                return NULL;
+        }
+        g_autoptr(GError) why = NULL;
+        po_auto_fd to = po_check_make_folders(check, target_parent, &why);
+        if (to < 0) {
+                g_set_error(error, G_FILE_ERROR, why->code, "cannot move to %s: %s", target_rel,
+                            why->message);
+                return NULL;
+        }
+        if (renameat2(from, base, to, base, RENAME_NOREPLACE) < 0) {
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            "cannot move to %s: %s", target_rel, g_strerror(errno));
+                return NULL;
+        }
+        return g_strdup_printf("moved to %s", target_rel);
+}
+
 static char *po_check_fix_one(PoCheck *check, const PoCheckProblem *problem, GError **error)
 {
-        g_autofree char *path = po_check_path(check, problem->file);
+        const char *marker = po_profile_marker(check->profile);
         switch (problem->fix) {
         case PO_CHECK_FIX_NONE:
                 return NULL;
         case PO_CHECK_FIX_CREATE_FOLDER: {
-                if (!po_check_mkdir_parents(path)) {
-                        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                                    "mkdir: %s", g_strerror(errno));
+                po_auto_fd dir = po_check_make_folders(check, problem->file, error);
+                if (dir < 0)
                         return NULL;
-                }
-                g_autofree char *marker = g_build_filename(path, po_profile_marker(check->profile), NULL);
-                if (!po_check_create_marker(marker, error))
+                g_autofree char *marker_rel = g_build_filename(problem->file, marker, NULL);
+                if (!po_check_create_marker(dir, marker, marker_rel, error))
                         return NULL;
                 return g_strdup("created the folder and its marker");
         }
-        case PO_CHECK_FIX_CREATE_MARKER:
-                if (!po_check_create_marker(path, error))
-                        return NULL;
-                return g_strdup("created the 1-byte read-only marker");
-        case PO_CHECK_FIX_QUARANTINE: {
-                g_autofree char *target_rel = g_build_filename(PO_CHECK_QUARANTINE, problem->file, NULL);
-                g_autofree char *target = po_check_path(check, target_rel);
-                g_autofree char *target_dir = g_path_get_dirname(target);
-                if (!po_check_mkdir_parents(target_dir) ||
-                    renameat2(AT_FDCWD, path, AT_FDCWD, target, RENAME_NOREPLACE) < 0) {
-                        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                                    "cannot move to %s: %s", target_rel, g_strerror(errno));
+        case PO_CHECK_FIX_CREATE_MARKER: {
+                g_autofree char *parent = g_path_get_dirname(problem->file);
+                g_autofree char *base = g_path_get_basename(problem->file);
+                po_auto_fd dir = po_check_openat(check->root_fd,
+                                                 strcmp(parent, ".") == 0 ? "" : parent,
+                                                 O_PATH | O_DIRECTORY, 0);
+                if (dir < 0) {
+                        po_check_set_folder_error(check, error, parent, dir);
                         return NULL;
                 }
-                return g_strdup_printf("moved to %s", target_rel);
+                if (!po_check_create_marker(dir, base, problem->file, error))
+                        return NULL;
+                return g_strdup("created the 1-byte read-only marker");
         }
+        case PO_CHECK_FIX_QUARANTINE:
+                return po_check_quarantine(check, problem, error);
         }
         return NULL;
 }
@@ -723,12 +1064,14 @@ static void po_check_fix(PoCheck *check, bool json)
                         continue;
                 problem->action = po_check_fix_one(check, problem, &error);
                 FILE *out = json ? stderr : stdout;
+                g_autofree char *file = po_check_escape(problem->file);
+                g_autofree char *said = po_check_escape(problem->action ? problem->action
+                                                        : error ? error->message : "");
                 if (problem->action)
-                        fprintf(out, "po-check: fixed: %s: %s: %s\n", problem->kind,
-                                problem->file, problem->action);
+                        fprintf(out, "po-check: fixed: %s: %s: %s\n", problem->kind, file, said);
                 else if (error)
-                        fprintf(out, "po-check: not fixed: %s: %s: %s\n", problem->kind,
-                                problem->file, error->message);
+                        fprintf(out, "po-check: not fixed: %s: %s: %s\n", problem->kind, file,
+                                said);
         }
 }
 
@@ -739,9 +1082,11 @@ static void po_check_print(const PoCheck *check, bool json)
         if (!json) {
                 for (guint i = 0; i < check->problems->len; i++) {
                         const PoCheckProblem *problem = check->problems->pdata[i];
-                        if (problem->action == NULL)
-                                printf("po-check: %s: %s: %s\n", problem->kind, problem->file,
-                                       problem->detail);
+                        if (problem->action != NULL)
+                                continue;
+                        g_autofree char *file = po_check_escape(problem->file);
+                        g_autofree char *detail = po_check_escape(problem->detail);
+                        printf("po-check: %s: %s: %s\n", problem->kind, file, detail);
                 }
                 return;
         }
@@ -790,25 +1135,37 @@ int main(int argc, char **argv)
                 fprintf(stderr, "po-check: %s\n", error->message);
                 return 2;
         }
-        struct stat st;
-        if (stat(argv[1], &st) < 0 || !S_ISDIR(st.st_mode)) {
+        /* DIR is the operator's word: opened once, as given; everything
+         * beneath it is reached from this descriptor. */
+        po_auto_fd root_fd = open(argv[1], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0) {
                 fprintf(stderr, "po-check: %s: not a directory\n", argv[1]);
                 return 2;
         }
+        po_auto_fd probe = po_check_openat(root_fd, "", O_PATH | O_DIRECTORY, 0);
+        if (probe < 0) {
+                fprintf(stderr, "po-check: %s: openat2: %s%s\n", argv[1], g_strerror(-probe),
+                        probe == -ENOSYS ? " (Linux 5.6 or later is needed)" : "");
+                return 2;
+        }
+        char root_path[PO_CHECK_FD_PATH_MAX];
+        po_check_fd_path(root_fd, root_path);
         g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func((GDestroyNotify)po_check_problem_free);
         g_autoptr(GPtrArray) lock_files = g_ptr_array_new_with_free_func(g_free);
         g_autoptr(GHashTable) open_files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_autoptr(GHashTable) not_files = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         PoCheck check = {
-                .root = argv[1],
+                .root_fd = root_fd,
                 .profile = profile,
                 .problems = problems,
                 .lock_files = lock_files,
                 .open_files = open_files,
+                .not_files = not_files,
                 .progress = isatty(STDERR_FILENO),
                 .now = time(NULL),
-                .mailbagfs = status_attr_is_protected(argv[1]),
+                .mailbagfs = status_attr_is_protected(root_path),
         };
-        g_autofree char *mount = check.mailbagfs ? NULL : status_attr_enclosing_mount(argv[1]);
+        g_autofree char *mount = check.mailbagfs ? NULL : status_attr_enclosing_mount(root_path);
         if (mount)
                 fprintf(stderr, "po-check: warning: %s is inside the mailbagfs mount %s but is not "
                         "a postoffice it protects: lock holders are not known\n", argv[1], mount);

@@ -121,9 +121,14 @@ static bool sim_parse_consumers(const char *spec, unsigned counts[SIM_ROLE_COUNT
 }
 
 
+/* O_NONBLOCK: a FIFO in place of CONTROL.GLB must not hold po-sim before
+ * its deadline even starts; po_file_read_fd() then refuses anything but a
+ * regular file. (The KEY and MBG files are read the same way before the
+ * run, by sim_tally_before(); a worker held by a file replaced during the
+ * run is killed at the deadline.) */
 static bool sim_read_next_message(const SimContext *ctx, uint32_t *next, GError **error)
 {
-        po_auto_fd fd = sim_open(ctx, "GLB/CONTROL.GLB", O_RDONLY);
+        po_auto_fd fd = sim_open(ctx, "GLB/CONTROL.GLB", O_RDONLY | O_NONBLOCK);
         if (fd < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-fd),
                             "%s/GLB/CONTROL.GLB: %s", ctx->root, g_strerror(-fd));
