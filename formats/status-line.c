@@ -348,3 +348,15 @@ GPtrArray *po_status_parse(const char *text, gsize len, const char *origin, GErr
         }
         return g_steal_pointer(&lines);
 }
+
+char *po_status_escape_controls(const char *text)
+{
+        GString *out = g_string_sized_new(strlen(text));
+        for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+                if (*c < 0x20 || *c == 0x7f)
+                        g_string_append_printf(out, "\\x%02x", *c);
+                else
+                        g_string_append_c(out, (char)*c);
+        }
+        return g_string_free(out, FALSE);
+}

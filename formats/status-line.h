@@ -89,6 +89,11 @@ G_BEGIN_DECLS
 #define PO_STATUS_PAGE_MAX 60000
 #define PO_STATUS_MORE_WORD "more"
 
+/* @text with every control character written as \xNN (caller frees): a
+ * name from the share, or a process name, printed in a log or a report
+ * cannot end a line or write one of its own. */
+char *po_status_escape_controls(const char *text);
+
 /* First words. */
 #define PO_STATUS_KIND_SESSION "session"
 #define PO_STATUS_KIND_KEY_WRITE "key-write"

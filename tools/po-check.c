@@ -264,20 +264,6 @@ static void po_check_report_not_file(PoCheck *check, const char *relpath, int ls
                         "not a regular file: %s; %s", found, why);
 }
 
-/* Names from the share as text: control characters as \xNN, so that a
- * name cannot end a line or write one. */
-static char *po_check_escape(const char *text)
-{
-        GString *out = g_string_sized_new(strlen(text));
-        for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-                if (*c < 0x20 || *c == 0x7f)
-                        g_string_append_printf(out, "\\x%02x", *c);
-                else
-                        g_string_append_c(out, (char)*c);
-        }
-        return g_string_free(out, FALSE);
-}
-
 static void po_check_progress(PoCheck *check)
 {
         check->scanned++;
@@ -1064,8 +1050,8 @@ static void po_check_fix(PoCheck *check, bool json)
                         continue;
                 problem->action = po_check_fix_one(check, problem, &error);
                 FILE *out = json ? stderr : stdout;
-                g_autofree char *file = po_check_escape(problem->file);
-                g_autofree char *said = po_check_escape(problem->action ? problem->action
+                g_autofree char *file = po_status_escape_controls(problem->file);
+                g_autofree char *said = po_status_escape_controls(problem->action ? problem->action
                                                         : error ? error->message : "");
                 if (problem->action)
                         fprintf(out, "po-check: fixed: %s: %s: %s\n", problem->kind, file, said);
@@ -1084,8 +1070,8 @@ static void po_check_print(const PoCheck *check, bool json)
                         const PoCheckProblem *problem = check->problems->pdata[i];
                         if (problem->action != NULL)
                                 continue;
-                        g_autofree char *file = po_check_escape(problem->file);
-                        g_autofree char *detail = po_check_escape(problem->detail);
+                        g_autofree char *file = po_status_escape_controls(problem->file);
+                        g_autofree char *detail = po_status_escape_controls(problem->detail);
                         printf("po-check: %s: %s: %s\n", problem->kind, file, detail);
                 }
                 return;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "status-line.h"
+
 static bool log_to_syslog;
 static int log_max_priority = LOG_INFO;
 /* stderr is the journal (systemd sets JOURNAL_STREAM): each line starts
@@ -116,18 +118,6 @@ static bool log_pass(const char *text, unsigned *dropped)
         return pass;
 }
 
-char *log_escape(const char *text)
-{
-        GString *out = g_string_sized_new(strlen(text));
-        for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-                if (*c < 0x20 || *c == 0x7f)
-                        g_string_append_printf(out, "\\x%02x", *c);
-                else
-                        g_string_append_c(out, (char)*c);
-        }
-        return g_string_free(out, FALSE);
-}
-
 void log_message(int priority, const char *format, ...)
 {
         if (!log_enabled(priority))
@@ -139,7 +129,7 @@ void log_message(int priority, const char *format, ...)
         va_end(args);
         /* Process and file names are the clients' choice: a newline in one
          * must not start a line of their making. */
-        g_autofree char *escaped = log_escape(raw);
+        g_autofree char *escaped = po_status_escape_controls(raw);
         unsigned dropped = 0;
         if (priority != LOG_DEBUG && !log_pass(escaped, &dropped))
                 return;

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <stdbool.h>
-#include <stddef.h>
 #include <syslog.h>
 
 void log_setup(bool use_syslog, int max_priority);
@@ -18,9 +17,6 @@ bool log_enabled(int priority);
  * print at most 10 a second each (debug lines: all); the next one printed
  * says how many were dropped. */
 void log_message(int priority, const char *format, ...) __attribute__((format(printf, 2, 3)));
-
-/* @text with every control character written as \xNN (caller frees). */
-char *log_escape(const char *text);
 
 #define log_error(...) log_message(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_message(LOG_WARNING, __VA_ARGS__)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "status-line.h"
 
 static int saved_stderr = -1;
 static char captured_path[] = "/tmp/mailbagfs-test-log-XXXXXX";
@@ -50,7 +51,7 @@ Test(log, a_newline_in_a_name_starts_no_line, .init = capture_begin, .fini = cap
         g_auto(GStrv) lines = captured_lines();
         cr_assert_eq(g_strv_length(lines), 1, "the line was split: %s", lines[0]);
         cr_expect(strstr(lines[0], "evil\\x0amailbagfs: error: forged") != NULL, "%s", lines[0]);
-        g_autofree char *escaped = log_escape("a\tb\rc\x7f");
+        g_autofree char *escaped = po_status_escape_controls("a\tb\rc\x7f");
         cr_expect_str_eq(escaped, "a\\x09b\\x0dc\\x7f");
 }
 
