@@ -335,8 +335,12 @@ static void hard_link_open_only_worker(const char *dir, int index, Counts *c)
  * libfuse's passthrough_ll refuses 6-8% of links, mailbagfs 1-30%, a plain
  * directory none: so this scenario checks every other call and only
  * reports the refused links. The open-only variant, where only the
- * daemon's replies set the count, refused none in every run, and 99.9%
- * before the daemon kept a multi-link file's opens off ESTALE. */
+ * daemon's replies set the count, refused none in most runs, and 99.9%
+ * before the daemon kept a multi-link file's opens off ESTALE; but now and
+ * then a run drifts to 0 and stays there (measured: 1 of 10 plain runs,
+ * 2 of 8 under AddressSanitizer, the same with the daemon of the
+ * previous layout). That is the kernel's window described above, still
+ * open: it fails this test, as it should, until the daemon closes it. */
 Test(races, hard_links, .timeout = 600)
 {
         run_scenario("hard links", 5, hard_link_worker, replace_prepare, false);
