@@ -199,6 +199,13 @@ static void cluster_fd_end(Cluster *locks)
         g_rw_lock_reader_unlock(&locks->fd_lock);
 }
 
+/* cluster_fd_begin() for a lock operation: -1 also when the filesystem
+ * gives no locks at all. */
+static int cluster_lock_fd_begin(Cluster *locks)
+{
+        return atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+}
+
 void cluster_close(Cluster *locks)
 {
         if (!locks)
@@ -267,7 +274,7 @@ void cluster_drop(Cluster *locks, LeaseKind kind, const char *name)
 {
         if (kind == LEASE_SESSION && cluster_marked_here(locks, name))
                 cluster_mark(locks, name, false);
-        int fd = atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+        int fd = cluster_lock_fd_begin(locks);
         if (fd < 0)
                 return;
         cluster_fcntl(fd, F_OFD_SETLK, F_UNLCK, cluster_offset(kind, name), 1, NULL);
@@ -276,7 +283,7 @@ void cluster_drop(Cluster *locks, LeaseKind kind, const char *name)
 
 void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want)
 {
-        int fd = atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+        int fd = cluster_lock_fd_begin(locks);
         if (fd < 0)
                 return;
         cluster_fcntl(fd, F_OFD_SETLK, want ? F_RDLCK : F_UNLCK, cluster_offset(kind, name) + 1, 1,
@@ -288,7 +295,7 @@ void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want)
  * false when locks are unsupported or the file is closed. */
 static bool cluster_conflict_now(Cluster *locks, short type, off_t start, off_t len)
 {
-        int fd = atomic_load(&locks->unsupported) ? -1 : cluster_fd_begin(locks);
+        int fd = cluster_lock_fd_begin(locks);
         if (fd < 0)
                 return false;
         bool conflict = cluster_conflict(fd, type, start, len, NULL);

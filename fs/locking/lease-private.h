@@ -74,7 +74,8 @@ struct LeaseWaiter {
 struct LeaseManager {
         LeaseConfig config;                   /* immutable */
         int timeout_ms[LEASE_KIND_COUNT];     /* immutable */
-        int wake_fd;                          /* immutable; eventfd */
+        int wake_fd;                          /* eventfd; set once, and to -1 by
+                                               * lease_manager_stop() under mutex */
         GThread *watch_thread;                /* immutable */
 
         GMutex mutex;

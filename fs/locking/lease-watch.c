@@ -4,7 +4,8 @@
  * and the earliest waiter deadline: it reclaims the holds of dead
  * processes, fails waiters whose time is up, and is the only closer of
  * pidfds (between two polls, so a descriptor it polls is never reused under
- * it). lease_manager_new() starts it, lease_manager_free() stops it.
+ * it). lease_manager_new() starts it, lease_manager_stop() (or
+ * lease_manager_free()) stops it.
  */
 #include "lease-private.h"
 

@@ -209,31 +209,6 @@ Test(daemon, dead_mount_is_named_with_its_remedy, .timeout = 60, .fini = dead_mo
         cr_expect(strstr(twice.err, "already served by a mailbagfs daemon"), "stderr: %s", twice.err);
 }
 
-/* The daemon's descriptors other than pipes. libfuse gives each worker
- * thread a splice pipe pair; those follow the thread count (at most 10
- * workers by default), not the files, and are counted apart in @pipes. */
-static int count_open_fds(pid_t pid, int *pipes)
-{
-        g_autofree char *path = g_strdup_printf("/proc/%d/fd", pid);
-        DIR *dir = opendir(path);
-        if (!dir)
-                return -1;
-        int count = 0;
-        *pipes = 0;
-        for (struct dirent *e; (e = readdir(dir));) {
-                if (e->d_name[0] == '.')
-                        continue;
-                char target[256] = {0};
-                g_autofree char *link = g_strdup_printf("%s/%s", path, e->d_name);
-                if (readlink(link, target, sizeof(target) - 1) > 0 && g_str_has_prefix(target, "pipe:"))
-                        (*pipes)++;
-                else
-                        count++;
-        }
-        closedir(dir);
-        return count;
-}
-
 /* A postoffice has hundreds of thousands of files: the daemon's
  * descriptors follow what clients hold open, not what they have seen. */
 Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
@@ -241,7 +216,7 @@ Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
         MountHarness h;
         mount_fixture_start(&h, NULL);
         int pipes = 0;
-        int baseline = count_open_fds(h.daemon, &pipes);
+        int baseline = harness_count_fds(h.daemon, &pipes);
         cr_assert_gt(baseline, 0);
 
         const char *count_env = getenv("MAILBAGFS_MANY_FILES");
@@ -258,7 +233,7 @@ Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
                 if (fd >= 0)
                         close(fd);
         }
-        int after_create = count_open_fds(h.daemon, &pipes);
+        int after_create = harness_count_fds(h.daemon, &pipes);
 
         /* While a client holds 100 files open, the daemon holds about as
          * many; when it lets go, they are gone. */
@@ -268,7 +243,7 @@ Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
                 snprintf(name, sizeof(name), "%s/%08X.P1", dir, i);
                 held[i] = open(name, O_RDONLY);
         }
-        int while_held = count_open_fds(h.daemon, &pipes);
+        int while_held = harness_count_fds(h.daemon, &pipes);
         for (int i = 0; i < 100; i++)
                 close(held[i]);
 
@@ -279,7 +254,7 @@ Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
                         failures++;
         }
         cr_expect_eq(rmdir(dir), 0);
-        int at_end = count_open_fds(h.daemon, &pipes);
+        int at_end = harness_count_fds(h.daemon, &pipes);
         cr_log_info("daemon fds: baseline %d, after %d creates %d, with 100 held %d, at end %d "
                     "(plus %d splice pipe ends)",
                     baseline, files, after_create, while_held, at_end, pipes);

@@ -385,13 +385,10 @@ static void daemon_usage(pid_t pid, long *threads, long *fds, long *rss_kb)
         cr_assert(t && r);
         *threads = strtol(t + strlen("Threads:"), NULL, 10);
         *rss_kb = strtol(r + strlen("VmRSS:"), NULL, 10);
-        g_autofree char *fd_path = g_strdup_printf("/proc/%d/fd", (int)pid);
-        GDir *dir = g_dir_open(fd_path, 0, NULL);
-        cr_assert_not_null(dir);
-        *fds = 0;
-        while (g_dir_read_name(dir))
-                (*fds)++;
-        g_dir_close(dir);
+        int pipes = 0;
+        int others = harness_count_fds(pid, &pipes);
+        cr_assert_geq(others, 0);
+        *fds = others + pipes;
 }
 
 /* A user makes a postoffice, uses its queue and removes it, over and

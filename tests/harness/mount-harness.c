@@ -1,6 +1,7 @@
 /* mount-harness.c - starts, watches and always stops a test mount. */
 #include "mount-harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -215,6 +216,28 @@ static int harness_wait_exit(pid_t pid, bool detached, int timeout_ms)
         if (r != pid)
                 return -ETIMEDOUT;
         return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+int harness_count_fds(pid_t pid, int *pipes)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/fd", (int)pid);
+        DIR *dir = opendir(path);
+        if (!dir)
+                return -1;
+        int count = 0;
+        *pipes = 0;
+        for (struct dirent *e; (e = readdir(dir));) {
+                if (e->d_name[0] == '.')
+                        continue;
+                char target[256] = {0};
+                g_autofree char *link = g_strdup_printf("%s/%s", path, e->d_name);
+                if (readlink(link, target, sizeof(target) - 1) > 0 && g_str_has_prefix(target, "pipe:"))
+                        (*pipes)++;
+                else
+                        count++;
+        }
+        closedir(dir);
+        return count;
 }
 
 bool harness_is_mounted(const char *mnt, const char *type)

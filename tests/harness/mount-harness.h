@@ -65,6 +65,11 @@ bool mount_harness_has_log(const MountHarness *h);
  * only that one. */
 bool harness_is_mounted(const char *mnt, const char *type);
 
+/* The descriptors process @pid holds, pipes apart: libfuse gives each
+ * worker thread a splice pipe pair, which follow the thread count, not
+ * the files; they are counted in @pipes. -1 when /proc cannot tell. */
+int harness_count_fds(pid_t pid, int *pipes);
+
 /* Removes a directory tree; 0 or -errno. */
 int harness_remove_tree(const char *path);
 
