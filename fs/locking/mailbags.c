@@ -59,12 +59,12 @@ static int mailbags_remove_lockfile(Mailbags *mailbags, const char *po_path, con
  * an operator broke it. A Mail 2.x lock file it left would make every other
  * -V20 program believe the queue is still locked, so it is removed, and the
  * kernel is told to forget the name. */
-static void mailbags_hold_ended(Mailbags *mailbags, Postoffice *po, pid_t pid,
-                                const uint64_t *refs, unsigned n_refs, LeaseEndReason reason)
+static void mailbags_hold_ended(Mailbags *mailbags, Postoffice *po, const char *po_path,
+                                pid_t pid, const uint64_t *refs, unsigned n_refs,
+                                LeaseEndReason reason)
 {
         const char *why = reason == LEASE_END_DIED ? "dead process" : "broken hold of process";
 
-        g_autofree char *po_path = postoffices_path_of(mailbags->postoffices, po);
         for (unsigned i = 0; i < n_refs; i++) {
                 LockFile file;
                 if (!lockfiles_take_ref(po->lockfiles, refs[i], &file))
@@ -105,7 +105,7 @@ static void mailbags_lease_event(void *user_data, const LeaseEvent *event)
                         log_message(event->priority, "%s", event->message);
                 break;
         case LEASE_EVENT_HOLD_ENDED:
-                mailbags_hold_ended(mailbags, po, event->pid, event->refs, event->n_refs,
+                mailbags_hold_ended(mailbags, po, path, event->pid, event->refs, event->n_refs,
                                     event->reason);
                 break;
         case LEASE_EVENT_TAKEN_FROM_DEAD_NODE:

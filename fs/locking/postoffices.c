@@ -99,9 +99,7 @@ void postoffices_free(Postoffices *registry)
         g_hash_table_iter_init(&iter, registry->by_identity);
         while (g_hash_table_iter_next(&iter, NULL, &value))
                 g_clear_pointer(&((PostofficeSlot *)value)->po.leases, lease_manager_free);
-        for (guint i = 0; i < registry->retired->len; i++)
-                g_clear_pointer(&((PostofficeSlot *)registry->retired->pdata[i])->po.leases,
-                                lease_manager_free);
+        /* Retired ones are stopped already: nothing of theirs calls back. */
         g_ptr_array_unref(registry->retired);
         g_hash_table_unref(registry->by_path);
         g_hash_table_unref(registry->by_identity);

@@ -506,6 +506,11 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, cons
         int r = xattr_view_render(mailbags, relpath, is_folder, base, caller, &whole);
         if (r < 0)
                 return r;
+        /* The common case, one page: no copy. */
+        if (page == 1 && strlen(whole) <= PO_STATUS_PAGE_MAX) {
+                *value = g_steal_pointer(&whole);
+                return 0;
+        }
         *value = page_cut(whole, base, page);
         return *value ? 0 : -ENODATA;
 }
