@@ -99,7 +99,7 @@ Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mo
         Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
         cr_assert_eq(opener_result(&v20), 0);
         Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(&node_b, gateway.pid);
+        wait_until_waiting(&node_b, &gateway);
 
         cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
         cr_expect_eq(opener_result(&gateway), 0);

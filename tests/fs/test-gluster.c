@@ -161,7 +161,7 @@ Test(gluster, a_dead_nodes_lock_file_is_removed_by_node_b, .fini = unmount_nodes
         Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
         cr_assert_eq(opener_result(&v20), 0);
         Opener gateway = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
-        wait_until_waiting(&node_b, gateway.pid);
+        wait_until_waiting(&node_b, &gateway);
 
         long long killed = now_ms();
         cr_assert_eq(kill(node_a.daemon, SIGKILL), 0);
