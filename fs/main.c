@@ -521,6 +521,7 @@ int main(int argc, char *argv[])
          * starts here, in the process that serves. */
         log_info("serving %s at %s", options.backing, cmdline.mountpoint);
         kernel_cache = kernel_cache_new(session);
+        fs.kernel_cache = kernel_cache;
         if (mailbags_start(&fs.mailbags, mailbags_name_gone, kernel_cache) == 0)
                 log_warning("no postoffice in %s yet (a folder holding KEY and %s folders): "
                             "one is protected as soon as it is made",
@@ -541,6 +542,7 @@ out_unmount:
          * lock that a request nobody will read holds; the unmount ends
          * such requests, and the invalidation with them. */
         g_clear_pointer(&kernel_cache, kernel_cache_free);
+        fs.kernel_cache = NULL;
 out_remove_handlers:
         fuse_remove_signal_handlers(session);
 out_destroy_session:

@@ -11,6 +11,7 @@
 
 #include "backing.h"
 #include "inode.h"
+#include "kernel-cache.h"
 #include "mailbags.h"
 
 typedef struct {
@@ -29,6 +30,8 @@ typedef struct {
          * by one thread. */
         GRWLock names_lock;
         Mailbags mailbags;
+        /* Sends the kernel invalidations off the requests' threads. */
+        KernelCache *kernel_cache;
 } Mailbagfs;
 
 extern const struct fuse_lowlevel_ops mailbagfs_ops;

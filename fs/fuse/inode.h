@@ -70,12 +70,15 @@ bool inode_table_child_held(InodeTable *table, fuse_ino_t parent, const char *na
  * a rename over it) reaches the caller; an attribute reply read after the
  * backing name went but applied before that would lower it a second time,
  * and a count of 0 makes the kernel itself refuse link() with ENOENT. So,
- * from the removal to its reply, replies count the removed name still.
- * inode_table_removal_begin() is called, under the lock that orders
- * removals against attribute reads, once @name of @parent is removed from
- * the backing store; it returns the node to pass to
- * inode_table_removal_answered() once the reply is sent (0: none, a
- * directory or a node the kernel does not know). */
+ * from the removal until the kernel has lowered its count, replies count
+ * the removed name still. inode_table_removal_begin() is called, under the
+ * lock that orders removals against attribute reads, once @name of @parent
+ * is removed from the backing store; it returns the node to pass to
+ * inode_table_removal_answered() (0: none, a directory or a node the
+ * kernel does not know). The caller knows when the kernel is done: for a
+ * file that keeps other names, after the removing request has left the
+ * folder's lock in the kernel (ops-entry.c); otherwise once the reply is
+ * sent, as a count of 0 cannot go lower. */
 fuse_ino_t inode_table_removal_begin(InodeTable *table, fuse_ino_t parent, const char *name);
 void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid);
 /* Adds to @st->st_nlink the removals of @nodeid not yet answered. */

@@ -10,6 +10,9 @@
 typedef struct {
         uint64_t parent; /* 0: the stop marker */
         char *name;
+        KernelCacheDone done; /* may be NULL */
+        void *data;
+        uint64_t arg;
 } KernelCacheForget;
 
 struct KernelCache {
@@ -33,6 +36,8 @@ static gpointer kernel_cache_thread(gpointer data)
                 if (r < 0 && r != -ENOENT)
                         log_debug("cannot invalidate cached name %s: %s", forget->name,
                                   g_strerror(-r));
+                if (forget->done)
+                        forget->done(forget->data, forget->arg);
                 g_free(forget->name);
                 g_free(forget);
         }
@@ -64,12 +69,24 @@ void kernel_cache_free(KernelCache *cache)
         g_free(cache);
 }
 
-void kernel_cache_forget_name(KernelCache *cache, uint64_t parent, const char *name)
+void kernel_cache_forget_name_then(KernelCache *cache, uint64_t parent, const char *name,
+                                   KernelCacheDone done, void *data, uint64_t arg)
 {
-        if (!cache->thread || parent == 0)
+        if (!cache || !cache->thread || parent == 0) {
+                if (done)
+                        done(data, arg);
                 return;
+        }
         KernelCacheForget *forget = g_new0(KernelCacheForget, 1);
         forget->parent = parent;
         forget->name = g_strdup(name);
+        forget->done = done;
+        forget->data = data;
+        forget->arg = arg;
         g_async_queue_push(cache->queue, forget);
+}
+
+void kernel_cache_forget_name(KernelCache *cache, uint64_t parent, const char *name)
+{
+        kernel_cache_forget_name_then(cache, parent, name, NULL, NULL, 0);
 }

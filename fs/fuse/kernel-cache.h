@@ -22,3 +22,14 @@ void kernel_cache_free(KernelCache *cache);
 
 /* Queues the invalidation of entry @name of folder node @parent. */
 void kernel_cache_forget_name(KernelCache *cache, uint64_t parent, const char *name);
+
+/* Runs on the cache's thread once an invalidation was applied. */
+typedef void (*KernelCacheDone)(void *data, uint64_t arg);
+
+/* The same, then @done(@data, @arg). The kernel applies an invalidation
+ * under the folder's lock, so @done runs after any request that held
+ * that lock when this was queued has finished in the kernel: an UNLINK or
+ * RENAME answered just before, whose caller updates the kernel's caches
+ * only after reading its reply. Without the thread, @done runs at once. */
+void kernel_cache_forget_name_then(KernelCache *cache, uint64_t parent, const char *name,
+                                   KernelCacheDone done, void *data, uint64_t arg);

@@ -189,6 +189,37 @@ static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, c
         return unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
+/* Whether the file @victim (ops_victim_open, after its name went) still
+ * has names: only then can the kernel's count of them drift (see
+ * inode_table_link_count_for_kernel). */
+static bool entry_keeps_names(int victim)
+{
+        struct stat st;
+        return victim >= 0 && fstat(victim, &st) == 0 && st.st_nlink > 0;
+}
+
+static void entry_removal_counted(void *inodes, uint64_t nodeid)
+{
+        inode_table_removal_answered(inodes, nodeid);
+}
+
+/* The removal of @name of @parent (by @removed_node, which @keeps_names)
+ * has been answered. The kernel lowers its count of the file's names when
+ * the caller reads that reply, still inside the folder's lock: replies
+ * count the removed name until an invalidation of that name, which waits
+ * for the lock, went through. */
+static void entry_removal_settle(Mailbagfs *fs, fuse_ino_t parent, const char *name,
+                                 fuse_ino_t removed_node, bool keeps_names)
+{
+        if (removed_node == 0)
+                return;
+        if (keeps_names)
+                kernel_cache_forget_name_then(fs->kernel_cache, parent, name, entry_removal_counted,
+                                              fs->inodes, removed_node);
+        else
+                inode_table_removal_answered(fs->inodes, removed_node);
+}
+
 static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char *name,
                          int flags)
 {
@@ -211,6 +242,7 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         }
         g_autofree char *removed = entry_path(fs, parent, name);
         fuse_ino_t removed_node = inode_table_removal_begin(fs->inodes, parent, name);
+        bool keeps_names = entry_keeps_names(victim);
         inode_table_unlinked(fs->inodes, parent, name, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
         /* A postoffice's folder gone: its thread and descriptors go too
@@ -219,7 +251,7 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
                 mailbags_folder_removed(&fs->mailbags, removed);
         entry_name_removed(fs, removed);
         ops_reply_status(req, op, 0);
-        inode_table_removal_answered(fs->inodes, removed_node);
+        entry_removal_settle(fs, parent, name, removed_node, keeps_names);
 }
 
 void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -271,11 +303,12 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         fuse_ino_t replaced_node =
                 (flags & RENAME_EXCHANGE) ? 0
                                           : inode_table_removal_begin(fs->inodes, newparent, newname);
+        bool keeps_names = entry_keeps_names(victim);
         inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, from);
         entry_name_removed(fs, to);
         ops_reply_status(req, OPS_RENAME, 0);
-        inode_table_removal_answered(fs->inodes, replaced_node);
+        entry_removal_settle(fs, newparent, newname, replaced_node, keeps_names);
 }
