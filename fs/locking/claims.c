@@ -4,12 +4,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "caller.h"
+#include "fd-util.h"
 #include "lease.h"
 #include "log.h"
 #include "policy.h"
+
+typedef enum {
+        CLAIM_DEFERRED_WAITING,
+        CLAIM_DEFERRED_HELD,
+        CLAIM_DEFERRED_ENDED,
+} ClaimDeferredState;
 
 struct Claim {
         Postoffice *po; /* whose lease manager holds it; lives as long as the daemon */
@@ -18,14 +27,42 @@ struct Claim {
         char *relpath;
         uint64_t ref;
         bool creating;
+        int flags;
+        pid_t thread_id;
+        Mailbags *mailbags;
         ClaimReadyFn ready;
         void *opaque;
+        /* An open that first waits for its program's deferred claim
+         * (claim_follow): the reference of that wait, 0 if none. */
+        uint64_t follow_ref;
+
+        /* A deferred claim: a create answered before its lease came. Two
+         * owners, the lease's callback and the create's handle (until it
+         * is released, or until claim_confirm for a lock file whose hold
+         * outlives the handle); the last one frees it. */
+        bool deferred;           /* immutable once claim_begin returned */
+        uint64_t wait_id;        /* immutable once claim_begin returned */
+        gint owners;             /* atomic */
+        GMutex deferred_mutex;   /* a leaf lock: nothing is called under it */
+        ClaimDeferredState state; /* guarded by deferred_mutex */
+        bool handle_gone;         /* guarded by deferred_mutex */
+        bool file_known;          /* guarded by deferred_mutex */
+        struct stat file;         /* guarded by deferred_mutex */
+        uint64_t parent_node;     /* guarded by deferred_mutex */
 };
 
 static void claim_free(Claim *claim)
 {
+        if (claim->deferred)
+                g_mutex_clear(&claim->deferred_mutex);
         g_free(claim->relpath);
         g_free(claim);
+}
+
+static void claim_unref(Claim *claim)
+{
+        if (g_atomic_int_dec_and_test(&claim->owners))
+                claim_free(claim);
 }
 
 /* What the lease manager says, as the caller's layer must hear it. */
@@ -48,21 +85,123 @@ static void claim_lease_done(void *opaque, int result)
         ready(ready_opaque, claim, 0);
 }
 
-int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, uint64_t *wait_id)
+/* The deferred claims still waiting, for claim_follow(). */
+static void claim_deferred_track(Mailbags *mailbags, Claim *claim, bool waiting)
 {
-        *claim_out = NULL;
-        *wait_id = 0;
-        g_autofree Claim *claim = g_new0(Claim, 1);
-        int r = mailbags_plan(mailbags, req->relpath, req->flags, req->creating, req->thread_id,
-                              &claim->caller, &claim->plan, &claim->po);
-        if (r < 0 || !claim->plan.needed)
-                return r;
+        g_mutex_lock(&mailbags->deferred_mutex);
+        if (waiting)
+                g_ptr_array_add(mailbags->deferred, claim);
+        else
+                g_ptr_array_remove_fast(mailbags->deferred, claim);
+        atomic_store(&mailbags->deferred_waiting, mailbags->deferred->len);
+        g_mutex_unlock(&mailbags->deferred_mutex);
+}
 
-        claim->relpath = g_strdup(req->relpath);
-        claim->creating = req->creating;
-        claim->ready = req->ready;
-        claim->opaque = req->opaque;
-        claim->ref = mailbags_new_ref(mailbags);
+/* A -V20 lock file's hold goes to the lock-file registry, where it lasts
+ * until the file is unlinked; @st: the file made (NULL: unknown). */
+static void claim_hand_to_registry(Mailbags *mailbags, Claim *claim, uint64_t parent_node,
+                                   const struct stat *st)
+{
+        mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node, st, &claim->plan,
+                                  claim->ref, claim->caller.pid);
+}
+
+/* Whether the file a deferred create made is still there under its name:
+ * a -V20 program may have given up and removed it before its turn came. */
+static bool claim_file_still_there(Mailbags *mailbags, Claim *claim, const struct stat *made)
+{
+        autoclose_fd int fd = backing_open_node(mailbags->backing, claim->relpath);
+        struct stat now;
+        return fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == made->st_dev &&
+               now.st_ino == made->st_ino;
+}
+
+/* The lease of a deferred claim is settled. Runs on whichever thread
+ * settled it (never inside claim_begin: a grant there is no deferral). */
+static void claim_deferred_done(void *opaque, int result)
+{
+        Claim *claim = opaque;
+        Mailbags *mailbags = claim->mailbags;
+        claim_deferred_track(mailbags, claim, false);
+
+        g_mutex_lock(&claim->deferred_mutex);
+        bool release = false, hand_over = false;
+        struct stat made = claim->file;
+        uint64_t parent_node = claim->parent_node;
+        if (result < 0) {
+                claim->state = CLAIM_DEFERRED_ENDED;
+        } else if (claim->plan.until_unlink) {
+                /* A lock file: its hold is the file's, once it is known. */
+                claim->state = CLAIM_DEFERRED_HELD;
+                hand_over = claim->file_known;
+                release = claim->handle_gone && !claim->file_known;
+                if (hand_over || release)
+                        claim->state = CLAIM_DEFERRED_ENDED;
+        } else {
+                claim->state = claim->handle_gone ? CLAIM_DEFERRED_ENDED : CLAIM_DEFERRED_HELD;
+                release = claim->handle_gone;
+        }
+        g_mutex_unlock(&claim->deferred_mutex);
+
+        if (hand_over && !claim_file_still_there(mailbags, claim, &made)) {
+                hand_over = false;
+                release = true;
+                log_info("%s: its lock file went before its turn came", claim->relpath);
+        }
+        if (hand_over)
+                claim_hand_to_registry(mailbags, claim, parent_node, &made);
+        if (release)
+                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
+        if (result == 0)
+                log_debug("%s: the deferred lease of pid %d came", claim->relpath,
+                          (int)claim->caller.pid);
+        claim_unref(claim);
+}
+
+/* The handle of a deferred claim goes (released, or its create failed). */
+static void claim_deferred_drop(Mailbags *mailbags, Claim *claim)
+{
+        g_mutex_lock(&claim->deferred_mutex);
+        claim->handle_gone = true;
+        bool cancel = claim->state == CLAIM_DEFERRED_WAITING;
+        /* (A lock file's claim is dropped here only before claim_confirm
+         * handed its hold on: held, it is released like a handle's.) */
+        bool release = claim->state == CLAIM_DEFERRED_HELD;
+        if (release)
+                claim->state = CLAIM_DEFERRED_ENDED;
+        g_mutex_unlock(&claim->deferred_mutex);
+        /* Withdrawn: claim_deferred_done() runs, now or on the thread that
+         * settles it meanwhile, and sees the handle gone. */
+        if (cancel)
+                lease_cancel(claim->po->leases, claim->wait_id);
+        if (release)
+                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
+        claim_unref(claim);
+}
+
+/* The deferred claim of the process @pid still waiting, if any: its
+ * postoffice, kind and mailbag are copied into @into. */
+static bool claim_deferred_of(Mailbags *mailbags, pid_t pid, Claim *into)
+{
+        bool found = false;
+        g_mutex_lock(&mailbags->deferred_mutex);
+        for (guint i = 0; i < mailbags->deferred->len && !found; i++) {
+                const Claim *d = g_ptr_array_index(mailbags->deferred, i);
+                if (d->caller.pid != pid)
+                        continue;
+                into->po = d->po;
+                into->plan.kind = d->plan.kind;
+                g_strlcpy(into->plan.name, d->plan.name, sizeof(into->plan.name));
+                found = true;
+        }
+        g_mutex_unlock(&mailbags->deferred_mutex);
+        return found;
+}
+
+/* Asks for @claim's own lease, as planned: 0 (held), LEASE_PENDING
+ * (claim_lease_done follows) or the caller's -errno. */
+static int claim_acquire(Claim *claim, uint64_t *wait_id)
+{
         PolicyLeaseWait wait = policy_lease_wait(claim->caller.program, claim->creating);
         LeaseRequest request = {
                 .kind = claim->plan.kind,
@@ -74,20 +213,185 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, 
                 .handle = !claim->plan.until_unlink,
                 .timeout_ms = wait.timeout_ms,
                 .wait_if_closing = wait.wait_if_closing,
-                .done = claim_lease_done,
+                .done = wait.deferred ? claim_deferred_done : claim_lease_done,
                 .opaque = claim,
         };
-        r = lease_acquire(claim->po->leases, &request, wait_id);
-        if (r == LEASE_PENDING) {
-                *claim_out = g_steal_pointer(&claim);
-                return CLAIM_PENDING;
+        if (wait.deferred) {
+                /* Both owners, and listed, before the callback may run. */
+                claim->deferred = true;
+                claim->owners = 2;
+                claim->state = CLAIM_DEFERRED_WAITING;
+                g_mutex_init(&claim->deferred_mutex);
+                claim_deferred_track(claim->mailbags, claim, true);
         }
+        int r = lease_acquire(claim->po->leases, &request, wait_id);
+        if (wait.deferred && r != LEASE_PENDING) {
+                /* Settled at once: an ordinary claim after all. */
+                claim_deferred_track(claim->mailbags, claim, false);
+                g_mutex_clear(&claim->deferred_mutex);
+                claim->deferred = false;
+        }
+        return r < 0 ? claim_errno(claim, r) : r;
+}
+
+/* The rest of claim_begin() once the caller's program no longer waits for
+ * a deferred claim of its own: 0 (*@claim_out NULL when nothing is
+ * held), CLAIM_PENDING or -errno; frees @claim unless it is handed on. */
+static int claim_begin_own(Mailbags *mailbags, Claim *claim, Claim **claim_out, uint64_t *wait_id)
+{
+        *claim_out = NULL;
+        if (!claim->plan.needed) {
+                claim_free(claim);
+                return 0;
+        }
+        claim->ref = mailbags_new_ref(mailbags);
+        int r = claim_acquire(claim, wait_id);
         if (r < 0) {
-                r = claim_errno(claim, r);
-                g_free(claim->relpath);
+                claim_free(claim);
                 return r;
         }
-        *claim_out = g_steal_pointer(&claim);
+        *claim_out = claim;
+        if (r == LEASE_PENDING && claim->deferred) {
+                claim->wait_id = *wait_id;
+                *wait_id = 0;
+                log_debug("create of %s by pid %d (%s) answered at once; its lease follows",
+                          claim->relpath, (int)claim->caller.pid, claim->caller.program);
+                return 0;
+        }
+        return r == LEASE_PENDING ? CLAIM_PENDING : 0;
+}
+
+/* The wait for the program's deferred claim is over: on with the open's
+ * own claim. Runs on whichever thread settled that wait. */
+static void claim_follow_done(void *opaque, int result)
+{
+        Claim *claim = opaque;
+        Mailbags *mailbags = claim->mailbags;
+        if (result == 0)
+                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->follow_ref);
+        claim->follow_ref = 0;
+        /* Planned again: the follow borrowed the fields it needed. */
+        ClaimReadyFn ready = claim->ready;
+        void *ready_opaque = claim->opaque;
+        Postoffice *po = NULL;
+        PolicyPlan plan;
+        int r = mailbags_plan(mailbags, claim->relpath, claim->flags, false, claim->thread_id,
+                              &claim->caller, &plan, &po);
+        if (r < 0) {
+                claim_free(claim);
+                ready(ready_opaque, NULL, r);
+                return;
+        }
+        claim->plan = plan;
+        claim->po = po;
+        Claim *own = NULL;
+        uint64_t wait_id = 0;
+        r = claim_begin_own(mailbags, claim, &own, &wait_id);
+        if (r != CLAIM_PENDING)
+                ready(ready_opaque, own, r);
+}
+
+/* A program whose create was answered before its lease came reaches
+ * nothing until that lease comes: an open of it waits, in the same
+ * line, as a reference dropped once granted. CLAIM_PENDING (the open's
+ * own claim follows from claim_follow_done) or 0 (no such wait). */
+static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
+{
+        if (atomic_load(&mailbags->deferred_waiting) == 0)
+                return 0;
+        if (claim->caller.pid == 0)
+                caller_identify(claim->thread_id, &claim->caller.pid, claim->caller.program,
+                                sizeof(claim->caller.program));
+        Claim wanted = {0};
+        if (!claim_deferred_of(mailbags, claim->caller.pid, &wanted))
+                return 0;
+        /* The open's own plan is made again once the wait is over: it may
+         * hold a different lease by then. */
+        claim->po = wanted.po;
+        claim->plan.kind = wanted.plan.kind;
+        g_strlcpy(claim->plan.name, wanted.plan.name, sizeof(claim->plan.name));
+        claim->follow_ref = mailbags_new_ref(mailbags);
+        LeaseRequest request = {
+                .kind = wanted.plan.kind,
+                .name = wanted.plan.name,
+                .pid = claim->caller.pid,
+                .program = claim->caller.program,
+                .protocol = "deferred",
+                .ref = claim->follow_ref,
+                .handle = false,
+                .timeout_ms = INT_MAX,
+                .done = claim_follow_done,
+                .opaque = claim,
+        };
+        int r = lease_acquire(wanted.po->leases, &request, wait_id);
+        if (r == LEASE_PENDING) {
+                log_debug("open of %s by pid %d waits for the lease its create deferred",
+                          claim->relpath, (int)claim->caller.pid);
+                return CLAIM_PENDING;
+        }
+        /* Came meanwhile (or cannot be waited for): nothing to wait for. */
+        if (r == 0)
+                lease_release(wanted.po->leases, wanted.plan.kind, wanted.plan.name,
+                              claim->follow_ref);
+        claim->follow_ref = 0;
+        return 0;
+}
+
+int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, uint64_t *wait_id)
+{
+        *claim_out = NULL;
+        *wait_id = 0;
+        Claim *claim = g_new0(Claim, 1);
+        claim->mailbags = mailbags;
+        claim->relpath = g_strdup(req->relpath);
+        claim->flags = req->flags;
+        claim->thread_id = req->thread_id;
+        claim->creating = req->creating;
+        claim->ready = req->ready;
+        claim->opaque = req->opaque;
+        if (!req->creating && claim_follow(mailbags, claim, wait_id) == CLAIM_PENDING) {
+                *claim_out = claim;
+                return CLAIM_PENDING;
+        }
+        int r = mailbags_plan(mailbags, req->relpath, req->flags, req->creating, req->thread_id,
+                              &claim->caller, &claim->plan, &claim->po);
+        if (r < 0) {
+                claim_free(claim);
+                return r;
+        }
+        return claim_begin_own(mailbags, claim, claim_out, wait_id);
+}
+
+/* claim_confirm() of a deferred claim: the file is made; its lease may
+ * have come meanwhile. Never refused: the create was answered as made. */
+static int claim_confirm_deferred(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node,
+                                  int fd)
+{
+        Claim *claim = *claim_ref;
+        struct stat st;
+        bool known = fd >= 0 && fstat(fd, &st) == 0;
+        g_mutex_lock(&claim->deferred_mutex);
+        claim->file_known = known;
+        if (known)
+                claim->file = st;
+        claim->parent_node = parent_node;
+        bool hand_over = claim->plan.until_unlink && claim->state == CLAIM_DEFERRED_HELD;
+        bool release = hand_over && !known;
+        if (claim->plan.until_unlink) {
+                /* The handle does not carry a lock file's hold. */
+                claim->handle_gone = true;
+                if (hand_over)
+                        claim->state = CLAIM_DEFERRED_ENDED;
+        }
+        g_mutex_unlock(&claim->deferred_mutex);
+        if (!claim->plan.until_unlink)
+                return 0;
+        if (hand_over && !release)
+                claim_hand_to_registry(mailbags, claim, parent_node, &st);
+        if (release)
+                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
+        *claim_ref = NULL;
+        claim_unref(claim);
         return 0;
 }
 
@@ -96,6 +400,8 @@ int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node, i
         Claim *claim = *claim_ref;
         if (!claim)
                 return 0;
+        if (claim->deferred)
+                return claim_confirm_deferred(mailbags, claim_ref, parent_node, fd);
         const PolicyPlan *plan = &claim->plan;
         if (!lease_holds(claim->po->leases, plan->kind, plan->name, claim->ref)) {
                 /* Broken by an operator, or the caller died, between the
@@ -126,6 +432,10 @@ void claim_release(Mailbags *mailbags, Claim *claim)
 {
         if (!claim)
                 return;
+        if (claim->deferred) {
+                claim_deferred_drop(mailbags, claim);
+                return;
+        }
         lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
         claim_free(claim);
 }

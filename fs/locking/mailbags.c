@@ -126,6 +126,8 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         atomic_init(&mailbags->next_ref, 1);
         g_mutex_init(&mailbags->misconfigured_mutex);
         mailbags->misconfigured_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
+        g_mutex_init(&mailbags->deferred_mutex);
+        mailbags->deferred = g_ptr_array_new();
 
         if (config->profile_path) {
                 mailbags->profile = po_profile_load(config->profile_path, error);
@@ -200,6 +202,8 @@ void mailbags_clear(Mailbags *mailbags)
         g_clear_pointer(&mailbags->only_postoffices, g_strfreev);
         g_clear_pointer(&mailbags->misconfigured_pids, g_hash_table_unref);
         g_mutex_clear(&mailbags->misconfigured_mutex);
+        g_clear_pointer(&mailbags->deferred, g_ptr_array_unref);
+        g_mutex_clear(&mailbags->deferred_mutex);
 }
 
 static void mailbags_identify(pid_t thread_id, Caller *caller)

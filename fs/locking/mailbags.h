@@ -47,6 +47,11 @@ typedef struct {
         void *name_gone_data;
         GMutex misconfigured_mutex;
         GHashTable *misconfigured_pids; /* pid -> pid already warned about; guarded by misconfigured_mutex */
+        /* Creates answered before their lease came (claims.c): their
+         * programs' opens wait for it. A leaf lock. */
+        GMutex deferred_mutex;
+        GPtrArray *deferred;          /* Claim*, waiting; guarded by deferred_mutex */
+        atomic_uint deferred_waiting; /* its length, read without the lock */
 } Mailbags;
 
 /* The default bound on postoffices protected at once. */

@@ -170,9 +170,10 @@ PolicyWait policy_caller_wait(const char *program, bool creating)
                 return wait;
         /* A create holds its folder's lock in the kernel while it waits,
          * so every other name change there (the holder's own unlink of its
-         * lock file or of a P1 file) stops meanwhile. Only a program that
-         * would otherwise hear "file not found" waits, and not for long. */
-        return wait == POLICY_WAIT_UNLIMITED ? POLICY_WAIT_LIMITED : POLICY_WAIT_NEVER;
+         * lock file or of a P1 file) would stop meanwhile. Only a program
+         * that would otherwise hear "file not found" is not refused: its
+         * create is answered at once and its lease deferred. */
+        return wait == POLICY_WAIT_UNLIMITED ? POLICY_WAIT_UNLIMITED : POLICY_WAIT_NEVER;
 }
 
 bool policy_caller_may_wait(const char *program)
@@ -192,6 +193,7 @@ PolicyLeaseWait policy_lease_wait(const char *program, bool creating)
                 break;
         case POLICY_WAIT_UNLIMITED:
                 wait.timeout_ms = INT_MAX;
+                wait.deferred = creating;
                 break;
         case POLICY_WAIT_LIMITED:
                 break;

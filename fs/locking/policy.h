@@ -80,8 +80,11 @@ bool policy_plan_is_misconfigured(const PolicyPlan *plan, PolicyV20Mode mode);
  *   open: a read-only open and every create report DOS error 2 (3 when the
  *   folder is missing), a write open 5 only when a second read-only open of
  *   the same file succeeds. A DOS program under it must not be refused, so
- *   it waits in line without a time limit; a create waits up to the lock
- *   timeout, as the kernel holds the folder's lock meanwhile.
+ *   its opens wait in line without a time limit. Its creates never wait:
+ *   the kernel holds the folder's lock meanwhile, which would stop the
+ *   holder's own work in that folder. A create is answered at once and its
+ *   lease follows (deferred): until it comes, every open the program makes
+ *   waits for it, so it reaches the queue only after the holder.
  * - dosemu reports any failed open or create of an existing name as error
  *   5 (access denied), which Mail programs take for "busy": refused at once.
  * - Everyone else waits up to the lock timeout, then gets EBUSY.
@@ -97,8 +100,9 @@ typedef enum {
 int policy_busy_errno(const char *program);
 
 /* How long a refused claim of @program waits; @creating: a create, which
- * waits at most POLICY_WAIT_LIMITED and only for a program whose layer
- * cannot report busy for it. */
+ * never waits: POLICY_WAIT_UNLIMITED (deferred: policy_lease_wait) for a
+ * program whose layer cannot report busy for it, otherwise
+ * POLICY_WAIT_NEVER. */
 PolicyWait policy_caller_wait(const char *program, bool creating);
 
 /* Whether a refused open (not a create) of @program may wait at all. */
@@ -106,11 +110,14 @@ bool policy_caller_may_wait(const char *program);
 
 /* How a claim of @program (@creating: a create) asks the lease manager:
  * its lease timeout (0 never queues, -1 the kind's default, INT_MAX until
- * granted), and whether it queues all the same for a hold whose every
- * handle its opener has closed (LeaseRequest.wait_if_closing). */
+ * granted), whether it queues all the same for a hold whose every handle
+ * its opener has closed (LeaseRequest.wait_if_closing), and whether a
+ * create that must queue is answered at once, its lease following
+ * (deferred; see DOSBox above). */
 typedef struct {
         int timeout_ms;
         bool wait_if_closing;
+        bool deferred;
 } PolicyLeaseWait;
 PolicyLeaseWait policy_lease_wait(const char *program, bool creating);
 
@@ -121,7 +128,7 @@ int policy_refusal_errno(const char *program, int lease_result);
 
 /* Adds or replaces a rule from "PROGRAM:ANSWER" (-o busy_answer=): PROGRAM
  * is a /proc comm name, or a prefix ending in '*'; ANSWER is "wait"
- * (without a limit; creates up to the lock timeout), "queue" (up to the
+ * (without a limit; creates deferred), "queue" (up to the
  * lock timeout, then EBUSY: the default) or an errno name (EAGAIN, EBUSY,
  * ETXTBSY, EACCES, EPERM) given at once. Later rules win. Call before any
  * claim is made: the table is read without a lock afterwards. 0 or

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 
 #include "policy.h"
@@ -141,9 +142,16 @@ Test(guard, refusal_errno_and_waiting_by_layer)
         cr_expect_eq(policy_caller_wait("dosboxer", false), POLICY_WAIT_LIMITED);
         cr_expect_eq(policy_caller_wait("EXTERNAL.EXE", false), POLICY_WAIT_LIMITED);
         cr_expect_eq(policy_caller_wait("smbd", false), POLICY_WAIT_NEVER);
-        /* Creates: only a program that cannot hear "busy" waits, and only
-         * up to the lock timeout (the folder is locked meanwhile). */
-        cr_expect_eq(policy_caller_wait("dosbox", true), POLICY_WAIT_LIMITED);
+        /* Creates never wait (the folder is locked meanwhile): a program
+         * that cannot hear "busy" has its create answered and its lease
+         * deferred; everyone else is refused at once. */
+        cr_expect_eq(policy_caller_wait("dosbox", true), POLICY_WAIT_UNLIMITED);
+        PolicyLeaseWait dos_create = policy_lease_wait("dosbox", true);
+        cr_expect(dos_create.deferred);
+        cr_expect_eq(dos_create.timeout_ms, INT_MAX);
+        cr_expect_not(policy_lease_wait("dosbox", false).deferred);
+        cr_expect_not(policy_lease_wait("EXTERNAL.EXE", true).deferred);
+        cr_expect_not(policy_lease_wait("smbd", true).deferred);
         cr_expect_eq(policy_caller_wait("EXTERNAL.EXE", true), POLICY_WAIT_NEVER);
         cr_expect_eq(policy_caller_wait("smbd", true), POLICY_WAIT_NEVER);
         cr_expect_eq(policy_caller_wait(NULL, true), POLICY_WAIT_NEVER);
@@ -159,7 +167,7 @@ Test(guard, busy_answers_from_options)
 
         cr_expect_eq(policy_busy_answer_add("myemu*:wait"), 0);
         cr_expect_eq(policy_caller_wait("myemu", false), POLICY_WAIT_UNLIMITED);
-        cr_expect_eq(policy_caller_wait("myemu-sdl", true), POLICY_WAIT_LIMITED);
+        cr_expect_eq(policy_caller_wait("myemu-sdl", true), POLICY_WAIT_UNLIMITED);
         cr_expect_eq(policy_caller_wait("my", false), POLICY_WAIT_LIMITED);
 
         /* The later rule wins, also over a built-in one. */

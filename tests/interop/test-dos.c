@@ -8,6 +8,7 @@
  * found". Two DOSBox processes working one queue never hold it at once.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -185,6 +186,15 @@ Test(dos, dos_programs_alone_match_raw)
 
 /* The daemon shows a waiter on @relpath of the mount, or the DOSBox @pid
  * has already ended. */
+/* Whether MARK.TXT (the marker every program sets while it holds the
+ * queue, see doslib.inc) says a DOS program is inside. */
+static bool marker_set_by_dos(void)
+{
+        g_autofree char *path = g_build_filename(t.harness.backing, "MARK.TXT", NULL);
+        g_autofree char *text = NULL;
+        return g_file_get_contents(path, &text, NULL, NULL) && text[0] && text[0] != '0';
+}
+
 static void wait_for_waiter(const char *relpath, pid_t pid)
 {
         g_autofree char *path = g_build_filename(t.harness.mnt, relpath, NULL);
@@ -218,13 +228,20 @@ static void dos_check_held(const char *hold_path, int hold_flags, const char *pr
         g_autofree char *out = g_strdup_printf("H%.7s.TXT", program);
         g_autofree char *out_path = g_build_filename(t.tools, out, NULL);
         g_unlink(out_path);
-        g_autofree char *args = g_strdup_printf("D:\\%s", out);
+        /* One session of two ticks with the marker: an open of a file
+         * that exists, as of a queue's files, in the session. A program
+         * whose create was answered before its lease waits there. */
+        g_autofree char *marker = g_build_filename(t.harness.mnt, "MARK.TXT", NULL);
+        cr_assert(g_file_set_contents(marker, "0", -1, NULL));
+        g_autofree char *args = g_strdup_printf("D:\\%s 1 2 M", out);
         g_autofree char *log = g_strdup_printf("held-%s.log", program);
         pid_t pid = dosbox_start(t.harness.mnt, program, args, log);
         cr_assert_gt(pid, 0);
         /* DOSBox waits in the daemon's line (its result file would say
          * nothing yet: DOSBox buffers a DOS program's writes). */
         wait_for_waiter(wait_on, pid);
+        g_usleep(300 * 1000);
+        cr_expect_not(marker_set_by_dos(), "%s got into the queue %s holds", program, hold_path);
         close(fd);
         dosbox_finish(pid, program);
         g_autofree char *mbfs = dos_result(out);
@@ -237,9 +254,9 @@ static void dos_check_held(const char *hold_path, int hold_flags, const char *pr
 
 Test(dos, dos_held_queue_waits_never_not_found)
 {
-        /* Long enough for a create to outwait every hold below. */
-        static const char *const options[] = {"-olock_timeout=60", NULL};
-        dos_setup(options);
+        /* Default options: no hold below ends within the lock timeout
+         * for a create to outwait, nor needs to. */
+        dos_setup(NULL);
         /* A gateway-style holder (read-only open of the queue's KEY). */
         dos_check_held("KEY/INQUEUE3.KEY", O_RDONLY, "GATEWAY", "KEY/INQUEUE3.KEY");
         dos_check_held("KEY/INQUEUE3.KEY", O_RDONLY, "EXTERNAL", "KEY/INQUEUE3.KEY");
@@ -249,6 +266,74 @@ Test(dos, dos_held_queue_waits_never_not_found)
         dos_check_held("P1/INQUEUE3.0LK", O_RDWR | O_CREAT, "GATEWAY", "P1/INQUEUE3.0LK");
         /* The one-process-at-a-time file. */
         dos_check_held("GLB/CONTROL.GLB", O_RDWR, "CONTROL", "GLB/CONTROL.GLB");
+        mount_fixture_expect_quiet(&t.harness);
+}
+
+/* ---- a create meeting a busy queue ------------------------------------ */
+
+static long long elapsed_ms(gint64 since_us)
+{
+        return (g_get_monotonic_time() - since_us) / 1000;
+}
+
+/* A gateway (this process) holds INQUEUE3 by its KEY and, as it delivers,
+ * deletes a P1 file; meanwhile DOSBox runs @program, whose first step
+ * creates its lock file (@lock_step). The create must not hold the P1
+ * folder (the kernel locks it for a CREATE), the program must hear no
+ * error, and it must not be inside the queue before the gateway lets go. */
+static void dos_create_meets_busy_queue(const char *program, const char *lock_step)
+{
+        g_autofree char *key = g_build_filename(t.harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *message = g_build_filename(t.harness.mnt, "P1", "0000000A.P1", NULL);
+        g_autofree char *marker = g_build_filename(t.harness.mnt, "MARK.TXT", NULL);
+        cr_assert(g_file_set_contents(message, "message", -1, NULL));
+        cr_assert(g_file_set_contents(marker, "0", -1, NULL));
+
+        int gateway = open(key, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(gateway, 0, "the gateway cannot take the queue");
+        g_autofree char *out = g_strdup_printf("B%.7s.TXT", program);
+        g_autofree char *out_path = g_build_filename(t.tools, out, NULL);
+        g_unlink(out_path);
+        g_autofree char *args = g_strdup_printf("D:\\%s 1 2 M", out);
+        g_autofree char *log = g_strdup_printf("busy-%s.log", program);
+        pid_t pid = dosbox_start(t.harness.mnt, program, args, log);
+        cr_assert_gt(pid, 0);
+        /* The program is in line: its create came, and was answered or is
+         * still held, which the delete below tells apart. */
+        wait_for_waiter("KEY/INQUEUE3.KEY", pid);
+
+        gint64 start = g_get_monotonic_time();
+        cr_assert_eq(unlink(message), 0, "the gateway's delete: %s", g_strerror(errno));
+        long long delete_ms = elapsed_ms(start);
+        cr_log_info("%s: the gateway deleted a P1 file in %lld ms while the program waited",
+                    program, delete_ms);
+        /* A create held in the daemon would hold the folder for the lock
+         * timeout (10 s): the bound tells the two apart on any machine. */
+        cr_expect_lt(delete_ms, 1000, "%s's create held the P1 folder for %lld ms", program,
+                     delete_ms);
+
+        /* The gateway's session goes on a while: nobody else is inside. */
+        for (int i = 0; i < 20; i++) {
+                cr_expect_not(marker_set_by_dos(), "%s got into the queue the gateway holds",
+                              program);
+                g_usleep(50 * 1000);
+        }
+        close(gateway);
+        dosbox_finish(pid, program);
+
+        g_autofree char *steps = dos_result(out);
+        cr_log_info("%s after a create on a busy queue: [%s]", program, steps);
+        g_autofree char *first = g_strdup_printf("%s 0000", lock_step);
+        cr_expect(g_str_has_prefix(steps, first), "%s's lock file: [%s]", program, steps);
+        cr_expect(all_ok(steps), "%s heard an error or saw another program inside: [%s]", program,
+                  steps);
+}
+
+Test(dos, dos_create_on_a_busy_queue_never_holds_its_folder)
+{
+        dos_setup(NULL);
+        dos_create_meets_busy_queue("EXTERNAL", "open-0lk");
+        dos_create_meets_busy_queue("V20", "create-0nn");
         mount_fixture_expect_quiet(&t.harness);
 }
 
@@ -290,8 +375,7 @@ static void dos_run_both_loops(const char *po_dir, const char *tag, char **ext, 
 
 Test(dos, dos_external_and_gateway_share_one_queue)
 {
-        static const char *const options[] = {"-olock_timeout=60", NULL};
-        dos_setup(options);
+        dos_setup(NULL);
         g_autofree char *ext = NULL, *gw = NULL;
         dos_run_both_loops(t.harness.mnt, "LOOP", &ext, &gw);
         cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS, "External sessions: [%s]", ext);
