@@ -327,6 +327,35 @@ Test(byterange, two_processes_conflict_and_getlk_names_the_range, .init = mount_
         peer_stop(&b);
 }
 
+/* DOSBox-X emulates DOS share modes with fcntl locks on byte 2^32 of the
+ * host file (F_GETLK to test, F_SETLK to take): two DOSBox-X processes on
+ * two mounts of a share, or on one, see each other's only if a lock that
+ * far out holds through the mount and F_GETLK reports it. */
+Test(byterange, a_lock_at_byte_2_32_conflicts_as_dosbox_x_share_modes_need, .init = mount_two)
+{
+        const long long share_byte = 1LL << 32;
+        Peer a = peer_start(), b = peer_start(), c = peer_start();
+        int fa = peer_open(&a, node_a.mnt, O_RDWR);
+        int fb = peer_open(&b, node_a.mnt, O_RDWR);
+        int fc = peer_open(&c, node_b.mnt, O_RDWR);
+        cr_assert_eq(peer_lock(&a, CMD_SETLK, fa, F_WRLCK, share_byte, 1), 0);
+        Cmd test = lock_cmd(CMD_GETLK, fb, F_RDLCK, share_byte, 1);
+        Reply r = peer_call(&b, &test);
+        cr_assert_eq(r.error, 0);
+        cr_expect_eq(r.type, F_WRLCK, "F_GETLK must report the share lock");
+        cr_expect_eq(r.start, share_byte);
+        cr_expect_eq(r.pid, a.pid);
+        cr_expect_eq(peer_lock(&b, CMD_SETLK, fb, F_RDLCK, share_byte, 1), EAGAIN);
+        cr_expect_eq(peer_lock(&c, CMD_SETLK, fc, F_RDLCK, share_byte, 1), EAGAIN,
+                     "the share lock holds through the second daemon too");
+        /* The file's bytes below are not touched by it. */
+        cr_expect_eq(peer_lock(&b, CMD_SETLK, fb, F_WRLCK, 0, 512), 0);
+        peer_stop(&a);
+        cr_expect_eq(peer_lock(&c, CMD_SETLK, fc, F_WRLCK, share_byte, 1), 0);
+        peer_stop(&b);
+        peer_stop(&c);
+}
+
 Test(byterange, an_owner_s_ranges_merge_and_split, .init = mount_one)
 {
         Peer a = peer_start(), b = peer_start();

@@ -2,7 +2,8 @@
 # smbhold.py - one SMB client connection driven line by line on stdin, so a
 # test can sequence two connections (two smbd processes) exactly.
 #
-# Usage: smbhold.py PORT SHARE  (password in SMBHOLD_PASSWORD, user root)
+# Usage: smbhold.py PORT SHARE [NT1]  (password in SMBHOLD_PASSWORD, user
+# root; NT1: speak SMB1, otherwise the newest dialect both sides know)
 # Commands, each answered with exactly one line:
 #   open SLOT ACCESS SHARE DISPOSITION PATH   ACCESS r|w|rw, SHARE - or
 #        letters of "rwd", DISPOSITION open|always|create|new|trunc
@@ -17,6 +18,7 @@ import os
 import sys
 
 from impacket import nt_errors
+from impacket.smb import SMB_DIALECT
 from impacket.smbconnection import SMBConnection, SessionError
 
 FILE_GENERIC_READ = 0x00120089
@@ -50,9 +52,11 @@ def answer(text):
 
 def main():
     port, share = int(sys.argv[1]), sys.argv[2]
+    dialect = SMB_DIALECT if sys.argv[3:] == ["NT1"] else None
     # smbd may keep an open pending for about 70 s (it retries opens that
     # met EAGAIN); the default 60 s timeout would cut that short.
-    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=port, timeout=150)
+    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=port, timeout=150,
+                         preferredDialect=dialect)
     conn.login("root", os.environ.get("SMBHOLD_PASSWORD", ""))
     tree = conn.connectTree(share)
     slots = {}

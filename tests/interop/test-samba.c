@@ -6,6 +6,8 @@
  * one queue at once, whichever protocol each uses.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,12 +201,13 @@ Test(samba, samba_ordinary_files_match_raw)
 #define SHARING_VIOLATION "ERROR NT_STATUS_SHARING_VIOLATION"
 
 /* One SMB connection (one smbd process) in a helper process. */
-static InteropPeer *smb_connect(const char *share, const char *name)
+/* A client of @share speaking @dialect ("NT1" for SMB1; NULL: the newest). */
+static InteropPeer *smb_connect_dialect(const char *share, const char *name, const char *dialect)
 {
         cr_assert_lt(t.n_peers, (int)G_N_ELEMENTS(t.peers));
         InteropPeer *peer = &t.peers[t.n_peers];
         g_autofree char *port = g_strdup_printf("%d", t.samba.port);
-        const char *argv[] = {getenv("SMBHOLD"), port, share, NULL};
+        const char *argv[] = {getenv("SMBHOLD"), port, share, dialect, NULL};
         g_auto(GStrv) env = g_environ_setenv(g_get_environ(), "SMBHOLD_PASSWORD", t.samba.password, TRUE);
         g_autofree char *err_path = g_strdup_printf("%s/%s.stderr", t.harness.dir, name);
         cr_assert_eq(interop_peer_start(peer, name, argv, (const char *const *)env, err_path), 0);
@@ -217,6 +220,11 @@ static InteropPeer *smb_connect(const char *share, const char *name)
                 cr_assert_fail("SMB client %s did not connect to [%s]: %s", name, share, err);
         }
         return peer;
+}
+
+static InteropPeer *smb_connect(const char *share, const char *name)
+{
+        return smb_connect_dialect(share, name, NULL);
 }
 
 static char *smb_open(InteropPeer *peer, int slot, const char *mode, const char *file)
@@ -261,6 +269,54 @@ Test(samba, samba_sessions_refused)
                       "the gateway's session attempt while External holds the queue");
         expect_answer(interop_peer_ask(external, "close 0"), "OK");
         expect_answer(smb_open(gateway, 0, GATEWAY_OPEN, GATEWAY_FILE), "OK");
+}
+
+/* A gateway (a local process) holds INQUEUE3 and deletes a P1 file as it
+ * delivers, while an External through smbd (@dialect) tries to create its
+ * missing lock file. The kernel holds the P1 folder for a create: the
+ * attempt must be answered without a wait, as a sharing violation, so the
+ * gateway's delete goes through meanwhile; once the gateway lets go the
+ * External gets its lock. */
+static void samba_create_meets_busy_queue(const char *dialect)
+{
+        InteropPeer *external = smb_connect_dialect("mbfs", "external", dialect);
+        g_autofree char *key = g_build_filename(t.harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *message = g_build_filename(t.harness.mnt, "P1", "0000000A.P1", NULL);
+        g_autofree char *lock = g_build_filename(t.harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+        cr_assert(access(lock, F_OK) != 0, "the lock file must be missing for a create");
+        cr_assert(g_file_set_contents(message, "message", -1, NULL));
+        int gateway = open(key, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(gateway, 0);
+
+        g_autofree char *command = g_strdup_printf("open 0 %s %s", EXTERNAL_OPEN, EXTERNAL_FILE);
+        cr_assert_eq(interop_peer_send(external, command), 0);
+        /* Inside smbd's own retries of a sharing violation (SMB1: up to a
+         * second), or after the answer (SMB2). */
+        g_usleep(100 * 1000);
+        gint64 start = g_get_monotonic_time();
+        cr_assert_eq(unlink(message), 0, "the gateway's delete: %s", g_strerror(errno));
+        long long delete_ms = (g_get_monotonic_time() - start) / 1000;
+        cr_log_info("%s: the gateway deleted a P1 file in %lld ms during External's create",
+                    dialect ? dialect : "SMB2", delete_ms);
+        /* A create held in the daemon would hold the folder for the lock
+         * timeout (10 s): the bound tells the two apart on any machine. */
+        cr_expect_lt(delete_ms, 1000, "External's create held the P1 folder for %lld ms", delete_ms);
+        expect_answer(interop_peer_read(external, INTEROP_ANSWER_TIMEOUT_MS), SHARING_VIOLATION,
+                      "External's lock while the gateway holds the queue");
+        cr_expect(access(lock, F_OK) != 0, "a refused create left its lock file");
+        close(gateway);
+        expect_answer(interop_peer_ask(external, command), "OK",
+                      "External gets its lock once the gateway has let go");
+        expect_answer(interop_peer_ask(external, "close 0"), "OK");
+        cr_assert_eq(unlink(lock), 0);
+}
+
+Test(samba, samba_create_on_a_busy_queue_never_holds_its_folder)
+{
+        static const char *const options[] = {"-oallow_other", NULL};
+        samba_setup(options, true);
+        samba_create_meets_busy_queue(NULL);
+        samba_create_meets_busy_queue("NT1");
 }
 
 /* The daemon's own account of contention: the lock state of @file and the

@@ -7,9 +7,12 @@
  * order of events is the order of the lines below, never a matter of time.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "interop-util.h"
 #include "mount-fixture.h"
@@ -152,6 +155,43 @@ Test(wine, wine_sessions_exclude_through_mount)
                       "External must get ERROR_SHARING_VIOLATION while the gateway holds the queue");
         expect_answer(wine_ask(gateway, "close 0"), "OK");
         expect_answer(wine_open(external, 0, EXTERNAL_OPEN, EXTERNAL_FILE), "OK");
+}
+
+/* A gateway (a local process) holds INQUEUE3 and deletes a P1 file as it
+ * delivers, while External under Wine tries to create its missing lock
+ * file. The kernel holds the P1 folder for a create: the attempt must be
+ * answered at once, ERROR_SHARING_VIOLATION, so the delete goes through;
+ * once the gateway lets go External gets its lock. */
+Test(wine, wine_create_on_a_busy_queue_never_holds_its_folder)
+{
+        wine_setup_postoffice(true, mount_options);
+        InteropPeer *external = wine_start(0, "external");
+        g_autofree char *key = g_build_filename(t.root, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *message = g_build_filename(t.root, "P1", "0000000A.P1", NULL);
+        g_autofree char *lock = g_build_filename(t.root, "P1", "INQUEUE3.0LK", NULL);
+        cr_assert(access(lock, F_OK) != 0, "the lock file must be missing for a create");
+        cr_assert(g_file_set_contents(message, "message", -1, NULL));
+        int gateway = open(key, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(gateway, 0);
+
+        g_autofree char *lock_for_wine = wine_path(lock);
+        g_autofree char *command = g_strdup_printf("open 0 %s %s", EXTERNAL_OPEN, lock_for_wine);
+        cr_assert_eq(interop_peer_send(external, command), 0);
+        g_usleep(100 * 1000);
+        gint64 start = g_get_monotonic_time();
+        cr_assert_eq(unlink(message), 0, "the gateway's delete: %s", g_strerror(errno));
+        long long delete_ms = (g_get_monotonic_time() - start) / 1000;
+        cr_log_info("wine: the gateway deleted a P1 file in %lld ms during External's create", delete_ms);
+        /* A create held in the daemon would hold the folder for the lock
+         * timeout (10 s): the bound tells the two apart on any machine. */
+        cr_expect_lt(delete_ms, 1000, "External's create held the P1 folder for %lld ms", delete_ms);
+        expect_answer(interop_peer_read(external, INTEROP_ANSWER_TIMEOUT_MS), "ERROR 32",
+                      "External's lock while the gateway holds the queue");
+        cr_expect(access(lock, F_OK) != 0, "a refused create left its lock file");
+        close(gateway);
+        expect_answer(interop_peer_ask(external, command), "OK",
+                      "External gets its lock once the gateway has let go");
+        expect_answer(wine_ask(external, "close 0"), "OK");
 }
 
 /* CONTROL.GLB is read-incremented-written by whoever allocates a message
