@@ -63,6 +63,22 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Cluster, cluster_free)
  * waiter to take it (the intent ranges above), before a local one may. */
 #define CLUSTER_YIELD_MS 50
 
+/* How often a daemon looks whether the lease file's name still leads to
+ * the file it holds its locks in (someone with access to the backing
+ * store may remove it): at a take, and while it holds any lease. */
+#define CLUSTER_CHECK_MS 200
+/* A daemon that has to make the lease file again while others serve the
+ * postoffice (they hold its folder flocked) grants nothing through it for
+ * this long: the others find the new file within CLUSTER_CHECK_MS and
+ * take their held leases there first. */
+#define CLUSTER_REJOIN_GRACE_MS 1000
+
+/* For the lease manager's watch thread: while this daemon holds a lease,
+ * looks at the lease file's name when due (and joins a new file, see
+ * above); returns when to call again (monotonic us; G_MAXINT64: when
+ * something is held, after a take). */
+gint64 cluster_keep_joined(Cluster *locks);
+
 #define CLUSTER_TAKEN 0
 #define CLUSTER_TAKEN_FROM_DEAD_NODE 1
 

@@ -91,7 +91,14 @@ struct LeaseManager {
         bool stopping;           /* guarded by mutex */
         bool watch_stopped;      /* guarded by mutex; lease_manager_stop() joined the
                                   * watch thread: pidfds are closed at once */
+        bool watch_unchecked;    /* guarded by mutex; the watch thread sleeps without
+                                  * a time limit, so a grant must wake it to keep
+                                  * the lease file joined (cluster_keep_joined) */
 };
+
+/* A lease was granted: the watch thread looks after the lease file while
+ * anything is held. Under the mutex. */
+void lease_watch_granted(LeaseManager *m);
 
 /* A broken holder refused the resource for a while (lease_break_banning). */
 typedef struct {

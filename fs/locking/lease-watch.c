@@ -117,6 +117,7 @@ static gpointer lease_watch_thread(gpointer data)
                 lease_expire_waiters(m, calls);
                 gint64 next_retry_us = lease_retry_remote(m, calls);
                 next_retry_us = MIN(next_retry_us, lease_warn_long_holds(m, calls));
+                next_retry_us = MIN(next_retry_us, cluster_keep_joined(m->config.cluster));
                 lease_close_retired(m);
 
                 g_array_set_size(pfds, 0);
@@ -132,6 +133,7 @@ static gpointer lease_watch_thread(gpointer data)
                         g_array_append_val(pids, p->pid);
                 }
                 gint64 wake_us = MIN(m->next_deadline_us, next_retry_us);
+                m->watch_unchecked = wake_us == G_MAXINT64;
                 if (wake_us == G_MAXINT64) {
                         timeout = -1;
                 } else {
@@ -157,6 +159,14 @@ static gpointer lease_watch_thread(gpointer data)
                 }
         }
         return NULL;
+}
+
+void lease_watch_granted(LeaseManager *m)
+{
+        if (m->watch_unchecked && m->config.cluster) {
+                m->watch_unchecked = false;
+                lease_wake(m);
+        }
 }
 
 /* ---- life cycle --------------------------------------------------------- */

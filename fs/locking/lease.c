@@ -421,6 +421,7 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, bool may_yield, 
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
         lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
+        lease_watch_granted(m);
         for (l = r->waiters.head; l;) {
                 LeaseWaiter *w = l->data;
 
@@ -716,6 +717,7 @@ static int lease_acquire_grant(LeaseManager *m, LeaseResource *r, LeaseProcess *
         const LeaseRequest *req = ask->req;
 
         lease_hold_begin(r, p, ask->program, ask->protocol, req->ref, req->handle);
+        lease_watch_granted(m);
         m->stats.acquisitions++;
         lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
                   lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,

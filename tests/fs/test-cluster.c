@@ -115,6 +115,50 @@ Test(cluster, a_dead_nodes_lock_files_are_removed_by_the_next_holder, .init = mo
         }
 }
 
+/* Someone with access to the backing store removes the lease file while
+ * node A holds INQUEUE3. Node B, opening the queue, must not make a new
+ * file and grant through it: node A joins the new file with its hold, and
+ * node B's gateway gets the queue only when node A's lets go. Both logs
+ * say what happened. */
+static void lease_file_removed_while_node_a_holds(const char *how)
+{
+        Opener holder = opener_start(&node_a, "KEY/INQUEUE3.KEY", O_RDONLY);
+        cr_assert_eq(opener_result(&holder), 0);
+        g_autofree char *lease_file = g_build_filename(node_a.backing, ".mailbagfs-leases", NULL);
+        cr_assert_eq(unlink(lease_file), 0);
+        if (strcmp(how, "replaced") == 0)
+                cr_assert(g_file_set_contents(lease_file, "", 0, NULL));
+
+        Opener other = opener_start(&node_b, "KEY/INQUEUE3.KEY", O_RDONLY);
+        /* Past the rejoin grace: node B would have granted by now. */
+        struct pollfd pfd = {.fd = other.report, .events = POLLIN};
+        if (poll(&pfd, 1, 3000) != 0) {
+                int early = opener_result(&other);
+                g_autofree char *log_b = mount_harness_log_problems(&node_b);
+                cr_expect_fail("node B's gateway was answered (%s) while node A held the queue "
+                               "(%s lease file); node B's log: %s", g_strerror(early), how, log_b);
+        }
+        opener_stop(&holder);
+        cr_expect_eq(opener_result(&other), 0, "node B's gateway once node A let go");
+        opener_stop(&other);
+
+        g_autofree char *log_a = mount_harness_log_problems(&node_a);
+        cr_expect(log_a && strstr(log_a, "was removed or replaced on the backing store; joined"),
+                  "node A's log: %s", log_a);
+        cr_expect(log_a && !strstr(log_a, "held through another daemon too"),
+                  "node A's log: %s", log_a);
+}
+
+Test(cluster, a_removed_lease_file_does_not_split_the_lock, .init = mount_patient)
+{
+        lease_file_removed_while_node_a_holds("removed");
+}
+
+Test(cluster, a_replaced_lease_file_does_not_split_the_lock, .init = mount_patient)
+{
+        lease_file_removed_while_node_a_holds("replaced");
+}
+
 Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick)
 {
         Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
