@@ -344,3 +344,18 @@ int interop_mailbag_waiters(const char *state)
         g_autofree char *number = g_match_info_fetch(match, 1);
         return atoi(number);
 }
+
+long long interop_gateway_delete_during(const char *root, InteropPeer *peer, const char *command,
+                                        int *gateway_fd)
+{
+        g_autofree char *key = g_build_filename(root, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *message = g_build_filename(root, "P1", "0000000A.P1", NULL);
+        cr_assert(g_file_set_contents(message, "message", -1, NULL));
+        *gateway_fd = open(key, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(*gateway_fd, 0, "the gateway cannot take the queue: %s", g_strerror(errno));
+        cr_assert_eq(interop_peer_send(peer, command), 0);
+        g_usleep(100 * 1000);
+        gint64 start = g_get_monotonic_time();
+        cr_assert_eq(unlink(message), 0, "the gateway's delete: %s", g_strerror(errno));
+        return (g_get_monotonic_time() - start) / 1000;
+}

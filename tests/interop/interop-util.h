@@ -96,3 +96,13 @@ char *interop_file_tail(const char *path, size_t max_bytes);
 /* The number of waiters that attribute reports, or -1 when it does not
  * say. */
 int interop_mailbag_waiters(const char *state);
+
+/* A gateway's turn while @peer is sent @command (an External's create of
+ * its missing lock file): this process takes INQUEUE3 by opening
+ * @root/KEY/INQUEUE3.KEY read-only, sends @command, and 100 ms later (in
+ * smbd's own retries of a refusal, or after the answer) deletes
+ * @root/P1/0000000A.P1, made first, as a gateway does with a message it
+ * delivered. Returns how long the delete took, in ms; *@gateway_fd is the
+ * descriptor that still holds the queue. Asserts on failure. */
+long long interop_gateway_delete_during(const char *root, InteropPeer *peer, const char *command,
+                                        int *gateway_fd);

@@ -280,22 +280,11 @@ Test(samba, samba_sessions_refused)
 static void samba_create_meets_busy_queue(const char *dialect)
 {
         InteropPeer *external = smb_connect_dialect("mbfs", "external", dialect);
-        g_autofree char *key = g_build_filename(t.harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
-        g_autofree char *message = g_build_filename(t.harness.mnt, "P1", "0000000A.P1", NULL);
         g_autofree char *lock = g_build_filename(t.harness.mnt, "P1", "INQUEUE3.0LK", NULL);
         cr_assert(access(lock, F_OK) != 0, "the lock file must be missing for a create");
-        cr_assert(g_file_set_contents(message, "message", -1, NULL));
-        int gateway = open(key, O_RDONLY | O_CLOEXEC);
-        cr_assert_geq(gateway, 0);
-
         g_autofree char *command = g_strdup_printf("open 0 %s %s", EXTERNAL_OPEN, EXTERNAL_FILE);
-        cr_assert_eq(interop_peer_send(external, command), 0);
-        /* Inside smbd's own retries of a sharing violation (SMB1: up to a
-         * second), or after the answer (SMB2). */
-        g_usleep(100 * 1000);
-        gint64 start = g_get_monotonic_time();
-        cr_assert_eq(unlink(message), 0, "the gateway's delete: %s", g_strerror(errno));
-        long long delete_ms = (g_get_monotonic_time() - start) / 1000;
+        int gateway = -1;
+        long long delete_ms = interop_gateway_delete_during(t.harness.mnt, external, command, &gateway);
         cr_log_info("%s: the gateway deleted a P1 file in %lld ms during External's create",
                     dialect ? dialect : "SMB2", delete_ms);
         /* A create held in the daemon would hold the folder for the lock

@@ -166,21 +166,12 @@ Test(wine, wine_create_on_a_busy_queue_never_holds_its_folder)
 {
         wine_setup_postoffice(true, mount_options);
         InteropPeer *external = wine_start(0, "external");
-        g_autofree char *key = g_build_filename(t.root, "KEY", "INQUEUE3.KEY", NULL);
-        g_autofree char *message = g_build_filename(t.root, "P1", "0000000A.P1", NULL);
         g_autofree char *lock = g_build_filename(t.root, "P1", "INQUEUE3.0LK", NULL);
         cr_assert(access(lock, F_OK) != 0, "the lock file must be missing for a create");
-        cr_assert(g_file_set_contents(message, "message", -1, NULL));
-        int gateway = open(key, O_RDONLY | O_CLOEXEC);
-        cr_assert_geq(gateway, 0);
-
         g_autofree char *lock_for_wine = wine_path(lock);
         g_autofree char *command = g_strdup_printf("open 0 %s %s", EXTERNAL_OPEN, lock_for_wine);
-        cr_assert_eq(interop_peer_send(external, command), 0);
-        g_usleep(100 * 1000);
-        gint64 start = g_get_monotonic_time();
-        cr_assert_eq(unlink(message), 0, "the gateway's delete: %s", g_strerror(errno));
-        long long delete_ms = (g_get_monotonic_time() - start) / 1000;
+        int gateway = -1;
+        long long delete_ms = interop_gateway_delete_during(t.root, external, command, &gateway);
         cr_log_info("wine: the gateway deleted a P1 file in %lld ms during External's create", delete_ms);
         /* A create held in the daemon would hold the folder for the lock
          * timeout (10 s): the bound tells the two apart on any machine. */
