@@ -17,10 +17,26 @@ test_packages=(clang libclang-rt-14-dev samba samba-testsuite smbclient strace p
                wine wine64 gcc-mingw-w64-x86-64 dosbox nasm glusterfs-server
                glusterfs-client util-linux iproute2 systemd prometheus man-db)
 
+# Installed where the distribution has them, skipped with their reason by
+# the suites where not: DOSBox-X (Debian 13 ships it, Debian 12 does not).
+optional_test_packages=(dosbox-x)
+
 wanted=("${build_packages[@]}")
 if [ "${1:-build}" = test ]; then
         wanted+=("${test_packages[@]}")
 fi
+
+# The optional packages this system's package lists offer and that are
+# not installed yet.
+optional_missing() {
+        [ "${1:-build}" = test ] || return 0
+        for package in "${optional_test_packages[@]}"; do
+                if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' &&
+                   apt-cache show --no-all-versions "$package" >/dev/null 2>&1; then
+                        echo "$package"
+                fi
+        done
+}
 
 missing=()
 for package in "${wanted[@]}"; do
@@ -28,6 +44,8 @@ for package in "${wanted[@]}"; do
                 missing+=("$package")
         fi
 done
+mapfile -t optional < <(optional_missing "${1:-build}")
+missing+=("${optional[@]}")
 if [ "${#missing[@]}" -eq 0 ]; then
         exit 0
 fi
@@ -42,5 +60,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 "${as_root[@]}" apt-get update -qq
+# Lists just read may offer an optional package they did not before.
+mapfile -t optional < <(optional_missing "${1:-build}")
+for package in "${optional[@]}"; do
+        [[ " ${missing[*]} " == *" $package "* ]] || missing+=("$package")
+done
 DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null

@@ -29,6 +29,7 @@ typedef struct {
         char *tools;    /* drive D: the programs and their result files */
         char *home;     /* DOSBox writes its configuration under $HOME */
         bool mounted;
+        bool dosbox_x;  /* the programs run under DOSBox-X, not DOSBox */
 } DosTest;
 
 static DosTest t;
@@ -60,14 +61,30 @@ static pid_t dosbox_start(const char *po_dir, const char *program, const char *a
         g_autofree char *mount_c = g_strdup_printf("mount c \"%s\"", po_dir);
         g_autofree char *mount_d = g_strdup_printf("mount d \"%s\"", t.tools);
         g_autofree char *command = g_strdup_printf("D:\\%s.COM %s", program, args);
-        const char *argv[] = {getenv("DOSBOX"), "-noconsole", "-c", mount_c, "-c", mount_d, "-c", "c:",
-                              "-c", command, "-c", "exit", NULL};
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_ptr_array_add(argv, getenv(t.dosbox_x ? "DOSBOX_X" : "DOSBOX"));
+        if (t.dosbox_x) {
+                /* No GUI, its built-in defaults (share emulation on), no
+                 * question about a working folder. */
+                const char *flags[] = {"-nogui", "-nomenu", "-fastlaunch", "-nopromptfolder",
+                                       "-defaultconf"};
+                for (size_t i = 0; i < G_N_ELEMENTS(flags); i++)
+                        g_ptr_array_add(argv, (char *)flags[i]);
+        } else {
+                g_ptr_array_add(argv, "-noconsole");
+        }
+        const char *commands[] = {mount_c, mount_d, "c:", command, "exit"};
+        for (size_t i = 0; i < G_N_ELEMENTS(commands); i++) {
+                g_ptr_array_add(argv, "-c");
+                g_ptr_array_add(argv, (char *)commands[i]);
+        }
+        g_ptr_array_add(argv, NULL);
         g_auto(GStrv) env = g_get_environ();
         env = g_environ_setenv(env, "HOME", t.home, TRUE);
         env = g_environ_setenv(env, "SDL_VIDEODRIVER", "dummy", TRUE);
         env = g_environ_setenv(env, "SDL_AUDIODRIVER", "dummy", TRUE);
         g_autofree char *log = g_build_filename(t.tools, log_name, NULL);
-        return interop_spawn_logged(argv, (const char *const *)env, log);
+        return interop_spawn_logged((const char *const *)argv->pdata, (const char *const *)env, log);
 }
 
 static void dosbox_finish(pid_t pid, const char *what)
@@ -128,8 +145,11 @@ static void dos_copy_programs(void)
  * @options), the programs on D:, and a DOSBox that runs them. */
 static void dos_setup(const char *const *options)
 {
-        const char *dosbox = getenv("DOSBOX");
+        const char *dosbox = getenv(t.dosbox_x ? "DOSBOX_X" : "DOSBOX");
         const char *dir = getenv("DOS_PROGRAMS");
+        if ((!dosbox || !*dosbox) && t.dosbox_x)
+                dos_skip("dosbox-x not found at build time (Debian 13 ships the package "
+                         "dosbox-x, Debian 12 does not)");
         if (!dosbox || !*dosbox)
                 dos_skip("dosbox not found at build time (Debian package dosbox)");
         if (!dir || !*dir)
@@ -337,6 +357,17 @@ Test(dos, dos_create_on_a_busy_queue_never_holds_its_folder)
         mount_fixture_expect_quiet(&t.harness);
 }
 
+/* The same under DOSBox-X, whose share emulation takes its own fcntl
+ * locks (byte 2^32) beside the daemon's sessions. */
+Test(dos, dosbox_x_create_on_a_busy_queue_never_holds_its_folder)
+{
+        t.dosbox_x = true;
+        dos_setup(NULL);
+        dos_create_meets_busy_queue("EXTERNAL", "open-0lk");
+        dos_create_meets_busy_queue("V20", "create-0nn");
+        mount_fixture_expect_quiet(&t.harness);
+}
+
 /* ---- two emulators, one queue ----------------------------------------- */
 
 #define LOOP_SESSIONS 12
@@ -378,6 +409,19 @@ Test(dos, dos_external_and_gateway_share_one_queue)
         dos_setup(NULL);
         g_autofree char *ext = NULL, *gw = NULL;
         dos_run_both_loops(t.harness.mnt, "LOOP", &ext, &gw);
+        cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS, "External sessions: [%s]", ext);
+        cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS, "gateway sessions: [%s]", gw);
+        cr_expect(all_ok(ext), "External saw an error or the other's hold: [%s]", ext);
+        cr_expect(all_ok(gw), "the gateway saw an error or the other's hold: [%s]", gw);
+        mount_fixture_expect_quiet(&t.harness);
+}
+
+Test(dos, dosbox_x_external_and_gateway_share_one_queue)
+{
+        t.dosbox_x = true;
+        dos_setup(NULL);
+        g_autofree char *ext = NULL, *gw = NULL;
+        dos_run_both_loops(t.harness.mnt, "XLOOP", &ext, &gw);
         cr_expect_eq(count_lines(ext, "open-0lk 0000"), LOOP_SESSIONS, "External sessions: [%s]", ext);
         cr_expect_eq(count_lines(gw, "open-key-read 0000"), LOOP_SESSIONS, "gateway sessions: [%s]", gw);
         cr_expect(all_ok(ext), "External saw an error or the other's hold: [%s]", ext);
