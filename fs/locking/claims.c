@@ -179,19 +179,20 @@ static void claim_deferred_drop(Mailbags *mailbags, Claim *claim)
         claim_unref(claim);
 }
 
-/* The deferred claim of the process @pid still waiting, if any: its
- * postoffice, kind and mailbag are copied into @into. */
-static bool claim_deferred_of(Mailbags *mailbags, pid_t pid, Claim *into)
+/* Whether @claim's process has a deferred claim still waiting: then its
+ * postoffice, kind and mailbag are copied into @claim, which waits for
+ * the same lease (claim_follow). */
+static bool claim_deferred_of(Mailbags *mailbags, Claim *claim)
 {
         bool found = false;
         g_mutex_lock(&mailbags->deferred_mutex);
         for (guint i = 0; i < mailbags->deferred->len && !found; i++) {
                 const Claim *d = g_ptr_array_index(mailbags->deferred, i);
-                if (d->caller.pid != pid)
+                if (d->caller.pid != claim->caller.pid)
                         continue;
-                into->po = d->po;
-                into->plan.kind = d->plan.kind;
-                g_strlcpy(into->plan.name, d->plan.name, sizeof(into->plan.name));
+                claim->po = d->po;
+                claim->plan.kind = d->plan.kind;
+                g_strlcpy(claim->plan.name, d->plan.name, sizeof(claim->plan.name));
                 found = true;
         }
         g_mutex_unlock(&mailbags->deferred_mutex);
@@ -302,18 +303,14 @@ static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
         if (claim->caller.pid == 0)
                 caller_identify(claim->thread_id, &claim->caller.pid, claim->caller.program,
                                 sizeof(claim->caller.program));
-        Claim wanted = {0};
-        if (!claim_deferred_of(mailbags, claim->caller.pid, &wanted))
+        /* The open's own plan is made once the wait is over: it may hold
+         * a different lease by then. */
+        if (!claim_deferred_of(mailbags, claim))
                 return 0;
-        /* The open's own plan is made again once the wait is over: it may
-         * hold a different lease by then. */
-        claim->po = wanted.po;
-        claim->plan.kind = wanted.plan.kind;
-        g_strlcpy(claim->plan.name, wanted.plan.name, sizeof(claim->plan.name));
         claim->follow_ref = mailbags_new_ref(mailbags);
         LeaseRequest request = {
-                .kind = wanted.plan.kind,
-                .name = wanted.plan.name,
+                .kind = claim->plan.kind,
+                .name = claim->plan.name,
                 .pid = claim->caller.pid,
                 .program = claim->caller.program,
                 .protocol = "deferred",
@@ -323,7 +320,7 @@ static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
                 .done = claim_follow_done,
                 .opaque = claim,
         };
-        int r = lease_acquire(wanted.po->leases, &request, wait_id);
+        int r = lease_acquire(claim->po->leases, &request, wait_id);
         if (r == LEASE_PENDING) {
                 log_debug("open of %s by pid %d waits for the lease its create deferred",
                           claim->relpath, (int)claim->caller.pid);
@@ -331,7 +328,7 @@ static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
         }
         /* Came meanwhile (or cannot be waited for): nothing to wait for. */
         if (r == 0)
-                lease_release(wanted.po->leases, wanted.plan.kind, wanted.plan.name,
+                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name,
                               claim->follow_ref);
         claim->follow_ref = 0;
         return 0;
@@ -415,8 +412,7 @@ int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node, i
                 /* A lock file: the hold is the file's until it is unlinked. */
                 struct stat st;
                 bool known = fd >= 0 && fstat(fd, &st) == 0;
-                mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node,
-                                          known ? &st : NULL, plan, claim->ref, claim->caller.pid);
+                claim_hand_to_registry(mailbags, claim, parent_node, known ? &st : NULL);
                 *claim_ref = NULL;
                 claim_free(claim);
         }

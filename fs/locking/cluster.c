@@ -141,7 +141,8 @@ static bool cluster_file_is_local(int fd)
  * (*@created). It must be the daemon's own: anyone who could open it could
  * hold a lock on a lease's byte and freeze that queue, or on the version
  * window and have the postoffice refused. */
-static int cluster_file_open(int dir_fd, const char *shown, bool *created, GError **error)
+static int cluster_file_open(int dir_fd, const char *shown, bool *created, struct stat *st,
+                             GError **error)
 {
         /* O_NONBLOCK: a FIFO planted under the name must not hold us. */
         const int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
@@ -154,9 +155,8 @@ static int cluster_file_open(int dir_fd, const char *shown, bool *created, GErro
                             "%s/%s: %s", shown, CLUSTER_FILE, g_strerror(errno));
                 return -1;
         }
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-            st.st_nlink != 1) {
+        if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_uid != geteuid() ||
+            st->st_nlink != 1) {
                 g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
                             "%s/%s is not the daemon's own file (it must be a regular file "
                             "owned by uid %u with one link); remove it", shown,
@@ -164,7 +164,7 @@ static int cluster_file_open(int dir_fd, const char *shown, bool *created, GErro
                 close(fd);
                 return -1;
         }
-        if ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0) {
+        if ((st->st_mode & 077) && fchmod(fd, st->st_mode & 0700) < 0) {
                 g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                             "%s/%s: cannot make it private: %s", shown, CLUSTER_FILE,
                             g_strerror(errno));
@@ -202,10 +202,7 @@ static int cluster_dir_flock(int dir_fd, int how)
  * removed under another daemon. */
 static bool cluster_others_serve(int dir_fd)
 {
-        int r = cluster_dir_flock(dir_fd, LOCK_EX);
-        if (r == -EWOULDBLOCK)
-                return true;
-        if (r < 0)
+        if (cluster_dir_flock(dir_fd, LOCK_EX) < 0)
                 return true;
         cluster_dir_flock(dir_fd, LOCK_SH);
         return false;
@@ -221,13 +218,12 @@ Cluster *cluster_open(int po_dirfd, const char *po_path, GError **error)
                 return NULL;
         }
         bool created = false;
-        int fd = cluster_file_open(dir_fd, shown, &created, error);
+        struct stat st;
+        int fd = cluster_file_open(dir_fd, shown, &created, &st, error);
         if (fd < 0) {
                 close(dir_fd);
                 return NULL;
         }
-        struct stat st;
-        fstat(fd, &st);
 
         Cluster *locks = g_new0(Cluster, 1);
         g_rw_lock_init(&locks->fd_lock);
@@ -347,6 +343,16 @@ static void cluster_range_note(Cluster *locks, off_t offset, short type)
         g_mutex_unlock(&locks->state_mutex);
 }
 
+/* Whether the lease file's name still leads to the file held. With
+ * fd_lock held. */
+static bool cluster_name_is_ours(Cluster *locks)
+{
+        struct stat named;
+        return locks->fd < 0 ||
+               (fstatat(locks->dir_fd, CLUSTER_FILE, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+                named.st_dev == locks->file_dev && named.st_ino == locks->file_ino);
+}
+
 /* Joins the lease file now under the name, after the one held was removed
  * or replaced on the backing store: every lock this daemon held is taken
  * again there, every mark written again, and the old file closed. Its
@@ -356,14 +362,13 @@ static void cluster_rejoin(Cluster *locks)
 {
         g_autoptr(GError) error = NULL;
         g_rw_lock_writer_lock(&locks->fd_lock);
-        struct stat named;
-        if (locks->fd < 0 || (fstatat(locks->dir_fd, CLUSTER_FILE, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-                              named.st_dev == locks->file_dev && named.st_ino == locks->file_ino)) {
+        if (cluster_name_is_ours(locks)) {
                 g_rw_lock_writer_unlock(&locks->fd_lock);
                 return; /* closed, or joined meanwhile */
         }
         bool created = false;
-        int fd = cluster_file_open(locks->dir_fd, locks->po_path, &created, &error);
+        struct stat st;
+        int fd = cluster_file_open(locks->dir_fd, locks->po_path, &created, &st, &error);
         if (fd < 0) {
                 g_rw_lock_writer_unlock(&locks->fd_lock);
                 log_warning("%s/%s was removed or replaced on the backing store, and cannot be "
@@ -393,8 +398,6 @@ static void cluster_rejoin(Cluster *locks)
         g_mutex_unlock(&locks->state_mutex);
         if (created && cluster_others_serve(locks->dir_fd))
                 locks->fresh_until_us = g_get_monotonic_time() + CLUSTER_REJOIN_GRACE_MS * 1000;
-        struct stat st;
-        fstat(fd, &st);
         close(locks->fd);
         locks->fd = fd;
         locks->file_dev = st.st_dev;
@@ -422,10 +425,7 @@ static void cluster_check(Cluster *locks)
             !atomic_compare_exchange_strong(&locks->checked_us, &last, now))
                 return;
         g_rw_lock_reader_lock(&locks->fd_lock);
-        struct stat named;
-        bool same = locks->fd < 0 ||
-                    (fstatat(locks->dir_fd, CLUSTER_FILE, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-                     named.st_dev == locks->file_dev && named.st_ino == locks->file_ino);
+        bool same = cluster_name_is_ours(locks);
         g_rw_lock_reader_unlock(&locks->fd_lock);
         if (!same)
                 cluster_rejoin(locks);
@@ -442,16 +442,6 @@ gint64 cluster_keep_joined(Cluster *locks)
                 return G_MAXINT64;
         cluster_check(locks);
         return atomic_load(&locks->checked_us) + CLUSTER_CHECK_MS * 1000;
-}
-
-/* Whether the lease file's name still leads to the file held. With
- * fd_lock held. */
-static bool cluster_name_is_ours(Cluster *locks)
-{
-        struct stat named;
-        return locks->fd < 0 ||
-               (fstatat(locks->dir_fd, CLUSTER_FILE, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-                named.st_dev == locks->file_dev && named.st_ino == locks->file_ino);
 }
 
 static int cluster_take_range(Cluster *locks, LeaseKind kind, const char *name)
