@@ -245,8 +245,9 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         bool keeps_names = entry_keeps_names(victim);
         inode_table_unlinked(fs->inodes, parent, name, &victim);
         g_rw_lock_writer_unlock(&fs->names_lock);
-        /* A postoffice's folder gone: its thread and descriptors go too
-         * (found by its path, before the path is forgotten). */
+        /* A postoffice's folder gone: its descriptors go too, and it
+         * leaves the watch thread (found by its path, before the path is
+         * forgotten). */
         if ((flags & AT_REMOVEDIR) && removed)
                 mailbags_folder_removed(&fs->mailbags, removed);
         entry_name_removed(fs, removed);

@@ -3,11 +3,13 @@
  * manager's life cycle) and lease-info.c (snapshots and counters). Nothing
  * outside those files includes it.
  *
- * Everything here is guarded by LeaseManager.mutex, the only lock; the
- * invariants are listed at the top of lease.c.
+ * Everything here is guarded by LeaseManager.mutex, the manager's only
+ * lock; the invariants are listed at the top of lease.c. The watcher
+ * (lease-watch.c) has its own mutex, never held together with a manager's.
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,9 +76,11 @@ struct LeaseWaiter {
 struct LeaseManager {
         LeaseConfig config;                   /* immutable */
         int timeout_ms[LEASE_KIND_COUNT];     /* immutable */
-        int wake_fd;                          /* eventfd; set once, and to -1 by
-                                               * lease_manager_stop() under mutex */
-        GThread *watch_thread;                /* immutable */
+        LeaseWatcher *watcher;                /* immutable; config.watcher, or owned */
+        bool owns_watcher;                    /* immutable */
+        uint64_t watch_serial;                /* immutable; the manager's entry there */
+        atomic_bool watch_dirty;              /* lease_wake() set it since the watch
+                                               * thread's last visit */
 
         GMutex mutex;
         GHashTable *resources;   /* guarded by mutex; key -> LeaseResource* */
@@ -89,8 +93,8 @@ struct LeaseManager {
         unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
         bool stopping;           /* guarded by mutex */
-        bool watch_stopped;      /* guarded by mutex; lease_manager_stop() joined the
-                                  * watch thread: pidfds are closed at once */
+        bool watch_stopped;      /* guarded by mutex; lease_manager_stop() took the
+                                  * manager off its watcher: pidfds are closed at once */
         bool watch_unchecked;    /* guarded by mutex; the watch thread sleeps without
                                   * a time limit, so a grant must wake it to keep
                                   * the lease file joined (cluster_keep_joined) */

@@ -128,17 +128,6 @@ char *lease_key(LeaseKind kind, const char *name)
         return g_strdup_printf("%d:%s", (int)kind, name);
 }
 
-void lease_wake(LeaseManager *m)
-{
-        uint64_t one = 1;
-        /* -1 once the manager is stopped: the write fails, harmlessly. */
-        ssize_t n = write(m->wake_fd, &one, sizeof(one));
-
-        /* Only fails with EAGAIN when the counter is already huge, which
-         * means a wake-up is pending anyway. */
-        (void)n;
-}
-
 bool lease_pidfd_exited(int pidfd)
 {
         struct pollfd pfd = { .fd = pidfd, .events = POLLIN };

@@ -135,7 +135,26 @@ typedef void (*LeaseNotifyFn)(void *user_data, const LeaseEvent *event);
  * share (cluster.h). */
 typedef struct Cluster Cluster;
 
+/* The watch thread: one thread that polls the pidfds of the processes
+ * holding or waiting in any number of managers, and wakes for their
+ * deadlines and remote retries. A daemon makes one for all its
+ * postoffices, so a postoffice costs no thread of its own. */
+typedef struct LeaseWatcher LeaseWatcher;
+
+/* Starts a watch thread. Returns NULL and sets @error (G_FILE_ERROR) when
+ * its eventfd or thread cannot be had. */
+LeaseWatcher *lease_watcher_new(GError **error);
+
+/* Stops and joins the thread. Every manager using it must be stopped
+ * first (lease_manager_stop() or lease_manager_free()). NULL is a no-op. */
+void lease_watcher_free(LeaseWatcher *watcher);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseWatcher, lease_watcher_free)
+
 typedef struct {
+        /* Optional, borrowed: the watch thread this manager shares with
+         * others; it must outlive the manager's stop. NULL: the manager
+         * starts a thread of its own. */
+        LeaseWatcher *watcher;
         /* Default waits per kind in milliseconds; 0 picks the built-in
          * defaults (10 s, 10 s, 2 s). */
         int session_timeout_ms;
@@ -160,22 +179,25 @@ typedef struct {
 
 typedef struct LeaseManager LeaseManager;
 
-/* Creates a manager and starts its watch thread. @config is copied. Returns
- * NULL and sets @error (G_FILE_ERROR) when the config is invalid or the
- * eventfd or thread cannot be created. */
+/* Creates a manager, watched by config->watcher or by a thread of its own.
+ * @config is copied. Returns NULL and sets @error (G_FILE_ERROR) when the
+ * config is invalid or its own watch thread cannot be started. */
 LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error);
 
-/* Fails every waiter with -ECANCELED, stops the watch thread and closes
- * the descriptors it needs (its eventfd, the pidfds of processes holding
+/* Fails every waiter with -ECANCELED, takes the manager off its watch
+ * thread (waiting for a callback of this manager running there, if any)
+ * and closes the descriptors it needs (the pidfds of processes holding
  * nothing), for a postoffice that is gone. The manager stays valid: every
  * call is safe, a new request answers -ECANCELED, holds left (if any) can
- * still be released. Idempotent; lease_manager_free() calls it. */
+ * still be released. Idempotent; lease_manager_free() calls it. Never from
+ * one of this manager's callbacks. */
 void lease_manager_stop(LeaseManager *manager);
 
 /* Fails every remaining waiter with -ECANCELED (on the calling thread),
- * stops and joins the watch thread, and frees everything. Remaining holds
- * simply vanish: no LEASE_EVENT_HOLD_ENDED. No other thread may use the manager once
- * this is called, except the done callbacks it runs. NULL is a no-op. */
+ * stops the manager (and its own watch thread, if it has one), and frees
+ * everything. Remaining holds simply vanish: no LEASE_EVENT_HOLD_ENDED. No
+ * other thread may use the manager once this is called, except the done
+ * callbacks it runs. NULL is a no-op. */
 void lease_manager_free(LeaseManager *manager);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LeaseManager, lease_manager_free)
 

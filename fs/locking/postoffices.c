@@ -46,11 +46,14 @@ struct Postoffices {
         GHashTable *incomplete_noted; /* path -> itself; guarded by mutex */
         GHashTable *refused; /* path -> PostofficeRefusal*: set-up failed; guarded by mutex */
         /* Postoffices whose folder was removed: out of both maps, stopped
-         * (no thread, no descriptor), kept only because a request that
+         * (off the watch thread, no descriptor), kept only because a request that
          * looked one up just before may still use it; freed after
          * POSTOFFICES_RETIRED_GRACE_US, or with the registry. Guarded by
          * mutex. */
         GPtrArray *retired;
+        /* The one watch thread of every postoffice's lease manager; NULL if
+         * it could not be started (each manager then tries its own). */
+        LeaseWatcher *watcher;
 };
 
 /* A postoffice that could not be protected is asked about again only
@@ -84,6 +87,11 @@ Postoffices *postoffices_new(const PostofficesConfig *config)
         registry->incomplete_noted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         registry->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         registry->retired = g_ptr_array_new_with_free_func((GDestroyNotify)postoffice_slot_free);
+        g_autoptr(GError) error = NULL;
+        registry->watcher = lease_watcher_new(&error);
+        if (!registry->watcher)
+                log_error("%s; each postoffice will try a watch thread of its own", error->message);
+        registry->config.lease_config.watcher = registry->watcher;
         return registry;
 }
 
@@ -92,8 +100,8 @@ void postoffices_free(Postoffices *registry)
         if (!registry)
                 return;
         /* Every lease manager first, while the maps and paths they log by
-         * are whole: each fails its waiters on this thread, and the others'
-         * watch threads may still call back meanwhile. */
+         * are whole: each fails its waiters on this thread, and the watch
+         * thread may still call back for the others meanwhile. */
         GHashTableIter iter;
         gpointer value;
         g_hash_table_iter_init(&iter, registry->by_identity);
@@ -101,6 +109,7 @@ void postoffices_free(Postoffices *registry)
                 g_clear_pointer(&((PostofficeSlot *)value)->po.leases, lease_manager_free);
         /* Retired ones are stopped already: nothing of theirs calls back. */
         g_ptr_array_unref(registry->retired);
+        lease_watcher_free(registry->watcher);
         g_hash_table_unref(registry->by_path);
         g_hash_table_unref(registry->by_identity);
         g_hash_table_unref(registry->incomplete_noted);

@@ -53,6 +53,7 @@ static GPtrArray *t_log;        /* guarded by t_lock; char* "P:message" */
 static unsigned t_warnings;     /* guarded by t_lock */
 static unsigned t_warnings_expected;
 static LeaseManager *t_manager;
+static LeaseWatcher *t_watcher; /* the watch thread every test manager shares */
 static Done t_unused;           /* done of requests expected to be answered at once */
 /* Done records outlive the test body: teardown's lease_manager_free() still
  * completes whatever a test (or a failed assertion) left queued. */
@@ -249,6 +250,7 @@ static LeaseManager *new_manager_warning(int session_ms, int exclusive_ms, int h
                 .exclusive_timeout_ms = exclusive_ms,
                 .hold_warning_ms = hold_warning_ms,
                 .notify = on_event,
+                .watcher = t_watcher,
         };
         g_autoptr(GError) error = NULL;
         LeaseManager *m = lease_manager_new(&config, &error);
@@ -273,6 +275,9 @@ static void setup(void)
         memset(&t_unused, 0, sizeof(t_unused));
         memset(t_done_pool, 0, sizeof(t_done_pool));
         t_done_used = 0;
+        g_autoptr(GError) error = NULL;
+        t_watcher = lease_watcher_new(&error);
+        cr_assert_not_null(t_watcher, "%s", error ? error->message : "?");
         t_manager = new_manager(LONG_MS, LONG_MS);
 }
 
@@ -282,6 +287,7 @@ static void teardown(void)
         unsigned warnings;
 
         g_clear_pointer(&t_manager, lease_manager_free);
+        g_clear_pointer(&t_watcher, lease_watcher_free);
         for (guint i = 0; i < t_children->len; i++)
                 kill(g_array_index(t_children, pid_t, i), SIGKILL);
         for (guint i = 0; i < t_children->len; i++)
@@ -1180,4 +1186,70 @@ Test(lease, kept_process_records_are_bounded_and_end_with_their_process)
         for (int tries = 0; tries < 500 && count_open_fds() > before; tries++)
                 g_usleep(10 * 1000);
         cr_assert_eq(count_open_fds(), before, "pidfds of exited processes left open");
+}
+
+static long thread_count(void)
+{
+        g_autofree char *status = NULL;
+        cr_assert(g_file_get_contents("/proc/self/status", &status, NULL, NULL));
+        const char *t = strstr(status, "Threads:");
+        cr_assert_not_null(t);
+        return strtol(t + strlen("Threads:"), NULL, 10);
+}
+
+/* One watch thread serves many managers: each manager's dead holders,
+ * timeouts and stop stay its own, and a manager costs no thread. */
+Test(lease, managers_sharing_one_watch_thread_are_watched_apart)
+{
+        enum { MANAGERS = 24 }; /* t_done_pool bounds the waits */
+        LeaseManager *others[MANAGERS];
+        long threads0 = thread_count();
+        pid_t holder = spawn_child();
+        pid_t waiter = spawn_child();
+
+        for (int i = 0; i < MANAGERS; i++) {
+                others[i] = new_manager(LONG_MS, LONG_MS);
+                LeaseRequest hold = { .kind = LEASE_SESSION, .name = "INQUEUE3", .pid = holder,
+                                      .ref = 1000 + i, .timeout_ms = LONG_MS, .done = on_done,
+                                      .opaque = &t_unused };
+                cr_assert_eq(lease_acquire(others[i], &hold, NULL), 0);
+        }
+        cr_expect_eq(thread_count(), threads0, "%d managers started threads: %ld -> %ld",
+                     MANAGERS, threads0, thread_count());
+
+        /* In each other manager a waiter; in t_manager one that times out. */
+        Done *waits[MANAGERS];
+        for (int i = 0; i < MANAGERS; i++) {
+                waits[i] = new_done();
+                LeaseRequest ask = { .kind = LEASE_SESSION, .name = "INQUEUE3", .pid = waiter,
+                                     .ref = 2000 + i, .timeout_ms = LONG_MS, .done = on_done,
+                                     .opaque = waits[i] };
+                cr_assert_eq(lease_acquire(others[i], &ask, NULL), LEASE_PENDING);
+        }
+        assert_granted(LEASE_SESSION, "INQUEUE3", holder, 1);
+        Done *late = new_done();
+        cr_assert_eq(acquire_full(LEASE_SESSION, "INQUEUE3", waiter, 2, 200, "PROFS.EXE",
+                                  "queue-read", late, NULL),
+                     LEASE_PENDING);
+
+        /* Half the other managers stop while they wait: theirs fail at once. */
+        for (int i = 0; i < MANAGERS / 2; i++) {
+                g_clear_pointer(&others[i], lease_manager_free);
+                cr_assert_eq(wait_done(waits[i]), -ECANCELED);
+        }
+        /* The holder dies: in each manager still there its waiter gets in
+         * (t_manager's holder ref 1 is a lock file: reclaimed, logged). */
+        t_warnings_expected = 1 + MANAGERS / 2;
+        cr_assert_eq(wait_done(late), -EBUSY, "t_manager's waiter did not time out");
+        kill_child(holder);
+        for (int i = MANAGERS / 2; i < MANAGERS; i++) {
+                cr_assert_eq(wait_done(waits[i]), 0, "manager %d", i);
+                g_autoptr(LeaseInfo) info = lease_manager_lookup(others[i], LEASE_SESSION,
+                                                                 "INQUEUE3");
+                cr_assert_eq(info->holder, waiter);
+                lease_release(others[i], LEASE_SESSION, "INQUEUE3", 2000 + i);
+                g_clear_pointer(&others[i], lease_manager_free);
+        }
+        cr_assert_eq(wait_gone(1 + MANAGERS / 2)->reason, LEASE_END_DIED);
+        cr_expect_eq(thread_count(), threads0);
 }
