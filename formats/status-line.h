@@ -55,6 +55,16 @@
  * root when it was first locked ("?" when not shown). Locks of other
  * daemons and of processes on the backing store are not listed.
  *
+ * Freeze lines: PO_STATUS_ATTR_FREEZE of a postoffice folder, one line per
+ * operator's freeze held (po-freeze), then the last refusal of one:
+ *   frozen pid=N since=ISO8601 leases=N
+ *   refused KIND NAME postoffice=PATH error=TEXT waited_ms=N
+ *        [pid=N program=P protocol=P] [holder=other-daemon]
+ * A freeze is asked for with PO_FREEZE_IOCTL on the folder, opened
+ * through the mount by root: its argument is how long to wait in
+ * milliseconds (0: let go); it returns once everything is held (0) or
+ * nothing is (EBUSY and the like, the refused line says why).
+ *
  * Daemons before postoffices were named wrote lease lines without
  * postoffice=, a stats value of fields alone ("acquisitions=N ...") and
  * records lines without the leading "records"; po_status_line_as_lease()
@@ -63,6 +73,8 @@
 #pragma once
 
 #include <glib.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 #include <stdbool.h>
 
 G_BEGIN_DECLS
@@ -79,6 +91,9 @@ G_BEGIN_DECLS
 #define PO_STATUS_ATTR_RECORDS "user.mailbag.records"
 #define PO_STATUS_ATTR_BREAK "user.mailbag.break"
 #define PO_STATUS_ATTR_RANGES "user.mailbag.ranges"
+#define PO_STATUS_ATTR_FREEZE "user.mailbag.freeze"
+/* _IOW('M', 1, uint32_t): see the freeze lines below. */
+#define PO_FREEZE_IOCTL _IOW('M', 1, uint32_t)
 
 /* A value longer than PO_STATUS_PAGE_MAX bytes (a mount with thousands of
  * postoffices or locks) is served in pages under the kernel's 64 KiB limit

@@ -1,15 +1,20 @@
-/* ops-dir.c - directory listing. A directory handle keeps its backing
- * descriptor open while the client lists it; offsets are the backing
- * directory's own telldir() cookies, so a listing resumes where it left
- * off even across getdents calls. */
+/* ops-dir.c - directory listing, and the one request made on a directory
+ * handle (an operator's freeze of a postoffice). A directory handle keeps
+ * its backing descriptor open while the client lists it; offsets are the
+ * backing directory's own telldir() cookies, so a listing resumes where it
+ * left off even across getdents calls. */
 #include "ops.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "freeze.h"
+#include "status-line.h"
 
 typedef struct {
         DIR *stream;
@@ -118,4 +123,34 @@ void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file
         int fd = dirfd(open_dir_of(fi)->stream);
         int r = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
         ops_reply_status(req, OPS_FSYNCDIR, r);
+}
+
+void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+               struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+               size_t out_bufsz)
+{
+        (void)arg;
+        (void)fi;
+        (void)out_bufsz;
+        if (cmd != PO_FREEZE_IOCTL || !(flags & FUSE_IOCTL_DIR) || in_bufsz != sizeof(uint32_t)) {
+                ops_reply_status(req, OPS_IOCTL, -ENOTTY);
+                return;
+        }
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        if (ctx->uid != 0) {
+                ops_reply_status(req, OPS_IOCTL, -EPERM);
+                return;
+        }
+        uint32_t timeout_ms;
+        memcpy(&timeout_ms, in_buf, sizeof(timeout_ms));
+        Mailbagfs *fs = ops_fs(req);
+        int error = 0;
+        g_autofree char *path = ops_node_path(fs, ino, &error);
+        /* Waits for the whole freeze: a directory handle's request holds
+         * no lock of the folder, in the kernel or here. */
+        int r = path ? freeze_folder(&fs->mailbags, path, ctx->pid, timeout_ms) : error;
+        if (r < 0)
+                ops_reply_status(req, OPS_IOCTL, r);
+        else
+                fuse_reply_ioctl(req, 0, NULL, 0);
 }

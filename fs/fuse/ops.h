@@ -75,6 +75,7 @@ typedef enum {
         OPS_GETATTR,
         OPS_GETLK,
         OPS_GETXATTR,
+        OPS_IOCTL,
         OPS_LINK,
         OPS_LISTXATTR,
         OPS_LOOKUP,
@@ -223,3 +224,7 @@ void ops_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void ops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+/* PO_FREEZE_IOCTL on a postoffice folder, by root (freeze.h); nothing else. */
+void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+               struct fuse_file_info *fi, unsigned flags, const void *in_buf, size_t in_bufsz,
+               size_t out_bufsz);

@@ -65,6 +65,12 @@ void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
         caller_program_name(*pid, program, size);
 }
 
+pid_t caller_session_of(pid_t pid)
+{
+        pid_t session = getsid(pid);
+        return session > 0 ? session : 0;
+}
+
 void caller_program_name(pid_t pid, char *buf, size_t size)
 {
         char path[64];

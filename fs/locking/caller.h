@@ -18,6 +18,9 @@ void caller_program_name(pid_t pid, char *buf, size_t size);
  * thread leads its process (a single-threaded program). */
 void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size);
 
+/* The session of process @pid (getsid), 0 when it is gone. */
+pid_t caller_session_of(pid_t pid);
+
 /* The real uid of process @pid: 0 with *@uid set, or -errno. */
 int caller_process_uid(pid_t pid, uid_t *uid);
 

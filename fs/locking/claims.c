@@ -199,6 +199,13 @@ static bool claim_deferred_of(Mailbags *mailbags, Claim *claim)
         return found;
 }
 
+/* The caller's session, looked up only while the postoffice is frozen:
+ * the command an operator's freeze runs shares its hold. */
+static pid_t claim_session(const Claim *claim)
+{
+        return atomic_load(&claim->po->frozen) ? caller_session_of(claim->caller.pid) : 0;
+}
+
 /* Asks for @claim's own lease, as planned: 0 (held), LEASE_PENDING
  * (claim_lease_done follows) or the caller's -errno. */
 static int claim_acquire(Claim *claim, uint64_t *wait_id)
@@ -216,6 +223,7 @@ static int claim_acquire(Claim *claim, uint64_t *wait_id)
                 .wait_if_closing = wait.wait_if_closing,
                 .done = wait.deferred ? claim_deferred_done : claim_lease_done,
                 .opaque = claim,
+                .session = claim_session(claim),
         };
         if (wait.deferred) {
                 /* Both owners, and listed, before the callback may run. */
@@ -319,6 +327,7 @@ static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
                 .timeout_ms = INT_MAX,
                 .done = claim_follow_done,
                 .opaque = claim,
+                .session = claim_session(claim),
         };
         int r = lease_acquire(claim->po->leases, &request, wait_id);
         if (r == LEASE_PENDING) {

@@ -48,6 +48,7 @@ struct LeaseResource {
         gint64 since_us;
         gint64 held_from_us; /* monotonic, for hold_warning_ms */
         bool hold_warned;    /* this hold was logged as long */
+        pid_t admits_session; /* this session's requests join the hold */
         GArray *refs;     /* uint64_t */
         GArray *handles;  /* gboolean per entry of refs: an open file handle */
         GArray *closing;  /* gboolean per entry of refs: its opener has closed it */
@@ -67,6 +68,7 @@ struct LeaseWaiter {
         char *protocol;
         uint64_t ref;
         bool handle;
+        pid_t admits_session;
         int timeout_ms;
         gint64 deadline_us; /* monotonic */
         LeaseDoneFn done;

@@ -351,9 +351,10 @@ static bool lease_hold_is_closing(const LeaseResource *r)
 }
 
 static void lease_hold_begin(LeaseResource *r, LeaseProcess *p, const char *program,
-                             const char *protocol, uint64_t ref, bool handle)
+                             const char *protocol, uint64_t ref, bool handle, pid_t admits_session)
 {
         r->holder = p;
+        r->admits_session = admits_session;
         p->users++;
         p->held = g_list_prepend(p->held, r);
         r->program = g_strdup(program);
@@ -409,7 +410,8 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, bool may_yield, 
                 return;
         p = head->process;
         /* Begin the hold before unlinking: it keeps p alive. */
-        lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle);
+        lease_hold_begin(r, p, head->program, head->protocol, head->ref, head->handle,
+                         head->admits_session);
         lease_watch_granted(m);
         for (l = r->waiters.head; l;) {
                 LeaseWaiter *w = l->data;
@@ -435,6 +437,7 @@ static void lease_hold_finish(LeaseManager *m, LeaseResource *r, GArray *calls)
         LeaseProcess *p = r->holder;
 
         r->holder = NULL;
+        r->admits_session = 0;
         g_array_set_size(r->refs, 0);
         g_array_set_size(r->handles, 0);
         g_array_set_size(r->closing, 0);
@@ -705,7 +708,8 @@ static int lease_acquire_grant(LeaseManager *m, LeaseResource *r, LeaseProcess *
 {
         const LeaseRequest *req = ask->req;
 
-        lease_hold_begin(r, p, ask->program, ask->protocol, req->ref, req->handle);
+        lease_hold_begin(r, p, ask->program, ask->protocol, req->ref, req->handle,
+                         req->admits_session);
         lease_watch_granted(m);
         m->stats.acquisitions++;
         lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s)",
@@ -776,6 +780,7 @@ static int lease_acquire_enqueue(LeaseManager *m, LeaseResource *r, LeaseProcess
         w->protocol = g_strdup(ask->protocol);
         w->ref = req->ref;
         w->handle = req->handle;
+        w->admits_session = req->admits_session;
         w->timeout_ms = timeout_ms;
         w->deadline_us = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
         w->done = req->done;
@@ -843,6 +848,10 @@ static int lease_acquire_locked(LeaseManager *m, const LeaseAsk *ask, uint64_t *
         }
         if (r && r->holder && !r->holder->exited && r->holder->pid == req->pid &&
             !lease_pidfd_exited(r->holder->pidfd))
+                return lease_acquire_reenter(m, r, ask, calls);
+        /* A process of the session the hold admits (the command an
+         * operator's freeze runs) works under the holder's hold. */
+        if (r && r->holder && r->admits_session > 0 && req->session == r->admits_session)
                 return lease_acquire_reenter(m, r, ask, calls);
 
         /* Reclaims a dead record of this pid, possibly freeing r. */

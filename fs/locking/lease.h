@@ -92,6 +92,13 @@ typedef struct {
                                * of the hold is marked closing */
         LeaseDoneFn done;     /* required unless timeout_ms == 0 */
         void *opaque;         /* passed to done */
+        /* The requester's session id (getsid), 0 when not looked up: a
+         * hold that admits that session takes the request as its own
+         * holder's re-entry (@ref joins the hold at once). */
+        pid_t session;
+        /* Set by a holder whose hold the processes of this session share
+         * (an operator's freeze and the command it runs); 0: none. */
+        pid_t admits_session;
 } LeaseRequest;
 
 /* What the manager tells the module above it (calls go down: this is the

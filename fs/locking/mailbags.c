@@ -11,6 +11,7 @@
 
 #include "caller.h"
 #include "fd-util.h"
+#include "freeze.h"
 #include "log.h"
 
 /* How deep below the served folder the start-up walk looks for
@@ -64,6 +65,8 @@ static void mailbags_hold_ended(Mailbags *mailbags, Postoffice *po, const char *
                                 LeaseEndReason reason)
 {
         const char *why = reason == LEASE_END_DIED ? "dead process" : "broken hold of process";
+
+        freeze_hold_ended(mailbags, po, pid);
 
         for (unsigned i = 0; i < n_refs; i++) {
                 LockFile file;
@@ -128,6 +131,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         mailbags->misconfigured_pids = g_hash_table_new(g_direct_hash, g_direct_equal);
         g_mutex_init(&mailbags->deferred_mutex);
         mailbags->deferred = g_ptr_array_new();
+        mailbags->freezes = freezes_new();
 
         if (config->profile_path) {
                 mailbags->profile = po_profile_load(config->profile_path, error);
@@ -204,6 +208,7 @@ void mailbags_clear(Mailbags *mailbags)
         g_mutex_clear(&mailbags->misconfigured_mutex);
         g_clear_pointer(&mailbags->deferred, g_ptr_array_unref);
         g_mutex_clear(&mailbags->deferred_mutex);
+        g_clear_pointer(&mailbags->freezes, freezes_free);
 }
 
 static void mailbags_identify(pid_t thread_id, Caller *caller)

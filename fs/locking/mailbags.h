@@ -52,6 +52,7 @@ typedef struct {
         GMutex deferred_mutex;
         GPtrArray *deferred;          /* Claim*, waiting; guarded by deferred_mutex */
         atomic_uint deferred_waiting; /* its length, read without the lock */
+        struct Freezes *freezes;      /* operators' freezes (freeze.c) */
 } Mailbags;
 
 /* The default bound on postoffices protected at once. */

@@ -47,6 +47,9 @@ typedef struct {
         LeaseManager *leases; /* immutable once published */
         LockFiles *lockfiles; /* immutable once published */
         void *owner;          /* the Postoffices' owner, for lease callbacks */
+        /* Operators' freezes of it held now (freeze.c): while 0, no open
+         * needs its caller's session looked up. */
+        atomic_uint frozen;
 } Postoffice;
 
 typedef struct {

@@ -10,6 +10,7 @@
 
 #include "caller.h"
 #include "fd-util.h"
+#include "freeze.h"
 #include "log.h"
 #include "mailbag.h"
 #include "status-line.h"
@@ -21,6 +22,7 @@
 #define ATTR_POSTOFFICES PO_STATUS_ATTR_POSTOFFICES
 #define ATTR_BREAK PO_STATUS_ATTR_BREAK
 #define ATTR_RANGES PO_STATUS_ATTR_RANGES
+#define ATTR_FREEZE PO_STATUS_ATTR_FREEZE
 
 bool xattr_view_reserved(const char *name)
 {
@@ -370,6 +372,9 @@ static int render_postoffice(Mailbags *mailbags, Postoffice *po, const char *pat
                 LeaseStats stats;
                 lease_manager_get_stats(po->leases, &stats);
                 append_stats_line(out, display_path(path), &stats);
+        } else if (g_str_equal(name, ATTR_FREEZE)) {
+                g_autofree char *lines = freeze_describe(mailbags, po);
+                g_string_append(out, lines);
         } else {
                 g_string_free(out, TRUE);
                 return -ENODATA;
@@ -530,6 +535,7 @@ void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GS
                 if (relpath[0] == '\0' || postoffice_folder(mailbags, relpath)) {
                         list_add(list, ATTR_LOCKS);
                         list_add(list, ATTR_STATS);
+                        list_add(list, ATTR_FREEZE);
                 }
                 return;
         }

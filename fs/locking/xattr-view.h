@@ -18,6 +18,8 @@
  * the hold on it (a hung MTA), which is logged; "ban=SECONDS" also refuses
  * the broken holder's process that file's leases for that long (at most a
  * day), so a program that takes the queue again at once cannot.
+ * user.mailbag.freeze of a postoffice folder names the operators' freezes
+ * held (freeze.h) and the last one refused.
  *
  * Values are status lines (formats/status-line.h: one writer, one parser),
  * so both people and mailbag-stat read them. Nothing here is stored on the

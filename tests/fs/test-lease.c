@@ -733,7 +733,7 @@ Test(lease, a_banning_break_keeps_its_holder_out_for_a_while)
 {
         pid_t h = spawn_child(), other = spawn_child();
 
-        t_warnings_expected = 2; /* the ban and the break */
+        t_warnings_expected = 3; /* the ban, its break, the plain break */
         assert_granted(LEASE_SESSION, "INQUEUE3", h, 1);
         cr_assert_eq(lease_break_banning(t_manager, LEASE_SESSION, "INQUEUE3", 400), 0);
         cr_assert(log_contains("refused to pid"));
@@ -1252,4 +1252,47 @@ Test(lease, managers_sharing_one_watch_thread_are_watched_apart)
         }
         cr_assert_eq(wait_gone(1 + MANAGERS / 2)->reason, LEASE_END_DIED);
         cr_expect_eq(thread_count(), threads0);
+}
+
+/* A hold that admits a session (an operator's freeze) takes the requests
+ * of that session's processes as its holder's own; nobody else's. */
+Test(lease, a_hold_admits_the_processes_of_its_session)
+{
+        pid_t freezer = spawn_child(), command = spawn_child(), stranger = spawn_child();
+        pid_t session = getsid(0);
+        LeaseRequest hold = { .kind = LEASE_SESSION, .name = "INQUEUE3", .pid = freezer,
+                              .program = "po-freeze", .protocol = "freeze", .ref = 1,
+                              .timeout_ms = 0, .admits_session = session };
+        cr_assert_eq(lease_acquire(t_manager, &hold, NULL), 0);
+
+        LeaseRequest joins = { .kind = LEASE_SESSION, .name = "INQUEUE3", .pid = command,
+                               .program = "tar", .protocol = "queue-read", .ref = 2,
+                               .handle = true, .timeout_ms = 0, .session = session };
+        cr_assert_eq(lease_acquire(t_manager, &joins, NULL), 0, "the command had to wait");
+        cr_assert_eq(holder_of(LEASE_SESSION, "INQUEUE3"), freezer);
+
+        LeaseRequest outside = joins;
+        outside.pid = stranger;
+        outside.ref = 3;
+        outside.session = session + 1;
+        cr_assert_eq(lease_acquire(t_manager, &outside, NULL), -EBUSY);
+        outside.session = 0; /* not looked up */
+        cr_assert_eq(lease_acquire(t_manager, &outside, NULL), -EBUSY);
+
+        /* The freezer lets go: the command's open handle keeps the hold
+         * until it is closed, then the queue is free. */
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 1);
+        cr_assert_eq(lease_acquire(t_manager, &outside, NULL), -EBUSY);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 2);
+        cr_assert_eq(lease_acquire(t_manager, &outside, NULL), 0);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 3);
+
+        /* A new hold admits nobody unless it says so. */
+        LeaseRequest plain = hold;
+        plain.admits_session = 0;
+        plain.ref = 4;
+        cr_assert_eq(lease_acquire(t_manager, &plain, NULL), 0);
+        joins.ref = 5;
+        cr_assert_eq(lease_acquire(t_manager, &joins, NULL), -EBUSY);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 4);
 }
