@@ -236,11 +236,10 @@ int main(int argc, char **argv)
                         dashes = i;
                         break;
                 }
-        if (dashes == 0 || dashes + 1 >= argc)
-                usage("no COMMAND after --");
-        char **command = argv + dashes + 1;
-        int ours = dashes;
-        argv[dashes] = NULL;
+        char **command = dashes ? argv + dashes + 1 : NULL;
+        int ours = dashes ? dashes : argc;
+        if (dashes)
+                argv[dashes] = NULL;
         g_autoptr(GOptionContext) context = g_option_context_new("PATH -- COMMAND [ARG...]");
         g_option_context_set_summary(context, "Hold a mailbagfs postoffice still while COMMAND "
                                               "runs (a consistent backup).");
@@ -250,6 +249,8 @@ int main(int argc, char **argv)
                 usage(error->message);
         if (timeout_s <= 0 || timeout_s > 86400)
                 usage("--timeout must be 1 to 86400 seconds");
+        if (!command || !command[0])
+                usage("no COMMAND after --");
         if (ours != 2)
                 usage("one PATH, then -- COMMAND");
         const char *path = argv[1];

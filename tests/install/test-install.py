@@ -30,9 +30,9 @@ import opsupport
 checks = {'passed': 0, 'failed': 0}
 ENV = os.environ
 SYSTEMD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-PROGRAMS = ['mailbagfs', 'mkpo', 'po-check', 'po-sim', 'mailbag-stat']
+PROGRAMS = ['mailbagfs', 'mkpo', 'po-check', 'po-sim', 'mailbag-stat', 'po-freeze']
 PAGES = ['man8/mailbagfs.8', 'man1/mailbag-stat.1', 'man8/po-check.8', 'man1/mkpo.1',
-         'man1/po-sim.1']
+         'man1/po-sim.1', 'man8/po-freeze.8']
 UNITS = ['mailbagfs@.service', 'mailbagfs-check@.service', 'mailbagfs-check@.timer',
          'mailbagfs-metrics@.service', 'mailbagfs-metrics@.timer']
 
