@@ -612,6 +612,15 @@ static void prom_add_lease(PromText *prom, const char *postoffice, const char *k
         if (lease.held && when)
                 prom_text_add(prom, "mailbagfs_lease_held_since_seconds", labels,
                               (double)g_date_time_to_unix(when));
+        /* Who holds it, as an info series: a freeze shows as po-freeze. */
+        const char *program = line ? po_status_line_field(line, "program") : NULL;
+        const char *protocol = line ? po_status_line_field(line, "protocol") : NULL;
+        if (lease.held && program) {
+                const char *holder[] = {"postoffice", postoffice, "mailbag", name, "kind", kind,
+                                        "program", program, "protocol", protocol ? protocol : "?",
+                                        NULL};
+                prom_text_add(prom, "mailbagfs_lease_holder_info", holder, 1);
+        }
 }
 
 /* Every lease the daemon lists, and the session and key-write leases of
@@ -672,6 +681,8 @@ static void print_prometheus(const Snapshot *snap)
                           "Processes waiting in line for the lease");
         prom_text_declare(prom, "mailbagfs_lease_held_since_seconds", PROM_GAUGE,
                           "When the current hold began, as a Unix time");
+        prom_text_declare(prom, "mailbagfs_lease_holder_info", PROM_GAUGE,
+                          "1 for the program holding the lease (po-freeze for a backup)");
         prom_text_declare(prom, "mailbagfs_mailbag_records", PROM_GAUGE,
                           "Records in use in the mailbag (deliveries fail at the limit)");
         prom_text_declare(prom, "mailbagfs_mailbag_records_limit", PROM_GAUGE,

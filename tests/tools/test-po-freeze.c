@@ -5,7 +5,7 @@
  * in time names the holder and leaves nothing held.
  *
  * Needs root and /dev/fuse. Programs from PO_FREEZE, PO_SIM, PO_CHECK,
- * MKPO and MAILBAGFS (set by meson).
+ * MAILBAG_STAT, MKPO and MAILBAGFS (set by meson).
  */
 #include "mount-fixture.h"
 #include "po-sim-json.h"
@@ -218,6 +218,11 @@ Test(po_freeze, a_killed_po_freeze_frees_the_postoffice_at_once)
         g_autofree char *freezes = harness_attribute(harness.mnt, "user.mailbag.freeze");
         cr_expect(freezes && g_str_has_prefix(freezes, "frozen pid="), "%s", freezes);
         cr_expect_eq(gateway_open(), EBUSY, "a gateway got in while frozen");
+        g_auto(ToolRun) metrics = {0};
+        tool_run(&metrics, "MAILBAG_STAT", "--prometheus", harness.mnt, NULL);
+        cr_expect(strstr(metrics.out, "mailbagfs_lease_holder_info{postoffice=\".\",mailbag=\"INQUEUE3\","
+                                      "kind=\"session\",program=\"po-freeze\",protocol=\"freeze\"} 1"),
+                  "the metrics do not show the freeze: %s", metrics.out);
 
         cr_assert_eq(kill(freezer, SIGKILL), 0);
         cr_assert_eq(waitpid(freezer, NULL, 0), freezer);
