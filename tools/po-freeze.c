@@ -15,6 +15,7 @@
  * that is no protected postoffice; 3 when the freeze could not be taken
  * within --timeout (nothing is left held, and what it waited for is said).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -57,64 +58,59 @@ static G_GNUC_NORETURN void usage(const char *why)
         exit(EXIT_USAGE);
 }
 
-/* The mount root at or above @dir: the folder with the postoffices list. */
-static char *mount_root_of(const char *dir)
-{
-        g_autofree char *at = g_canonicalize_filename(dir, NULL);
-        for (;;) {
-                g_autofree char *value = status_attr_read(at, PO_STATUS_ATTR_POSTOFFICES, NULL);
-                if (value)
-                        return g_steal_pointer(&at);
-                if (g_str_equal(at, "/"))
-                        return NULL;
-                char *parent = g_path_get_dirname(at);
-                g_free(at);
-                at = parent;
-        }
-}
+/* Folders below a path that po-freeze --all looks into. */
+#define WALK_DEPTH_MAX 6
 
-static bool path_at_or_below(const char *path, const char *top)
+/* Whether folder @fd holds both a KEY and a P1 folder (any case): what
+ * makes a folder a postoffice. */
+static bool looks_like_postoffice(int fd)
 {
-        if (g_str_equal(top, "/"))
-                return true;
-        size_t n = strlen(top);
-        return strncmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
-/* Every protected postoffice at or below @dir, in path order (the order
- * two po-freeze --all take them in, so they never deadlock). */
-static GPtrArray *postoffices_below(const char *dir)
-{
-        g_autofree char *top = g_canonicalize_filename(dir, NULL);
-        g_autofree char *root = mount_root_of(top);
-        if (!root) {
-                fprintf(stderr, "po-freeze: %s is not inside a mailbagfs mount\n", dir);
-                exit(EXIT_USAGE);
-        }
-        g_autoptr(GError) error = NULL;
-        g_autoptr(GPtrArray) lines =
-                status_attr_read_lines(root, PO_STATUS_ATTR_POSTOFFICES, &error);
-        if (!lines) {
-                fprintf(stderr, "po-freeze: %s: cannot read its postoffices: %s\n", root,
-                        error ? error->message : g_strerror(errno));
-                exit(EXIT_USAGE);
-        }
-        GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
-        for (guint i = 0; i < lines->len; i++) {
-                const PoStatusLine *line = lines->pdata[i];
-                const char *kind = po_status_line_word(line, 0);
-                const char *name = po_status_line_word(line, 1);
-                if (!kind || !name || !g_str_equal(kind, "postoffice"))
+        DIR *stream = fdopendir(dup(fd));
+        if (!stream)
+                return false;
+        rewinddir(stream); /* the duplicate shares @fd's offset */
+        bool key = false, p1 = false;
+        for (struct dirent *entry; (entry = readdir(stream));) {
+                if (entry->d_type != DT_DIR && entry->d_type != DT_UNKNOWN)
                         continue;
-                char *full = g_str_equal(name, ".") ? g_strdup(root)
-                                                   : g_build_filename(root, name, NULL);
-                if (path_at_or_below(full, top))
-                        g_ptr_array_add(paths, full);
-                else
-                        g_free(full);
+                key = key || g_ascii_strcasecmp(entry->d_name, "KEY") == 0;
+                p1 = p1 || g_ascii_strcasecmp(entry->d_name, "P1") == 0;
         }
-        g_ptr_array_sort(paths, (GCompareFunc)g_strcmp0);
-        return paths;
+        closedir(stream);
+        return key && p1;
+}
+
+/* Every postoffice at or below folder @path (opened as @fd), depth first
+ * in name order, so two po-freeze --all take them in the same order and
+ * never deadlock. Symbolic links are not followed. */
+static void postoffices_below(const char *path, int fd, guint depth, GPtrArray *found)
+{
+        if (looks_like_postoffice(fd)) {
+                g_ptr_array_add(found, g_strdup(path));
+                return;
+        }
+        if (depth >= WALK_DEPTH_MAX)
+                return;
+        DIR *stream = fdopendir(dup(fd));
+        if (!stream)
+                return;
+        rewinddir(stream);
+        g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func(g_free);
+        for (struct dirent *entry; (entry = readdir(stream));)
+                if ((entry->d_type == DT_DIR || entry->d_type == DT_UNKNOWN) &&
+                    entry->d_name[0] != '.')
+                        g_ptr_array_add(children, g_strdup(entry->d_name));
+        closedir(stream);
+        g_ptr_array_sort(children, (GCompareFunc)g_strcmp0);
+        for (guint i = 0; i < children->len; i++) {
+                const char *name = children->pdata[i];
+                int child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0)
+                        continue;
+                g_autofree char *below = g_build_filename(path, name, NULL);
+                postoffices_below(below, child, depth + 1, found);
+                close(child);
+        }
 }
 
 /* The daemon's account of the last refusal in @path's postoffice. */
@@ -257,10 +253,16 @@ int main(int argc, char **argv)
 
         g_autoptr(GPtrArray) paths = NULL;
         if (all) {
-                paths = postoffices_below(path);
+                paths = g_ptr_array_new_with_free_func(g_free);
+                int top = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (top < 0) {
+                        fprintf(stderr, "po-freeze: %s: %s\n", path, g_strerror(errno));
+                        return EXIT_USAGE;
+                }
+                postoffices_below(path, top, 0, paths);
+                close(top);
                 if (paths->len == 0) {
-                        fprintf(stderr, "po-freeze: no protected postoffice at or below %s\n",
-                                path);
+                        fprintf(stderr, "po-freeze: no postoffice at or below %s\n", path);
                         return EXIT_USAGE;
                 }
         } else {

@@ -236,15 +236,21 @@ static char *freeze_refusal(Postoffice *po, const char *po_path, const FreezeIte
         return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
-static void freeze_note_failure(Freezes *freezes, const Postoffice *po, const char *why)
+static void freeze_forget_failure_locked(Freezes *freezes, const Postoffice *po)
 {
-        g_mutex_lock(&freezes->mutex);
         for (guint i = 0; i < freezes->failures->len; i++) {
                 if (((FreezeFailure *)freezes->failures->pdata[i])->po == po) {
                         g_ptr_array_remove_index(freezes->failures, i);
-                        break;
+                        return;
                 }
         }
+}
+
+/* Keeps @why as @po's last refusal. */
+static void freeze_note_failure(Freezes *freezes, const Postoffice *po, const char *why)
+{
+        g_mutex_lock(&freezes->mutex);
+        freeze_forget_failure_locked(freezes, po);
         if (freezes->failures->len >= FREEZE_FAILURES_KEPT)
                 g_ptr_array_remove_index(freezes->failures, 0);
         FreezeFailure *failure = g_new0(FreezeFailure, 1);
@@ -328,6 +334,7 @@ int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t p
         hold->since_us = g_get_real_time();
         hold->items = g_steal_pointer(&items);
         g_mutex_lock(&freezes->mutex);
+        freeze_forget_failure_locked(freezes, po);
         g_ptr_array_add(freezes->holds, hold);
         atomic_fetch_add(&po->frozen, 1);
         g_mutex_unlock(&freezes->mutex);

@@ -310,3 +310,26 @@ Test(po_freeze, only_root_may_freeze_and_bad_usage_is_refused)
         cr_expect(said && strstr(said, "only root"), "%s", said);
         cr_expect_not(freeze_shown());
 }
+
+/* --all: every postoffice below the path, also one the daemon has not
+ * met yet, is held while the command runs, and let go after. */
+Test(po_freeze, all_freezes_every_postoffice_below_the_path)
+{
+        g_autofree char *po1 = g_build_filename(harness.backing, "PO1", NULL);
+        g_autofree char *po2 = g_build_filename(harness.backing, "HUB", "PO2", NULL);
+        harness_make_postoffice(po1);
+        harness_make_postoffice(po2);
+        mount_fixture_mount(&harness, NULL);
+        g_autofree char *script = g_strdup_printf(
+                "getfattr --only-values -n user.mailbag.freeze '%s/PO1' '%s/HUB/PO2'",
+                harness.mnt, harness.mnt);
+        g_auto(ToolRun) freeze = {0};
+        tool_run(&freeze, "PO_FREEZE", "--all", harness.mnt, "--", "sh", "-c", script, NULL);
+        cr_assert_eq(freeze.status, 0, "%s", freeze.err);
+        gchar **lines = g_strsplit(freeze.out, "frozen pid=", -1);
+        cr_expect_eq(g_strv_length(lines), 3, "not both frozen: %s", freeze.out);
+        g_strfreev(lines);
+        g_autofree char *po2_mnt = g_build_filename(harness.mnt, "HUB", "PO2", NULL);
+        g_autofree char *locks = harness_attribute(po2_mnt, "user.mailbag.locks");
+        cr_expect(!locks || !strstr(locks, "po-freeze"), "still held after: %s", locks);
+}
