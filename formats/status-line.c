@@ -360,3 +360,51 @@ char *po_status_escape_controls(const char *text)
         }
         return g_string_free(out, FALSE);
 }
+
+char *po_status_histogram_format(const guint64 *bounds, const guint64 *counts, guint n)
+{
+        GString *out = g_string_new(NULL);
+        guint64 total = 0;
+        for (guint i = 0; i < n; i++) {
+                total += counts[i];
+                if (i > 0)
+                        g_string_append_c(out, ',');
+                if (i + 1 < n)
+                        g_string_append_printf(out, "%" G_GUINT64_FORMAT ":", bounds[i]);
+                else
+                        g_string_append(out, "inf:");
+                g_string_append_printf(out, "%" G_GUINT64_FORMAT, total);
+        }
+        return g_string_free(out, FALSE);
+}
+
+bool po_status_histogram_parse(const char *value, GArray *bounds, GArray *cumulative)
+{
+        g_array_set_size(bounds, 0);
+        g_array_set_size(cumulative, 0);
+        g_auto(GStrv) buckets = g_strsplit(value ? value : "", ",", -1);
+        guint64 last_count = 0;
+        bool ended = false;
+        for (char **bucket = buckets; *bucket; bucket++) {
+                char *colon = strchr(*bucket, ':');
+                if (!colon || ended)
+                        return false;
+                *colon = '\0';
+                guint64 bound = G_MAXUINT64;
+                char *end = NULL;
+                if (g_str_equal(*bucket, "inf"))
+                        ended = true;
+                else if (!g_ascii_isdigit((*bucket)[0]) ||
+                         (bound = g_ascii_strtoull(*bucket, &end, 10), *end != '\0'))
+                        return false;
+                if (!g_ascii_isdigit(colon[1]))
+                        return false;
+                guint64 count = g_ascii_strtoull(colon + 1, &end, 10);
+                if (*end != '\0' || count < last_count)
+                        return false;
+                last_count = count;
+                g_array_append_val(bounds, bound);
+                g_array_append_val(cumulative, count);
+        }
+        return ended;
+}

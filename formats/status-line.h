@@ -31,8 +31,16 @@
  * Stats lines: PO_STATUS_ATTR_STATS; on the mount root one line per
  * postoffice and then "stats * ..." with the sums, on a postoffice folder
  * its own line:
- *   stats PATH acquisitions=N waits=N timeouts=N deadlocks=N
- *         stale_reclaimed=N breaks=N cancellations=N mixed_protocol=N
+ *   stats PATH acquisitions=N waits=N refused=N waited_granted=N timeouts=N
+ *         deadlocks=N stale_reclaimed=N breaks=N cancellations=N
+ *         mixed_protocol=N wait_granted_ms=H wait_granted_sum_ms=N
+ *         wait_timeout_ms=H wait_timeout_sum_ms=N
+ * refused counts requests answered "busy" at once (they may not wait),
+ * waited_granted those granted after waiting in line, timeouts those that
+ * waited in line until their time ran out (before refused existed,
+ * timeouts counted both). H is a histogram of wait times in milliseconds,
+ * cumulative as Prometheus's: "1:N,10:N,...,inf:N", N the waits that took
+ * at most that long.
  *
  * Records lines: PO_STATUS_ATTR_RECORDS of a mailbag's KEY, MBG or lock
  * file:
@@ -142,6 +150,12 @@ char *po_status_escape_controls(const char *text);
 #define PO_STATUS_FIELD_ACQUISITIONS "acquisitions"
 #define PO_STATUS_FIELD_WAITS "waits"
 #define PO_STATUS_FIELD_TIMEOUTS "timeouts"
+#define PO_STATUS_FIELD_REFUSED "refused"
+#define PO_STATUS_FIELD_WAITED_GRANTED "waited_granted"
+/* Wait-time histograms (po_status_histogram_*): of the waits that ended in
+ * a grant and of those that ran out; each with a _sum_ms field. */
+#define PO_STATUS_FIELD_WAIT_GRANTED_MS "wait_granted_ms"
+#define PO_STATUS_FIELD_WAIT_TIMEOUT_MS "wait_timeout_ms"
 #define PO_STATUS_FIELD_DEADLOCKS "deadlocks"
 #define PO_STATUS_FIELD_STALE_RECLAIMED "stale_reclaimed"
 #define PO_STATUS_FIELD_BREAKS "breaks"
@@ -204,6 +218,15 @@ const char *po_status_line_field(const PoStatusLine *line, const char *key); /* 
 bool po_status_line_field_uint64(const PoStatusLine *line, const char *key, guint64 *out);
 /* Same words and same fields in the same order. */
 bool po_status_line_equal(const PoStatusLine *a, const PoStatusLine *b);
+
+/* "B1:N1,B2:N2,...,inf:N" from per-bucket counts (@counts, @n entries;
+ * the last one unbounded) and the upper bounds of all but the last
+ * (@bounds, @n - 1 entries): each N is cumulative. */
+char *po_status_histogram_format(const guint64 *bounds, const guint64 *counts, guint n);
+/* The reverse: upper bounds (G_MAXUINT64 for inf) and cumulative counts,
+ * in two arrays of guint64 of equal length; false when @value is not a
+ * histogram (counts must not fall, the last bound must be inf). */
+bool po_status_histogram_parse(const char *value, GArray *bounds, GArray *cumulative);
 
 /* Parses @len bytes of zero or more lines (the last '\n' may be missing)
  * into a GPtrArray of PoStatusLine* that frees them. Bad input (a word after

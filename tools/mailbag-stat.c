@@ -20,6 +20,7 @@
  * without postoffices: the root is then shown as the one postoffice ".".
  */
 #include <errno.h>
+#include <math.h>
 #include <glib.h>
 #include <signal.h>
 #include <stdio.h>
@@ -330,16 +331,51 @@ static const char *field_or(const PoStatusLine *line, const char *key, const cha
 
 /* "key=value ..." as the daemon wrote them, but the postoffice= the
  * heading already shows. */
+/* "granted after waiting 3 (<=1 ms 1, <=1 s 2), 0.95 s in all": one wait
+ * histogram of a stats line, its empty buckets left out. */
+static void print_wait_times(const PoStatusLine *line, const char *key, const char *what)
+{
+        g_autoptr(GArray) bounds = g_array_new(FALSE, FALSE, sizeof(guint64));
+        g_autoptr(GArray) cumulative = g_array_new(FALSE, FALSE, sizeof(guint64));
+        if (!po_status_histogram_parse(po_status_line_field(line, key), bounds, cumulative))
+                return;
+        g_autofree char *base = g_strndup(key, strlen(key) - strlen("_ms"));
+        g_autofree char *sum_key = g_strdup_printf("%s_sum_ms", base);
+        guint64 sum_ms = 0;
+        po_status_line_field_uint64(line, sum_key, &sum_ms);
+        guint64 total = g_array_index(cumulative, guint64, cumulative->len - 1);
+        printf("\n  %s: %" G_GUINT64_FORMAT, what, total);
+        guint64 below = 0;
+        bool first = true;
+        for (guint i = 0; i < bounds->len; i++) {
+                guint64 n = g_array_index(cumulative, guint64, i) - below;
+                below = g_array_index(cumulative, guint64, i);
+                if (n == 0)
+                        continue;
+                guint64 ms = g_array_index(bounds, guint64, i);
+                g_autofree char *bound =
+                        ms == G_MAXUINT64 ? g_strdup("longer")
+                        : ms >= 1000      ? g_strdup_printf("<=%" G_GUINT64_FORMAT " s", ms / 1000)
+                                          : g_strdup_printf("<=%" G_GUINT64_FORMAT " ms", ms);
+                printf("%s%s %" G_GUINT64_FORMAT, first ? " (" : ", ", bound, n);
+                first = false;
+        }
+        printf("%s, %.3f s in all", first ? "" : ")", (double)sum_ms / 1000.0);
+}
+
+/* The fields of a stats line, wait histograms on lines of their own. */
 static void print_fields(const PoStatusLine *line, GString *buf)
 {
         bool first = true;
         for (guint i = 0; i < po_status_line_n_fields(line); i++) {
                 const char *key = po_status_line_field_key(line, i);
-                if (strcmp(key, PO_STATUS_FIELD_POSTOFFICE) == 0)
+                if (strcmp(key, PO_STATUS_FIELD_POSTOFFICE) == 0 || g_str_has_suffix(key, "_ms"))
                         continue;
                 printf("%s%s=%s", first ? "" : " ", key, cell(po_status_line_field_value(line, i), buf));
                 first = false;
         }
+        print_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS, "waited, then granted");
+        print_wait_times(line, PO_STATUS_FIELD_WAIT_TIMEOUT_MS, "waited, then gave up");
 }
 
 static void print_view(const PostofficeView *view)
@@ -566,6 +602,9 @@ static void print_json(const Snapshot *snap)
 static const char *const prom_counter_help[][2] = {
         {PO_STATUS_FIELD_ACQUISITIONS, "Leases granted"},
         {PO_STATUS_FIELD_WAITS, "Requests that waited in line for a lease"},
+        {PO_STATUS_FIELD_REFUSED, "Requests answered busy at once (they may not wait: smbd, Wine, "
+                                  "lock_timeout=0) or banned after a break"},
+        {PO_STATUS_FIELD_WAITED_GRANTED, "Requests granted after waiting in line"},
         {PO_STATUS_FIELD_TIMEOUTS, "Waits that ended in a sharing violation after lock_timeout"},
         {PO_STATUS_FIELD_DEADLOCKS, "Waits refused because they would close a waits-for cycle"},
         {PO_STATUS_FIELD_STALE_RECLAIMED, "Holds of dead processes and stale lock files reclaimed"},
@@ -574,12 +613,43 @@ static const char *const prom_counter_help[][2] = {
         {PO_STATUS_FIELD_MIXED_PROTOCOL, "Lock protocols used against the v20= setting"},
 };
 
+/* A wait-time histogram of the stats line (PO_STATUS_FIELD_WAIT_*_MS) as
+ * mailbagfs_lease_wait_seconds{outcome=...}. */
+static void prom_add_wait_histogram(PromText *prom, const PostofficeView *view, const char *key,
+                                    const char *outcome)
+{
+        g_autoptr(GArray) bounds = g_array_new(FALSE, FALSE, sizeof(guint64));
+        g_autoptr(GArray) cumulative = g_array_new(FALSE, FALSE, sizeof(guint64));
+        if (!po_status_histogram_parse(po_status_line_field(view->stats, key), bounds, cumulative))
+                return;
+        g_autoptr(GArray) seconds = g_array_new(FALSE, FALSE, sizeof(double));
+        for (guint i = 0; i < bounds->len; i++) {
+                guint64 ms = g_array_index(bounds, guint64, i);
+                double s = ms == G_MAXUINT64 ? INFINITY : (double)ms / 1000.0;
+                g_array_append_val(seconds, s);
+        }
+        g_autofree char *base = g_strndup(key, strlen(key) - strlen("_ms"));
+        g_autofree char *sum_key = g_strdup_printf("%s_sum_ms", base);
+        guint64 sum_ms = 0;
+        po_status_line_field_uint64(view->stats, sum_key, &sum_ms);
+        const char *labels[] = {"postoffice", view->path, "outcome", outcome, NULL};
+        prom_text_add_histogram(prom, "mailbagfs_lease_wait_seconds", labels,
+                                (const double *)seconds->data, (const guint64 *)cumulative->data,
+                                cumulative->len, (double)sum_ms / 1000.0);
+}
+
 static void prom_add_counters(PromText *prom, const PostofficeView *view)
 {
+        if (view->stats) {
+                prom_add_wait_histogram(prom, view, PO_STATUS_FIELD_WAIT_GRANTED_MS, "granted");
+                prom_add_wait_histogram(prom, view, PO_STATUS_FIELD_WAIT_TIMEOUT_MS, "timeout");
+        }
         for (guint i = 0; view->stats && i < po_status_line_n_fields(view->stats); i++) {
                 const char *key = po_status_line_field_key(view->stats, i);
                 guint64 value;
-                if (!po_status_line_field_uint64(view->stats, key, &value))
+                /* Wait times are the histogram's, not counters. */
+                if (g_str_has_suffix(key, "_ms") ||
+                    !po_status_line_field_uint64(view->stats, key, &value))
                         continue;
                 const char *help = "A counter of the mailbagfs daemon";
                 for (gsize k = 0; k < G_N_ELEMENTS(prom_counter_help); k++)
@@ -681,6 +751,9 @@ static void print_prometheus(const Snapshot *snap)
                           "Processes waiting in line for the lease");
         prom_text_declare(prom, "mailbagfs_lease_held_since_seconds", PROM_GAUGE,
                           "When the current hold began, as a Unix time");
+        prom_text_declare(prom, "mailbagfs_lease_wait_seconds", PROM_HISTOGRAM,
+                          "How long requests waited in line for a lease, by how the wait "
+                          "ended (granted, timeout)");
         prom_text_declare(prom, "mailbagfs_lease_holder_info", PROM_GAUGE,
                           "1 for the program holding the lease (po-freeze for a backup)");
         prom_text_declare(prom, "mailbagfs_mailbag_records", PROM_GAUGE,

@@ -120,6 +120,40 @@ void prom_text_add(PromText *prom, const char *name, const char *const *labels, 
         g_string_append_printf(metric->samples, "%s%s %s\n", metric->name, text, number);
 }
 
+void prom_text_add_histogram(PromText *prom, const char *name, const char *const *labels,
+                             const double *bounds, const guint64 *cumulative, guint n,
+                             double sum)
+{
+        PromMetric *metric = prom_text_find(prom, name);
+        g_return_if_fail(metric != NULL && n > 0);
+        g_autofree char *text = prom_label_text(labels);
+        if (!g_hash_table_add(metric->series, g_strdup(text)))
+                return;
+        g_autoptr(GPtrArray) with_le = g_ptr_array_new();
+        for (const char *const *label = labels; label && *label; label++)
+                g_ptr_array_add(with_le, (gpointer)*label);
+        g_ptr_array_add(with_le, (gpointer)"le");
+        guint le_value = with_le->len;
+        g_ptr_array_add(with_le, NULL);
+        g_ptr_array_add(with_le, NULL);
+        for (guint i = 0; i < n; i++) {
+                char bound[G_ASCII_DTOSTR_BUF_SIZE];
+                if (isinf(bounds[i]))
+                        g_strlcpy(bound, "+Inf", sizeof(bound));
+                else
+                        g_ascii_formatd(bound, sizeof(bound), "%g", bounds[i]);
+                with_le->pdata[le_value] = bound;
+                g_autofree char *bucket = prom_label_text((const char *const *)with_le->pdata);
+                g_string_append_printf(metric->samples, "%s_bucket%s %" G_GUINT64_FORMAT "\n",
+                                       metric->name, bucket, cumulative[i]);
+        }
+        char number[G_ASCII_DTOSTR_BUF_SIZE];
+        g_ascii_formatd(number, sizeof(number), "%.6g", sum);
+        g_string_append_printf(metric->samples, "%s_sum%s %s\n", metric->name, text, number);
+        g_string_append_printf(metric->samples, "%s_count%s %" G_GUINT64_FORMAT "\n",
+                               metric->name, text, cumulative[n - 1]);
+}
+
 char *prom_text_render(const PromText *prom)
 {
         GString *out = g_string_new(NULL);
@@ -130,7 +164,9 @@ char *prom_text_render(const PromText *prom)
                 g_string_append_printf(out, "# HELP %s ", metric->name);
                 prom_append_escaped(out, metric->help, FALSE);
                 g_string_append_printf(out, "\n# TYPE %s %s\n", metric->name,
-                                       metric->type == PROM_COUNTER ? "counter" : "gauge");
+                                       metric->type == PROM_COUNTER     ? "counter"
+                                       : metric->type == PROM_HISTOGRAM ? "histogram"
+                                                                        : "gauge");
                 g_string_append_len(out, metric->samples->str, (gssize)metric->samples->len);
         }
         return g_string_free(out, FALSE);

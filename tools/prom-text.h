@@ -16,6 +16,7 @@ typedef struct PromText PromText;
 typedef enum {
         PROM_COUNTER,
         PROM_GAUGE,
+        PROM_HISTOGRAM, /* samples through prom_text_add_histogram() */
 } PromType;
 
 PromText *prom_text_new(void);
@@ -35,6 +36,13 @@ gboolean prom_text_has(PromText *prom, const char *name, const char *const *labe
  * repeat an earlier one of the same metric is dropped: the format allows
  * each series once. */
 void prom_text_add(PromText *prom, const char *name, const char *const *labels, double value);
+
+/* Adds one series of the declared histogram @name: NAME_bucket for each
+ * upper bound in @bounds (the last may be INFINITY: "+Inf") with its
+ * cumulative count, NAME_sum and NAME_count (the last cumulative count). */
+void prom_text_add_histogram(PromText *prom, const char *name, const char *const *labels,
+                             const double *bounds, const guint64 *cumulative, guint n,
+                             double sum);
 
 /* The whole exposition, '\n' terminated. */
 char *prom_text_render(const PromText *prom);

@@ -94,3 +94,15 @@ void lease_manager_count_mixed_protocol(LeaseManager *m)
         m->stats.mixed_protocol++;
         g_mutex_unlock(&m->mutex);
 }
+
+void lease_wait_times_add(LeaseWaitTimes *times, gint64 waited_ms)
+{
+        static const gint64 bounds[] = LEASE_WAIT_BUCKET_BOUNDS_MS;
+        guint bucket = 0;
+
+        waited_ms = MAX(waited_ms, 0);
+        while (bucket < G_N_ELEMENTS(bounds) && waited_ms > bounds[bucket])
+                bucket++;
+        times->count[bucket]++;
+        times->sum_ms += (guint64)waited_ms;
+}

@@ -70,6 +70,7 @@ struct LeaseWaiter {
         bool handle;
         pid_t admits_session;
         int timeout_ms;
+        gint64 queued_us;   /* monotonic */
         gint64 deadline_us; /* monotonic */
         LeaseDoneFn done;
         void *opaque;

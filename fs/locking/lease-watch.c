@@ -131,6 +131,7 @@ static void lease_expire_waiters(LeaseManager *m, GArray *calls)
                 LeaseResource *r = w->resource;
 
                 m->stats.timeouts++;
+                lease_wait_times_add(&m->stats.timeout_wait, (now - w->queued_us) / 1000);
                 lease_log(m, calls, LOG_INFO,
                           "pid %d (%s, %s) gave up on %s %s after %d ms: held by pid %d (%s, %s)",
                           (int)w->process->pid, w->program, w->protocol, lease_kind_to_string(r->kind),

@@ -423,6 +423,9 @@ static void lease_grant_next(LeaseManager *m, LeaseResource *r, bool may_yield, 
                         lease_ref_add(r, w->ref, w->handle);
                 lease_waiter_unlink(m, w);
                 m->stats.acquisitions++;
+                m->stats.waited_granted++;
+                lease_wait_times_add(&m->stats.granted_wait,
+                                     (g_get_monotonic_time() - w->queued_us) / 1000);
                 lease_log(m, calls, LOG_DEBUG, "%s %s granted to pid %d (%s, %s) after waiting",
                           lease_kind_to_string(r->kind), r->name, (int)p->pid, w->program,
                           w->protocol);
@@ -724,7 +727,7 @@ static int lease_acquire_busy(LeaseManager *m, LeaseResource *r, const LeaseAsk 
 {
         const LeaseRequest *req = ask->req;
 
-        m->stats.timeouts++;
+        m->stats.refused++;
         if (r->holder)
                 lease_log(m, calls, LOG_DEBUG, "%s %s busy for pid %d (%s, %s): held by pid %d (%s)",
                           lease_kind_to_string(req->kind), req->name, (int)req->pid, ask->program,
@@ -782,7 +785,8 @@ static int lease_acquire_enqueue(LeaseManager *m, LeaseResource *r, LeaseProcess
         w->handle = req->handle;
         w->admits_session = req->admits_session;
         w->timeout_ms = timeout_ms;
-        w->deadline_us = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+        w->queued_us = g_get_monotonic_time();
+        w->deadline_us = w->queued_us + (gint64)timeout_ms * 1000;
         w->done = req->done;
         w->opaque = req->opaque;
         g_queue_push_tail(&r->waiters, w);
@@ -819,7 +823,7 @@ static bool lease_acquire_banned(LeaseManager *m, const LeaseAsk *ask, GArray *c
         }
         if (ban->pid != ask->req->pid)
                 return false;
-        m->stats.timeouts++;
+        m->stats.refused++;
         lease_log(m, calls, LOG_DEBUG, "%s %s refused to pid %d (%s, %s): its hold was broken",
                   lease_kind_to_string(ask->req->kind), ask->req->name, (int)ask->req->pid,
                   ask->program, ask->protocol);

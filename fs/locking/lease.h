@@ -277,16 +277,35 @@ GPtrArray *lease_manager_snapshot(LeaseManager *manager);
 /* One resource, held or free (holder 0, no waiters). Never NULL. */
 LeaseInfo *lease_manager_lookup(LeaseManager *manager, LeaseKind kind, const char *name);
 
+/* Upper bounds of the wait-time buckets, in milliseconds; the last
+ * bucket holds longer waits. */
+#define LEASE_WAIT_BUCKET_BOUNDS_MS {1, 10, 100, 1000, 10000, 60000}
+#define LEASE_WAIT_BUCKETS 7
+
+/* How long the waits that ended one way took. */
+typedef struct {
+        guint64 count[LEASE_WAIT_BUCKETS]; /* per bucket, not cumulative */
+        guint64 sum_ms;
+} LeaseWaitTimes;
+
 typedef struct {
         guint64 acquisitions;    /* grants, at once or after waiting */
         guint64 waits;           /* requests that were queued */
-        guint64 timeouts;        /* -EBUSY results, timeout_ms == 0 included */
+        guint64 refused;         /* -EBUSY at once: a request that may not wait
+                                  * (timeout_ms 0) met a holder, or a ban */
+        guint64 waited_granted;  /* queued, then granted */
+        guint64 timeouts;        /* queued, then -EBUSY when their time ran out */
         guint64 deadlocks;       /* -EDEADLK refusals */
         guint64 stale_reclaimed; /* holds whose dead holder left lock-file refs */
         guint64 breaks;          /* holds ended by lease_break() */
         guint64 cancellations;   /* waits withdrawn by lease_cancel() */
         guint64 mixed_protocol;  /* lease_manager_count_mixed_protocol() */
+        LeaseWaitTimes granted_wait; /* waited_granted's waits */
+        LeaseWaitTimes timeout_wait; /* timeouts' waits */
 } LeaseStats;
+
+/* Adds a wait of @waited_ms to @times. */
+void lease_wait_times_add(LeaseWaitTimes *times, gint64 waited_ms);
 
 void lease_manager_get_stats(LeaseManager *manager, LeaseStats *out);
 

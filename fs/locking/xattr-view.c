@@ -289,6 +289,19 @@ static void append_locks(GString *out, Mailbags *mailbags, const XattrViewCaller
                 append_lease_line(out, mailbags, caller, entry->path, infos->pdata[i]);
 }
 
+static void append_wait_times(PoStatusLine *line, const char *key, const LeaseWaitTimes *times)
+{
+        static const guint64 bounds[] = LEASE_WAIT_BUCKET_BOUNDS_MS;
+        G_STATIC_ASSERT(G_N_ELEMENTS(bounds) + 1 == LEASE_WAIT_BUCKETS);
+        g_autofree char *histogram = po_status_histogram_format(bounds, times->count,
+                                                                LEASE_WAIT_BUCKETS);
+        po_status_line_add_field(line, key, histogram);
+        /* "wait_granted_ms" -> "wait_granted_sum_ms" */
+        g_autofree char *base = g_strndup(key, strlen(key) - strlen("_ms"));
+        g_autofree char *sum_key = g_strdup_printf("%s_sum_ms", base);
+        po_status_line_add_field_printf(line, sum_key, "%" G_GUINT64_FORMAT, times->sum_ms);
+}
+
 static void append_stats_line(GString *out, const char *scope, const LeaseStats *stats)
 {
         g_autoptr(PoStatusLine) line = po_status_line_new();
@@ -298,6 +311,8 @@ static void append_stats_line(GString *out, const char *scope, const LeaseStats 
         po_status_line_add_field_printf(line, #name, "%" G_GUINT64_FORMAT, stats->name)
         STATS_FIELD(acquisitions);
         STATS_FIELD(waits);
+        STATS_FIELD(refused);
+        STATS_FIELD(waited_granted);
         STATS_FIELD(timeouts);
         STATS_FIELD(deadlocks);
         STATS_FIELD(stale_reclaimed);
@@ -305,6 +320,8 @@ static void append_stats_line(GString *out, const char *scope, const LeaseStats 
         STATS_FIELD(cancellations);
         STATS_FIELD(mixed_protocol);
 #undef STATS_FIELD
+        append_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS, &stats->granted_wait);
+        append_wait_times(line, PO_STATUS_FIELD_WAIT_TIMEOUT_MS, &stats->timeout_wait);
         po_status_line_append_to(line, out);
 }
 
@@ -312,12 +329,20 @@ static void stats_add(LeaseStats *sum, const LeaseStats *one)
 {
         sum->acquisitions += one->acquisitions;
         sum->waits += one->waits;
+        sum->refused += one->refused;
+        sum->waited_granted += one->waited_granted;
         sum->timeouts += one->timeouts;
         sum->deadlocks += one->deadlocks;
         sum->stale_reclaimed += one->stale_reclaimed;
         sum->breaks += one->breaks;
         sum->cancellations += one->cancellations;
         sum->mixed_protocol += one->mixed_protocol;
+        for (int i = 0; i < LEASE_WAIT_BUCKETS; i++) {
+                sum->granted_wait.count[i] += one->granted_wait.count[i];
+                sum->timeout_wait.count[i] += one->timeout_wait.count[i];
+        }
+        sum->granted_wait.sum_ms += one->granted_wait.sum_ms;
+        sum->timeout_wait.sum_ms += one->timeout_wait.sum_ms;
 }
 
 /* The root's values: every postoffice. */

@@ -282,3 +282,24 @@ Test(status_line, random_bytes_never_crash_and_reparse_equal)
         }
         cr_assert_gt(parsed, 100);
 }
+
+/* A wait histogram: per-bucket counts written cumulative, read back. */
+Test(status_line, wait_histogram_round_trip_and_refusals)
+{
+        const guint64 bounds[] = {1, 10, 100};
+        const guint64 counts[] = {2, 0, 3, 1};
+        g_autofree char *text = po_status_histogram_format(bounds, counts, 4);
+        cr_assert_str_eq(text, "1:2,10:2,100:5,inf:6");
+        g_autoptr(GArray) got_bounds = g_array_new(FALSE, FALSE, sizeof(guint64));
+        g_autoptr(GArray) cumulative = g_array_new(FALSE, FALSE, sizeof(guint64));
+        cr_assert(po_status_histogram_parse(text, got_bounds, cumulative));
+        cr_assert_eq(got_bounds->len, 4);
+        cr_assert_eq(g_array_index(got_bounds, guint64, 2), 100);
+        cr_assert_eq(g_array_index(got_bounds, guint64, 3), G_MAXUINT64);
+        cr_assert_eq(g_array_index(cumulative, guint64, 3), 6);
+        const char *bad[] = {"", "1:2", "1:2,inf:1", "x:1,inf:2", "1:2,inf:3,5:4", "1:-1,inf:2",
+                             "1:2,inf:", "1,inf:2"};
+        for (gsize i = 0; i < G_N_ELEMENTS(bad); i++)
+                cr_expect_not(po_status_histogram_parse(bad[i], got_bounds, cumulative), "%s",
+                              bad[i]);
+}
