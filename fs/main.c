@@ -498,8 +498,11 @@ int main(int argc, char *argv[])
         umask(0);
 
         /* Permissions are the backing files' own, checked by the kernel for
-         * every client; the mount shows its backing directory as source. */
-        fsname = g_strdup_printf("-ofsname=%s", options.backing);
+         * every client; the mount shows its backing directory as source,
+         * absolute, so tools (po-check --samba) can tell shares of it. */
+        char *backing_absolute = path_absolute(options.backing);
+        fsname = g_strdup_printf("-ofsname=%s", backing_absolute);
+        g_free(backing_absolute);
         fuse_opt_add_arg(&args, "-odefault_permissions");
         fuse_opt_add_arg(&args, fsname);
         fuse_opt_add_arg(&args, "-osubtype=mailbagfs");

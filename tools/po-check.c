@@ -38,10 +38,17 @@
  * changed since it was checked) it leaves alone, with one line saying why,
  * and the exit status says a problem remains. Names from the share are
  * printed with control characters escaped (\xNN); JSON escapes its own.
+ *
+ * --samba [SMB.CONF] checks no postoffice but the Samba configuration:
+ * every share that reaches a mailbagfs mount or its backing directory,
+ * against the settings the mount needs (po-check-samba.c). Its findings
+ * come out as the others do, FILE being "[SHARE]", with more members in
+ * JSON; the exit status is the same.
  */
 #include "glb.h"
 #include "mailbag.h"
 #include "naming.h"
+#include "po-check-samba.h"
 #include "po-error.h"
 #include "po-file.h"
 #include "profile.h"
@@ -84,10 +91,13 @@ typedef struct {
          * one moved, or none. */
         dev_t dev;
         ino_t ino;
+        /* NULL, or more JSON members: name, value, name, value..., NULL */
+        char **members;
 } PoCheckProblem;
 
 static void po_check_problem_free(PoCheckProblem *problem)
 {
+        g_strfreev(problem->members);
         g_free(problem->kind);
         g_free(problem->file);
         g_free(problem->detail);
@@ -1063,11 +1073,11 @@ static void po_check_fix(PoCheck *check, bool json)
 
 /* --- output ------------------------------------------------------------ */
 
-static void po_check_print(const PoCheck *check, bool json)
+static void po_check_print(const GPtrArray *problems, bool json)
 {
         if (!json) {
-                for (guint i = 0; i < check->problems->len; i++) {
-                        const PoCheckProblem *problem = check->problems->pdata[i];
+                for (guint i = 0; i < problems->len; i++) {
+                        const PoCheckProblem *problem = problems->pdata[i];
                         if (problem->action != NULL)
                                 continue;
                         g_autofree char *file = po_status_escape_controls(problem->file);
@@ -1078,8 +1088,8 @@ static void po_check_print(const PoCheck *check, bool json)
         }
         g_autoptr(JsonBuilder) builder = json_builder_new();
         json_builder_begin_array(builder);
-        for (guint i = 0; i < check->problems->len; i++) {
-                const PoCheckProblem *problem = check->problems->pdata[i];
+        for (guint i = 0; i < problems->len; i++) {
+                const PoCheckProblem *problem = problems->pdata[i];
                 json_builder_begin_object(builder);
                 json_builder_set_member_name(builder, "kind");
                 tool_json_add_string(builder, problem->kind);
@@ -1087,6 +1097,11 @@ static void po_check_print(const PoCheck *check, bool json)
                 tool_json_add_string(builder, problem->file);
                 json_builder_set_member_name(builder, "detail");
                 tool_json_add_string(builder, problem->detail);
+                for (char **member = problem->members; member && member[0] && member[1];
+                     member += 2) {
+                        json_builder_set_member_name(builder, member[0]);
+                        tool_json_add_string(builder, member[1]);
+                }
                 json_builder_set_member_name(builder, "fixed");
                 json_builder_add_boolean_value(builder, problem->action != NULL);
                 json_builder_end_object(builder);
@@ -1095,23 +1110,120 @@ static void po_check_print(const PoCheck *check, bool json)
         tool_json_print(builder);
 }
 
+/* --- Samba ------------------------------------------------------------ */
+
+/* --samba, given with or without SMB.CONF. */
+typedef struct {
+        bool given;
+        char *smb_conf; /* NULL: testparm's default */
+} PoCheckSambaOption;
+
+static void po_check_samba_option_clear(PoCheckSambaOption *option)
+{
+        g_clear_pointer(&option->smb_conf, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PoCheckSambaOption, po_check_samba_option_clear)
+
+static gboolean po_check_take_samba(G_GNUC_UNUSED const char *name, const char *value,
+                                    gpointer data, G_GNUC_UNUSED GError **error)
+{
+        PoCheckSambaOption *option = data;
+        option->given = true;
+        g_free(option->smb_conf);
+        option->smb_conf = g_strdup(value);
+        return TRUE;
+}
+
+/* A finding as a problem: FILE is "[SHARE]", the finding's fields are
+ * more JSON members. */
+static PoCheckProblem *po_check_samba_problem(const PoSambaFinding *finding)
+{
+        const char *const pairs[] = {
+                "share", finding->share,     "path", finding->path,
+                "mount", finding->mount,     "backing", finding->backing,
+                "setting", finding->setting, "found", finding->found,
+                "needed", finding->needed,
+        };
+        g_autoptr(GStrvBuilder) members = g_strv_builder_new();
+        for (gsize i = 0; i < G_N_ELEMENTS(pairs); i += 2) {
+                if (pairs[i + 1] == NULL)
+                        continue;
+                g_strv_builder_add(members, pairs[i]);
+                g_strv_builder_add(members, pairs[i + 1]);
+        }
+        PoCheckProblem *problem = g_new0(PoCheckProblem, 1);
+        problem->kind = g_strdup(finding->kind);
+        problem->file = g_strdup_printf("[%s]", finding->share);
+        problem->detail = g_strdup(finding->detail);
+        problem->members = g_strv_builder_end(members);
+        return problem;
+}
+
+/* po-check --samba: 0 when every share that reaches a mount is right (or
+ * none does: said on stderr), 1 with findings, 2 when testparm or the
+ * mount table cannot be read. */
+static int po_check_samba(const char *smb_conf, bool json)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PoSambaReport) report = po_samba_run(smb_conf, &error);
+        if (report == NULL) {
+                g_autofree char *said = po_status_escape_controls(error->message);
+                fprintf(stderr, "po-check: --samba: %s\n", said);
+                return 2;
+        }
+        for (guint i = 0; i < report->notes->len; i++) {
+                g_autofree char *note = po_status_escape_controls(report->notes->pdata[i]);
+                fprintf(stderr, "po-check: warning: %s\n", note);
+        }
+        if (report->shares_reaching == 0)
+                fprintf(stderr, "po-check: no Samba share reaches a mailbagfs mount or its backing "
+                        "directory (%u shares, %u mailbagfs mounts)\n", report->shares,
+                        report->mounts);
+        g_autoptr(GPtrArray) problems =
+                g_ptr_array_new_with_free_func((GDestroyNotify)po_check_problem_free);
+        for (guint i = 0; i < report->findings->len; i++)
+                g_ptr_array_add(problems, po_check_samba_problem(report->findings->pdata[i]));
+        po_check_print(problems, json);
+        return problems->len ? 1 : 0;
+}
+
+#define PO_CHECK_USAGE \
+        "usage: po-check DIR [--json] [--fix] [--profile PATH]\n" \
+        "       po-check --samba [SMB.CONF] [--json]\n"
+
 int main(int argc, char **argv)
 {
         gboolean json = FALSE, fix = FALSE;
         g_autofree char *profile_path = NULL;
+        g_auto(PoCheckSambaOption) samba = { 0 };
         GOptionEntry entries[] = {
                 { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print the problems as a JSON array", NULL },
                 { "fix", 0, 0, G_OPTION_ARG_NONE, &fix,
                   "Do the safe repairs (create folders and markers, quarantine P1 debris and stale locks)",
                   NULL },
                 { "profile", 'p', 0, G_OPTION_ARG_FILENAME, &profile_path, "Profile file (default: built in)", "PATH" },
+                { "samba", 0, G_OPTION_FLAG_OPTIONAL_ARG | G_OPTION_FLAG_FILENAME,
+                  G_OPTION_ARG_CALLBACK, (gpointer)po_check_take_samba,
+                  "Check instead the Samba shares that reach mailbagfs mounts, as testparm "
+                  "reads SMB.CONF (default: Samba's own file)", "[SMB.CONF]" },
                 G_OPTION_ENTRY_NULL,
         };
-        g_autoptr(GOptionContext) context = g_option_context_new("DIR - check a postoffice");
-        g_option_context_add_main_entries(context, entries, NULL);
+        g_autoptr(GOptionContext) context = g_option_context_new(
+                "DIR - check a postoffice (or, with --samba, a Samba configuration)");
+        GOptionGroup *group = g_option_group_new("po-check", "", "", &samba, NULL);
+        g_option_group_add_entries(group, entries);
+        g_option_context_set_main_group(context, group);
         g_autoptr(GError) error = NULL;
-        if (!g_option_context_parse(context, &argc, &argv, &error) || argc != 2) {
-                fprintf(stderr, "po-check: %s\nusage: po-check DIR [--json] [--fix] [--profile PATH]\n",
+        bool parsed = g_option_context_parse(context, &argc, &argv, &error);
+        if (parsed && samba.given && (argc != 1 || fix || profile_path)) {
+                fprintf(stderr,
+                        "po-check: --samba takes no DIR, --fix or --profile\n" PO_CHECK_USAGE);
+                return 2;
+        }
+        if (parsed && samba.given)
+                return po_check_samba(samba.smb_conf, json);
+        if (!parsed || argc != 2) {
+                fprintf(stderr, "po-check: %s\n" PO_CHECK_USAGE,
                         error ? error->message : "expected one postoffice directory");
                 return 2;
         }
@@ -1165,7 +1277,7 @@ int main(int argc, char **argv)
         po_check_locks(&check);
         if (fix)
                 po_check_fix(&check, json);
-        po_check_print(&check, json);
+        po_check_print(problems, json);
         for (guint i = 0; i < problems->len; i++)
                 if (((PoCheckProblem *)problems->pdata[i])->action == NULL)
                         return 1;
