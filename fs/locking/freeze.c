@@ -297,6 +297,10 @@ int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t p
         gint64 start_us = g_get_monotonic_time();
         gint64 deadline_us = start_us + (gint64)timeout_ms * 1000;
         g_autoptr(GArray) items = freeze_items_of(mailbags, po_path);
+        if (items->len == 0) {
+                *why = g_strdup("the profile names nothing to hold");
+                return -EINVAL;
+        }
         int r = 0;
         guint taken = 0;
         for (;;) {
@@ -328,6 +332,13 @@ int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t p
                 return r == -EDEADLK ? -EBUSY : r;
         }
 
+        /* What is read of the hold once it is in the table is copied
+         * first: the freezer's death may free it from another thread. */
+        guint n_items = items->len;
+        FreezeItem *head = &g_array_index(items, FreezeItem, 0);
+        LeaseKind head_kind = head->kind;
+        g_autofree char *head_name = g_strdup(head->name);
+        uint64_t head_ref = head->ref;
         FreezeHold *hold = g_new0(FreezeHold, 1);
         hold->po = po;
         hold->pid = pid;
@@ -338,8 +349,14 @@ int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t p
         g_ptr_array_add(freezes->holds, hold);
         atomic_fetch_add(&po->frozen, 1);
         g_mutex_unlock(&freezes->mutex);
+        /* A freezer that died before its record was in the table had its
+         * holds reclaimed unseen: the record goes again. */
+        if (!lease_holds(po->leases, head_kind, head_name, head_ref)) {
+                freeze_hold_ended(mailbags, po, pid);
+                return -ESRCH;
+        }
         log_info("postoffice %s frozen for pid %d (%s): %u leases, taken in %d ms",
-                 po_path[0] ? po_path : ".", (int)pid, program, hold->items->len,
+                 po_path[0] ? po_path : ".", (int)pid, program, n_items,
                  (int)((g_get_monotonic_time() - start_us) / 1000));
         return 0;
 }
