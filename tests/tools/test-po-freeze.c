@@ -176,10 +176,11 @@ Test(po_freeze, a_tar_under_po_freeze_over_two_daemons_is_whole)
         expect_copy_checks(copy);
 }
 
-/* A gateway's open of the queue, as another program: 0 or its errno. */
-static int gateway_open(void)
+/* A gateway's open of the queue through mount @mnt, as another program:
+ * 0 or its errno. */
+static int gateway_open_through(const char *mnt)
 {
-        g_autofree char *key = mnt_path("KEY/INQUEUE3.KEY");
+        g_autofree char *key = g_build_filename(mnt, "KEY", "INQUEUE3.KEY", NULL);
         pid_t pid = fork();
         cr_assert_geq(pid, 0);
         if (pid == 0) {
@@ -193,17 +194,26 @@ static int gateway_open(void)
         return WEXITSTATUS(status);
 }
 
+static int gateway_open(void)
+{
+        return gateway_open_through(harness.mnt);
+}
+
 static bool freeze_shown(void)
 {
         g_autofree char *locks = harness_attribute(harness.mnt, "user.mailbag.locks");
         return locks && strstr(locks, "program=po-freeze");
 }
 
-Test(po_freeze, a_killed_po_freeze_frees_the_postoffice_at_once)
+Test(po_freeze, a_killed_po_freeze_frees_the_postoffice_at_once_on_every_node)
 {
         harness_make_postoffice(harness.backing);
         const char *const quick[] = {"-olock_timeout=0.5", NULL};
         mount_fixture_mount(&harness, quick);
+        /* Another node: a second daemon on the same share. */
+        cr_assert_eq(mount_harness_setup(&second), 0);
+        mount_harness_set_backing(&second, harness.backing);
+        mount_fixture_mount(&second, quick);
         pid_t freezer = fork();
         cr_assert_geq(freezer, 0);
         if (freezer == 0) {
@@ -218,6 +228,8 @@ Test(po_freeze, a_killed_po_freeze_frees_the_postoffice_at_once)
         g_autofree char *freezes = harness_attribute(harness.mnt, "user.mailbag.freeze");
         cr_expect(freezes && g_str_has_prefix(freezes, "frozen pid="), "%s", freezes);
         cr_expect_eq(gateway_open(), EBUSY, "a gateway got in while frozen");
+        cr_expect_eq(gateway_open_through(second.mnt), EBUSY,
+                     "a gateway on the other node got in while frozen");
         g_auto(ToolRun) metrics = {0};
         tool_run(&metrics, "MAILBAG_STAT", "--prometheus", harness.mnt, NULL);
         cr_expect(strstr(metrics.out, "mailbagfs_lease_holder_info{postoffice=\".\",mailbag=\"INQUEUE3\","
@@ -235,6 +247,10 @@ Test(po_freeze, a_killed_po_freeze_frees_the_postoffice_at_once)
         cr_log_info("a gateway got in %lld ms after po-freeze was killed",
                     (long long)((g_get_monotonic_time() - killed) / 1000));
         cr_expect_not(freeze_shown(), "the freeze outlived its process");
+        int other = EBUSY;
+        while (other == EBUSY && g_get_monotonic_time() - killed < 2 * G_USEC_PER_SEC)
+                other = gateway_open_through(second.mnt);
+        cr_expect_eq(other, 0, "the other node was still refused: %s", g_strerror(other));
         /* The command it ran is an orphan now: not ours to keep. */
         cr_expect_geq(system("pkill -x -f 'sleep 613'"), 0);
 }
