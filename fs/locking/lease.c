@@ -557,8 +557,9 @@ static void lease_hold_drop_lockfile_refs(LeaseManager *m, LeaseResource *r, GAr
         if (stale->len > 0) {
                 m->stats.stale_reclaimed++;
                 lease_log(m, calls, LOG_WARNING,
-                          "stale hold reclaimed: %s %s held by dead pid %d (%s, %s), %u lock "
-                          "file refs dropped, %u open handles left",
+                          "stale hold reclaimed: %s %s held by dead pid %d (%s, %s), %u refs "
+                          "that were no open file (lock files, a freeze) dropped, %u open "
+                          "handles left",
                           lease_kind_to_string(r->kind), r->name, (int)r->holder->pid, r->program,
                           r->protocol, stale->len, r->refs->len);
                 lease_push_gone(calls, r, LEASE_END_DIED, stale);
