@@ -408,3 +408,10 @@ bool po_status_histogram_parse(const char *value, GArray *bounds, GArray *cumula
         }
         return ended;
 }
+
+void po_status_line_add_time(PoStatusLine *line, const char *key, gint64 unix_us)
+{
+        g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc(unix_us / G_USEC_PER_SEC);
+        g_autofree char *text = when ? g_date_time_format_iso8601(when) : NULL;
+        po_status_line_add_field(line, key, text ? text : "?");
+}

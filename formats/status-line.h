@@ -205,6 +205,10 @@ void po_status_line_add_field(PoStatusLine *line, const char *key, const char *v
 void po_status_line_add_field_printf(PoStatusLine *line, const char *key,
                                      const char *format, ...) G_GNUC_PRINTF(3, 4);
 
+/* @key=ISO8601 (UTC, to the second) of @unix_us microseconds since the
+ * epoch, "?" when it cannot be written: the form of every since=. */
+void po_status_line_add_time(PoStatusLine *line, const char *key, gint64 unix_us);
+
 /* Appends the encoded line and its '\n' to @out. */
 void po_status_line_append_to(const PoStatusLine *line, GString *out);
 

@@ -27,10 +27,18 @@ typedef struct {
         GArray *items;   /* FreezeItem, all held */
 } FreezeHold;
 
-/* The last refusal in a postoffice, for po-freeze to say. */
+/* The last refusal in a postoffice, for po-freeze to say: what it waited
+ * for and who held it then. */
 typedef struct {
         const Postoffice *po;
-        char *why;
+        LeaseKind kind;
+        char *name;
+        int error;
+        int waited_ms;
+        pid_t holder;   /* 0: none here */
+        char *program;  /* the holder's, or NULL */
+        char *protocol; /* the holder's, or NULL */
+        bool elsewhere; /* held through another daemon */
 } FreezeFailure;
 
 #define FREEZE_FAILURES_KEPT 64
@@ -71,7 +79,9 @@ static void freeze_hold_free(gpointer data)
 static void freeze_failure_free(gpointer data)
 {
         FreezeFailure *failure = data;
-        g_free(failure->why);
+        g_free(failure->name);
+        g_free(failure->program);
+        g_free(failure->protocol);
         g_free(failure);
 }
 
@@ -94,12 +104,13 @@ void freezes_free(Freezes *freezes)
         g_free(freezes);
 }
 
+/* Sessions, then KEY sections, then global files (LeaseKind's order),
+ * each by name. */
 static gint freeze_item_order(gconstpointer a, gconstpointer b)
 {
         const FreezeItem *x = a, *y = b;
         if (x->kind != y->kind)
-                return x->kind == LEASE_SESSION ? -1 : y->kind == LEASE_SESSION ? 1
-                       : x->kind == LEASE_KEY_WRITE ? -1 : 1;
+                return x->kind < y->kind ? -1 : 1;
         return strcmp(x->name, y->name);
 }
 
@@ -211,29 +222,24 @@ static void freeze_release_items(Postoffice *po, GArray *items, guint n)
         }
 }
 
-/* Who held @item when the freeze gave up on it. */
-static char *freeze_refusal(Postoffice *po, const char *po_path, const FreezeItem *item,
-                            int error, int waited_ms)
+/* What the freeze gave up on, and who held it then. */
+static FreezeFailure *freeze_failure_new(Postoffice *po, const FreezeItem *item, int error,
+                                        int waited_ms)
 {
         g_autoptr(LeaseInfo) info = lease_manager_lookup(po->leases, item->kind, item->name);
-        g_autoptr(PoStatusLine) line = po_status_line_new();
-        po_status_line_add_word(line, "refused");
-        po_status_line_add_word(line, lease_kind_to_string(item->kind));
-        po_status_line_add_word(line, item->name);
-        po_status_line_add_field(line, PO_STATUS_FIELD_POSTOFFICE, po_path[0] ? po_path : ".");
-        po_status_line_add_field(line, "error", g_strerror(-error));
-        po_status_line_add_field_printf(line, "waited_ms", "%d", waited_ms);
-        if (info->holder) {
-                po_status_line_add_field_printf(line, "pid", "%d", (int)info->holder);
-                po_status_line_add_field(line, "program", info->program ? info->program : "?");
-                po_status_line_add_field(line, "protocol", info->protocol ? info->protocol : "?");
-        } else if (info->held_elsewhere ||
-                   cluster_held_elsewhere(po->cluster, item->kind, item->name)) {
-                po_status_line_add_field(line, PO_STATUS_FIELD_HOLDER, "other-daemon");
-        }
-        g_autoptr(GString) out = g_string_new(NULL);
-        po_status_line_append_to(line, out);
-        return g_string_free(g_steal_pointer(&out), FALSE);
+        FreezeFailure *failure = g_new0(FreezeFailure, 1);
+        failure->po = po;
+        failure->kind = item->kind;
+        failure->name = g_strdup(item->name);
+        failure->error = error;
+        failure->waited_ms = waited_ms;
+        failure->holder = info->holder;
+        failure->program = g_strdup(info->program);
+        failure->protocol = g_strdup(info->protocol);
+        failure->elsewhere = !info->holder &&
+                             (info->held_elsewhere ||
+                              cluster_held_elsewhere(po->cluster, item->kind, item->name));
+        return failure;
 }
 
 static void freeze_forget_failure_locked(Freezes *freezes, const Postoffice *po)
@@ -246,16 +252,13 @@ static void freeze_forget_failure_locked(Freezes *freezes, const Postoffice *po)
         }
 }
 
-/* Keeps @why as @po's last refusal. */
-static void freeze_note_failure(Freezes *freezes, const Postoffice *po, const char *why)
+/* Keeps @failure (taken) as its postoffice's last refusal. */
+static void freeze_note_failure(Freezes *freezes, FreezeFailure *failure)
 {
         g_mutex_lock(&freezes->mutex);
-        freeze_forget_failure_locked(freezes, po);
+        freeze_forget_failure_locked(freezes, failure->po);
         if (freezes->failures->len >= FREEZE_FAILURES_KEPT)
                 g_ptr_array_remove_index(freezes->failures, 0);
-        FreezeFailure *failure = g_new0(FreezeFailure, 1);
-        failure->po = po;
-        failure->why = g_strdup(why);
         g_ptr_array_add(freezes->failures, failure);
         g_mutex_unlock(&freezes->mutex);
 }
@@ -279,28 +282,22 @@ static FreezeHold *freeze_find_locked(Freezes *freezes, const Postoffice *po, pi
 #define FREEZE_RETRY_PAUSE_MS 50
 
 int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t pid,
-                int timeout_ms, char **why)
+                int timeout_ms)
 {
         Freezes *freezes = mailbags->freezes;
-        *why = NULL;
         g_mutex_lock(&freezes->mutex);
         bool already = freeze_find_locked(freezes, po, pid, NULL) != NULL;
         g_mutex_unlock(&freezes->mutex);
-        if (already) {
-                *why = g_strdup_printf("pid %d holds a freeze of this postoffice already",
-                                       (int)pid);
+        if (already)
                 return -EALREADY;
-        }
         pid_t session = caller_session_of(pid);
         char program[64];
         caller_program_name(pid, program, sizeof(program));
         gint64 start_us = g_get_monotonic_time();
         gint64 deadline_us = start_us + (gint64)timeout_ms * 1000;
         g_autoptr(GArray) items = freeze_items_of(mailbags, po_path);
-        if (items->len == 0) {
-                *why = g_strdup("the profile names nothing to hold");
-                return -EINVAL;
-        }
+        if (items->len == 0)
+                return -EINVAL; /* a profile without queues */
         int r = 0;
         guint taken = 0;
         for (;;) {
@@ -323,9 +320,9 @@ int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t p
                         continue;
                 }
                 int waited_ms = (int)((g_get_monotonic_time() - start_us) / 1000);
-                *why = freeze_refusal(po, po_path, &g_array_index(items, FreezeItem, taken), r,
-                                      waited_ms);
-                freeze_note_failure(freezes, po, *why);
+                freeze_note_failure(freezes,
+                                    freeze_failure_new(po, &g_array_index(items, FreezeItem, taken),
+                                                       r, waited_ms));
                 log_warning("freeze of postoffice %s for pid %d (%s) gave up after %d ms: %s",
                             po_path[0] ? po_path : ".", (int)pid, program, waited_ms,
                             g_strerror(-r));
@@ -411,12 +408,24 @@ int freeze_folder(Mailbags *mailbags, const char *relpath, pid_t tid, uint32_t t
         pid_t pid = caller_process_of_thread(tid);
         if (timeout_ms == 0)
                 return freeze_release(mailbags, po, pid);
-        g_autofree char *why = NULL;
-        return freeze_take(mailbags, po, relpath, pid, (int)MIN(timeout_ms, FREEZE_WAIT_MAX_MS),
-                           &why);
+        return freeze_take(mailbags, po, relpath, pid, (int)MIN(timeout_ms, FREEZE_WAIT_MAX_MS));
 }
 
-char *freeze_describe(Mailbags *mailbags, Postoffice *po)
+/* "pid=N program=P protocol=P" of @pid, or 0 and "?" for a caller who
+ * may not see it (as in the lease lines). */
+static void freeze_add_process(PoStatusLine *line, pid_t pid, const char *program,
+                               const char *protocol, FreezeSeesFn sees, const void *data)
+{
+        bool visible = sees(pid, data);
+        po_status_line_add_field_printf(line, "pid", "%d", visible ? (int)pid : 0);
+        if (program)
+                po_status_line_add_field(line, "program", visible ? program : "?");
+        if (protocol)
+                po_status_line_add_field(line, "protocol", protocol);
+}
+
+char *freeze_describe(Mailbags *mailbags, Postoffice *po, const char *po_path,
+                      FreezeSeesFn sees, const void *data)
 {
         Freezes *freezes = mailbags->freezes;
         g_autoptr(GString) out = g_string_new(NULL);
@@ -426,20 +435,32 @@ char *freeze_describe(Mailbags *mailbags, Postoffice *po)
                 if (hold->po != po)
                         continue;
                 g_autoptr(PoStatusLine) line = po_status_line_new();
-                g_autoptr(GDateTime) since =
-                        g_date_time_new_from_unix_utc(hold->since_us / G_USEC_PER_SEC);
-                g_autofree char *since_text = since ? g_date_time_format_iso8601(since)
-                                                    : g_strdup("?");
                 po_status_line_add_word(line, "frozen");
-                po_status_line_add_field_printf(line, "pid", "%d", (int)hold->pid);
-                po_status_line_add_field(line, "since", since_text);
+                freeze_add_process(line, hold->pid, NULL, NULL, sees, data);
+                po_status_line_add_time(line, "since", hold->since_us);
                 po_status_line_add_field_printf(line, "leases", "%u", hold->items->len);
                 po_status_line_append_to(line, out);
         }
         for (guint i = 0; i < freezes->failures->len; i++) {
-                FreezeFailure *failure = freezes->failures->pdata[i];
-                if (failure->po == po)
-                        g_string_append(out, failure->why);
+                const FreezeFailure *failure = freezes->failures->pdata[i];
+                if (failure->po != po)
+                        continue;
+                g_autoptr(PoStatusLine) line = po_status_line_new();
+                po_status_line_add_word(line, "refused");
+                po_status_line_add_word(line, lease_kind_to_string(failure->kind));
+                po_status_line_add_word(line, failure->name);
+                po_status_line_add_field(line, PO_STATUS_FIELD_POSTOFFICE,
+                                         po_path[0] ? po_path : ".");
+                po_status_line_add_field(line, "error", g_strerror(-failure->error));
+                po_status_line_add_field_printf(line, "waited_ms", "%d", failure->waited_ms);
+                if (failure->holder)
+                        freeze_add_process(line, failure->holder,
+                                           failure->program ? failure->program : "?",
+                                           failure->protocol ? failure->protocol : "?", sees,
+                                           data);
+                else if (failure->elsewhere)
+                        po_status_line_add_field(line, PO_STATUS_FIELD_HOLDER, "other-daemon");
+                po_status_line_append_to(line, out);
         }
         g_mutex_unlock(&freezes->mutex);
         return g_string_free(g_steal_pointer(&out), FALSE);

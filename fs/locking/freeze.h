@@ -32,10 +32,10 @@ int freeze_folder(Mailbags *mailbags, const char *relpath, pid_t tid, uint32_t t
 /* Takes @po (at @po_path) for process @pid, waiting at most @timeout_ms
  * in all; blocks the calling thread. 0; or -EBUSY (time is up), -ESRCH
  * (the freezer died), -EALREADY (it holds a freeze there already),
- * -ECANCELED (the postoffice went) with nothing left held, and *@why says
- * what it waited for and who held it. */
+ * -ECANCELED (the postoffice went) with nothing left held, and what it
+ * waited for and who held it kept as the postoffice's last refusal. */
 int freeze_take(Mailbags *mailbags, Postoffice *po, const char *po_path, pid_t pid,
-                int timeout_ms, char **why);
+                int timeout_ms);
 
 /* Lets go of @pid's freeze of @po: 0, or -ENOENT when it holds none. */
 int freeze_release(Mailbags *mailbags, Postoffice *po, pid_t pid);
@@ -44,6 +44,11 @@ int freeze_release(Mailbags *mailbags, Postoffice *po, pid_t pid);
  * broken): a freeze of it is over. */
 void freeze_hold_ended(Mailbags *mailbags, Postoffice *po, pid_t pid);
 
-/* The freezes of @po as status lines ("freeze pid=... since=...
- * sessions=N key_sections=N global_files=N"), "" when none. */
-char *freeze_describe(Mailbags *mailbags, Postoffice *po);
+/* Whether the caller of a status read may see process @pid. */
+typedef bool (*FreezeSeesFn)(pid_t pid, const void *data);
+
+/* The freezes of @po (at @po_path) and its last refusal as status lines
+ * (status-line.h, "Freeze lines"), "" when none; a process @sees says the
+ * reader may not see is written pid 0, program "?". */
+char *freeze_describe(Mailbags *mailbags, Postoffice *po, const char *po_path,
+                      FreezeSeesFn sees, const void *data);

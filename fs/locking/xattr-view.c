@@ -82,17 +82,13 @@ static void append_lease_line(GString *out, Mailbags *mailbags, const XattrViewC
                 /* Lock files found on the share at start are held in the
                  * daemon's name for a holder nobody knows. */
                 bool unknown = info->holder == mailbags->daemon_pid;
-                g_autoptr(GDateTime) since =
-                        g_date_time_new_from_unix_utc(info->since_us / G_USEC_PER_SEC);
-                g_autofree char *since_text =
-                        since ? g_date_time_format_iso8601(since) : g_strdup("?");
                 bool visible = unknown || caller_sees_process(mailbags, caller, info->holder);
                 po_status_line_add_field_printf(line, "pid", "%d",
                                                 unknown || !visible ? 0 : (int)info->holder);
                 po_status_line_add_field(line, "program",
                                          visible && info->program ? info->program : "?");
                 po_status_line_add_field(line, "protocol", info->protocol ? info->protocol : "?");
-                po_status_line_add_field(line, "since", since_text);
+                po_status_line_add_time(line, "since", info->since_us);
                 po_status_line_add_field_printf(line, "refs", "%u", info->refs);
                 po_status_line_add_field_printf(line, "waiters", "%u", info->n_waiters);
                 append_waiting(line, mailbags, caller, info);
@@ -385,6 +381,18 @@ static int render_root(Mailbags *mailbags, const char *name, const XattrViewCall
         return 0;
 }
 
+/* Who reads the freeze lines, for freeze_describe()'s FreezeSeesFn. */
+typedef struct {
+        const Mailbags *mailbags;
+        const XattrViewCaller *caller;
+} FreezeReader;
+
+static bool freeze_reader_sees(pid_t pid, const void *data)
+{
+        const FreezeReader *reader = data;
+        return caller_sees_process(reader->mailbags, reader->caller, pid);
+}
+
 /* A postoffice folder's own values. */
 static int render_postoffice(Mailbags *mailbags, Postoffice *po, const char *path,
                              const char *name, const XattrViewCaller *caller, char **value)
@@ -398,7 +406,9 @@ static int render_postoffice(Mailbags *mailbags, Postoffice *po, const char *pat
                 lease_manager_get_stats(po->leases, &stats);
                 append_stats_line(out, display_path(path), &stats);
         } else if (g_str_equal(name, ATTR_FREEZE)) {
-                g_autofree char *lines = freeze_describe(mailbags, po);
+                FreezeReader reader = {.mailbags = mailbags, .caller = caller};
+                g_autofree char *lines = freeze_describe(mailbags, po, path, freeze_reader_sees,
+                                                         &reader);
                 g_string_append(out, lines);
         } else {
                 g_string_free(out, TRUE);
