@@ -415,3 +415,22 @@ void po_status_line_add_time(PoStatusLine *line, const char *key, gint64 unix_us
         g_autofree char *text = when ? g_date_time_format_iso8601(when) : NULL;
         po_status_line_add_field(line, key, text ? text : "?");
 }
+
+void po_status_line_add_histogram(PoStatusLine *line, const char *key, const char *sum_key,
+                                  const guint64 *bounds, const guint64 *counts, guint n,
+                                  guint64 sum_ms)
+{
+        g_autofree char *histogram = po_status_histogram_format(bounds, counts, n);
+        po_status_line_add_field(line, key, histogram);
+        po_status_line_add_field_printf(line, sum_key, "%" G_GUINT64_FORMAT, sum_ms);
+}
+
+bool po_status_line_histogram(const PoStatusLine *line, const char *key, const char *sum_key,
+                              GArray *bounds, GArray *cumulative, guint64 *sum_ms)
+{
+        if (!po_status_histogram_parse(po_status_line_field(line, key), bounds, cumulative))
+                return false;
+        if (!po_status_line_field_uint64(line, sum_key, sum_ms))
+                *sum_ms = 0;
+        return true;
+}

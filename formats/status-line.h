@@ -155,7 +155,9 @@ char *po_status_escape_controls(const char *text);
 /* Wait-time histograms (po_status_histogram_*): of the waits that ended in
  * a grant and of those that ran out; each with a _sum_ms field. */
 #define PO_STATUS_FIELD_WAIT_GRANTED_MS "wait_granted_ms"
+#define PO_STATUS_FIELD_WAIT_GRANTED_SUM_MS "wait_granted_sum_ms"
 #define PO_STATUS_FIELD_WAIT_TIMEOUT_MS "wait_timeout_ms"
+#define PO_STATUS_FIELD_WAIT_TIMEOUT_SUM_MS "wait_timeout_sum_ms"
 #define PO_STATUS_FIELD_DEADLOCKS "deadlocks"
 #define PO_STATUS_FIELD_STALE_RECLAIMED "stale_reclaimed"
 #define PO_STATUS_FIELD_BREAKS "breaks"
@@ -231,6 +233,15 @@ char *po_status_histogram_format(const guint64 *bounds, const guint64 *counts, g
  * in two arrays of guint64 of equal length; false when @value is not a
  * histogram (counts must not fall, the last bound must be inf). */
 bool po_status_histogram_parse(const char *value, GArray *bounds, GArray *cumulative);
+
+/* A histogram field @key and its sum field @sum_key, written from
+ * per-bucket counts (po_status_histogram_format), and read back: false
+ * when @key is absent or no histogram; *@sum_ms 0 when @sum_key is. */
+void po_status_line_add_histogram(PoStatusLine *line, const char *key, const char *sum_key,
+                                  const guint64 *bounds, const guint64 *counts, guint n,
+                                  guint64 sum_ms);
+bool po_status_line_histogram(const PoStatusLine *line, const char *key, const char *sum_key,
+                              GArray *bounds, GArray *cumulative, guint64 *sum_ms);
 
 /* Parses @len bytes of zero or more lines (the last '\n' may be missing)
  * into a GPtrArray of PoStatusLine* that frees them. Bad input (a word after

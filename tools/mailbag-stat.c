@@ -329,20 +329,16 @@ static const char *field_or(const PoStatusLine *line, const char *key, const cha
         return value && *value ? value : fallback;
 }
 
-/* "key=value ..." as the daemon wrote them, but the postoffice= the
- * heading already shows. */
-/* "granted after waiting 3 (<=1 ms 1, <=1 s 2), 0.95 s in all": one wait
+/* "waited, then granted: 3 (<=1 ms 1, <=1 s 2), 0.950 s in all": one wait
  * histogram of a stats line, its empty buckets left out. */
-static void print_wait_times(const PoStatusLine *line, const char *key, const char *what)
+static void print_wait_times(const PoStatusLine *line, const char *key, const char *sum_key,
+                             const char *what)
 {
         g_autoptr(GArray) bounds = g_array_new(FALSE, FALSE, sizeof(guint64));
         g_autoptr(GArray) cumulative = g_array_new(FALSE, FALSE, sizeof(guint64));
-        if (!po_status_histogram_parse(po_status_line_field(line, key), bounds, cumulative))
+        guint64 sum_ms;
+        if (!po_status_line_histogram(line, key, sum_key, bounds, cumulative, &sum_ms))
                 return;
-        g_autofree char *base = g_strndup(key, strlen(key) - strlen("_ms"));
-        g_autofree char *sum_key = g_strdup_printf("%s_sum_ms", base);
-        guint64 sum_ms = 0;
-        po_status_line_field_uint64(line, sum_key, &sum_ms);
         guint64 total = g_array_index(cumulative, guint64, cumulative->len - 1);
         printf("\n  %s: %" G_GUINT64_FORMAT, what, total);
         guint64 below = 0;
@@ -363,7 +359,8 @@ static void print_wait_times(const PoStatusLine *line, const char *key, const ch
         printf("%s, %.3f s in all", first ? "" : ")", (double)sum_ms / 1000.0);
 }
 
-/* The fields of a stats line, wait histograms on lines of their own. */
+/* "key=value ..." as the daemon wrote them, but the postoffice= the
+ * heading already shows; wait histograms on lines of their own. */
 static void print_fields(const PoStatusLine *line, GString *buf)
 {
         bool first = true;
@@ -374,8 +371,10 @@ static void print_fields(const PoStatusLine *line, GString *buf)
                 printf("%s%s=%s", first ? "" : " ", key, cell(po_status_line_field_value(line, i), buf));
                 first = false;
         }
-        print_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS, "waited, then granted");
-        print_wait_times(line, PO_STATUS_FIELD_WAIT_TIMEOUT_MS, "waited, then gave up");
+        print_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS,
+                         PO_STATUS_FIELD_WAIT_GRANTED_SUM_MS, "waited, then granted");
+        print_wait_times(line, PO_STATUS_FIELD_WAIT_TIMEOUT_MS,
+                         PO_STATUS_FIELD_WAIT_TIMEOUT_SUM_MS, "waited, then gave up");
 }
 
 static void print_view(const PostofficeView *view)
@@ -616,11 +615,12 @@ static const char *const prom_counter_help[][2] = {
 /* A wait-time histogram of the stats line (PO_STATUS_FIELD_WAIT_*_MS) as
  * mailbagfs_lease_wait_seconds{outcome=...}. */
 static void prom_add_wait_histogram(PromText *prom, const PostofficeView *view, const char *key,
-                                    const char *outcome)
+                                    const char *sum_key, const char *outcome)
 {
         g_autoptr(GArray) bounds = g_array_new(FALSE, FALSE, sizeof(guint64));
         g_autoptr(GArray) cumulative = g_array_new(FALSE, FALSE, sizeof(guint64));
-        if (!po_status_histogram_parse(po_status_line_field(view->stats, key), bounds, cumulative))
+        guint64 sum_ms;
+        if (!po_status_line_histogram(view->stats, key, sum_key, bounds, cumulative, &sum_ms))
                 return;
         g_autoptr(GArray) seconds = g_array_new(FALSE, FALSE, sizeof(double));
         for (guint i = 0; i < bounds->len; i++) {
@@ -628,10 +628,6 @@ static void prom_add_wait_histogram(PromText *prom, const PostofficeView *view, 
                 double s = ms == G_MAXUINT64 ? INFINITY : (double)ms / 1000.0;
                 g_array_append_val(seconds, s);
         }
-        g_autofree char *base = g_strndup(key, strlen(key) - strlen("_ms"));
-        g_autofree char *sum_key = g_strdup_printf("%s_sum_ms", base);
-        guint64 sum_ms = 0;
-        po_status_line_field_uint64(view->stats, sum_key, &sum_ms);
         const char *labels[] = {"postoffice", view->path, "outcome", outcome, NULL};
         prom_text_add_histogram(prom, "mailbagfs_lease_wait_seconds", labels,
                                 (const double *)seconds->data, (const guint64 *)cumulative->data,
@@ -641,8 +637,10 @@ static void prom_add_wait_histogram(PromText *prom, const PostofficeView *view, 
 static void prom_add_counters(PromText *prom, const PostofficeView *view)
 {
         if (view->stats) {
-                prom_add_wait_histogram(prom, view, PO_STATUS_FIELD_WAIT_GRANTED_MS, "granted");
-                prom_add_wait_histogram(prom, view, PO_STATUS_FIELD_WAIT_TIMEOUT_MS, "timeout");
+                prom_add_wait_histogram(prom, view, PO_STATUS_FIELD_WAIT_GRANTED_MS,
+                                        PO_STATUS_FIELD_WAIT_GRANTED_SUM_MS, "granted");
+                prom_add_wait_histogram(prom, view, PO_STATUS_FIELD_WAIT_TIMEOUT_MS,
+                                        PO_STATUS_FIELD_WAIT_TIMEOUT_SUM_MS, "timeout");
         }
         for (guint i = 0; view->stats && i < po_status_line_n_fields(view->stats); i++) {
                 const char *key = po_status_line_field_key(view->stats, i);

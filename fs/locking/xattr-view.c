@@ -285,17 +285,13 @@ static void append_locks(GString *out, Mailbags *mailbags, const XattrViewCaller
                 append_lease_line(out, mailbags, caller, entry->path, infos->pdata[i]);
 }
 
-static void append_wait_times(PoStatusLine *line, const char *key, const LeaseWaitTimes *times)
+static void append_wait_times(PoStatusLine *line, const char *key, const char *sum_key,
+                              const LeaseWaitTimes *times)
 {
         static const guint64 bounds[] = LEASE_WAIT_BUCKET_BOUNDS_MS;
         G_STATIC_ASSERT(G_N_ELEMENTS(bounds) + 1 == LEASE_WAIT_BUCKETS);
-        g_autofree char *histogram = po_status_histogram_format(bounds, times->count,
-                                                                LEASE_WAIT_BUCKETS);
-        po_status_line_add_field(line, key, histogram);
-        /* "wait_granted_ms" -> "wait_granted_sum_ms" */
-        g_autofree char *base = g_strndup(key, strlen(key) - strlen("_ms"));
-        g_autofree char *sum_key = g_strdup_printf("%s_sum_ms", base);
-        po_status_line_add_field_printf(line, sum_key, "%" G_GUINT64_FORMAT, times->sum_ms);
+        po_status_line_add_histogram(line, key, sum_key, bounds, times->count, LEASE_WAIT_BUCKETS,
+                                     times->sum_ms);
 }
 
 static void append_stats_line(GString *out, const char *scope, const LeaseStats *stats)
@@ -316,8 +312,10 @@ static void append_stats_line(GString *out, const char *scope, const LeaseStats 
         STATS_FIELD(cancellations);
         STATS_FIELD(mixed_protocol);
 #undef STATS_FIELD
-        append_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS, &stats->granted_wait);
-        append_wait_times(line, PO_STATUS_FIELD_WAIT_TIMEOUT_MS, &stats->timeout_wait);
+        append_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS,
+                          PO_STATUS_FIELD_WAIT_GRANTED_SUM_MS, &stats->granted_wait);
+        append_wait_times(line, PO_STATUS_FIELD_WAIT_TIMEOUT_MS,
+                          PO_STATUS_FIELD_WAIT_TIMEOUT_SUM_MS, &stats->timeout_wait);
         po_status_line_append_to(line, out);
 }
 
