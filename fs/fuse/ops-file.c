@@ -106,6 +106,36 @@ static bool file_plan_holds(Mailbagfs *fs, const char *planned, const char *path
                claim_needed(&fs->mailbags, path, flags) == 0;
 }
 
+/* Opens @ino, which has no name left, through one of its descriptors (an
+ * open file, or the one kept when it was removed): the kernel reached it
+ * by a walk that raced with its unlink or rename-over, or through
+ * /proc/PID/fd/N of a client; a local filesystem opens the inode in both
+ * cases. /proc/self/fd/N is a link to the inode, not a name anyone can
+ * change. The kernel already dropped O_CREAT and O_EXCL; O_NOFOLLOW would
+ * refuse the link itself; O_TRUNC stays: it truncates the file the client
+ * reached, as it would locally. A file whose former name is guarded
+ * (a lock file, a KEY file) is not reopened: its lease is taken by name,
+ * so the kernel must walk again (ESTALE), as it must when nothing holds
+ * the node (-ENOENT, answered as ESTALE). */
+static int file_reopen_unlinked(Mailbagfs *fs, fuse_ino_t ino, int flags)
+{
+        g_autofree char *former_path = NULL;
+        autoclose_fd int held = inode_table_dup_unlinked(fs->inodes, ino, &former_path);
+        if (held < 0)
+                return held;
+        if (!former_path)
+                return -ESTALE;
+        int guarded = claim_needed(&fs->mailbags, former_path, flags);
+        if (guarded < 0)
+                return guarded;
+        if (guarded)
+                return -ESTALE;
+        char proc_path[BACKING_FD_PATH_MAX];
+        backing_fd_path(held, proc_path);
+        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY)) | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
 /* Opens the backing file of @ino at @planned, or by the name it has now
  * (file_plan_holds). It is checked to be that node before it is opened for
  * real, through its O_PATH descriptor: opening a name first would let a
@@ -127,48 +157,23 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned,
                         g_autoptr(GRWLockReaderLocker) names =
                                 g_rw_lock_reader_locker_new(&fs->names_lock);
                         path = ops_node_path(fs, ino, &error);
-                        if (!path)
+                        if (!path && error != -ENOENT)
                                 return ops_walk_again(error, false);
-                        if (strcmp(path, planned) == 0 ||
-                            (replanned && strcmp(path, replanned) == 0))
+                        if (path && (strcmp(path, planned) == 0 ||
+                                     (replanned && strcmp(path, replanned) == 0)))
                                 return file_open_verified(fs, ino, path, flags);
                 }
+                /* Its last name went while the open was on its way (a
+                 * rename over it, an unlink): opened as itself, as a local
+                 * filesystem opens what the walk reached. */
+                if (!path)
+                        return file_reopen_unlinked(fs, ino, flags);
                 if (!file_plan_holds(fs, planned, path, flags))
                         return -ESTALE;
                 g_free(replanned);
                 replanned = g_steal_pointer(&path);
         }
         return -ESTALE;
-}
-
-/* Opens @ino, which has no name left, through one of its descriptors (an
- * open file, or the one kept when it was removed): the kernel reached it
- * by a walk that raced with its unlink or rename-over, or through
- * /proc/PID/fd/N of a client; a local filesystem opens the inode in both
- * cases. /proc/self/fd/N is a link to the inode, not a name anyone can
- * change. The kernel already dropped O_CREAT and O_EXCL; O_NOFOLLOW would
- * refuse the link itself; O_TRUNC stays: it truncates the file the client
- * reached, as it would locally. A file whose former name is guarded
- * (a lock file, a KEY file) is not reopened: its lease is taken by name,
- * so the kernel must walk again (ESTALE), as it must when nothing holds
- * the node (-ENOENT, answered as ESTALE). */
-static int file_reopen_unlinked(Mailbagfs *fs, fuse_req_t req, fuse_ino_t ino, int flags)
-{
-        g_autofree char *former_path = NULL;
-        autoclose_fd int held = inode_table_dup_unlinked(fs->inodes, ino, &former_path);
-        if (held < 0)
-                return held;
-        if (!former_path)
-                return -ESTALE;
-        int guarded = claim_needed(&fs->mailbags, former_path, flags);
-        if (guarded < 0)
-                return guarded;
-        if (guarded)
-                return -ESTALE;
-        char proc_path[BACKING_FD_PATH_MAX];
-        backing_fd_path(held, proc_path);
-        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY)) | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
 }
 
 /* Opens @name in @dirfd for a create with @flags: made exclusively first,
@@ -366,7 +371,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         int error = 0;
         g_autofree char *path = ops_node_path(fs, ino, &error);
         if (!path && error == -ENOENT) {
-                int fd = file_reopen_unlinked(fs, req, ino, fi->flags);
+                int fd = file_reopen_unlinked(fs, ino, fi->flags);
                 if (fd < 0)
                         ops_reply_status(req, OPS_OPEN, fd);
                 else

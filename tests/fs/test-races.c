@@ -140,12 +140,10 @@ static Counts run_scenario(const char *scenario, int workers, Worker worker,
         cr_expect_eq(on_raw.enoent + on_raw.estale + on_raw.ebusy + on_raw.other, 0,
                      "%s: errors on a plain directory", scenario);
         cr_expect_eq(on_mount.enoent, 0, "%s: ENOENT through the mount", scenario);
-        /* The kernel walks a path again once after an ESTALE; under churn
-         * this heavy (every process renaming or removing the same name in
-         * a tight loop) the second walk can meet a change too, and then
-         * the program sees ESTALE. Measured: at most 0.2% of operations. */
-        cr_expect_leq(on_mount.estale * 100, on_mount.ops,
-                      "%s: ESTALE through the mount in more than 1%% of operations", scenario);
+        /* The kernel walks a path again only once after an ESTALE, so one
+         * the daemon answers under churn this heavy can reach the program;
+         * a local filesystem never gives one. */
+        cr_expect_eq(on_mount.estale, 0, "%s: ESTALE through the mount", scenario);
         cr_expect_eq(on_mount.other, 0, "%s: errors through the mount", scenario);
         if (!busy_ok)
                 cr_expect_eq(on_mount.ebusy, 0, "%s: EBUSY through the mount", scenario);
@@ -169,7 +167,7 @@ static void write_file(const char *path, const char *data)
         cr_assert_eq(close(fd), 0);
 }
 
-/* --- Create, close, unlink one name, by six processes. An unlink may find
+/* --- Create, close, unlink one name, by eight processes. An unlink may find
  * the name already gone (another process removed it): that is expected. */
 
 static void create_unlink_worker(const char *dir, int index, Counts *c)
@@ -187,7 +185,7 @@ static void create_unlink_worker(const char *dir, int index, Counts *c)
 
 Test(races, create_unlink, .timeout = 600)
 {
-        run_scenario("create/unlink", 6, create_unlink_worker, NULL, false);
+        run_scenario("create/unlink", 8, create_unlink_worker, NULL, false);
 }
 
 /* --- One writer replaces a file atomically (write a temporary file, rename
@@ -246,10 +244,10 @@ static void replace_worker(const char *dir, int index, Counts *c)
 
 Test(races, atomic_replace, .timeout = 600)
 {
-        run_scenario("atomic replace", 5, replace_worker, replace_prepare, false);
+        run_scenario("atomic replace", 8, replace_worker, replace_prepare, false);
 }
 
-/* --- Two writers rename their own files over the name while four others
+/* --- Two writers rename their own files over the name while six others
  * open, read and stat it. */
 
 static void rename_over_worker(const char *dir, int index, Counts *c)
@@ -275,7 +273,7 @@ static void rename_over_worker(const char *dir, int index, Counts *c)
 
 Test(races, rename_over, .timeout = 600)
 {
-        run_scenario("rename over", 6, rename_over_worker, replace_prepare, false);
+        run_scenario("rename over", 8, rename_over_worker, replace_prepare, false);
 }
 
 /* --- Hard links: worker 0 links LINK to NAME and removes it again, over
@@ -337,12 +335,12 @@ static void hard_link_open_only_worker(const char *dir, int index, Counts *c)
  * 1 of 10 runs; after: none in 30 runs of each. */
 Test(races, hard_links, .timeout = 600)
 {
-        run_scenario("hard links", 5, hard_link_worker, replace_prepare, false);
+        run_scenario("hard links", 8, hard_link_worker, replace_prepare, false);
 }
 
 Test(races, hard_links_open_only, .timeout = 600)
 {
-        run_scenario("hard links, open only", 5, hard_link_open_only_worker, replace_prepare, false);
+        run_scenario("hard links, open only", 8, hard_link_open_only_worker, replace_prepare, false);
 }
 
 /* --- A directory renamed back and forth (D, D2) while the others work
@@ -406,11 +404,11 @@ static void dir_rename_worker(const char *dir, int index, Counts *c)
 
 Test(races, directory_renamed, .timeout = 600)
 {
-        run_scenario("directory renamed", 5, dir_rename_worker, dir_prepare, false);
+        run_scenario("directory renamed", 8, dir_rename_worker, dir_prepare, false);
 }
 
 /* --- The External lock file: P1/INQUEUE3.0LK created or opened
- * O_RDWR|O_CREAT, closed and removed by four processes, as consecutive
+ * O_RDWR|O_CREAT, closed and removed by eight processes, as consecutive
  * External runs do. Through the mount the daemon serializes them, so a
  * refusal (EBUSY) is expected there; a lost name never is. An unlink may
  * find the file already gone. */
@@ -437,7 +435,7 @@ static void lock_file_worker(const char *dir, int index, Counts *c)
 
 Test(races, lock_file_churn, .timeout = 600)
 {
-        run_scenario("lock file churn", 4, lock_file_worker, lock_prepare, true);
+        run_scenario("lock file churn", 8, lock_file_worker, lock_prepare, true);
 }
 
 /* --- A file unlinked while open is still the file: reopened through
