@@ -121,73 +121,6 @@ const char *po_samba_conf_value(const PoSambaConf *conf, const PoSambaSection *s
         return own ? own : g_hash_table_lookup(conf->global->params, param);
 }
 
-/* --- mounts ------------------------------------------------------------ */
-
-void po_samba_mount_free(PoSambaMount *mount)
-{
-        g_free(mount->mount_point);
-        g_free(mount->fstype);
-        g_free(mount->source);
-        g_free(mount);
-}
-
-/* mountinfo writes a space, tab, newline or backslash in a path as a
- * backslash and three octal digits. */
-static char *po_samba_mountinfo_field(const char *field)
-{
-        GString *out = g_string_sized_new(strlen(field));
-        for (const char *p = field; *p; p++) {
-                bool octal = p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' &&
-                             p[2] <= '7' && p[3] >= '0' && p[3] <= '7';
-                if (!octal) {
-                        g_string_append_c(out, *p);
-                        continue;
-                }
-                g_string_append_c(out, (char)(((p[1] - '0') << 6) | ((p[2] - '0') << 3) |
-                                              (p[3] - '0')));
-                p += 3;
-        }
-        return g_string_free(out, FALSE);
-}
-
-/* One line: ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] -
- * TYPE SOURCE SUPER-OPTIONS. */
-static PoSambaMount *po_samba_mountinfo_line(const char *line, guint number, GError **error)
-{
-        g_auto(GStrv) fields = g_strsplit(line, " ", -1);
-        guint count = g_strv_length(fields);
-        guint separator = 6;
-        while (separator < count && strcmp(fields[separator], "-") != 0)
-                separator++;
-        if (separator + 2 >= count) {
-                g_set_error(error, PO_SAMBA_ERROR, PO_SAMBA_ERROR_PARSE,
-                            "line %u: expected a mount point, a \"-\", a type and a source",
-                            number);
-                return NULL;
-        }
-        PoSambaMount *mount = g_new0(PoSambaMount, 1);
-        mount->mount_point = po_samba_mountinfo_field(fields[4]);
-        mount->fstype = g_strdup(fields[separator + 1]);
-        mount->source = po_samba_mountinfo_field(fields[separator + 2]);
-        return mount;
-}
-
-GPtrArray *po_samba_mounts_parse(const char *text, GError **error)
-{
-        g_autoptr(GPtrArray) mounts =
-                g_ptr_array_new_with_free_func((GDestroyNotify)po_samba_mount_free);
-        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-        for (guint i = 0; lines[i]; i++) {
-                if (*lines[i] == '\0')
-                        continue;
-                PoSambaMount *mount = po_samba_mountinfo_line(lines[i], i + 1, error);
-                if (mount == NULL)
-                        return NULL;
-                g_ptr_array_add(mounts, mount);
-        }
-        return g_steal_pointer(&mounts);
-}
-
 /* --- paths ------------------------------------------------------------- */
 
 /* @path as the kernel resolves it now, or, when it does not resolve (it
@@ -711,7 +644,7 @@ PoSambaReport *po_samba_run(const char *smb_conf, GError **error)
                 g_set_error(error, PO_SAMBA_ERROR, PO_SAMBA_ERROR_IO, "%s", why->message);
                 return NULL;
         }
-        g_autoptr(GPtrArray) mounts = po_samba_mounts_parse(mountinfo, error);
+        g_autoptr(GPtrArray) mounts = po_mounts_parse(mountinfo, error);
         if (mounts == NULL) {
                 g_prefix_error(error, "/proc/self/mountinfo: ");
                 return NULL;

@@ -11,7 +11,7 @@
  * The steps, each its own function so the parsers can be tested on text:
  *   po_samba_testparm()     runs testparm, bounded in time and output
  *   po_samba_conf_parse()   its output -> [global] and the shares
- *   po_samba_mounts_parse() /proc/self/mountinfo -> the mounts
+ *   po_mounts_parse()       /proc/self/mountinfo -> the mounts (formats/)
  *   po_samba_check()        the shares that reach a mount -> findings
  * po_samba_run() does all four.
  *
@@ -25,6 +25,8 @@
 
 #include <glib.h>
 #include <stdbool.h>
+
+#include "mountinfo.h"
 
 G_BEGIN_DECLS
 
@@ -65,19 +67,9 @@ const char *po_samba_conf_value(const PoSambaConf *conf, const PoSambaSection *s
 
 /* --- mounts ------------------------------------------------------------ */
 
-typedef struct {
-        char *mount_point; /* unescaped, as the kernel resolved it */
-        char *fstype;      /* "fuse.mailbagfs" for the daemon */
-        char *source;      /* unescaped; the daemon's BACKING argument */
-} PoSambaMount;
-
-void po_samba_mount_free(PoSambaMount *mount);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(PoSambaMount, po_samba_mount_free)
-
-/* Parses /proc/PID/mountinfo (proc(5)): PoSambaMount, in the kernel's
- * order, so a later mount on the same point is the one on top. NULL with
- * @error set ("line N: ...") on a line without its fields. Pure. */
-GPtrArray *po_samba_mounts_parse(const char *text, GError **error);
+/* The mounts are formats/mountinfo.h's PoMount, parsed by
+ * po_mounts_parse(). */
+typedef PoMount PoSambaMount;
 
 /* --- the check --------------------------------------------------------- */
 

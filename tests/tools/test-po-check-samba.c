@@ -130,7 +130,7 @@ Test(samba_parse, random_text_never_crashes_either_parser)
                 g_autoptr(PoSambaConf) conf = po_samba_conf_parse(text, &conf_error);
                 cr_assert((conf == NULL) != (conf_error == NULL));
                 g_autoptr(GError) mounts_error = NULL;
-                g_autoptr(GPtrArray) mounts = po_samba_mounts_parse(text, &mounts_error);
+                g_autoptr(GPtrArray) mounts = po_mounts_parse(text, &mounts_error);
                 cr_assert((mounts == NULL) != (mounts_error == NULL));
         }
 }
@@ -143,7 +143,7 @@ Test(samba_parse, mountinfo_paths_are_unescaped_and_kept_in_order)
                 "rw,user_id=0\n"
                 "46 45 0:41 / /srv/post\\040office rw master:3 propagation:x - tmpfs none rw\n";
         g_autoptr(GError) error = NULL;
-        g_autoptr(GPtrArray) mounts = po_samba_mounts_parse(mountinfo, &error);
+        g_autoptr(GPtrArray) mounts = po_mounts_parse(mountinfo, &error);
         cr_assert_not_null(mounts, "%s", error->message);
         cr_assert_eq(mounts->len, 3);
         const PoSambaMount *daemon = mounts->pdata[1];
@@ -156,10 +156,10 @@ Test(samba_parse, mountinfo_paths_are_unescaped_and_kept_in_order)
 
         g_autoptr(GError) short_error = NULL;
         g_autoptr(GPtrArray) none =
-                po_samba_mounts_parse("22 1 8:1 / / rw,relatime - ext4\n", &short_error);
+                po_mounts_parse("22 1 8:1 / / rw,relatime - ext4\n", &short_error);
         cr_expect_null(none);
         cr_expect_str_eq(short_error ? short_error->message : "",
-                         "line 1: expected a mount point, a \"-\", a type and a source");
+                         "line 1: expected an id, a device, a mount point, a \"-\", a type and a source");
 }
 
 /* --- po-check --samba beside a mount ----------------------------------- */
