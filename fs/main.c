@@ -25,6 +25,8 @@
 
 #include "kernel-cache.h"
 #include "log.h"
+#include "mountinfo.h"
+#include "coherence.h"
 #include "daemon.h"
 
 typedef struct {
@@ -239,23 +241,6 @@ static char *path_absolute(const char *path)
         return g_strconcat("/", rest, NULL);
 }
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static char *mountinfo_unescape(const char *field)
-{
-        GString *out = g_string_new(NULL);
-        for (const char *p = field; *p; p++) {
-                if (p[0] == '\\' && g_ascii_isdigit(p[1]) && g_ascii_isdigit(p[2]) &&
-                    g_ascii_isdigit(p[3])) {
-                        g_string_append_c(out, (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 +
-                                                      (p[3] - '0')));
-                        p += 3;
-                } else {
-                        g_string_append_c(out, *p);
-                }
-        }
-        return g_string_free(out, FALSE);
-}
-
 /* The filesystem type of the topmost mount at @path ("fuse.mailbagfs"), or
  * NULL when nothing is mounted there. */
 static char *mountpoint_type(const char *path)
@@ -264,25 +249,14 @@ static char *mountpoint_type(const char *path)
         g_autofree char *text = NULL;
         if (!g_file_get_contents("/proc/self/mountinfo", &text, NULL, NULL))
                 return NULL;
-        char *type = NULL;
-        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-        for (char **line = lines; *line; line++) {
-                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE ... */
-                g_auto(GStrv) fields = g_strsplit(*line, " ", -1);
-                if (g_strv_length(fields) < 5)
-                        continue;
-                g_autofree char *mounted_at = mountinfo_unescape(fields[4]);
-                if (!g_str_equal(mounted_at, absolute))
-                        continue;
-                for (char **field = fields + 5; *field; field++) {
-                        if (g_str_equal(*field, "-") && field[1]) {
-                                g_free(type);
-                                type = g_strdup(field[1]);
-                                break;
-                        }
-                }
+        g_autoptr(GPtrArray) mounts = po_mounts_parse(text, NULL);
+        const char *type = NULL;
+        for (guint i = 0; mounts && i < mounts->len; i++) {
+                const PoMount *mount = mounts->pdata[i];
+                if (g_str_equal(mount->mount_point, absolute))
+                        type = mount->fstype;
         }
-        return type;
+        return g_strdup(type);
 }
 
 /* A daemon that died (SIGKILL, a crash) without auto_unmount leaves its
@@ -482,6 +456,16 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: backing directory '%s': %s\n", options.backing,
                         g_strerror(-r));
                 goto out_free_args;
+        }
+        /* A cluster client that caches what other nodes change would let
+         * a lease holder append at an old size: mail lost. Refused here,
+         * before anything is served. */
+        char *incoherent = coherence_check(fs.backing.root_fd);
+        if (incoherent) {
+                fprintf(stderr, "mailbagfs: backing directory '%s': refused: %s\n", options.backing,
+                        incoherent);
+                g_free(incoherent);
+                goto out_free_fs;
         }
         if (mailbags_init(&fs.mailbags, &fs.backing, &mailbags_config, &error) < 0) {
                 fprintf(stderr, "mailbagfs: %s\n", error ? error->message : "cannot set up locking");

@@ -266,6 +266,44 @@ Test(gluster, po_sim_split_over_two_nodes_is_clean, .fini = unmount_nodes, .time
         po_sim_expect_clean(run.out, queued);
 }
 
+/* A volume and its client mounts left as GlusterFS sets them up: the
+ * clients cache attributes and names in the kernel for a second, the
+ * volume's performance translators (md-cache, write-behind, ...) keep
+ * copies of their own. The split run above lost mail there (600
+ * messages: 4 lost, 1 duplicate, 2 [021] before the daemon refused such a
+ * backing), so the daemon refuses to start on it, and says which settings
+ * to change. */
+Test(gluster, a_volume_and_client_left_at_their_defaults_are_refused, .fini = unmount_nodes,
+     .timeout = 600)
+{
+        g_autofree char *reason = NULL;
+        if (gluster_fixture_start_as(&volume, GLUSTER_DEFAULTS, &reason) < 0) {
+                unmount_nodes();
+                cr_skip_test("GlusterFS cannot run here: %s", reason);
+        }
+        g_autofree char *po = g_build_filename(volume.clients[0], PO_FOLDER, NULL);
+        harness_make_postoffice(po);
+
+        cr_assert_eq(mount_harness_setup(&node_a), 0);
+        mount_harness_set_backing(&node_a, po);
+        int r = mount_harness_mount(&node_a, NULL);
+        g_autofree char *log = NULL;
+        g_file_get_contents(node_a.log, &log, NULL, NULL);
+        cr_assert_lt(r, 0, "the daemon served a backing on a caching GlusterFS client");
+        cr_assert_not_null(log);
+        cr_log_info("gluster defaults: %s", log);
+        cr_expect(!harness_is_mounted(node_a.mnt, "fuse.mailbagfs"));
+        static const char *const named[] = {
+                "refused", "attribute-timeout=0", "entry-timeout=0", "negative-timeout=0",
+                /* md-cache and write-behind are on by default in every
+                 * GlusterFS release this runs with. */
+                "performance.stat-prefetch", "performance.write-behind", "docs/cluster.md",
+        };
+        for (gsize i = 0; i < G_N_ELEMENTS(named); i++)
+                cr_expect(strstr(log, named[i]), "the refusal does not name %s: %s", named[i], log);
+        cr_expect_null(strstr(log, "performance.io-threads"), "io-threads keeps no copies: %s", log);
+}
+
 /* A byte-range lock taken through node A's mailbagfs refuses the same
  * range through node B's, and is seen there with F_GETLK. */
 Test(gluster, a_byte_range_lock_through_one_node_refuses_the_other, .fini = unmount_nodes,

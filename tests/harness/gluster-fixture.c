@@ -343,12 +343,20 @@ static int gluster_mount_client(GlusterFixture *g, int i, const char *glusterfs,
                 if (getppid() != parent || setns(netns_fd, CLONE_NEWNET) < 0)
                         _exit(126);
                 gluster_redirect_output(out);
-                /* No kernel caching of what the other client changes: a
-                 * cached size hides records it appended (README). */
-                execl(glusterfs, "glusterfs", "-N", "--volfile-server=" GLUSTER_FIXTURE_ADDRESS,
-                      "--volfile-id=" GLUSTER_FIXTURE_VOLUME, "--attribute-timeout=0",
-                      "--entry-timeout=0", "--negative-timeout=0", log_arg, g->clients[i],
-                      (char *)NULL);
+                /* The recipe: no kernel caching of what the other client
+                 * changes, a cached size hides records it appended
+                 * (docs/cluster.md). */
+                if (g->defaults)
+                        execl(glusterfs, "glusterfs", "-N",
+                              "--volfile-server=" GLUSTER_FIXTURE_ADDRESS,
+                              "--volfile-id=" GLUSTER_FIXTURE_VOLUME, log_arg, g->clients[i],
+                              (char *)NULL);
+                else
+                        execl(glusterfs, "glusterfs", "-N",
+                              "--volfile-server=" GLUSTER_FIXTURE_ADDRESS,
+                              "--volfile-id=" GLUSTER_FIXTURE_VOLUME, "--attribute-timeout=0",
+                              "--entry-timeout=0", "--negative-timeout=0", log_arg,
+                              g->clients[i], (char *)NULL);
                 _exit(127);
         }
         close(netns_fd);
@@ -418,7 +426,13 @@ static int gluster_start_warden(GlusterFixture *g, const char *unshare, const ch
 
 int gluster_fixture_start(GlusterFixture *g, char **reason)
 {
+        return gluster_fixture_start_as(g, GLUSTER_RECIPE, reason);
+}
+
+int gluster_fixture_start_as(GlusterFixture *g, GlusterSetup setup, char **reason)
+{
         memset(g, 0, sizeof(*g));
+        g->defaults = setup == GLUSTER_DEFAULTS;
         g->warden_stop = g->warden_news = -1;
         *reason = NULL;
         g_autofree char *glusterd = gluster_find_program("GLUSTERD", "glusterd");
@@ -496,7 +510,7 @@ int gluster_fixture_start(GlusterFixture *g, char **reason)
                 "performance.write-behind", "performance.stat-prefetch", "performance.open-behind",
                 "performance.readdir-ahead",
         };
-        for (gsize i = 0; r == 0 && i < G_N_ELEMENTS(uncached); i++) {
+        for (gsize i = 0; r == 0 && !g->defaults && i < G_N_ELEMENTS(uncached); i++) {
                 const char *const set[] = {"volume", "set", GLUSTER_FIXTURE_VOLUME, uncached[i], "off",
                                            NULL};
                 r = gluster_cli_or_reason(g, set, reason);

@@ -45,12 +45,23 @@ typedef struct {
         pid_t namespace_pid; /* unshare(1), holding glusterd's namespaces */
         bool volume_created;
         bool volume_started;
+        bool defaults; /* the client's and the volume's own caches left on */
 } GlusterFixture;
+
+/* How the volume and its clients are set up: as docs/cluster.md's recipe
+ * says (no kernel caching on the clients, the volume's performance
+ * translators off), or as GlusterFS leaves them. */
+typedef enum {
+        GLUSTER_RECIPE,
+        GLUSTER_DEFAULTS,
+} GlusterSetup;
 
 /* 0 on success. Otherwise -errno, *reason says why GlusterFS could not run
  * here (caller frees) and the fixture is stopped: the test skips with that
  * reason. */
 int gluster_fixture_start(GlusterFixture *g, char **reason);
+/* The same, set up as @setup says (gluster_fixture_start: the recipe). */
+int gluster_fixture_start_as(GlusterFixture *g, GlusterSetup setup, char **reason);
 
 void gluster_fixture_stop(GlusterFixture *g);
 
