@@ -33,14 +33,23 @@
  * its own line:
  *   stats PATH acquisitions=N waits=N refused=N waited_granted=N timeouts=N
  *         deadlocks=N stale_reclaimed=N breaks=N cancellations=N
- *         mixed_protocol=N wait_granted_ms=H wait_granted_sum_ms=N
+ *         mixed_protocol=N overlaps=N wait_granted_ms=H wait_granted_sum_ms=N
  *         wait_timeout_ms=H wait_timeout_sum_ms=N
  * refused counts requests answered "busy" at once (they may not wait),
  * waited_granted those granted after waiting in line, timeouts those that
  * waited in line until their time ran out (before refused existed,
  * timeouts counted both). H is a histogram of wait times in milliseconds,
  * cumulative as Prometheus's: "1:N,10:N,...,inf:N", N the waits that took
- * at most that long.
+ * at most that long. overlaps counts the opens that, in observe mode,
+ * met a hold enforcing would have made them wait for or refused them;
+ * after each postoffice's stats line, one line per mailbag and pair of
+ * protocols that overlapped:
+ *   overlap PATH kind=KIND name=NAME protocol=P other=P count=N
+ * protocol is the opener's, other the holder's ("?" for a hold of
+ * another daemon).
+ *
+ * Mode: PO_STATUS_ATTR_MODE of the mount root: "enforce" or "observe"
+ * and '\n'; root may set it to either word to switch (logged).
  *
  * Records lines: PO_STATUS_ATTR_RECORDS of a mailbag's KEY, MBG or lock
  * file:
@@ -100,6 +109,9 @@ G_BEGIN_DECLS
 #define PO_STATUS_ATTR_BREAK "user.mailbag.break"
 #define PO_STATUS_ATTR_RANGES "user.mailbag.ranges"
 #define PO_STATUS_ATTR_FREEZE "user.mailbag.freeze"
+#define PO_STATUS_ATTR_MODE "user.mailbag.mode"
+#define PO_STATUS_MODE_ENFORCE "enforce"
+#define PO_STATUS_MODE_OBSERVE "observe"
 /* _IOW('M', 1, uint32_t): see the freeze lines below. */
 #define PO_FREEZE_IOCTL _IOW('M', 1, uint32_t)
 
@@ -125,6 +137,7 @@ char *po_status_escape_controls(const char *text);
 #define PO_STATUS_WORD_STATS "stats"
 #define PO_STATUS_WORD_RECORDS "records"
 #define PO_STATUS_WORD_RANGE "range"
+#define PO_STATUS_WORD_OVERLAP "overlap"
 
 /* Third word of a lease line; third word of a corrupt records line. */
 #define PO_STATUS_STATE_FREE "free"
@@ -163,6 +176,10 @@ char *po_status_escape_controls(const char *text);
 #define PO_STATUS_FIELD_BREAKS "breaks"
 #define PO_STATUS_FIELD_CANCELLATIONS "cancellations"
 #define PO_STATUS_FIELD_MIXED_PROTOCOL "mixed_protocol"
+#define PO_STATUS_FIELD_OVERLAPS "overlaps"
+#define PO_STATUS_FIELD_NAME "name"   /* overlap lines */
+#define PO_STATUS_FIELD_OTHER "other" /* overlap lines: the holder's protocol */
+#define PO_STATUS_FIELD_COUNT "count" /* overlap lines */
 #define PO_STATUS_FIELD_LIVE "live"
 #define PO_STATUS_FIELD_FREE "free"
 #define PO_STATUS_FIELD_TOTAL "total"
@@ -185,7 +202,7 @@ char *po_status_escape_controls(const char *text);
         PO_STATUS_FIELD_ACQUISITIONS, PO_STATUS_FIELD_WAITS, PO_STATUS_FIELD_TIMEOUTS, \
         PO_STATUS_FIELD_DEADLOCKS, PO_STATUS_FIELD_STALE_RECLAIMED,                    \
         PO_STATUS_FIELD_BREAKS, PO_STATUS_FIELD_CANCELLATIONS,                         \
-        PO_STATUS_FIELD_MIXED_PROTOCOL
+        PO_STATUS_FIELD_MIXED_PROTOCOL, PO_STATUS_FIELD_OVERLAPS
 
 /* The longest line po_status_parse() accepts, '\n' not counted. An
  * attribute value is at most 64 KiB on Linux anyway (XATTR_SIZE_MAX). */

@@ -26,6 +26,7 @@
 #include "kernel-cache.h"
 #include "log.h"
 #include "mountinfo.h"
+#include "status-line.h"
 #include "coherence.h"
 #include "daemon.h"
 
@@ -35,6 +36,7 @@ typedef struct {
         char *log_level; /* -o log_level= */
         char *profile;   /* -o profile= */
         char *v20;       /* -o v20= */
+        char *mode;      /* -o mode= */
         GPtrArray *postoffices; /* -o postoffice=, each may list several */
         bool bad_option;        /* an -o value did not parse (said on stderr) */
         double cache_timeout;
@@ -62,6 +64,7 @@ static const struct fuse_opt option_spec[] = {
         FUSE_OPT_KEY("ready_fd=", OPTION_KEY_READY_FD),
         MAILBAGFS_OPT("profile=%s", profile, 0),
         MAILBAGFS_OPT("v20=%s", v20, 0),
+        MAILBAGFS_OPT("mode=%s", mode, 0),
         FUSE_OPT_KEY("lock_timeout=", OPTION_KEY_LOCK_TIMEOUT),
         FUSE_OPT_KEY("hold_warning=", OPTION_KEY_HOLD_WARNING),
         FUSE_OPT_KEY("max_postoffices=", OPTION_KEY_MAX_POSTOFFICES),
@@ -171,6 +174,11 @@ static void print_usage(const char *program)
                "                           fails with a sharing violation (default 10)\n"
                "    -o hold_warning=SEC    log a hold that lasts longer (default 600; 0: never)\n"
                "    -o max_postoffices=N   protect at most N postoffices at once (default 4096)\n"
+               "    -o mode=enforce|observe\n"
+               "                           enforce (default): every protocol excludes every\n"
+               "                           other; observe: nothing waits or is refused, the\n"
+               "                           overlaps enforcing would stop are counted and\n"
+               "                           logged (switch: user.mailbag.mode of the root)\n"
                "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
                "                           (default any: no warnings)\n"
                "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
@@ -429,6 +437,12 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "mailbagfs: unknown v20 mode '%s' (any, all, none)\n", options.v20);
                 goto out_free_args;
         }
+        if (options.mode && !g_str_equal(options.mode, PO_STATUS_MODE_ENFORCE) &&
+            !g_str_equal(options.mode, PO_STATUS_MODE_OBSERVE)) {
+                fprintf(stderr, "mailbagfs: unknown mode '%s' (enforce, observe)\n", options.mode);
+                goto out_free_args;
+        }
+        mailbags_config.observe = options.mode && g_str_equal(options.mode, PO_STATUS_MODE_OBSERVE);
         mailbags_config.profile_path = options.profile;
         if (options.postoffices) {
                 g_ptr_array_add(options.postoffices, NULL);
@@ -472,6 +486,9 @@ int main(int argc, char *argv[])
                 goto out_free_fs;
         }
         mailbags_ready = true;
+        if (mailbags_config.observe)
+                log_warning("observe mode: no open waits or is refused; the overlaps enforcing "
+                            "would stop are counted and logged (user.mailbag.stats)");
         fs.inodes = inode_table_new(&root_st);
         g_rw_lock_init(&fs.names_lock);
         fs.entry_timeout = options.cache_timeout;
@@ -547,6 +564,7 @@ out_free_args:
         g_free(options.log_level);
         g_free(options.profile);
         g_free(options.v20);
+        g_free(options.mode);
         g_clear_pointer(&options.postoffices, g_ptr_array_unref);
         fuse_opt_free_args(&args);
         return status;

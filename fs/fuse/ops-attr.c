@@ -4,6 +4,7 @@
  * backing store. */
 #include "ops.h"
 
+#include "caller.h"
 #include "xattr-view.h"
 
 #include <errno.h>
@@ -164,8 +165,9 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
         if (xattr_view_reserved(name)) {
                 int error = 0;
                 g_autofree char *relpath = ops_node_path(ops_fs(req), ino, &error);
+                const struct fuse_ctx *ctx = fuse_req_ctx(req);
                 int r = relpath ? xattr_view_set(&ops_fs(req)->mailbags, relpath, name, value, size,
-                                                 fuse_req_ctx(req)->uid)
+                                                 ctx->uid, caller_process_of_thread(ctx->pid))
                                 : error;
                 ops_reply_status(req, OPS_SETXATTR, r);
                 return;

@@ -211,6 +211,11 @@ static pid_t claim_session(const Claim *claim)
 static int claim_acquire(Claim *claim, uint64_t *wait_id)
 {
         PolicyLeaseWait wait = policy_lease_wait(claim->caller.program, claim->creating);
+        /* Observing: every claim that meets a hold is answered at once, as
+         * a deferred create is, and its lease follows in its turn. */
+        bool observe = atomic_load(&claim->mailbags->observe);
+        if (observe)
+                wait.deferred = true;
         LeaseRequest request = {
                 .kind = claim->plan.kind,
                 .name = claim->plan.name,
@@ -224,6 +229,7 @@ static int claim_acquire(Claim *claim, uint64_t *wait_id)
                 .done = wait.deferred ? claim_deferred_done : claim_lease_done,
                 .opaque = claim,
                 .session = claim_session(claim),
+                .observe = observe,
         };
         if (wait.deferred) {
                 /* Both owners, and listed, before the callback may run. */
@@ -255,16 +261,17 @@ static int claim_begin_own(Mailbags *mailbags, Claim *claim, Claim **claim_out, 
         }
         claim->ref = mailbags_new_ref(mailbags);
         int r = claim_acquire(claim, wait_id);
-        if (r < 0) {
+        if (r < 0 || r == LEASE_UNTRACKED) {
                 claim_free(claim);
-                return r;
+                return r < 0 ? r : 0;
         }
         *claim_out = claim;
         if (r == LEASE_PENDING && claim->deferred) {
                 claim->wait_id = *wait_id;
                 *wait_id = 0;
-                log_debug("create of %s by pid %d (%s) answered at once; its lease follows",
-                          claim->relpath, (int)claim->caller.pid, claim->caller.program);
+                log_debug("%s of %s by pid %d (%s) answered at once; its lease follows",
+                          claim->creating ? "create" : "open", claim->relpath,
+                          (int)claim->caller.pid, claim->caller.program);
                 return 0;
         }
         return r == LEASE_PENDING ? CLAIM_PENDING : 0;
@@ -306,7 +313,7 @@ static void claim_follow_done(void *opaque, int result)
  * own claim follows from claim_follow_done) or 0 (no such wait). */
 static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
 {
-        if (atomic_load(&mailbags->deferred_waiting) == 0)
+        if (atomic_load(&mailbags->deferred_waiting) == 0 || atomic_load(&mailbags->observe))
                 return 0;
         if (claim->caller.pid == 0)
                 caller_identify(claim->thread_id, &claim->caller.pid, claim->caller.program,
@@ -475,7 +482,7 @@ int claim_name_may_be_made(Mailbags *mailbags, const char *relpath, const char *
         int r = mailbags_plan_only(mailbags, relpath, O_WRONLY | O_CREAT | O_EXCL, true, &plan);
         /* A postoffice that cannot be protected: the request fails or
          * succeeds on its own, as any other name there. */
-        if (r < 0 || policy_name_refusal(&plan) == 0)
+        if (r < 0 || policy_name_refusal(&plan) == 0 || atomic_load(&mailbags->observe))
                 return 0;
         log_info("%s onto %s refused: a lock file is made by creating it", op, relpath);
         return policy_name_refusal(&plan);

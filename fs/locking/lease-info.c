@@ -88,6 +88,49 @@ void lease_manager_get_stats(LeaseManager *m, LeaseStats *out)
         g_mutex_unlock(&m->mutex);
 }
 
+void lease_overlap_count_free(LeaseOverlapCount *count)
+{
+        if (!count)
+                return;
+        g_free(count->name);
+        g_free(count->protocol);
+        g_free(count->other_protocol);
+        g_free(count);
+}
+
+static gint lease_overlap_order(gconstpointer a, gconstpointer b)
+{
+        const LeaseOverlapCount *x = *(LeaseOverlapCount *const *)a;
+        const LeaseOverlapCount *y = *(LeaseOverlapCount *const *)b;
+        if (x->kind != y->kind)
+                return x->kind < y->kind ? -1 : 1;
+        int c = strcmp(x->name, y->name);
+        if (c == 0)
+                c = strcmp(x->protocol, y->protocol);
+        return c ? c : strcmp(x->other_protocol, y->other_protocol);
+}
+
+GPtrArray *lease_manager_overlaps(LeaseManager *m)
+{
+        GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)lease_overlap_count_free);
+        g_mutex_lock(&m->mutex);
+        GHashTableIter iter;
+        gpointer value;
+        g_hash_table_iter_init(&iter, m->overlaps);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                const LeaseOverlapCount *one = value;
+                LeaseOverlapCount *copy = g_new0(LeaseOverlapCount, 1);
+                *copy = *one;
+                copy->name = g_strdup(one->name);
+                copy->protocol = g_strdup(one->protocol);
+                copy->other_protocol = g_strdup(one->other_protocol);
+                g_ptr_array_add(out, copy);
+        }
+        g_mutex_unlock(&m->mutex);
+        g_ptr_array_sort(out, lease_overlap_order);
+        return out;
+}
+
 void lease_manager_count_mixed_protocol(LeaseManager *m)
 {
         g_mutex_lock(&m->mutex);

@@ -95,6 +95,8 @@ struct LeaseManager {
         gint64 next_deadline_us; /* guarded by mutex; watch thread's wake-up */
         unsigned remote_busy;    /* guarded by mutex; resources with remote_busy set */
         LeaseStats stats;        /* guarded by mutex */
+        GHashTable *overlaps;    /* guarded by mutex; "kind\tname\tprotocol\tother" ->
+                                  * LeaseOverlapCount* (owned) */
         bool stopping;           /* guarded by mutex */
         bool watch_stopped;      /* guarded by mutex; lease_manager_stop() took the
                                   * manager off its watcher: pidfds are closed at once */
@@ -132,6 +134,7 @@ typedef struct {
                            * into text and refs below */
         char *text;       /* resource name or log message */
         GArray *refs;     /* uint64_t */
+        GStrv texts;      /* an overlap's programs and protocols */
 } LeaseCall;
 
 /* Deferred callbacks: collected under the mutex, run after it is dropped. */

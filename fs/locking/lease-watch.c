@@ -463,6 +463,8 @@ LeaseManager *lease_manager_new(const LeaseConfig *config, GError **error)
         m->processes = g_hash_table_new_full(NULL, NULL, NULL, lease_process_free);
         m->waiters = g_hash_table_new(g_int64_hash, g_int64_equal);
         m->bans = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        m->overlaps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            (GDestroyNotify)lease_overlap_count_free);
         m->retired_fds = g_array_new(FALSE, FALSE, sizeof(int));
         m->next_deadline_us = G_MAXINT64;
         m->watch_serial = lease_watcher_add(watcher, m);
@@ -526,6 +528,7 @@ void lease_manager_free(LeaseManager *m)
         g_hash_table_destroy(m->resources);
         g_hash_table_destroy(m->waiters);
         g_hash_table_destroy(m->bans);
+        g_hash_table_destroy(m->overlaps);
         g_hash_table_destroy(m->processes);
         for (GList *l = m->exited; l; l = l->next) {
                 LeaseProcess *p = l->data;

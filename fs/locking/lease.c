@@ -25,6 +25,7 @@
 #include "lease-private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <stdatomic.h>
@@ -40,6 +41,7 @@ static void lease_call_clear(gpointer data)
         LeaseCall *call = data;
 
         g_free(call->text);
+        g_strfreev(call->texts);
         if (call->refs)
                 g_array_unref(call->refs);
 }
@@ -810,6 +812,61 @@ static int lease_acquire_enqueue(LeaseManager *m, LeaseResource *r, LeaseProcess
         return LEASE_PENDING;
 }
 
+/* An observing request met a hold (here or in another daemon) or a ban:
+ * counted and reported, then queued without a time limit (LEASE_PENDING),
+ * or, where waiting would close a waits-for cycle, let through untracked
+ * (LEASE_UNTRACKED). */
+static int lease_acquire_overlap(LeaseManager *m, LeaseResource *r, LeaseProcess *p,
+                                 const LeaseAsk *ask, uint64_t *waiter_id, GArray *calls)
+{
+        const LeaseRequest *req = ask->req;
+        const char *holder_program = r->holder ? r->program : "?";
+        const char *holder_protocol = r->holder ? r->protocol : "?";
+        g_autofree char *key = g_strdup_printf("%s\t%s\t%s\t%s", lease_kind_to_string(req->kind),
+                                               req->name, ask->protocol, holder_protocol);
+        LeaseOverlapCount *count = g_hash_table_lookup(m->overlaps, key);
+        if (!count) {
+                count = g_new0(LeaseOverlapCount, 1);
+                count->kind = req->kind;
+                count->name = g_strdup(req->name);
+                count->protocol = g_strdup(ask->protocol);
+                count->other_protocol = g_strdup(holder_protocol);
+                g_hash_table_insert(m->overlaps, g_steal_pointer(&key), count);
+        }
+        count->count++;
+        m->stats.overlaps++;
+        if (m->config.notify) {
+                LeaseCall call = {
+                        .type = LEASE_CALL_EVENT,
+                        .event = {.type = LEASE_EVENT_OVERLAP,
+                                  .kind = req->kind,
+                                  .pid = req->pid,
+                                  .holder_pid = r->holder ? r->holder->pid : 0},
+                        .text = g_strdup(req->name),
+                        .texts = g_new0(char *, 5),
+                };
+                call.texts[0] = g_strdup(ask->program);
+                call.texts[1] = g_strdup(ask->protocol);
+                call.texts[2] = g_strdup(holder_program);
+                call.texts[3] = g_strdup(holder_protocol);
+                call.event.name = call.text;
+                call.event.program = call.texts[0];
+                call.event.protocol = call.texts[1];
+                call.event.holder_program = call.texts[2];
+                call.event.holder_protocol = call.texts[3];
+                g_array_append_val(calls, call);
+        }
+
+        for (GList *l = p->waiting; l; l = l->next)
+                if (((LeaseWaiter *)l->data)->resource == r)
+                        return lease_acquire_enqueue(m, r, p, ask, INT_MAX, waiter_id, calls);
+        if (r->holder && lease_would_deadlock(m, r, p)) {
+                lease_resource_drop_if_idle(m, r);
+                return LEASE_UNTRACKED;
+        }
+        return lease_acquire_enqueue(m, r, p, ask, INT_MAX, waiter_id, calls);
+}
+
 /* Whether the asking process is refused the resource since its hold on it
  * was broken (lease_break_banning); an expired ban is dropped. */
 static bool lease_acquire_banned(LeaseManager *m, const LeaseAsk *ask, GArray *calls)
@@ -841,7 +898,7 @@ static int lease_acquire_locked(LeaseManager *m, const LeaseAsk *ask, uint64_t *
 
         if (m->stopping)
                 return -ECANCELED;
-        if (lease_acquire_banned(m, ask, calls))
+        if (!req->observe && lease_acquire_banned(m, ask, calls))
                 return -EBUSY;
         LeaseResource *r = g_hash_table_lookup(m->resources, ask->key);
         /* Do not make anybody wait for a holder that is already dead but not
@@ -871,6 +928,8 @@ static int lease_acquire_locked(LeaseManager *m, const LeaseAsk *ask, uint64_t *
                         return lease_acquire_grant(m, r, *p, ask, calls);
         }
 
+        if (req->observe)
+                return lease_acquire_overlap(m, r, *p, ask, waiter_id, calls);
         int timeout_ms = ask->timeout_ms;
         /* The release of a handle closed before this request was made may
          * not have been handled yet (the kernel sends it after close()

@@ -58,6 +58,10 @@ typedef enum {
 
 /* lease_acquire() queued the request; its done callback reports the end. */
 #define LEASE_PENDING 1
+/* An observing request (LeaseRequest.observe) that could not even be
+ * queued (it would close a waits-for cycle): go ahead, nothing is held and
+ * no callback follows. */
+#define LEASE_UNTRACKED 2
 
 /* Completion of a queued request, called exactly once per LEASE_PENDING:
  *   0           granted, the request's reference is now part of the hold
@@ -99,6 +103,16 @@ typedef struct {
         /* Set by a holder whose hold the processes of this session share
          * (an operator's freeze and the command it runs); 0: none. */
         pid_t admits_session;
+        /* The daemon only observes: the request is never made to wait or
+         * refused. Where it would have been (a holder here or in another
+         * daemon, a ban), that is an overlap: counted (stats.overlaps,
+         * lease_manager_overlaps), reported (LEASE_EVENT_OVERLAP), and the
+         * request queued without a time limit, to be granted in its turn
+         * like any waiter (LEASE_PENDING; the caller goes ahead at once and
+         * its done callback comes later), so that requests made after a
+         * switch to enforcing wait for it. One that would close a
+         * waits-for cycle is not queued: LEASE_UNTRACKED. */
+        bool observe;
 } LeaseRequest;
 
 /* What the manager tells the module above it (calls go down: this is the
@@ -117,6 +131,11 @@ typedef enum {
          * the lock files it does not know (cluster_sweep_dead_lockfiles()).
          * Before the grants the take allows. */
         LEASE_EVENT_TAKEN_FROM_DEAD_NODE,
+        /* An observing request of @pid (@program, @protocol) met the hold of
+         * @holder_pid (@holder_program, @holder_protocol; pid 0: a hold of
+         * another daemon, "?" for both) on (@kind, @name): enforcing would
+         * have made it wait or refused it. */
+        LEASE_EVENT_OVERLAP,
 } LeaseEventType;
 
 typedef struct {
@@ -129,6 +148,11 @@ typedef struct {
         const uint64_t *refs;  /* HOLD_ENDED */
         unsigned n_refs;       /* HOLD_ENDED */
         LeaseEndReason reason; /* HOLD_ENDED */
+        const char *program;   /* OVERLAP */
+        const char *protocol;  /* OVERLAP */
+        pid_t holder_pid;      /* OVERLAP */
+        const char *holder_program;  /* OVERLAP */
+        const char *holder_protocol; /* OVERLAP */
 } LeaseEvent;
 
 /* Runs without the manager's mutex, on the thread of the manager call
@@ -300,6 +324,7 @@ typedef struct {
         guint64 breaks;          /* holds ended by lease_break() */
         guint64 cancellations;   /* waits withdrawn by lease_cancel() */
         guint64 mixed_protocol;  /* lease_manager_count_mixed_protocol() */
+        guint64 overlaps;        /* observing requests that met a hold */
         LeaseWaitTimes granted_wait; /* waited_granted's waits */
         LeaseWaitTimes timeout_wait; /* timeouts' waits */
 } LeaseStats;
@@ -308,6 +333,21 @@ typedef struct {
 void lease_wait_times_add(LeaseWaitTimes *times, gint64 waited_ms);
 
 void lease_manager_get_stats(LeaseManager *manager, LeaseStats *out);
+
+/* Overlaps of one resource between two protocols. */
+typedef struct {
+        LeaseKind kind;
+        char *name;
+        char *protocol;       /* the observing request's */
+        char *other_protocol; /* the hold's; "?" for another daemon's */
+        guint64 count;
+} LeaseOverlapCount;
+
+void lease_overlap_count_free(LeaseOverlapCount *count);
+
+/* The overlaps counted so far, as LeaseOverlapCount* (the array frees
+ * them), sorted by kind, name and protocols. */
+GPtrArray *lease_manager_overlaps(LeaseManager *manager);
 
 /* The daemon saw two locking protocols used on one queue. */
 void lease_manager_count_mixed_protocol(LeaseManager *manager);

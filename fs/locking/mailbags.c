@@ -68,12 +68,20 @@ static void mailbags_hold_ended(Mailbags *mailbags, Postoffice *po, const char *
 
         freeze_hold_ended(mailbags, po, pid);
 
+        /* Observing, the daemon changes nothing on the share: the lock
+         * files stay, as they would without it (their references go). */
+        bool observe = atomic_load(&mailbags->observe);
         for (unsigned i = 0; i < n_refs; i++) {
                 LockFile file;
                 if (!lockfiles_take_ref(po->lockfiles, refs[i], &file))
                         continue;
                 g_autofree char *shown = po_path[0] ? g_strdup_printf("%s/%s", po_path, file.path)
                                                     : g_strdup(file.path);
+                if (observe) {
+                        log_info("observing: lock file %s of %s %d left in place", shown, why,
+                                 (int)pid);
+                        continue;
+                }
                 int r = mailbags_remove_lockfile(mailbags, po_path, &file);
                 if (r < 0) {
                         log_warning("cannot remove stale lock file %s of %s %d: %s", shown, why,
@@ -112,8 +120,25 @@ static void mailbags_lease_event(void *user_data, const LeaseEvent *event)
                                     event->reason);
                 break;
         case LEASE_EVENT_TAKEN_FROM_DEAD_NODE:
-                cluster_sweep_dead_lockfiles(po->cluster, mailbags->backing, mailbags->profile,
-                                             path, po->lockfiles, event->name);
+                if (!atomic_load(&mailbags->observe))
+                        cluster_sweep_dead_lockfiles(po->cluster, mailbags->backing,
+                                                     mailbags->profile, path, po->lockfiles,
+                                                     event->name);
+                break;
+        case LEASE_EVENT_OVERLAP:
+                /* What enforcing would have stopped, with both programs. */
+                if (event->holder_pid > 0)
+                        log_info("%s%soverlap on %s %s: pid %d (%s, %s) while pid %d (%s, %s) "
+                                 "holds it",
+                                 path, path[0] ? ": " : "", lease_kind_to_string(event->kind),
+                                 event->name, (int)event->pid, event->program, event->protocol,
+                                 (int)event->holder_pid, event->holder_program,
+                                 event->holder_protocol);
+                else
+                        log_info("%s%soverlap on %s %s: pid %d (%s, %s) while another daemon "
+                                 "holds it",
+                                 path, path[0] ? ": " : "", lease_kind_to_string(event->kind),
+                                 event->name, (int)event->pid, event->program, event->protocol);
                 break;
         }
 }
@@ -124,6 +149,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         memset(mailbags, 0, sizeof(*mailbags));
         mailbags->backing = backing;
         mailbags->v20_mode = config->v20_mode;
+        atomic_init(&mailbags->observe, config->observe);
         mailbags->max_postoffices = config->max_postoffices ? config->max_postoffices
                                                             : MAILBAGS_POSTOFFICES_MAX;
         atomic_init(&mailbags->next_ref, 1);

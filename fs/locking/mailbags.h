@@ -53,6 +53,10 @@ typedef struct {
         GPtrArray *deferred;          /* Claim*, waiting; guarded by deferred_mutex */
         atomic_uint deferred_waiting; /* its length, read without the lock */
         struct Freezes *freezes;      /* operators' freezes (freeze.c) */
+        /* Observe mode (-o mode=observe, switched by user.mailbag.mode):
+         * claims never wait and are never refused, their overlaps are
+         * counted (LeaseRequest.observe), and no lock file is swept. */
+        atomic_bool observe;
 } Mailbags;
 
 /* The default bound on postoffices protected at once. */
@@ -66,6 +70,7 @@ typedef struct {
         guint max_postoffices;   /* protected at once; 0: MAILBAGS_POSTOFFICES_MAX */
         PolicyV20Mode v20_mode;
         char **only_postoffices; /* NULL: every postoffice in the tree */
+        bool observe;            /* start in observe mode */
 } MailbagsConfig;
 
 /* Loads the profile and checks the configuration; starts no thread, so it

@@ -23,6 +23,7 @@
 #define ATTR_BREAK PO_STATUS_ATTR_BREAK
 #define ATTR_RANGES PO_STATUS_ATTR_RANGES
 #define ATTR_FREEZE PO_STATUS_ATTR_FREEZE
+#define ATTR_MODE PO_STATUS_ATTR_MODE
 
 bool xattr_view_reserved(const char *name)
 {
@@ -311,6 +312,7 @@ static void append_stats_line(GString *out, const char *scope, const LeaseStats 
         STATS_FIELD(breaks);
         STATS_FIELD(cancellations);
         STATS_FIELD(mixed_protocol);
+        STATS_FIELD(overlaps);
 #undef STATS_FIELD
         append_wait_times(line, PO_STATUS_FIELD_WAIT_GRANTED_MS,
                           PO_STATUS_FIELD_WAIT_GRANTED_SUM_MS, &stats->granted_wait);
@@ -331,12 +333,36 @@ static void stats_add(LeaseStats *sum, const LeaseStats *one)
         sum->breaks += one->breaks;
         sum->cancellations += one->cancellations;
         sum->mixed_protocol += one->mixed_protocol;
+        sum->overlaps += one->overlaps;
         for (int i = 0; i < LEASE_WAIT_BUCKETS; i++) {
                 sum->granted_wait.count[i] += one->granted_wait.count[i];
                 sum->timeout_wait.count[i] += one->timeout_wait.count[i];
         }
         sum->granted_wait.sum_ms += one->granted_wait.sum_ms;
         sum->timeout_wait.sum_ms += one->timeout_wait.sum_ms;
+}
+
+/* A postoffice's stats line, then a line per mailbag and pair of
+ * protocols that overlapped in observe mode. */
+static void append_postoffice_stats(GString *out, const char *path, LeaseManager *leases,
+                                    LeaseStats *stats)
+{
+        lease_manager_get_stats(leases, stats);
+        append_stats_line(out, display_path(path), stats);
+        g_autoptr(GPtrArray) overlaps = lease_manager_overlaps(leases);
+        for (guint i = 0; i < overlaps->len; i++) {
+                const LeaseOverlapCount *one = overlaps->pdata[i];
+                g_autoptr(PoStatusLine) line = po_status_line_new();
+                po_status_line_add_word(line, PO_STATUS_WORD_OVERLAP);
+                po_status_line_add_word(line, display_path(path));
+                po_status_line_add_field(line, PO_STATUS_FIELD_KIND, lease_kind_to_string(one->kind));
+                po_status_line_add_field(line, PO_STATUS_FIELD_NAME, one->name);
+                po_status_line_add_field(line, PO_STATUS_FIELD_PROTOCOL, one->protocol);
+                po_status_line_add_field(line, PO_STATUS_FIELD_OTHER, one->other_protocol);
+                po_status_line_add_field_printf(line, PO_STATUS_FIELD_COUNT, "%" G_GUINT64_FORMAT,
+                                                one->count);
+                po_status_line_append_to(line, out);
+        }
 }
 
 /* The root's values: every postoffice. */
@@ -346,6 +372,12 @@ static int render_root(Mailbags *mailbags, const char *name, const XattrViewCall
         bool locks = g_str_equal(name, ATTR_LOCKS);
         bool stats = g_str_equal(name, ATTR_STATS);
         bool list = g_str_equal(name, ATTR_POSTOFFICES);
+        if (g_str_equal(name, ATTR_MODE)) {
+                *value = g_strconcat(atomic_load(&mailbags->observe) ? PO_STATUS_MODE_OBSERVE
+                                                                     : PO_STATUS_MODE_ENFORCE,
+                                     "\n", NULL);
+                return 0;
+        }
         if (!locks && !stats && !list)
                 return -ENODATA;
 
@@ -359,8 +391,7 @@ static int render_root(Mailbags *mailbags, const char *name, const XattrViewCall
                         append_locks(out, mailbags, caller, entry);
                 } else if (stats) {
                         LeaseStats one;
-                        lease_manager_get_stats(entry->po->leases, &one);
-                        append_stats_line(out, display_path(entry->path), &one);
+                        append_postoffice_stats(out, entry->path, entry->po->leases, &one);
                         stats_add(&sum, &one);
                 } else {
                         g_autoptr(PoStatusLine) line = po_status_line_new();
@@ -401,8 +432,7 @@ static int render_postoffice(Mailbags *mailbags, Postoffice *po, const char *pat
                 append_locks(out, mailbags, caller, &entry);
         } else if (g_str_equal(name, ATTR_STATS)) {
                 LeaseStats stats;
-                lease_manager_get_stats(po->leases, &stats);
-                append_stats_line(out, display_path(path), &stats);
+                append_postoffice_stats(out, path, po->leases, &stats);
         } else if (g_str_equal(name, ATTR_FREEZE)) {
                 FreezeReader reader = {.mailbags = mailbags, .caller = caller};
                 g_autofree char *lines = freeze_describe(mailbags, po, path, freeze_reader_sees,
@@ -563,6 +593,7 @@ void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GS
         if (relpath[0] == '\0') {
                 list_add(list, ATTR_POSTOFFICES);
                 list_add(list, ATTR_RANGES);
+                list_add(list, ATTR_MODE);
         }
         if (is_folder) {
                 if (relpath[0] == '\0' || postoffice_folder(mailbags, relpath)) {
@@ -609,10 +640,38 @@ static int break_value_parse(const char *value, size_t size, int *ban_ms)
         return 0;
 }
 
-int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, const char *value,
-                   size_t size, uid_t caller_uid)
+/* Root switches between enforcing and observing: "enforce" or "observe"
+ * (a trailing newline allowed). Claims made from now on follow the new
+ * mode; those observed before stay queued for their turn, so after a
+ * switch to enforcing a newcomer waits for every program still inside. */
+static int mode_set(Mailbags *mailbags, const char *value, size_t size, pid_t caller_pid)
 {
-        if (!g_str_equal(name, ATTR_BREAK) || caller_uid != 0)
+        if (size > 0 && value[size - 1] == '\n')
+                size--;
+        g_autofree char *text = g_strndup(value, size);
+        bool observe;
+        if (strlen(text) == size && g_str_equal(text, PO_STATUS_MODE_OBSERVE))
+                observe = true;
+        else if (strlen(text) == size && g_str_equal(text, PO_STATUS_MODE_ENFORCE))
+                observe = false;
+        else
+                return -EINVAL;
+        bool was = atomic_exchange(&mailbags->observe, observe);
+        if (was != observe)
+                log_warning("mode switched from %s to %s by pid %d",
+                            was ? PO_STATUS_MODE_OBSERVE : PO_STATUS_MODE_ENFORCE, text,
+                            (int)caller_pid);
+        return 0;
+}
+
+int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, const char *value,
+                   size_t size, uid_t caller_uid, pid_t caller_pid)
+{
+        if (caller_uid != 0)
+                return -EPERM;
+        if (g_str_equal(name, ATTR_MODE))
+                return relpath[0] == '\0' ? mode_set(mailbags, value, size, caller_pid) : -EPERM;
+        if (!g_str_equal(name, ATTR_BREAK))
                 return -EPERM;
         int ban_ms;
         if (break_value_parse(value, size, &ban_ms) < 0)

@@ -57,9 +57,10 @@ int xattr_view_get(Mailbags *mailbags, const char *relpath, bool is_folder, cons
 /* Appends the NUL-terminated names the file at @relpath offers. */
 void xattr_view_list(Mailbags *mailbags, const char *relpath, bool is_folder, GString *list);
 
-/* Handles a set of a reserved name: -EPERM unless it is the break
- * attribute set by root, -EINVAL for any value but "1" or "ban=SECONDS",
- * -ENODATA when nothing is held. */
+/* Handles a set of a reserved name, by root only (-EPERM otherwise): the
+ * break attribute (-EINVAL for any value but "1" or "ban=SECONDS",
+ * -ENODATA when nothing is held), or the mount root's mode ("enforce" or
+ * "observe"; the switch is logged with @caller_pid). */
 int xattr_view_set(Mailbags *mailbags, const char *relpath, const char *name, const char *value,
-                   size_t size, uid_t caller_uid);
+                   size_t size, uid_t caller_uid, pid_t caller_pid);
 

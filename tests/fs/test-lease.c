@@ -112,6 +112,21 @@ static void on_gone(void *user_data, LeaseKind kind, const char *name, pid_t pid
         g_mutex_unlock(&t_lock);
 }
 
+/* Overlaps reported, as "PID PROGRAM PROTOCOL / HOLDER-PID PROGRAM PROTOCOL
+ * KIND NAME". */
+static GPtrArray *t_overlaps; /* guarded by t_lock; char* */
+
+static void on_overlap(const LeaseEvent *event)
+{
+        g_mutex_lock(&t_lock);
+        g_ptr_array_add(t_overlaps,
+                        g_strdup_printf("%d %s %s / %d %s %s %s %s", (int)event->pid,
+                                        event->program, event->protocol, (int)event->holder_pid,
+                                        event->holder_program, event->holder_protocol,
+                                        lease_kind_to_string(event->kind), event->name));
+        g_mutex_unlock(&t_lock);
+}
+
 static void on_log(void *user_data, int priority, const char *message)
 {
         LeaseStats stats;
@@ -139,6 +154,9 @@ static void on_event(void *user_data, const LeaseEvent *event)
         case LEASE_EVENT_TAKEN_FROM_DEAD_NODE:
                 cr_expect_fail("a manager without a cluster reported a dead node's session %s",
                                event->name);
+                break;
+        case LEASE_EVENT_OVERLAP:
+                on_overlap(event);
                 break;
         }
 }
@@ -268,6 +286,7 @@ static void setup(void)
 {
         t_gone = g_ptr_array_new_with_free_func(gone_event_free);
         t_log = g_ptr_array_new_with_free_func(g_free);
+        t_overlaps = g_ptr_array_new_with_free_func(g_free);
         t_children = g_array_new(FALSE, FALSE, sizeof(pid_t));
         t_warnings = 0;
         t_warnings_expected = 0;
@@ -305,6 +324,7 @@ static void teardown(void)
         g_mutex_unlock(&t_lock);
         g_ptr_array_unref(t_gone);
         g_ptr_array_unref(t_log);
+        g_ptr_array_unref(t_overlaps);
         cr_expect_eq(t_unused.calls, 0, "done called for a request answered at once");
         cr_expect_eq(warnings, t_warnings_expected, "%u warnings logged, %u expected:%s", warnings,
                      t_warnings_expected, logged->str);
@@ -424,6 +444,119 @@ Test(lease, timeout_fails_with_ebusy_and_leaves_queue)
         cr_assert_eq(stats.timeouts, 1);
         cr_assert_eq(stats.waits, 2);
         cr_assert_eq(stats.acquisitions, 2);
+}
+
+static int acquire_observing(LeaseKind kind, const char *name, pid_t pid, uint64_t ref,
+                             int timeout_ms, const char *program, const char *protocol,
+                             Done *done, uint64_t *waiter)
+{
+        LeaseRequest req = {
+                .kind = kind,
+                .name = name,
+                .pid = pid,
+                .program = program,
+                .protocol = protocol,
+                .ref = ref,
+                .timeout_ms = timeout_ms,
+                .done = on_done,
+                .opaque = done ? done : &t_unused,
+                .observe = true,
+        };
+        return lease_acquire(t_manager, &req, waiter);
+}
+
+/* Observing, nobody waits and nobody is refused, not even a request that
+ * may not wait: each meeting with a hold is counted and reported with both
+ * programs, and the request is queued without a time limit, so it is
+ * granted in its turn and whoever comes after it (enforced again) waits. */
+Test(lease, an_observing_request_overlaps_and_is_granted_in_its_turn)
+{
+        pid_t self = getpid();
+        pid_t a = spawn_child(), b = spawn_child(), c = spawn_child();
+        Done *da = new_done(), *db = new_done(), *dc = new_done();
+        uint64_t id = 0;
+
+        assert_granted(LEASE_SESSION, "INQUEUE3", self, 1);
+        /* Would have been refused at once (smbd's timeout 0). */
+        cr_assert_eq(acquire_observing(LEASE_SESSION, "INQUEUE3", a, 10, 0, "smbd", "queue-read",
+                                       da, &id),
+                     LEASE_PENDING);
+        cr_assert_neq(id, 0);
+        cr_assert_eq(acquire_observing(LEASE_SESSION, "INQUEUE3", b, 20, 100, "EXTERNAL.EXE", "V20",
+                                       db, NULL),
+                     LEASE_PENDING);
+        /* A free resource is simply granted: no overlap. */
+        cr_assert_eq(acquire_observing(LEASE_SESSION, "SYSTEM", a, 11, 0, "smbd", "queue-read", NULL,
+                                       NULL),
+                     0);
+        /* Enforced again: waits behind both. */
+        assert_queued(LEASE_SESSION, "INQUEUE3", c, 30, dc);
+
+        /* No deadline: still queued after the 100 ms b asked for. */
+        g_usleep(300 * 1000);
+        cr_assert_eq(done_calls(db), 0);
+
+        LeaseStats stats;
+        lease_manager_get_stats(t_manager, &stats);
+        cr_expect_eq(stats.overlaps, 2);
+        cr_expect_eq(stats.refused, 0);
+        cr_expect_eq(stats.timeouts, 0);
+        g_mutex_lock(&t_lock);
+        cr_assert_eq(t_overlaps->len, 2);
+        g_autofree char *first = g_strdup_printf("%d smbd queue-read / %d EXTERNAL.EXE 0LK session "
+                                                 "INQUEUE3",
+                                                 (int)a, (int)self);
+        g_autofree char *second = g_strdup_printf("%d EXTERNAL.EXE V20 / %d EXTERNAL.EXE 0LK "
+                                                  "session INQUEUE3",
+                                                  (int)b, (int)self);
+        cr_expect_str_eq(t_overlaps->pdata[0], first);
+        cr_expect_str_eq(t_overlaps->pdata[1], second);
+        g_mutex_unlock(&t_lock);
+
+        g_autoptr(GPtrArray) counts = lease_manager_overlaps(t_manager);
+        cr_assert_eq(counts->len, 2);
+        const LeaseOverlapCount *c0 = counts->pdata[0], *c1 = counts->pdata[1];
+        cr_expect_str_eq(c0->name, "INQUEUE3");
+        cr_expect_str_eq(c0->protocol, "V20");
+        cr_expect_str_eq(c0->other_protocol, "0LK");
+        cr_expect_eq(c0->count, 1);
+        cr_expect_str_eq(c1->protocol, "queue-read");
+
+        /* Turns, in order: a, b, then the enforced c. */
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 1);
+        cr_assert_eq(wait_done(da), 0);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 10);
+        cr_assert_eq(wait_done(db), 0);
+        cr_assert_eq(done_calls(dc), 0);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 20);
+        cr_assert_eq(wait_done(dc), 0);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 30);
+        lease_release(t_manager, LEASE_SESSION, "SYSTEM", 11);
+}
+
+/* An observing request that would close a waits-for cycle is not queued:
+ * it goes ahead untracked, still counted as an overlap. */
+Test(lease, an_observing_request_that_would_deadlock_goes_untracked)
+{
+        pid_t self = getpid();
+        pid_t a = spawn_child();
+        Done *d = new_done();
+
+        assert_granted(LEASE_SESSION, "INQUEUE3", self, 1);
+        assert_granted(LEASE_SESSION, "SYSTEM", a, 2);
+        assert_queued(LEASE_SESSION, "SYSTEM", self, 3, d);
+        cr_assert_eq(acquire_observing(LEASE_SESSION, "INQUEUE3", a, 4, LONG_MS, "MS.EXE", "0LK",
+                                       NULL, NULL),
+                     LEASE_UNTRACKED);
+        LeaseStats stats;
+        lease_manager_get_stats(t_manager, &stats);
+        cr_expect_eq(stats.overlaps, 1);
+        cr_expect_eq(stats.deadlocks, 0);
+        cr_expect_not(lease_holds(t_manager, LEASE_SESSION, "INQUEUE3", 4));
+        lease_release(t_manager, LEASE_SESSION, "SYSTEM", 2);
+        cr_assert_eq(wait_done(d), 0);
+        lease_release(t_manager, LEASE_SESSION, "SYSTEM", 3);
+        lease_release(t_manager, LEASE_SESSION, "INQUEUE3", 1);
 }
 
 Test(lease, timeout_zero_fails_at_once)

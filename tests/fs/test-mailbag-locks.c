@@ -824,3 +824,167 @@ Test(mailbag_locks, more_waiters_than_threads, .init = mount_default,
                 holder_finish(&waiters[i]);
         holder_finish(&holder);
 }
+
+/* --- observe mode: served as a plain share would be, overlaps counted. */
+
+static void mount_observing(void)
+{
+        const char *args[] = {"-omode=observe,lock_timeout=1", NULL};
+        mount_with(args);
+}
+
+/* The daemon says it observes at start and when switched: expected. */
+static void unmount_observed(void)
+{
+        mount_fixture_stop(&harness, "mode");
+}
+
+/* The value of @field in the first line of @text that starts with @word. */
+static guint64 stats_field(const char *text, const char *word, const char *field)
+{
+        g_autofree char *key = g_strdup_printf(" %s=", field);
+        for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+                while (*line == '\n')
+                        line++;
+                if (!g_str_has_prefix(line, word))
+                        continue;
+                const char *end = strchr(line, '\n');
+                g_autofree char *one = g_strndup(line, end ? (gsize)(end - line) : strlen(line));
+                const char *at = strstr(one, key);
+                return at ? g_ascii_strtoull(at + strlen(key), NULL, 10) : G_MAXUINT64;
+        }
+        return G_MAXUINT64;
+}
+
+/* Observing, a gateway opens the queue while an External holds its
+ * session file, at once as on a plain share (enforcing, it waits its
+ * lock_timeout and is refused): the overlap is counted, with both
+ * protocols, and logged with both programs. */
+Test(observe, a_gateway_inside_an_externals_session_is_served_and_counted,
+     .init = mount_observing, .fini = unmount_observed, .timeout = 120)
+{
+        g_autofree char *mode = root_attribute("user.mailbag.mode");
+        cr_expect_str_eq(mode, "observe\n");
+
+        Holder external = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&external, &t), 'A');
+        Holder gateway = holder_start(PROTO_QUEUE_READ, 2);
+        long long v;
+        char got = holder_next(&gateway, &v);
+        cr_assert_eq(got, 'A', "the gateway was refused: %s", g_strerror((int)v));
+
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        cr_expect_eq(stats_field(stats, "stats .", "overlaps"), 1, "stats: %s", stats);
+        cr_expect_eq(stats_field(stats, "stats .", "refused"), 0, "stats: %s", stats);
+        cr_expect_eq(stats_field(stats, "stats .", "timeouts"), 0, "stats: %s", stats);
+        cr_expect(strstr(stats, "overlap . kind=session name=INQUEUE3 protocol=queue-read "
+                                "other=0LK count=1\n"),
+                  "stats: %s", stats);
+
+        holder_tell(&gateway, 'R');
+        cr_assert_eq(holder_next(&gateway, &t), 'R');
+        holder_tell(&external, 'R');
+        cr_assert_eq(holder_next(&external, &t), 'R');
+        holder_finish(&gateway);
+        holder_finish(&external);
+
+        /* A detached daemon logs to syslog. */
+        if (!mount_harness_has_log(&harness))
+                return;
+        g_autofree char *log = NULL;
+        cr_assert(g_file_get_contents(harness.log, &log, NULL, NULL));
+        cr_expect(strstr(log, "overlap on session INQUEUE3: pid "), "log: %s", log);
+        cr_expect(strstr(log, ", queue-read) while pid ") && strstr(log, ", 0LK) holds it"),
+                  "log: %s", log);
+}
+
+/* Enforcing, the same gateway is refused and nothing is an overlap. */
+Test(observe, enforcing_counts_no_overlap, .init = mount_short_timeout, .fini = unmount_any,
+     .timeout = 120)
+{
+        g_autofree char *mode = root_attribute("user.mailbag.mode");
+        cr_expect_str_eq(mode, "enforce\n");
+        Holder external = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&external, &t), 'A');
+        Holder gateway = holder_start(PROTO_QUEUE_READ, 2);
+        long long error;
+        cr_assert_eq(holder_next(&gateway, &error), 'E');
+        cr_expect_eq(error, EBUSY);
+        holder_finish(&gateway);
+        g_autofree char *stats = root_attribute("user.mailbag.stats");
+        cr_expect_eq(stats_field(stats, "stats .", "overlaps"), 0, "stats: %s", stats);
+        cr_expect_null(strstr(stats, "overlap "), "stats: %s", stats);
+        holder_tell(&external, 'R');
+        holder_next(&external, &t);
+        holder_finish(&external);
+}
+
+/* Switched to enforcing while two programs overlap inside the queue: a
+ * newcomer waits until both are out, then gets in. Only root switches. */
+Test(observe, a_switch_to_enforce_makes_newcomers_wait_for_everyone_inside,
+     .init = mount_observing, .fini = unmount_observed, .timeout = 120)
+{
+        Holder external = holder_start(PROTO_SESSION_FILE, 1);
+        long long t;
+        cr_assert_eq(holder_next(&external, &t), 'A');
+        Holder gateway = holder_start(PROTO_QUEUE_READ, 2);
+        cr_assert_eq(holder_next(&gateway, &t), 'A');
+
+        /* Not root: refused, nothing changes. */
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                if (setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                /* The kernel's own permission check may refuse it first. */
+                int r = setxattr(harness.mnt, "user.mailbag.mode", "enforce", 7, 0);
+                _exit(r < 0 && (errno == EPERM || errno == EACCES) ? 0 : 1);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(child, &status, 0), child);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a user switched the mode");
+        cr_expect_neq(setxattr(harness.mnt, "user.mailbag.mode", "lax", 3, 0), 0);
+        cr_expect_eq(errno, EINVAL);
+
+        cr_assert_eq(setxattr(harness.mnt, "user.mailbag.mode", "enforce\n", 8, 0), 0,
+                     "%s", g_strerror(errno));
+        g_autofree char *mode = root_attribute("user.mailbag.mode");
+        cr_expect_str_eq(mode, "enforce\n");
+
+        /* lock_timeout is 1 s: a newcomer is refused while they are in. */
+        Holder newcomer = holder_start(PROTO_QUEUE_READ, 3);
+        long long error;
+        cr_assert_eq(holder_next(&newcomer, &error), 'E');
+        cr_expect_eq(error, EBUSY);
+        holder_finish(&newcomer);
+
+        holder_tell(&external, 'R');
+        cr_assert_eq(holder_next(&external, &t), 'R');
+        holder_finish(&external);
+        /* The gateway, observed in, is still inside: still refused. */
+        Holder second = holder_start(PROTO_SESSION_FILE, 4);
+        cr_assert_eq(holder_next(&second, &error), 'E');
+        cr_expect_eq(error, EBUSY);
+        holder_finish(&second);
+
+        holder_tell(&gateway, 'R');
+        cr_assert_eq(holder_next(&gateway, &t), 'R');
+        holder_finish(&gateway);
+        /* Everyone out (the kernel's RELEASE comes after close()). */
+        g_autofree char *settled = root_locks_settled();
+        cr_expect_str_eq(settled, "");
+        Holder last = holder_start(PROTO_QUEUE_READ, 5);
+        long long v;
+        cr_expect_eq(holder_next(&last, &v), 'A', "refused: %s", g_strerror((int)v));
+        holder_tell(&last, 'R');
+        holder_next(&last, &v);
+        holder_finish(&last);
+
+        if (!mount_harness_has_log(&harness))
+                return;
+        g_autofree char *log = NULL;
+        cr_assert(g_file_get_contents(harness.log, &log, NULL, NULL));
+        cr_expect(strstr(log, "mode switched from observe to enforce by pid "), "log: %s", log);
+}
