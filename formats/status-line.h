@@ -51,6 +51,19 @@
  * Mode: PO_STATUS_ATTR_MODE of the mount root: "enforce" or "observe"
  * and '\n'; root may set it to either word to switch (logged).
  *
+ * Trail lines: in each postoffice folder on the share, hidden through the
+ * mount, PO_STATUS_TRAIL_DIR holds one stream per node, NODE.log and the
+ * older NODE.log.1 (rotated by size); one line per event on a guarded or
+ * message file:
+ *   event UNIX_US op=OP file=RELPATH [to=RELPATH] pid=N program=P uid=N
+ *         [protocol=P] outcome=O [waited_ms=N] result=R [client=C] node=NODE
+ * UNIX_US the time in microseconds since 1970 (UTC); OP create, open,
+ * rename or unlink; RELPATH inside the postoffice ("P1/0000002A.P1"); O
+ * is "none" (no lease needed), granted, waited (granted after waiting
+ * waited_ms), refused, overlapped (observe mode) or deferred (a create
+ * answered before its lease); R "ok" or an errno name ("EBUSY"); C, for
+ * smbd, "smb ADDRESS:PORT user=NAME", for wineserver "wine PREFIX".
+ *
  * Records lines: PO_STATUS_ATTR_RECORDS of a mailbag's KEY, MBG or lock
  * file:
  *   records NAME postoffice=PATH live=N free=N total=N limit=N percent=N
@@ -100,6 +113,10 @@ G_BEGIN_DECLS
 /* The daemon's own file in each postoffice folder (fs/locking/cluster.h):
  * hidden through the mount, and no postoffice file to the tools. */
 #define PO_STATUS_LEASE_FILE ".mailbagfs-leases"
+/* The daemon's trail folder in each postoffice folder (see the trail
+ * lines below): hidden through the mount too. */
+#define PO_STATUS_TRAIL_DIR ".mailbagfs-trail"
+#define PO_STATUS_WORD_EVENT "event"
 
 #define PO_STATUS_ATTR_LOCK "user.mailbag.lock"
 #define PO_STATUS_ATTR_LOCKS "user.mailbag.locks"

@@ -37,6 +37,8 @@ typedef struct {
         char *profile;   /* -o profile= */
         char *v20;       /* -o v20= */
         char *mode;      /* -o mode= */
+        char *trail;     /* -o trail= (MiB) */
+        char *trail_node; /* -o trail_node= */
         GPtrArray *postoffices; /* -o postoffice=, each may list several */
         bool bad_option;        /* an -o value did not parse (said on stderr) */
         double cache_timeout;
@@ -65,6 +67,8 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("profile=%s", profile, 0),
         MAILBAGFS_OPT("v20=%s", v20, 0),
         MAILBAGFS_OPT("mode=%s", mode, 0),
+        MAILBAGFS_OPT("trail=%s", trail, 0),
+        MAILBAGFS_OPT("trail_node=%s", trail_node, 0),
         FUSE_OPT_KEY("lock_timeout=", OPTION_KEY_LOCK_TIMEOUT),
         FUSE_OPT_KEY("hold_warning=", OPTION_KEY_HOLD_WARNING),
         FUSE_OPT_KEY("max_postoffices=", OPTION_KEY_MAX_POSTOFFICES),
@@ -179,6 +183,9 @@ static void print_usage(const char *program)
                "                           other; observe: nothing waits or is refused, the\n"
                "                           overlaps enforcing would stop are counted and\n"
                "                           logged (switch: user.mailbag.mode of the root)\n"
+               "    -o trail=MIB           how much of each postoffice's trail this node keeps\n"
+               "                           on the share (default 16; 0: no trail)\n"
+               "    -o trail_node=NAME     this node's trail stream (default: the host name)\n"
                "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
                "                           (default any: no warnings)\n"
                "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
@@ -443,6 +450,25 @@ int main(int argc, char *argv[])
                 goto out_free_args;
         }
         mailbags_config.observe = options.mode && g_str_equal(options.mode, PO_STATUS_MODE_OBSERVE);
+        guint64 trail_mib = 16;
+        if (options.trail && (!g_ascii_string_to_unsigned(options.trail, 10, 0, 65536, &trail_mib,
+                                                          NULL))) {
+                fprintf(stderr, "mailbagfs: trail must be a whole number of MiB from 0 to 65536\n");
+                goto out_free_args;
+        }
+        mailbags_config.trail_bytes = trail_mib * 1024 * 1024;
+        if (options.trail_node) {
+                bool valid = options.trail_node[0] && options.trail_node[0] != '.' &&
+                             strlen(options.trail_node) <= 64;
+                for (const char *c = options.trail_node; valid && *c; c++)
+                        valid = g_ascii_isalnum(*c) || *c == '.' || *c == '-' || *c == '_';
+                if (!valid) {
+                        fprintf(stderr, "mailbagfs: trail_node must be 1 to 64 of A-Z a-z 0-9 . - _, "
+                                        "not starting with '.'\n");
+                        goto out_free_args;
+                }
+        }
+        mailbags_config.trail_node = options.trail_node;
         mailbags_config.profile_path = options.profile;
         if (options.postoffices) {
                 g_ptr_array_add(options.postoffices, NULL);
@@ -565,6 +591,8 @@ out_free_args:
         g_free(options.profile);
         g_free(options.v20);
         g_free(options.mode);
+        g_free(options.trail);
+        g_free(options.trail_node);
         g_clear_pointer(&options.postoffices, g_ptr_array_unref);
         fuse_opt_free_args(&args);
         return status;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "trail.h"
 
 void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -186,6 +187,11 @@ static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, c
         }
         if (unlinkat(child, CLUSTER_FILE, 0) < 0 && errno != ENOENT)
                 return -1;
+        r = trail_remove(child);
+        if (r < 0) {
+                errno = -r;
+                return -1;
+        }
         return unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
@@ -220,10 +226,32 @@ static void entry_removal_settle(Mailbagfs *fs, fuse_ino_t parent, const char *n
                 inode_table_removal_answered(fs->inodes, removed_node);
 }
 
+/* The trail's line for an unlink or rename of @path (mailbags_trail),
+ * written before the answer. */
+static void entry_trail(Mailbagfs *fs, const char *op, const char *path, const char *to,
+                        pid_t thread_id, uid_t uid, int result)
+{
+        if (!path)
+                return;
+        MailbagsEvent event = {
+                .op = op,
+                .relpath = path,
+                .to = to,
+                .thread_id = thread_id,
+                .uid = uid,
+                .waited_ms = -1,
+                .result = result,
+        };
+        mailbags_trail(&fs->mailbags, &event);
+}
+
 static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char *name,
                          int flags)
 {
         Mailbagfs *fs = ops_fs(req);
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        pid_t thread_id = ctx->pid;
+        uid_t uid = ctx->uid;
         autoclose_fd int dirfd = ops_dir_open(fs, parent);
         if (dirfd < 0) {
                 ops_reply_status(req, op, dirfd);
@@ -237,6 +265,11 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         if (r < 0) {
                 int error = errno;
                 g_rw_lock_writer_unlock(&fs->names_lock);
+                /* A message file already gone is the trace of an [021]. */
+                if (!(flags & AT_REMOVEDIR)) {
+                        g_autofree char *path = entry_path(fs, parent, name);
+                        entry_trail(fs, "unlink", path, NULL, thread_id, uid, -error);
+                }
                 ops_reply_status(req, op, -error);
                 return;
         }
@@ -251,6 +284,8 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         if ((flags & AT_REMOVEDIR) && removed)
                 mailbags_folder_removed(&fs->mailbags, removed);
         entry_name_removed(fs, removed);
+        if (!(flags & AT_REMOVEDIR))
+                entry_trail(fs, "unlink", removed, NULL, thread_id, uid, 0);
         ops_reply_status(req, op, 0);
         entry_removal_settle(fs, parent, name, removed_node, keeps_names);
 }
@@ -310,6 +345,8 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, from);
         entry_name_removed(fs, to);
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        entry_trail(fs, "rename", from, to, ctx->pid, ctx->uid, 0);
         ops_reply_status(req, OPS_RENAME, 0);
         entry_removal_settle(fs, newparent, newname, replaced_node, keeps_names);
 }

@@ -34,6 +34,11 @@ typedef struct {
         bool completed;  /* guarded by handshake */
         int result;      /* guarded by handshake */
         Claim *claim;    /* guarded by handshake until registered */
+        /* For the trail (the request is gone once answered). */
+        pid_t thread_id;
+        uid_t uid;
+        gint64 start_us;
+        bool waited; /* set before registered */
 } PendingOpen;
 
 static void pending_open_free(PendingOpen *pending)
@@ -257,6 +262,26 @@ static void file_create_undo(Mailbagfs *fs, fuse_ino_t parent, const char *name,
  * the thread that stops the daemon. It takes no lock that such a thread
  * may hold (HACKING.md, lock order), and the lease manager calls it
  * without its mutex. */
+/* The trail's line for @pending (mailbags_trail), just before it is
+ * answered (@result 0 or the -errno it gets). */
+static void pending_open_trail(Mailbagfs *fs, const PendingOpen *pending, const char *outcome,
+                               const char *protocol, int result)
+{
+        MailbagsEvent event = {
+                .op = pending->creating ? "create" : "open",
+                .relpath = pending->path,
+                .flags = pending->fi.flags,
+                .thread_id = pending->thread_id,
+                .uid = pending->uid,
+                .protocol = protocol,
+                .outcome = outcome,
+                .waited_ms = pending->waited ? (g_get_monotonic_time() - pending->start_us) / 1000
+                                             : -1,
+                .result = result,
+        };
+        mailbags_trail(&fs->mailbags, &event);
+}
+
 static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
 {
         fuse_req_t req = pending->req;
@@ -264,9 +289,12 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         OpsOp op = pending->creating ? OPS_CREATE : OPS_OPEN;
 
         if (result < 0) {
+                pending_open_trail(fs, pending, "refused", NULL, result);
                 ops_reply_status(req, op, result);
                 return;
         }
+        const char *outcome = claim ? claim_outcome(claim, pending->waited) : "none";
+        g_autofree char *protocol = claim ? g_strdup(claim_protocol(claim)) : NULL;
         struct fuse_entry_param entry;
         bool made = false;
         int fd = pending->creating
@@ -275,6 +303,7 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                          : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
         if (fd < 0) {
                 claim_cancel(&fs->mailbags, claim);
+                pending_open_trail(fs, pending, outcome, protocol, fd);
                 ops_reply_status(req, op, fd);
                 return;
         }
@@ -286,9 +315,13 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                                 file_create_undo(fs, pending->ino, pending->name, pending->path, fd);
                 }
                 close(fd);
+                pending_open_trail(fs, pending, "refused", protocol, r);
                 ops_reply_status(req, op, r);
                 return;
         }
+        /* Written before the answer: every open a program saw succeed is
+         * in the trail by then. */
+        pending_open_trail(fs, pending, outcome, protocol, 0);
         open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
                         claim);
 }
@@ -338,6 +371,7 @@ static void pending_open_start(PendingOpen *pending)
                 pending_open_free(pending);
                 return;
         }
+        pending->waited = true;
 
         /* @claim may be settled, even freed, by now: only the id is used. */
         log_debug("%s %s waits for its lease", pending->creating ? "create" : "open",
@@ -361,6 +395,10 @@ static PendingOpen *pending_open_new(fuse_req_t req, bool creating, fuse_ino_t i
         pending->creating = creating;
         pending->ino = ino;
         pending->fi = *fi;
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        pending->thread_id = ctx->pid;
+        pending->uid = ctx->uid;
+        pending->start_us = g_get_monotonic_time();
         g_mutex_init(&pending->handshake);
         return pending;
 }

@@ -41,13 +41,15 @@ bool ops_node_is_folder(Mailbagfs *fs, fuse_ino_t ino);
 /* How long the kernel may cache @ino's attributes. */
 double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino);
 
-/* The daemon's own lease file (cluster.h) is not the clients': it
- * is hidden in every folder, and no client may make a file of its name. */
+/* The daemon's own lease file (cluster.h) and trail folder (trail.h) are
+ * not the clients': they are hidden in every folder, and no client may
+ * make a file of their names. */
 static inline bool ops_name_reserved(const char *name)
 {
         /* In any case: the backing store may fold case (CIFS, casefolded
          * ext4). */
-        return g_ascii_strcasecmp(name, CLUSTER_FILE) == 0;
+        return g_ascii_strcasecmp(name, CLUSTER_FILE) == 0 ||
+               g_ascii_strcasecmp(name, PO_STATUS_TRAIL_DIR) == 0;
 }
 
 /* An open file: the descriptor on the backing store, and the lease

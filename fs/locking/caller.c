@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <glib.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,4 +119,117 @@ bool caller_proc_hides_pids(void)
                        !g_str_has_prefix(hidepid, "hidepid=off");
         }
         return false;
+}
+
+/* The inodes of the sockets process @pid has open. */
+static GArray *caller_socket_inodes(pid_t pid)
+{
+        GArray *inodes = g_array_new(FALSE, FALSE, sizeof(guint64));
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+        GDir *dir = g_dir_open(path, 0, NULL);
+        for (const char *name; dir && (name = g_dir_read_name(dir)) && inodes->len < 256;) {
+                char link[64], target[64];
+                snprintf(link, sizeof(link), "/proc/%d/fd/%s", (int)pid, name);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = '\0';
+                guint64 inode = 0;
+                if (sscanf(target, "socket:[%" G_GUINT64_FORMAT "]", &inode) == 1)
+                        g_array_append_val(inodes, inode);
+        }
+        if (dir)
+                g_dir_close(dir);
+        return inodes;
+}
+
+/* "ADDRESS:PORT" of the established connection of @pid to an SMB port
+ * (445, 139) listed in @table (/proc/PID/net/tcp or tcp6), or NULL. */
+static char *caller_smb_peer(pid_t pid, const char *table, const GArray *inodes)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/net/%s", (int)pid, table);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return NULL;
+        g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+        for (char **line = lines + (lines[0] ? 1 : 0); *line; line++) {
+                char local[64], remote[64];
+                unsigned state = 0;
+                guint64 inode = 0;
+                /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+                if (sscanf(*line, " %*s %63s %63s %x %*s %*s %*s %*u %*u %" G_GUINT64_FORMAT, local,
+                           remote, &state, &inode) != 4 ||
+                    state != 1 /* ESTABLISHED */)
+                        continue;
+                bool ours = false;
+                for (guint i = 0; i < inodes->len && !ours; i++)
+                        ours = g_array_index(inodes, guint64, i) == inode;
+                const char *local_port = strchr(local, ':');
+                const char *remote_port = strchr(remote, ':');
+                if (!ours || !local_port || !remote_port)
+                        continue;
+                unsigned port = (unsigned)strtoul(local_port + 1, NULL, 16);
+                if (port != 445 && port != 139)
+                        continue;
+                /* The kernel prints each 32-bit word of the address in
+                 * host order (little-endian here): bytes reversed. */
+                gsize hex_len = (gsize)(remote_port - remote);
+                guint8 bytes[16];
+                gsize n = hex_len / 2;
+                if ((n != 4 && n != 16) || hex_len % 2)
+                        continue;
+                for (gsize word = 0; word < n / 4; word++)
+                        for (gsize b = 0; b < 4; b++) {
+                                char pair[3] = {remote[word * 8 + (3 - b) * 2],
+                                                remote[word * 8 + (3 - b) * 2 + 1], 0};
+                                bytes[word * 4 + b] = (guint8)strtoul(pair, NULL, 16);
+                        }
+                char shown[INET6_ADDRSTRLEN] = "?";
+                inet_ntop(n == 4 ? AF_INET : AF_INET6, bytes, shown, sizeof(shown));
+                unsigned rport = (unsigned)strtoul(remote_port + 1, NULL, 16);
+                return g_strdup_printf(n == 4 ? "%s:%u" : "[%s]:%u", shown, rport);
+        }
+        return NULL;
+}
+
+/* The value of @name in process @pid's environment, or NULL. */
+static char *caller_environ(pid_t pid, const char *name)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/environ", (int)pid);
+        g_autofree char *text = NULL;
+        gsize len = 0;
+        if (!g_file_get_contents(path, &text, &len, NULL))
+                return NULL;
+        gsize name_len = strlen(name);
+        for (gsize at = 0; at < len; at += strlen(text + at) + 1)
+                if (strncmp(text + at, name, name_len) == 0 && text[at + name_len] == '=')
+                        return g_strdup(text + at + name_len + 1);
+        return NULL;
+}
+
+char *caller_client(pid_t pid, const char *program, uid_t uid)
+{
+        if (g_str_equal(program, "smbd")) {
+                g_autoptr(GArray) inodes = caller_socket_inodes(pid);
+                g_autofree char *peer = caller_smb_peer(pid, "tcp", inodes);
+                if (!peer)
+                        peer = caller_smb_peer(pid, "tcp6", inodes);
+                char buf[1024];
+                struct passwd pw, *found = NULL;
+                getpwuid_r(uid, &pw, buf, sizeof(buf), &found);
+                g_autofree char *user =
+                        found ? g_strdup(found->pw_name) : g_strdup_printf("%u", (unsigned)uid);
+                return g_strdup_printf("smb %s user=%s", peer ? peer : "?", user);
+        }
+        if (g_str_has_prefix(program, "wineserver")) {
+                g_autofree char *prefix = caller_environ(pid, "WINEPREFIX");
+                if (!prefix) {
+                        g_autofree char *home = caller_environ(pid, "HOME");
+                        if (home)
+                                prefix = g_build_filename(home, ".wine", NULL);
+                }
+                return g_strdup_printf("wine %s", prefix ? prefix : "?");
+        }
+        return NULL;
 }

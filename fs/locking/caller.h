@@ -27,3 +27,8 @@ int caller_process_uid(pid_t pid, uid_t *uid);
 /* Whether /proc (as the daemon sees it) hides other users' processes
  * (mounted with hidepid=1, 2, invisible or noaccess). */
 bool caller_proc_hides_pids(void);
+
+/* Who is behind process @pid (@program, acting for @uid), for the trail:
+ * for smbd "smb ADDRESS:PORT user=NAME" (its SMB client's connection), for
+ * wineserver "wine PREFIX"; NULL for any other program (caller frees). */
+char *caller_client(pid_t pid, const char *program, uid_t uid);

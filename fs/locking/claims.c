@@ -32,6 +32,9 @@ struct Claim {
         Mailbags *mailbags;
         ClaimReadyFn ready;
         void *opaque;
+        /* Answered at once in observe mode while its lease is queued;
+         * immutable once claim_begin returned. */
+        bool overlapped;
         /* An open that first waits for its program's deferred claim
          * (claim_follow): the reference of that wait, 0 if none. */
         uint64_t follow_ref;
@@ -267,6 +270,7 @@ static int claim_begin_own(Mailbags *mailbags, Claim *claim, Claim **claim_out, 
         }
         *claim_out = claim;
         if (r == LEASE_PENDING && claim->deferred) {
+                claim->overlapped = atomic_load(&mailbags->observe);
                 claim->wait_id = *wait_id;
                 *wait_id = 0;
                 log_debug("%s of %s by pid %d (%s) answered at once; its lease follows",
@@ -433,6 +437,20 @@ int claim_confirm(Mailbags *mailbags, Claim **claim_ref, uint64_t parent_node, i
                 claim_free(claim);
         }
         return 0;
+}
+
+const char *claim_outcome(const Claim *claim, bool waited)
+{
+        if (claim->overlapped)
+                return "overlapped";
+        if (claim->deferred)
+                return "deferred";
+        return waited ? "waited" : "granted";
+}
+
+const char *claim_protocol(const Claim *claim)
+{
+        return claim->plan.protocol;
 }
 
 void claim_cancel(Mailbags *mailbags, Claim *claim)

@@ -59,6 +59,15 @@ int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim, uint
  * confirm. */
 int claim_confirm(Mailbags *mailbags, Claim **claim, uint64_t parent_node, int fd);
 
+/* How @claim came to be held, for the trail: "overlapped" (observe mode:
+ * answered at once, its lease follows in its turn), "deferred" (a create
+ * answered before its lease), "waited" (@waited: granted after a wait),
+ * "granted". */
+const char *claim_outcome(const Claim *claim, bool waited);
+
+/* The protocol of @claim's lease ("0LK", "queue-read"...). */
+const char *claim_protocol(const Claim *claim);
+
 /* Gives the lease back and frees the claim; NULL is a no-op. */
 void claim_cancel(Mailbags *mailbags, Claim *claim);
 void claim_release(Mailbags *mailbags, Claim *claim);

@@ -150,6 +150,8 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         mailbags->backing = backing;
         mailbags->v20_mode = config->v20_mode;
         atomic_init(&mailbags->observe, config->observe);
+        mailbags->trail.max_bytes = config->trail_bytes;
+        mailbags->trail.node = config->trail_node ? g_strdup(config->trail_node) : trail_node_name();
         mailbags->max_postoffices = config->max_postoffices ? config->max_postoffices
                                                             : MAILBAGS_POSTOFFICES_MAX;
         atomic_init(&mailbags->next_ref, 1);
@@ -207,6 +209,7 @@ guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *nam
                 .daemon_pid = mailbags->daemon_pid,
                 .next_ref = &mailbags->next_ref,
                 .max_count = mailbags->max_postoffices,
+                .trail = mailbags->trail,
         };
         mailbags->postoffices = postoffices_new(&config);
         mailbags->byte_locks = byte_locks_new();
@@ -235,6 +238,7 @@ void mailbags_clear(Mailbags *mailbags)
         g_clear_pointer(&mailbags->deferred, g_ptr_array_unref);
         g_mutex_clear(&mailbags->deferred_mutex);
         g_clear_pointer(&mailbags->freezes, freezes_free);
+        g_clear_pointer(&mailbags->trail.node, g_free);
 }
 
 static void mailbags_identify(pid_t thread_id, Caller *caller)
@@ -281,6 +285,82 @@ Postoffice *mailbags_postoffice_of(Mailbags *mailbags, const char *relpath, bool
                 return postoffices_peek(mailbags->postoffices, dir);
         Postoffice *po = NULL;
         return postoffices_find(mailbags->postoffices, dir, &po) == 0 ? po : NULL;
+}
+
+/* Whether the trail follows a file of @cls: the guarded files and the
+ * message's envelope and body. */
+static bool mailbags_trail_follows(const PoClass *cls)
+{
+        switch (cls->role) {
+        case PO_ROLE_MAILBAG_KEY:
+        case PO_ROLE_MAILBAG_MBG:
+        case PO_ROLE_SESSION_LOCK:
+        case PO_ROLE_EXCLUSIVE:
+        case PO_ROLE_MESSAGE:
+        case PO_ROLE_ENVELOPE:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* The postoffice folder of @relpath when the file is one the trail
+ * follows: its last two components (P1/0000002A.P1, KEY/INQUEUE3.KEY) or
+ * three (MAI/MA0/0000002A.MAI) inside the folder; @inner points into
+ * @relpath. Costs a look at the backing store only for such files. */
+static Postoffice *mailbags_trail_postoffice(Mailbags *mailbags, const char *relpath,
+                                             const char **inner)
+{
+        if (!mailbags->postoffices || !relpath)
+                return NULL;
+        for (int depth = 2; depth <= 3; depth++) {
+                const char *start = relpath + strlen(relpath);
+                int slashes = 0;
+                while (start > relpath && slashes < depth)
+                        if (*--start == '/')
+                                slashes++;
+                const char *in = slashes == depth ? start + 1 : start;
+                if (slashes < depth - 1 || (slashes == depth - 1 && start != relpath))
+                        continue;
+                PoClass cls;
+                po_classify(mailbags->profile, in, &cls);
+                if (!mailbags_trail_follows(&cls))
+                        continue;
+                g_autofree char *dir = g_strndup(relpath, (gsize)(in > relpath ? in - 1 - relpath : 0));
+                Postoffice *po = NULL;
+                if (postoffices_find(mailbags->postoffices, dir, &po) == 0 && po->trail) {
+                        *inner = in;
+                        return po;
+                }
+        }
+        return NULL;
+}
+
+void mailbags_trail(Mailbags *mailbags, const MailbagsEvent *event)
+{
+        const char *inner = NULL, *to_inner = NULL;
+        Postoffice *po = mailbags_trail_postoffice(mailbags, event->relpath, &inner);
+        Postoffice *to_po = mailbags_trail_postoffice(mailbags, event->to, &to_inner);
+        if (!po && !to_po)
+                return;
+        Caller caller;
+        mailbags_identify(event->thread_id, &caller);
+        g_autofree char *client = caller_client(caller.pid, caller.program, event->uid);
+        TrailEvent trail_event = {
+                .op = event->op,
+                .file = po ? inner : event->relpath,
+                .to = !event->to ? NULL : to_po == po ? to_inner : event->to,
+                .flags = event->flags,
+                .pid = caller.pid,
+                .program = caller.program,
+                .uid = event->uid,
+                .protocol = event->protocol,
+                .outcome = event->outcome,
+                .waited_ms = event->waited_ms,
+                .result = event->result,
+                .client = client,
+        };
+        trail_append(po ? po->trail : to_po->trail, &trail_event);
 }
 
 /* The plan alone, and the postoffice it is for. */

@@ -57,6 +57,7 @@ typedef struct {
          * claims never wait and are never refused, their overlaps are
          * counted (LeaseRequest.observe), and no lock file is swept. */
         atomic_bool observe;
+        TrailConfig trail; /* immutable; node owned */
 } Mailbags;
 
 /* The default bound on postoffices protected at once. */
@@ -71,6 +72,8 @@ typedef struct {
         PolicyV20Mode v20_mode;
         char **only_postoffices; /* NULL: every postoffice in the tree */
         bool observe;            /* start in observe mode */
+        guint64 trail_bytes;     /* each node's trail of a postoffice; 0: none */
+        const char *trail_node;  /* NULL: the host name */
 } MailbagsConfig;
 
 /* Loads the profile and checks the configuration; starts no thread, so it
@@ -131,6 +134,25 @@ void mailbags_folder_removed(Mailbags *mailbags, const char *relpath);
  * postoffice is held or awaited, here or through another daemon), -EBUSY
  * otherwise. */
 int mailbags_folder_may_go(Mailbags *mailbags, const char *relpath);
+
+/* A create, open, rename or unlink through the mount, as the trail keeps
+ * it (trail.h); the paths are from the backing root. */
+typedef struct {
+        const char *op;       /* "create", "open", "rename", "unlink" */
+        const char *relpath;
+        const char *to;       /* a rename's new path, else NULL */
+        int flags;            /* open and create */
+        pid_t thread_id;      /* FUSE's caller */
+        uid_t uid;
+        const char *protocol; /* the lease's, NULL: none */
+        const char *outcome;  /* see TrailEvent */
+        gint64 waited_ms;     /* < 0: did not wait */
+        int result;           /* 0 or -errno */
+} MailbagsEvent;
+
+/* Writes @event to the trail of the postoffice holding its file, when the
+ * file (or a rename's new name) is a guarded or message file of it. */
+void mailbags_trail(Mailbags *mailbags, const MailbagsEvent *event);
 
 /* The postoffice of file @relpath and the file's path inside it (a pointer
  * into @relpath); NULL when the file is in no known postoffice. With

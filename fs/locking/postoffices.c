@@ -70,6 +70,7 @@ static void postoffice_slot_free(PostofficeSlot *slot)
         lease_manager_free(slot->po.leases);
         cluster_free(slot->po.cluster);
         lockfiles_free(slot->po.lockfiles);
+        trail_free(slot->po.trail);
         g_free(slot->path);
         g_free(slot);
 }
@@ -285,6 +286,7 @@ static PostofficeSlot *postoffices_slot_new(Postoffices *registry, const struct 
                 postoffice_slot_free(slot);
                 return NULL;
         }
+        slot->po.trail = trail_open(dirfd, path[0] ? path : ".", &registry->config.trail);
         postoffices_claim_found_lockfiles(registry, &slot->po, dirfd, path);
         return slot;
 }

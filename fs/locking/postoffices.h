@@ -37,6 +37,7 @@
 #include "lease.h"
 #include "lockfiles.h"
 #include "profile.h"
+#include "trail.h"
 
 typedef struct Postoffices Postoffices;
 
@@ -50,6 +51,9 @@ typedef struct {
         /* Operators' freezes of it held now (freeze.c): while 0, no open
          * needs its caller's session looked up. */
         atomic_uint frozen;
+        /* This node's stream of the postoffice's trail (trail.h); NULL when
+         * off or not to be had. Immutable once published. */
+        Trail *trail;
 } Postoffice;
 
 typedef struct {
@@ -70,6 +74,8 @@ typedef struct {
          * descriptors); another one's guarded files are refused (EMFILE),
          * logged. */
         guint max_count;
+        /* Each postoffice's trail; node borrowed. */
+        TrailConfig trail;
 } PostofficesConfig;
 
 /* @config is copied (@only included). Never fails. */
