@@ -24,7 +24,10 @@
 #
 # MAILBAGFS_BEFORE=PATH adds another mailbagfs daemon (the build of an
 # earlier commit, say) as a fifth target, "before", in the same
-# interleaved runs, to measure a change.
+# interleaved runs, to measure a change. MAILBAGFS_BEFORE_OPTS gives it
+# options of its own instead of MAILBAGFS_OPTS: the same daemon with and
+# without a feature (MAILBAGFS_BEFORE=build/fs/mailbagfs
+# MAILBAGFS_BEFORE_OPTS='-o trail=0' measures what the trail costs).
 #
 # BENCH_STRACE=1 adds two more mailbagfs runs of MESSAGES messages, each on
 # a fresh mount of its own: one with strace -f -c attached to the daemon,
@@ -42,6 +45,7 @@ messages=${2:-3000}
 repeats=${3:-3}
 mailbagfs_opts=${MAILBAGFS_OPTS:-}
 before=${MAILBAGFS_BEFORE:-}
+before_opts=${MAILBAGFS_BEFORE_OPTS-$mailbagfs_opts}
 
 bash tools/install-deps.sh >/dev/null
 [ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
@@ -77,11 +81,11 @@ setup_target() {
         case $name in
         raw) return 0 ;;
         mailbagfs|mailbagfs-strace|mailbagfs-debug|before)
-                local debug=() program="$build/fs/mailbagfs"
+                local debug=() program="$build/fs/mailbagfs" opts=$mailbagfs_opts
                 [ "$name" = mailbagfs-debug ] && debug=(-d)
-                [ "$name" = before ] && program=$before
-                # shellcheck disable=SC2086 # MAILBAGFS_OPTS is split on purpose
-                "$program" "$data" "$mnt" -f "${debug[@]}" $mailbagfs_opts 2>"$work/$name.log" & ;;
+                [ "$name" = before ] && program=$before && opts=$before_opts
+                # shellcheck disable=SC2086 # the options are split on purpose
+                "$program" "$data" "$mnt" -f "${debug[@]}" $opts 2>"$work/$name.log" & ;;
         passthrough_ll)
                 # It keeps a descriptor per inode it has seen: give it all
                 # the kernel allows, as mailbagfs takes for itself.
