@@ -473,6 +473,7 @@ void postoffices_retire(Postoffices *registry, const char *dir_relpath)
                  * look its path up. */
                 lease_manager_stop(slot->po.leases);
                 cluster_close(slot->po.cluster);
+                trail_close(slot->po.trail);
                 log_info("postoffice %s was removed: no longer protected",
                          dir_relpath[0] ? dir_relpath : ".");
         }

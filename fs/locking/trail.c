@@ -16,7 +16,7 @@
 
 struct Trail {
         GMutex mutex;
-        int dir_fd;         /* the trail folder; immutable */
+        int dir_fd;         /* the trail folder; guarded by mutex (-1 once closed) */
         char *shown;        /* immutable */
         char *name;         /* NODE.log; immutable */
         char *older;        /* NODE.log.1; immutable */
@@ -85,13 +85,29 @@ Trail *trail_open(int dir_fd, const char *shown, const TrailConfig *config)
         return trail;
 }
 
+void trail_close(Trail *trail)
+{
+        if (!trail)
+                return;
+        g_mutex_lock(&trail->mutex);
+        if (trail->fd >= 0)
+                close(trail->fd);
+        trail->fd = -1;
+        if (trail->dir_fd >= 0)
+                close(trail->dir_fd);
+        trail->dir_fd = -1;
+        trail->failed = true; /* nothing more to say about it */
+        g_mutex_unlock(&trail->mutex);
+}
+
 void trail_free(Trail *trail)
 {
         if (!trail)
                 return;
         if (trail->fd >= 0)
                 close(trail->fd);
-        close(trail->dir_fd);
+        if (trail->dir_fd >= 0)
+                close(trail->dir_fd);
         g_mutex_clear(&trail->mutex);
         g_free(trail->shown);
         g_free(trail->name);
@@ -102,6 +118,8 @@ void trail_free(Trail *trail)
 /* Under the mutex: the stream is full; it becomes the older file. */
 static void trail_rotate_locked(Trail *trail)
 {
+        if (trail->dir_fd < 0)
+                return;
         if (renameat(trail->dir_fd, trail->name, trail->dir_fd, trail->older) < 0) {
                 if (!trail->failed)
                         log_warning("%s: trail not rotated: %s", trail->shown, g_strerror(errno));

@@ -32,6 +32,10 @@ typedef struct Trail Trail;
 Trail *trail_open(int dir_fd, const char *shown, const TrailConfig *config);
 void trail_free(Trail *trail);
 
+/* The postoffice is gone: the stream's descriptors are closed now, later
+ * events are dropped; trail_free() still follows. NULL is a no-op. */
+void trail_close(Trail *trail);
+
 /* One event, as the daemon saw it. */
 typedef struct {
         const char *op;   /* "create", "open", "rename", "unlink" */
