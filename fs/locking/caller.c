@@ -144,10 +144,12 @@ static GArray *caller_socket_inodes(pid_t pid)
         return inodes;
 }
 
-/* "ADDRESS:PORT" of the established connection of @pid to an SMB port
- * (445, 139) listed in @table (/proc/PID/net/tcp or tcp6), or NULL. */
+/* "ADDRESS:PORT" of the established connection of @pid listed in @table
+ * (/proc/PID/net/tcp or tcp6), one on an SMB port (445, 139) first: an
+ * smbd process serves one client (on whatever port it listens), or NULL. */
 static char *caller_smb_peer(pid_t pid, const char *table, const GArray *inodes)
 {
+        g_autofree char *any = NULL;
         g_autofree char *path = g_strdup_printf("/proc/%d/net/%s", (int)pid, table);
         g_autofree char *text = NULL;
         if (!g_file_get_contents(path, &text, NULL, NULL))
@@ -170,8 +172,6 @@ static char *caller_smb_peer(pid_t pid, const char *table, const GArray *inodes)
                 if (!ours || !local_port || !remote_port)
                         continue;
                 unsigned port = (unsigned)strtoul(local_port + 1, NULL, 16);
-                if (port != 445 && port != 139)
-                        continue;
                 /* The kernel prints each 32-bit word of the address in
                  * host order (little-endian here): bytes reversed. */
                 gsize hex_len = (gsize)(remote_port - remote);
@@ -188,9 +188,17 @@ static char *caller_smb_peer(pid_t pid, const char *table, const GArray *inodes)
                 char shown[INET6_ADDRSTRLEN] = "?";
                 inet_ntop(n == 4 ? AF_INET : AF_INET6, bytes, shown, sizeof(shown));
                 unsigned rport = (unsigned)strtoul(remote_port + 1, NULL, 16);
-                return g_strdup_printf(n == 4 ? "%s:%u" : "[%s]:%u", shown, rport);
+                char *peer = g_strdup_printf(n == 4 ? "%s:%u" : "[%s]:%u", shown, rport);
+                if (port == 445 || port == 139) {
+                        g_free(any);
+                        return peer;
+                }
+                if (any)
+                        g_free(peer);
+                else
+                        any = peer;
         }
-        return NULL;
+        return g_steal_pointer(&any);
 }
 
 /* The value of @name in process @pid's environment, or NULL. */

@@ -271,6 +271,35 @@ Test(samba, samba_sessions_refused)
         expect_answer(smb_open(gateway, 0, GATEWAY_OPEN, GATEWAY_FILE), "OK");
 }
 
+/* The trail names the SMB client behind what smbd did: its address on
+ * the loopback and the user it logged on as. */
+Test(samba, samba_trail_names_the_client)
+{
+        static const char *const options[] = {"-oallow_other", NULL};
+        samba_setup(options, true);
+        InteropPeer *gateway = smb_connect("mbfs", "gateway");
+        expect_answer(smb_open(gateway, 0, GATEWAY_OPEN, GATEWAY_FILE), "OK");
+        expect_answer(interop_peer_ask(gateway, "close 0"), "OK");
+
+        g_autofree char *folder = g_build_filename(t.harness.backing, ".mailbagfs-trail", NULL);
+        g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+        cr_assert_not_null(dir, "no trail at %s", folder);
+        g_autoptr(GString) trail = g_string_new(NULL);
+        for (const char *name; (name = g_dir_read_name(dir));) {
+                g_autofree char *path = g_build_filename(folder, name, NULL);
+                g_autofree char *text = NULL;
+                if (g_file_get_contents(path, &text, NULL, NULL))
+                        g_string_append(trail, text);
+        }
+        /* Values are percent-encoded: ' ' is %20, '=' %3D. */
+        bool found = false;
+        g_auto(GStrv) lines = g_strsplit(trail->str, "\n", -1);
+        for (char **line = lines; *line && !found; line++)
+                found = strstr(*line, "file=KEY/INQUEUE3.KEY") && strstr(*line, "program=smbd") &&
+                        strstr(*line, "client=smb%20127.0.0.1:") && strstr(*line, "%20user%3Droot");
+        cr_expect(found, "no line of smbd's open with its client: %s", trail->str);
+}
+
 /* A gateway (a local process) holds INQUEUE3 and deletes a P1 file as it
  * delivers, while an External through smbd (@dialect) tries to create its
  * missing lock file. The kernel holds the P1 folder for a create: the
