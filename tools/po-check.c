@@ -419,8 +419,10 @@ static void po_check_walk(PoCheck *check, const char *reldir, int depth)
                 return; /* a missing folder is reported by the layout check */
         const char *name;
         while ((name = po_check_readdir(dir)) != NULL) {
-                /* mailbagfs's lease file, on the raw share: not mail. */
-                if (depth == 0 && strcmp(name, PO_STATUS_LEASE_FILE) == 0)
+                /* mailbagfs's lease file and trail, on the raw share: not
+                 * mail. */
+                if (depth == 0 && (strcmp(name, PO_STATUS_LEASE_FILE) == 0 ||
+                                   strcmp(name, PO_STATUS_TRAIL_DIR) == 0))
                         continue;
                 g_autofree char *rel = reldir[0] ? g_strconcat(reldir, "/", name, NULL)
                                                  : g_strdup(name);

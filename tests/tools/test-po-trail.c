@@ -5,8 +5,8 @@
  * and a time window are chosen; the trail keeps to its bound; it is hidden
  * through the mount and goes with its postoffice.
  *
- * Needs root and /dev/fuse. Programs from PO_TRAIL, PO_SIM, MKPO and
- * MAILBAGFS (set by meson).
+ * Needs root and /dev/fuse. Programs from PO_TRAIL, PO_SIM, PO_CHECK, MKPO
+ * and MAILBAGFS (set by meson).
  */
 #include "mount-fixture.h"
 #include "naming.h"
@@ -318,5 +318,9 @@ Test(po_trail, the_trail_keeps_to_its_bound)
         g_autoptr(JsonParser) parser = json_parser_new();
         const char *const recent[] = { harness.mnt, "--since", "5m", "--json", NULL };
         cr_expect_gt(json_array_get_length(trail_json(parser, recent)), 1000);
+        /* On the share, the trail is the daemon's: po-check lets it be. */
+        g_auto(ToolRun) check = {0};
+        tool_run(&check, "PO_CHECK", harness.backing, NULL);
+        cr_expect_eq(check.status, 0, "po-check of the share: %s%s", check.out, check.err);
         mount_fixture_stop(&harness, NULL);
 }
