@@ -8,7 +8,9 @@
  * a file of po-sim's own (never in the postoffice), one per protocol and
  * resource, so two programs of the same protocol exclude each other and two
  * of different protocols do not: every collision left is a cross-protocol
- * one, as in KB Q103960. Through mailbagfs no stand-in is ever taken.
+ * one, as in KB Q103960. Through mailbagfs no stand-in is ever taken,
+ * unless the mount only observes (-o mode=observe): it then enforces
+ * nothing, as a raw share.
  */
 #include "po-sim.h"
 
@@ -43,7 +45,7 @@ int sim_unlink(const SimContext *ctx, const char *relpath)
 int sim_stand_in_try(const SimContext *ctx, const char *name, SimStandIn *stand_in)
 {
         stand_in->fd = -1;
-        if (!ctx->raw)
+        if (!ctx->raw && !ctx->observed)
                 return 0;
         g_autofree char *path = g_build_filename(ctx->stand_in_dir, name, NULL);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

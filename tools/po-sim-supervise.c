@@ -123,6 +123,7 @@ static G_NORETURN void sim_worker_main(const SimContext *ctx, const SimRun *run,
         if (ctx->also && slot->index % 2 == 0) {
                 local.root = ctx->also;
                 local.raw = ctx->also_raw;
+                local.observed = ctx->also_observed;
         }
         close(ctx->root_fd);
         int r = sim_worker_open_root(&local);

@@ -152,8 +152,9 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
         unsigned missing = atomic_load(&shared->missing_routing);
         unsigned contention = atomic_load(&shared->contention_failures);
         double rate = run->seconds > 0 ? tally->queued / run->seconds : 0;
-        const char *mode = ctx->also && ctx->raw != ctx->also_raw ? "mixed"
-                : ctx->raw ? "raw" : "mailbagfs";
+        const char *mode = ctx->also && (ctx->raw != ctx->also_raw ||
+                                         ctx->observed != ctx->also_observed) ? "mixed"
+                : ctx->raw ? "raw" : ctx->observed ? "observe" : "mailbagfs";
         unsigned deaths_in_hand = run->kills_in_hand + run->io_in_hand;
         if (json) {
                 printf("{\"mode\": \"%s\", \"split\": %s, \"external\": %u, \"v20\": %u, "
@@ -169,8 +170,8 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
                        "\"direct_returned\": %u, \"direct_lost\": %u, "
                        "\"kills\": %u, \"kills_in_hand\": %u, \"io_exits\": %u, "
                        "\"io_in_hand\": %u, \"restarts\": %u, "
-                       "\"full_mailbags\": %u, \"seconds\": %.3f, \"messages_per_second\": %.0f, "
-                       "\"ok\": %s}\n",
+                       "\"full_mailbags\": %u, \"cross_protocol_overlaps\": %u, "
+                       "\"seconds\": %.3f, \"messages_per_second\": %.0f, \"ok\": %s}\n",
                        mode, ctx->also ? "true" : "false", counts[SIM_ROLE_EXTERNAL],
                        counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY], counts[SIM_ROLE_PRODUCER],
                        tally->queued, tally->delivered, tally->duplicates,
@@ -183,15 +184,17 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
                        tally->direct, tally->direct_delivered, tally->direct_duplicates,
                        tally->direct_returned, tally->direct_lost, run->kills,
                        run->kills_in_hand, run->io_exits, run->io_in_hand, run->restarts,
-                       tally->full_mailbags, run->seconds, rate,
-                       failure ? "false" : "true");
+                       tally->full_mailbags, atomic_load(&shared->cross_protocol_overlaps),
+                       run->seconds, rate, failure ? "false" : "true");
                 return;
         }
         printf("po-sim: %s%s%s (%s): %u External, %u -V20, %u gateway consumers, %u producers, "
                "%u deliverers\n",
                ctx->root, ctx->also ? " and " : "", ctx->also ? ctx->also : "",
-               g_str_equal(mode, "raw") ? "raw directory" : g_str_equal(mode, "mixed")
-               ? "raw directory and mailbagfs mount" : "mailbagfs mount",
+               g_str_equal(mode, "raw")       ? "raw directory"
+               : g_str_equal(mode, "mixed")   ? "mixed: raw, observed or enforced"
+               : g_str_equal(mode, "observe") ? "mailbagfs mount, observe mode"
+                                              : "mailbagfs mount",
                counts[SIM_ROLE_EXTERNAL], counts[SIM_ROLE_V20], counts[SIM_ROLE_GATEWAY],
                counts[SIM_ROLE_PRODUCER], counts[SIM_ROLE_DELIVERER]);
         printf("  queued                    %8u\n", tally->queued);
@@ -213,6 +216,9 @@ static void sim_print_report(const SimTally *tally, const SimContext *ctx,
                atomic_load(&shared->contention_delivery));
         printf("  sharing violations        %8u  (answered to deliveries into user mailbags)\n",
                atomic_load(&shared->delivery_refusals));
+        printf("  cross-protocol overlaps   %8u  (queue sessions begun while another "
+               "protocol's consumer was inside)\n",
+               atomic_load(&shared->cross_protocol_overlaps));
         if (counts[SIM_ROLE_DELIVERER]) {
                 printf("  delivered straight        %8u  (by %u deliverers, not queued)\n",
                        tally->direct, counts[SIM_ROLE_DELIVERER]);
@@ -377,6 +383,8 @@ int main(int argc, char **argv)
         const char *root = argv[1];
         bool raw = sim_is_raw(root);
         bool also_raw = also ? sim_is_raw(also) : false;
+        bool observed = !raw && status_attr_observing(root);
+        bool also_observed = also && !also_raw && status_attr_observing(also);
         int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0) {
                 fprintf(stderr, "po-sim: %s: %s\n", root, g_strerror(errno));
@@ -407,8 +415,10 @@ int main(int argc, char **argv)
                 .queue_mbg = queue_mbg,
                 .queue_session_lock = queue_session_lock,
                 .raw = raw,
+                .observed = observed,
                 .also = also,
                 .also_raw = also_raw,
+                .also_observed = also_observed,
                 .recipients = recipients,
                 .batch = batch,
                 .poll_us = (unsigned)poll_ms * 1000,
@@ -440,7 +450,7 @@ int main(int argc, char **argv)
         shared->capacity = capacity;
         ctx.shared = shared;
 
-        if ((ctx.raw || (also && also_raw)) &&
+        if ((ctx.raw || ctx.observed || (also && (also_raw || also_observed))) &&
             !(stand_in_dir = g_dir_make_tmp("po-sim-locks-XXXXXX", &error))) {
                 fprintf(stderr, "po-sim: %s\n", error->message);
                 goto out_shared;

@@ -71,6 +71,11 @@ typedef struct {
          * (each one a retry, or the [008] after the last) */
         atomic_uint delivery_refusals;
         atomic_uint delivered_claims;    /* progress display only */
+        /* Consumers inside a queue session now, per role, and the sessions
+         * begun while a consumer of another role was inside: the
+         * cross-protocol overlaps of KB Q103960 as the programs see them. */
+        atomic_uint inside[SIM_ROLE_COUNT];
+        atomic_uint cross_protocol_overlaps;
         atomic_uint produced_attempts;   /* progress display only */
         atomic_uint returned_count;
         uint32_t returned[SIM_RETURNED_MAX];
@@ -117,12 +122,16 @@ typedef struct {
         const char *queue_mbg;
         const char *queue_session_lock;
         bool raw;                /* no mailbagfs: emulate the same-layer locks */
+        /* A mailbagfs mount in observe mode: it enforces nothing, so the
+         * same-layer locks are emulated as on a raw share. */
+        bool observed;
         const char *stand_in_dir; /* raw only: where the stand-in locks live */
         /* --also: the same postoffice through another path (another
          * mailbagfs mount of the same share); even-numbered workers of
          * each role use it. NULL when not split. */
         const char *also;
         bool also_raw;
+        bool also_observed;
         GPtrArray *recipients;   /* user mailbag names, sorted */
         unsigned batch;          /* records a consumer handles per session */
         unsigned poll_us;        /* a refused consumer retries within this */

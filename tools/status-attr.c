@@ -107,3 +107,23 @@ char *status_attr_enclosing_mount(const char *dir)
         }
         return NULL;
 }
+
+bool status_attr_observing(const char *dir)
+{
+        /* Only the mount root has the attribute: from @dir upwards. */
+        g_autofree char *path = realpath(dir, NULL);
+        while (path) {
+                char value[16];
+                ssize_t n = getxattr(path, PO_STATUS_ATTR_MODE, value, sizeof(value) - 1);
+                if (n >= 0) {
+                        value[n] = '\0';
+                        return g_str_has_prefix(value, PO_STATUS_MODE_OBSERVE);
+                }
+                if (strcmp(path, "/") == 0)
+                        break;
+                char *parent = g_path_get_dirname(path);
+                g_free(path);
+                path = parent;
+        }
+        return false;
+}

@@ -31,4 +31,9 @@ bool status_attr_is_protected(const char *dir);
  * not protect is worth a warning, as nothing serializes its mailbags. */
 char *status_attr_enclosing_mount(const char *dir);
 
+/* Whether the mailbagfs mount @dir is in observes only (-o mode=observe,
+ * or switched there): its root's user.mailbag.mode says "observe". False
+ * for an enforcing mount, a daemon without modes, or no mount. */
+bool status_attr_observing(const char *dir);
+
 G_END_DECLS
