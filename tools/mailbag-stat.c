@@ -57,6 +57,7 @@ typedef struct {
         GPtrArray *queues;           /* of char* */
         GPtrArray *leases;           /* of const PoStatusLine*, owned by the snapshot */
         const PoStatusLine *stats;   /* owned by the snapshot; may be NULL */
+        GPtrArray *overlaps;         /* of const PoStatusLine* (observe mode), owned by the snapshot */
         GPtrArray *mailbags;         /* of MailbagRow* */
 } PostofficeView;
 
@@ -66,6 +67,7 @@ static void postoffice_view_free(gpointer data)
         g_free(view->path);
         g_ptr_array_unref(view->queues);
         g_ptr_array_unref(view->leases);
+        g_ptr_array_unref(view->overlaps);
         g_ptr_array_unref(view->mailbags);
         g_free(view);
 }
@@ -77,6 +79,7 @@ typedef struct {
         GPtrArray *owned;       /* of GPtrArray* of lines: keeps every parsed line alive */
         GPtrArray *postoffices; /* of PostofficeView* */
         const PoStatusLine *total_stats; /* "stats *" of a mount; may be NULL */
+        bool observing; /* the mount is in observe mode (user.mailbag.mode) */
         GPtrArray *ranges; /* the mount's range lines; NULL when not a mount or not served */
 } Snapshot;
 
@@ -99,6 +102,7 @@ static PostofficeView *snapshot_view(Snapshot *snap, const char *path, bool crea
         view->path = g_strdup(path);
         view->queues = g_ptr_array_new_with_free_func(g_free);
         view->leases = g_ptr_array_new();
+        view->overlaps = g_ptr_array_new();
         view->mailbags = g_ptr_array_new_with_free_func(mailbag_row_free);
         g_ptr_array_add(snap->postoffices, view);
         return view;
@@ -214,6 +218,9 @@ static void snapshot_add_stats(Snapshot *snap, GPtrArray *lines, const char *onl
                                 snap->total_stats = line;
                         else if (!only || strcmp(path, only) == 0)
                                 snapshot_view(snap, path, true)->stats = line;
+                } else if (g_strcmp0(word, PO_STATUS_WORD_OVERLAP) == 0 && path &&
+                           (!only || strcmp(path, only) == 0)) {
+                        g_ptr_array_add(snapshot_view(snap, path, true)->overlaps, (gpointer)line);
                 }
         }
 }
@@ -290,6 +297,7 @@ static int snapshot_take(Snapshot *snap, GError **error)
                         snapshot_add_stats(snap, stats, path);
         }
         snapshot_add_mailbags(snap);
+        snap->observing = status_attr_observing(snap->target);
         if (snap->is_mount) {
                 /* A daemon before byte-range locks went to the backing
                  * store serves no such attribute: no table then. */
@@ -416,6 +424,19 @@ static void print_view(const PostofficeView *view)
         else
                 printf("(none)");
         printf("\n");
+        if (view->overlaps->len == 0)
+                return;
+        printf("\nOverlaps (opens that enforcing would have made wait or refused)\n\n");
+        printf("%-10s %-26s %-12s %-12s %s\n", "Kind", "Mailbag or file", "Opener", "Holder",
+               "Count");
+        for (guint i = 0; i < view->overlaps->len; i++) {
+                const PoStatusLine *line = view->overlaps->pdata[i];
+                printf("%-10s %-26s %-12s %-12s %s\n", field_or(line, PO_STATUS_FIELD_KIND, "?"),
+                       cell(field_or(line, PO_STATUS_FIELD_NAME, "?"), a),
+                       cell(field_or(line, PO_STATUS_FIELD_PROTOCOL, "?"), b),
+                       cell(field_or(line, PO_STATUS_FIELD_OTHER, "?"), c),
+                       field_or(line, PO_STATUS_FIELD_COUNT, "?"));
+        }
 }
 
 static void print_ranges(const Snapshot *snap)
@@ -451,7 +472,8 @@ static void print_ranges(const Snapshot *snap)
 static void print_table(const Snapshot *snap)
 {
         g_autoptr(GString) buf = g_string_new(NULL);
-        printf("mailbagfs at %s\n", cell(snap->target, buf));
+        printf("mailbagfs at %s%s\n", cell(snap->target, buf),
+               snap->observing ? " - observe mode: nothing is enforced, overlaps are counted" : "");
         if (snap->postoffices->len == 0)
                 printf("\n(the mount protects no postoffice)\n");
         for (guint i = 0; i < snap->postoffices->len; i++) {
@@ -548,6 +570,14 @@ static void add_json_view(JsonBuilder *b, const PostofficeView *view)
         if (view->stats)
                 add_json_fields(b, view->stats, NULL);
         json_builder_end_object(b);
+        json_builder_set_member_name(b, "overlaps");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < view->overlaps->len; i++) {
+                json_builder_begin_object(b);
+                add_json_fields(b, view->overlaps->pdata[i], NULL);
+                json_builder_end_object(b);
+        }
+        json_builder_end_array(b);
         json_builder_end_object(b);
 }
 
@@ -573,6 +603,9 @@ static void print_json(const Snapshot *snap)
         if (total)
                 add_json_fields(b, total, NULL);
         json_builder_end_object(b);
+        json_builder_set_member_name(b, "mode");
+        json_builder_add_string_value(b, snap->observing ? PO_STATUS_MODE_OBSERVE
+                                                         : PO_STATUS_MODE_ENFORCE);
         if (snap->ranges) {
                 json_builder_set_member_name(b, "ranges");
                 json_builder_begin_array(b);
@@ -645,8 +678,9 @@ static void prom_add_counters(PromText *prom, const PostofficeView *view)
         for (guint i = 0; view->stats && i < po_status_line_n_fields(view->stats); i++) {
                 const char *key = po_status_line_field_key(view->stats, i);
                 guint64 value;
-                /* Wait times are the histogram's, not counters. */
-                if (g_str_has_suffix(key, "_ms") ||
+                /* Wait times are the histogram's, not counters; overlaps
+                 * are counted per mailbag and protocols (prom_add_overlaps). */
+                if (g_str_has_suffix(key, "_ms") || strcmp(key, PO_STATUS_FIELD_OVERLAPS) == 0 ||
                     !po_status_line_field_uint64(view->stats, key, &value))
                         continue;
                 const char *help = "A counter of the mailbagfs daemon";
@@ -657,6 +691,25 @@ static void prom_add_counters(PromText *prom, const PostofficeView *view)
                 prom_text_declare(prom, name, PROM_COUNTER, help);
                 const char *labels[] = {"postoffice", view->path, NULL};
                 prom_text_add(prom, name, labels, (double)value);
+        }
+}
+
+/* Observe mode's overlaps: one series per mailbag (or file) and pair of
+ * protocols, the opener's and the holder's. */
+static void prom_add_overlaps(PromText *prom, const PostofficeView *view)
+{
+        for (guint i = 0; i < view->overlaps->len; i++) {
+                const PoStatusLine *line = view->overlaps->pdata[i];
+                guint64 count;
+                if (!po_status_line_field_uint64(line, PO_STATUS_FIELD_COUNT, &count))
+                        continue;
+                const char *labels[] = {"postoffice", view->path,
+                                        "kind", field_or(line, PO_STATUS_FIELD_KIND, "?"),
+                                        "mailbag", field_or(line, PO_STATUS_FIELD_NAME, "?"),
+                                        "protocol", field_or(line, PO_STATUS_FIELD_PROTOCOL, "?"),
+                                        "other_protocol", field_or(line, PO_STATUS_FIELD_OTHER, "?"),
+                                        NULL};
+                prom_text_add(prom, "mailbagfs_overlaps_total", labels, (double)count);
         }
 }
 
@@ -762,6 +815,11 @@ static void print_prometheus(const Snapshot *snap)
                           "Record slots in the mailbag's .MBG file, used or free");
         prom_text_declare(prom, "mailbagfs_mailbag_free_slots", PROM_GAUGE,
                           "Freed record slots a delivery reuses");
+        prom_text_declare(prom, "mailbagfs_overlaps_total", PROM_COUNTER,
+                          "Observe mode: opens that enforcing would have made wait or refused, "
+                          "by mailbag and the opener's and holder's protocols");
+        prom_text_declare(prom, "mailbagfs_observe_mode", PROM_GAUGE,
+                          "1 while the daemon only observes (-o mode=observe), 0 enforcing");
         prom_text_declare(prom, "mailbagfs_mailbag_corrupt", PROM_GAUGE,
                           "1 when the mailbag's KEY file does not parse, else 0");
         for (guint i = 0; i < snap->postoffices->len; i++) {
@@ -769,7 +827,10 @@ static void print_prometheus(const Snapshot *snap)
                 prom_add_leases(prom, view);
                 prom_add_mailbags(prom, view);
                 prom_add_counters(prom, view);
+                prom_add_overlaps(prom, view);
         }
+        const char *no_labels[] = {NULL};
+        prom_text_add(prom, "mailbagfs_observe_mode", no_labels, snap->observing ? 1 : 0);
         g_autofree char *text = prom_text_render(prom);
         fputs(text, stdout);
 }

@@ -90,6 +90,82 @@ Test(status_tools, mailbag_stat_shows_a_held_session_of_the_mount)
         cr_expect_eq(mount_harness_unmount(&harness), 0);
 }
 
+/* Observe mode: a gateway's session inside an External's is served and
+ * is an overlap; mailbag-stat says the mode and shows the overlap with
+ * both protocols in its table, its JSON and its metrics. Enforcing, the
+ * mode says so and nothing is counted. */
+Test(status_tools, mailbag_stat_shows_observe_mode_and_its_overlaps)
+{
+        harness_mkpo(harness.backing, 2, 5);
+        const char *observe[] = {"-omode=observe", NULL};
+        mount_fixture_mount(&harness, observe);
+        g_autofree char *lock = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+        int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        cr_assert(fd >= 0, "open %s: %s", lock, g_strerror(errno));
+        int ready[2];
+        cr_assert_eq(pipe(ready), 0);
+        holder = fork();
+        cr_assert_geq(holder, 0);
+        if (holder == 0) {
+                /* Another process: the gateway, in at once. */
+                g_autofree char *key = g_build_filename(harness.mnt, "KEY", "INQUEUE3.KEY", NULL);
+                int queue = open(key, O_RDONLY);
+                char byte = queue >= 0 ? 'A' : 'E';
+                if (write(ready[1], &byte, 1) != 1)
+                        _exit(3);
+                pause();
+                _exit(0);
+        }
+        char byte = 0;
+        cr_assert_eq(read(ready[0], &byte, 1), 1);
+        cr_assert_eq(byte, 'A', "the gateway was refused in observe mode");
+
+        g_auto(ToolRun) table = {0};
+        tool_run(&table, "MAILBAG_STAT", harness.mnt, NULL);
+        cr_expect_eq(table.status, 0, "%s%s", table.out, table.err);
+        expect_in(table.out, "observe mode: nothing is enforced, overlaps are counted");
+        expect_in(table.out, " overlaps=1");
+        expect_in(table.out, "session    INQUEUE3                   queue-read   0LK          1");
+
+        g_auto(ToolRun) json = {0};
+        tool_run(&json, "MAILBAG_STAT", harness.mnt, "--json", NULL);
+        cr_expect_eq(json.status, 0, "%s", json.err);
+        expect_in(json.out, "\"mode\":\"observe\"");
+        expect_in(json.out, "\"overlaps\":1,");
+        expect_in(json.out, "\"overlaps\":[{\"kind\":\"session\",\"name\":\"INQUEUE3\","
+                            "\"protocol\":\"queue-read\",\"other\":\"0LK\",\"count\":1}]");
+
+        g_auto(ToolRun) metrics = {0};
+        tool_run(&metrics, "MAILBAG_STAT", harness.mnt, "--prometheus", NULL);
+        cr_expect_eq(metrics.status, 0, "%s", metrics.err);
+        expect_in(metrics.out, "mailbagfs_overlaps_total{postoffice=\".\",kind=\"session\","
+                               "mailbag=\"INQUEUE3\",protocol=\"queue-read\","
+                               "other_protocol=\"0LK\"} 1\n");
+        expect_in(metrics.out, "mailbagfs_observe_mode 1\n");
+
+        kill(holder, SIGKILL);
+        waitpid(holder, NULL, 0);
+        holder = -1;
+        close(fd);
+        close(ready[0]);
+        close(ready[1]);
+        mount_fixture_stop(&harness, "observe mode");
+
+        mount_fixture_setup(&harness);
+        harness_mkpo(harness.backing, 2, 5);
+        mount_fixture_mount(&harness, NULL);
+        g_auto(ToolRun) enforced = {0};
+        tool_run(&enforced, "MAILBAG_STAT", harness.mnt, "--json", NULL);
+        expect_in(enforced.out, "\"mode\":\"enforce\"");
+        expect_in(enforced.out, "\"overlaps\":0,");
+        g_auto(ToolRun) enforced_metrics = {0};
+        tool_run(&enforced_metrics, "MAILBAG_STAT", harness.mnt, "--prometheus", NULL);
+        expect_in(enforced_metrics.out, "mailbagfs_observe_mode 0\n");
+        cr_expect_null(strstr(enforced_metrics.out, "mailbagfs_overlaps_total{"), "%s",
+                       enforced_metrics.out);
+        cr_expect_eq(mount_harness_unmount(&harness), 0);
+}
+
 /* Thousands of postoffices: the mount-wide attributes come in pages under
  * the kernel's 64 KiB limit for one attribute, and mailbag-stat shows
  * every postoffice (past about 1,300 it used to fail with E2BIG). */
