@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The demo: the mail collisions of KB Q103960 and the mailbag contention of
-# KB Q237695 ([008]) on a raw postoffice, and none through mailbagfs.
-# Installs what is missing, builds, makes a sample postoffice with mkpo,
-# copies it so both runs start from the same bytes, runs po-sim on the raw
-# copy, mounts mailbagfs over a share holding the other copy in a
-# subfolder (PO1, as sites keep several postoffices on one share), runs the
-# same po-sim on MOUNT/PO1 while taking a mailbag-stat snapshot, and prints
-# both results side by side. Then the same for [008] with one protocol
-# only: two deliverers of one kind on one user mailbag (a one-user
-# postoffice, raw and as PO2 on the share). Unmounts, and exits 0 when the
-# mounted runs are clean and the raw runs show both failures.
+# The demo, in the order a site would follow: observe first, then enforce,
+# then the comparison with the raw share. Installs what is missing,
+# builds, makes a sample postoffice with mkpo and copies it, so every run
+# starts from the same bytes. Mounts mailbagfs in observe mode over a share
+# holding the copies in subfolders (as sites keep several postoffices on
+# one share) and runs po-sim's programs on one (OBS): they collide as on
+# the share today (KB Q103960), and mailbag-stat and po-trail name the
+# collisions and the programs behind them. Switches the mount to enforce
+# without unmounting and runs the same po-sim on another copy (PO1): no
+# collision. Then the same for [008] (KB Q237695) with one protocol only:
+# two deliverers of one kind on one user mailbag (a one-user postoffice,
+# PO2). Last, the same runs on raw copies, side by side. Unmounts, and
+# exits 0 when the observed run shows collisions and counts them, the
+# enforced runs are clean and the raw runs show both failures.
 #
 # Usage: bash tools/demo.sh    (as root, or a user with sudo and /dev/fuse)
 # Environment: DEMO_MESSAGES (default 3000) messages the producers add to
@@ -60,7 +63,7 @@ if [ ! -f "$build/build.ninja" ]; then
         meson setup "$build" >/dev/null
 fi
 meson compile -C "$build" >/dev/null
-for tool in tools/mkpo tools/po-sim fs/mailbagfs; do
+for tool in tools/mkpo tools/po-sim tools/po-trail tools/mailbag-stat fs/mailbagfs; do
         [ -x "$build/$tool" ] || fail "$build/$tool was not built"
 done
 
@@ -70,6 +73,7 @@ step "Making a sample postoffice (40 users, 1000 messages queued in INQUEUE3)"
 cp -a "$work/postoffice" "$work/raw"
 mkdir "$work/share"
 cp -a "$work/postoffice" "$work/share/PO1"
+cp -a "$work/postoffice" "$work/share/OBS"
 # One user, nothing queued: the mailbag two deliverers of one kind share.
 "$build/tools/mkpo" "$work/one-user" --users 1 --messages 0 >/dev/null
 cp -a "$work/one-user" "$work/raw-one"
@@ -82,28 +86,41 @@ one_args=(--messages 0 --consumers external=1 --direct-messages 1000 --deliverer
 echo "po-sim: consumers $consumers, $producers producers adding $messages messages," \
         "$deliverers deliverers delivering $direct straight into the same user mailbags"
 
-step "po-sim on the RAW postoffice: each protocol only excludes its own kind"
-"$build/tools/po-sim" "$work/raw" "${sim_args[@]}" >"$work/raw.json" ||
-        fail "po-sim on the raw postoffice failed"
-
-step "po-sim on a RAW one-user postoffice: two deliverers of one kind, one mailbag"
-"$build/tools/po-sim" "$work/raw-one" "${one_args[@]}" >"$work/raw-one.json" ||
-        fail "po-sim on the raw one-user postoffice failed"
-
-step "Mounting mailbagfs over a share holding copies of both postoffices (PO1, PO2)"
+step "Mounting mailbagfs in OBSERVE mode over a share holding copies (OBS, PO1, PO2)"
 mkfifo "$work/ready"
 exec 4<>"$work/ready"
 "$build/fs/mailbagfs" "$work/share" "$work/mnt" -f \
-        -o ready_fd=4,allow_other 2>"$work/daemon.log" &
+        -o ready_fd=4,allow_other,mode=observe 2>"$work/daemon.log" &
 daemon_pid=$!
 ready=
 read -r -t 30 -n 1 -u 4 ready || true
 exec 4<&-
 [ "$ready" = R ] || { cat "$work/daemon.log" >&2; fail "mailbagfs did not come up"; }
 mnt=$work/mnt
-echo "mounted $work/share at $mnt; the postoffices are $mnt/PO1 and $mnt/PO2"
+echo "mounted $work/share at $mnt, observing: nothing waits, nothing is refused"
 
-step "po-sim THROUGH mailbagfs: every protocol excludes every other"
+step "po-sim THROUGH mailbagfs, OBSERVING, on OBS: the programs collide as on the share today"
+"$build/tools/po-sim" "$mnt/OBS" "${sim_args[@]}" >"$work/observe.json" ||
+        fail "po-sim through the observing mount failed"
+
+step "mailbag-stat names the overlaps: opens enforcing would have stopped, by protocols"
+"$build/tools/mailbag-stat" "$mnt/OBS" | sed -n '/^Overlaps/,$p' | sed 's/^/    /'
+
+step "po-trail names the messages two consumers read, and the programs"
+"$build/tools/po-trail" "$mnt/OBS" --duplicates >"$work/duplicates.txt" ||
+        fail "po-trail --duplicates failed"
+tail -n 1 "$work/duplicates.txt" | sed 's/^/    /'
+first=$(awk '/^message / { print $2; exit }' "$work/duplicates.txt")
+if [ -n "$first" ]; then
+        echo "    for example, po-trail $mnt/OBS $first:"
+        "$build/tools/po-trail" "$mnt/OBS" "$first" | tail -n 3 | sed 's/^/      /'
+fi
+
+step "Switching the mount to ENFORCE, without unmounting"
+setfattr -n user.mailbag.mode -v enforce "$mnt"
+echo "    user.mailbag.mode: $(getfattr --absolute-names --only-values -n user.mailbag.mode "$mnt")"
+
+step "po-sim THROUGH mailbagfs, ENFORCING, on PO1: every protocol excludes every other"
 "$build/tools/po-sim" "$mnt/PO1" "${sim_args[@]}" >"$work/mount.json" &
 sim_pid=$!
 # The snapshot is taken while a worker holds a mailbag, i.e. during the run
@@ -128,13 +145,23 @@ step "po-sim THROUGH mailbagfs on PO2: both deliverers' KEY opens wait in line"
 "$build/tools/po-sim" "$mnt/PO2" "${one_args[@]}" >"$work/mount-one.json" ||
         fail "po-sim through mailbagfs on PO2 failed"
 
-step "mailbag-stat during the mounted run"
+step "mailbag-stat during the enforced run"
 sed 's/^/    /' "$snapshot"
 
+step "po-sim on the RAW postoffice: each protocol only excludes its own kind"
+"$build/tools/po-sim" "$work/raw" "${sim_args[@]}" >"$work/raw.json" ||
+        fail "po-sim on the raw postoffice failed"
+
+step "po-sim on a RAW one-user postoffice: two deliverers of one kind, one mailbag"
+"$build/tools/po-sim" "$work/raw-one" "${one_args[@]}" >"$work/raw-one.json" ||
+        fail "po-sim on the raw one-user postoffice failed"
+
+
 step "Results"
-python3 - "$work"/raw.json "$work"/mount.json "$work"/raw-one.json "$work"/mount-one.json <<'PY'
+python3 - "$work"/raw.json "$work"/mount.json "$work"/raw-one.json "$work"/mount-one.json \
+        "$work"/observe.json <<'PY'
 import json, sys
-raw, mnt, raw_one, mnt_one = (json.load(open(path)) for path in sys.argv[1:5])
+raw, mnt, raw_one, mnt_one, observed = (json.load(open(path)) for path in sys.argv[1:6])
 rows = [
     ("queued", "queued"),
     ("delivered exactly once", "delivered"),
@@ -150,25 +177,37 @@ rows = [
     ("mailbags at 4096 records", "full_mailbags"),
     ("wall time (s)", "seconds"),
 ]
-def table(title, left, right):
-    print(f"    {title:28}{'raw directory':>16}{'mailbagfs':>16}")
+def table(title, columns):
+    print(f"    {title:28}" + "".join(f"{name:>16}" for name, _ in columns))
     for label, key in rows:
         fmt = (lambda v: f"{v:.2f}") if key == "seconds" else (lambda v: f"{v:.0f}")
-        print(f"    {label:28}{fmt(left[key]):>16}{fmt(right[key]):>16}")
-table("all programs (PO1)", raw, mnt)
+        print(f"    {label:28}" + "".join(f"{fmt(run[key]):>16}" for _, run in columns))
+table("all programs (OBS, PO1)",
+      [("raw directory", raw), ("observed", observed), ("enforced", mnt)])
 print()
-table("one kind, one mailbag (PO2)", raw_one, mnt_one)
+table("one kind, one mailbag (PO2)", [("raw directory", raw_one), ("enforced", mnt_one)])
 PY
+overlaps=$(getfattr --absolute-names --only-values -n user.mailbag.stats "$mnt/OBS" |
+           sed -n 's/^stats .* overlaps=\([0-9]*\).*/\1/p')
+echo "    overlaps the observing daemon counted on OBS: ${overlaps:-0}" \
+        "(po-sim's programs saw $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cross_protocol_overlaps"])' "$work/observe.json"))"
 
 fusermount3 -u "$mnt"
 mnt=
 wait "$daemon_pid" || true
 daemon_pid=
 
-verdict=$(python3 - "$work"/raw.json "$work"/mount.json "$work"/raw-one.json "$work"/mount-one.json <<'PY'
+verdict=$(python3 - "$work"/raw.json "$work"/mount.json "$work"/raw-one.json "$work"/mount-one.json \
+        "$work"/observe.json "${overlaps:-0}" <<'PY'
 import json, sys
-raw, mnt, raw_one, mnt_one = (json.load(open(path)) for path in sys.argv[1:5])
+raw, mnt, raw_one, mnt_one, observed = (json.load(open(path)) for path in sys.argv[1:6])
+overlaps = int(sys.argv[6])
 problems = []
+if observed["duplicates"] + observed["missing_routing"] == 0:
+    problems.append("the observed run shows no collision: observe mode enforced something")
+if overlaps < observed["cross_protocol_overlaps"] or overlaps == 0:
+    problems.append(f"the daemon counted {overlaps} overlaps, the programs saw "
+                    f"{observed['cross_protocol_overlaps']}")
 for name, run in (("mounted", mnt), ("mounted one-user", mnt_one)):
     for key in ("duplicates", "lost", "missing_routing", "contention_failures",
                 "direct_duplicates", "direct_lost"):
@@ -187,5 +226,5 @@ PY
 echo
 echo "demo: finished in $((SECONDS - started)) s"
 [ -z "$verdict" ] || fail "$verdict"
-echo "demo: raw directory: collisions as in KB Q103960 and [008] as in KB Q237695;" \
-        "through mailbagfs: none"
+echo "demo: observing, mailbagfs counted the collisions as in KB Q103960 and named" \
+        "the programs; enforcing: none; raw directory: collisions and [008] as in KB Q237695"

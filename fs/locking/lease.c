@@ -820,6 +820,11 @@ static int lease_acquire_overlap(LeaseManager *m, LeaseResource *r, LeaseProcess
                                  const LeaseAsk *ask, uint64_t *waiter_id, GArray *calls)
 {
         const LeaseRequest *req = ask->req;
+        /* A holder that has closed every handle already is out: only its
+         * release, which the kernel sends after close() returned, is on
+         * its way. No overlap, though the request still takes its place. */
+        if (r->holder && lease_hold_is_closing(r))
+                return lease_acquire_enqueue(m, r, p, ask, INT_MAX, waiter_id, calls);
         const char *holder_program = r->holder ? r->program : "?";
         const char *holder_protocol = r->holder ? r->protocol : "?";
         g_autofree char *key = g_strdup_printf("%s\t%s\t%s\t%s", lease_kind_to_string(req->kind),

@@ -105,7 +105,8 @@ typedef struct {
         pid_t admits_session;
         /* The daemon only observes: the request is never made to wait or
          * refused. Where it would have been (a holder here or in another
-         * daemon, a ban), that is an overlap: counted (stats.overlaps,
+         * daemon, a ban; not a holder that has closed all its handles
+         * and whose release is on its way), that is an overlap: counted (stats.overlaps,
          * lease_manager_overlaps), reported (LEASE_EVENT_OVERLAP), and the
          * request queued without a time limit, to be granted in its turn
          * like any waiter (LEASE_PENDING; the caller goes ahead at once and
