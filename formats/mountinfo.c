@@ -106,3 +106,23 @@ const PoMount *po_mounts_find_id(const GPtrArray *mounts, int id)
         }
         return NULL;
 }
+
+bool po_mounts_path_within(const char *path, const char *dir)
+{
+        if (strcmp(dir, "/") == 0)
+                return true;
+        gsize len = strlen(dir);
+        return strncmp(path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}
+
+const PoMount *po_mounts_of_path(const GPtrArray *mounts, const char *path)
+{
+        const PoMount *top = NULL;
+        for (guint i = 0; i < mounts->len; i++) {
+                const PoMount *mount = mounts->pdata[i];
+                if (po_mounts_path_within(path, mount->mount_point) &&
+                    (!top || strlen(mount->mount_point) >= strlen(top->mount_point)))
+                        top = mount;
+        }
+        return top;
+}

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 G_BEGIN_DECLS
@@ -32,5 +33,13 @@ GPtrArray *po_mounts_parse(const char *text, GError **error);
 
 /* The mount of @mounts with @id, or NULL. */
 const PoMount *po_mounts_find_id(const GPtrArray *mounts, int id);
+
+/* Whether the absolute @path is @dir or lies below it. */
+bool po_mounts_path_within(const char *path, const char *dir);
+
+/* The mount that the absolute, resolved @path is on: of the mounts whose
+ * mount point holds it, the deepest, and of those on one point the last
+ * (the one on top). NULL when none does. */
+const PoMount *po_mounts_of_path(const GPtrArray *mounts, const char *path);
 
 G_END_DECLS

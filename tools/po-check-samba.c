@@ -135,37 +135,14 @@ static char *po_samba_canonical(const char *path)
         return copy;
 }
 
-/* Whether the canonical @path is the folder @dir or lies below it. */
-static bool po_samba_within(const char *path, const char *dir)
-{
-        gsize len = strlen(dir);
-        if (strcmp(dir, "/") == 0)
-                return true;
-        return strncmp(path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
-}
-
 /* How the share's @path stands to the folder @dir, or NULL. */
 static const char *po_samba_relation(const char *path, const char *dir)
 {
         if (strcmp(path, dir) == 0)
                 return "is";
-        if (po_samba_within(path, dir))
+        if (po_mounts_path_within(path, dir))
                 return "lies inside";
-        return po_samba_within(dir, path) ? "contains" : NULL;
-}
-
-/* The mount that serves @path: the deepest mount point above it, of
- * several on one point the last mounted. */
-static const PoSambaMount *po_samba_mount_of(const GPtrArray *mounts, const char *path)
-{
-        const PoSambaMount *top = NULL;
-        for (guint i = 0; i < mounts->len; i++) {
-                const PoSambaMount *mount = mounts->pdata[i];
-                if (po_samba_within(path, mount->mount_point) &&
-                    (top == NULL || strlen(mount->mount_point) >= strlen(top->mount_point)))
-                        top = mount;
-        }
-        return top;
+        return po_mounts_path_within(dir, path) ? "contains" : NULL;
 }
 
 static bool po_samba_is_daemon(const PoSambaMount *mount)
@@ -248,7 +225,7 @@ static char *po_samba_backing_of(PoSambaCheck *check, const PoSambaMount *mount)
                 return NULL;
         }
         g_autofree char *backing = po_samba_canonical(mount->source);
-        if (po_samba_is_daemon(po_samba_mount_of(check->mounts, backing)))
+        if (po_samba_is_daemon(po_mounts_of_path(check->mounts, backing)))
                 return NULL;
         return g_steal_pointer(&backing);
 }
@@ -278,14 +255,14 @@ static PoSambaReach po_samba_reach(const PoSambaCheck *check, const char *path)
                 if (relation)
                         return (PoSambaReach){ daemon, daemon->backing, relation };
         }
-        const PoSambaMount *top = po_samba_mount_of(check->mounts, path);
+        const PoSambaMount *top = po_mounts_of_path(check->mounts, path);
         for (guint i = 0; i < check->daemons->len; i++) {
                 const PoSambaDaemon *daemon = check->daemons->pdata[i];
                 const char *point = daemon->mount->mount_point;
                 if (daemon->mount == top)
                         return (PoSambaReach){ daemon, NULL, po_samba_relation(path, point) };
-                if (po_samba_within(point, path) &&
-                    po_samba_mount_of(check->mounts, point) == daemon->mount)
+                if (po_mounts_path_within(point, path) &&
+                    po_mounts_of_path(check->mounts, point) == daemon->mount)
                         return (PoSambaReach){ daemon, NULL, "contains" };
         }
         return (PoSambaReach){ NULL, NULL, NULL };

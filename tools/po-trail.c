@@ -64,18 +64,7 @@ static char *trail_dir_of(const char *po, GError **error)
         g_autoptr(GPtrArray) mounts = po_mounts_parse(text, error);
         if (!mounts)
                 return NULL;
-        /* The mount @real is in: the longest mount point above it, the
-         * later one where two are at the same point. */
-        const PoMount *top = NULL;
-        for (guint i = 0; i < mounts->len; i++) {
-                const PoMount *m = mounts->pdata[i];
-                gsize len = strlen(m->mount_point);
-                bool within = g_str_equal(m->mount_point, "/") ||
-                              (strncmp(real, m->mount_point, len) == 0 &&
-                               (real[len] == '\0' || real[len] == '/'));
-                if (within && (!top || len >= strlen(top->mount_point)))
-                        top = m;
-        }
+        const PoMount *top = po_mounts_of_path(mounts, real);
         if (!top || !g_str_equal(top->fstype, TRAIL_FSTYPE) || !g_path_is_absolute(top->source)) {
                 g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                             "%s: no trail: neither a postoffice on a share with a trail nor one "

@@ -55,3 +55,20 @@ Test(mountinfo, lines_without_their_fields_are_refused)
                 cr_expect(error && strstr(error->message, "line 1"), "%s", bad[i]);
         }
 }
+
+Test(mountinfo, a_path_is_on_the_deepest_mount_above_it_and_the_last_on_one_point)
+{
+        static const char text[] = "22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+                                   "45 22 0:44 / /srv rw - tmpfs none rw\n"
+                                   "46 45 0:45 / /srv/mail rw - fuse.glusterfs gl:mail rw\n"
+                                   "47 46 0:46 / /srv/mail rw - fuse.mailbagfs /srv/raw rw\n";
+        g_autoptr(GPtrArray) mounts = po_mounts_parse(text, NULL);
+        cr_assert_not_null(mounts);
+        cr_expect_eq(po_mounts_of_path(mounts, "/srv/mail/PO1")->id, 47);
+        cr_expect_eq(po_mounts_of_path(mounts, "/srv/mail")->id, 47);
+        cr_expect_eq(po_mounts_of_path(mounts, "/srv/mailbox")->id, 45);
+        cr_expect_eq(po_mounts_of_path(mounts, "/etc")->id, 22);
+        cr_expect(po_mounts_path_within("/srv/mail/x", "/srv/mail"));
+        cr_expect(!po_mounts_path_within("/srv/mailx", "/srv/mail"));
+        cr_expect(po_mounts_path_within("/anything", "/"));
+}
