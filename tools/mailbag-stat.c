@@ -16,6 +16,12 @@
  * await follows, from user.mailbag.ranges of the root (as smbstatus lists
  * a server's byte-range locks).
  *
+ * The mount's mode comes from user.mailbag.mode of its root (none: a
+ * daemon before observe mode, which enforces). Observing, the daemon
+ * counts the opens enforcing would have stopped: the overlaps= counter of
+ * each stats line, and the overlap lines after it, per mailbag and pair of
+ * protocols, shown for each postoffice.
+ *
  * A daemon that predates named postoffices serves only the mount root,
  * without postoffices: the root is then shown as the one postoffice ".".
  */
@@ -385,13 +391,47 @@ static void print_fields(const PoStatusLine *line, GString *buf)
                          PO_STATUS_FIELD_WAIT_TIMEOUT_SUM_MS, "waited, then gave up");
 }
 
-static void print_view(const PostofficeView *view)
+/* An overlap's holder protocol: "?" is a hold of another daemon (on the
+ * same share), said in words for the postmaster. */
+static const char *overlap_holder(const PoStatusLine *line)
+{
+        const char *other = field_or(line, PO_STATUS_FIELD_OTHER, "?");
+        return strcmp(other, "?") == 0 ? "other daemon" : other;
+}
+
+static void print_overlaps(const PostofficeView *view, bool observing)
+{
+        /* Counted since the daemon started, so a mount switched back to
+         * enforcing still shows what it saw while observing. */
+        if (view->overlaps->len == 0) {
+                if (observing)
+                        printf("\nOverlaps: none so far\n");
+                return;
+        }
+        g_autoptr(GString) a = g_string_new(NULL), b = g_string_new(NULL), c = g_string_new(NULL),
+                           d = g_string_new(NULL), e = g_string_new(NULL);
+        printf("\nOverlaps (opens that enforcing would have made wait or refused)\n\n");
+        printf("%-10s %-26s %-12s %-12s %s\n", "Kind", "Mailbag or file", "Opener", "Holder",
+               "Count");
+        for (guint i = 0; i < view->overlaps->len; i++) {
+                const PoStatusLine *line = view->overlaps->pdata[i];
+                printf("%-10s %-26s %-12s %-12s %s\n",
+                       cell(field_or(line, PO_STATUS_FIELD_KIND, "?"), a),
+                       cell(field_or(line, PO_STATUS_FIELD_NAME, "?"), b),
+                       cell(field_or(line, PO_STATUS_FIELD_PROTOCOL, "?"), c),
+                       cell(overlap_holder(line), d),
+                       cell(field_or(line, PO_STATUS_FIELD_COUNT, "?"), e));
+        }
+}
+
+static void print_view(const PostofficeView *view, bool observing)
 {
         g_autoptr(GString) a = g_string_new(NULL), b = g_string_new(NULL), c = g_string_new(NULL);
         printf("Postoffice %s%s\n\n", cell(view->path, a),
                strcmp(view->path, PO_STATUS_PATH_ROOT) == 0 ? " (the mount root)" : "");
         printf("%-10s %-26s %-7s %-14s %-10s %-20s %s\n", "Kind", "Mailbag or file", "PID",
                "Program", "Protocol", "Since", "Waiting");
+        bool waiters = false;
         if (view->leases->len == 0)
                 printf("(no mailbag is held or awaited)\n");
         for (guint i = 0; i < view->leases->len; i++) {
@@ -407,7 +447,13 @@ static void print_view(const PostofficeView *view)
                        field_or(line, PO_STATUS_FIELD_PROTOCOL, ""),
                        field_or(line, PO_STATUS_FIELD_SINCE, ""),
                        field_or(line, PO_STATUS_FIELD_WAITING, "-"));
+                waiters |= *field_or(line, PO_STATUS_FIELD_WAITING, "") != '\0';
         }
+        /* Observing, a newcomer is let in at once and only its lease
+         * queues: the column would read as if it were kept out. */
+        if (observing && waiters)
+                printf("(observe mode: those listed as waiting were let in at once; their "
+                       "leases follow in turn)\n");
         printf("\n%-26s %s\n", "Mailbag", "Records (of the 4096 limit)");
         for (guint i = 0; i < view->mailbags->len; i++) {
                 const MailbagRow *row = view->mailbags->pdata[i];
@@ -424,19 +470,7 @@ static void print_view(const PostofficeView *view)
         else
                 printf("(none)");
         printf("\n");
-        if (view->overlaps->len == 0)
-                return;
-        printf("\nOverlaps (opens that enforcing would have made wait or refused)\n\n");
-        printf("%-10s %-26s %-12s %-12s %s\n", "Kind", "Mailbag or file", "Opener", "Holder",
-               "Count");
-        for (guint i = 0; i < view->overlaps->len; i++) {
-                const PoStatusLine *line = view->overlaps->pdata[i];
-                printf("%-10s %-26s %-12s %-12s %s\n", field_or(line, PO_STATUS_FIELD_KIND, "?"),
-                       cell(field_or(line, PO_STATUS_FIELD_NAME, "?"), a),
-                       cell(field_or(line, PO_STATUS_FIELD_PROTOCOL, "?"), b),
-                       cell(field_or(line, PO_STATUS_FIELD_OTHER, "?"), c),
-                       field_or(line, PO_STATUS_FIELD_COUNT, "?"));
-        }
+        print_overlaps(view, observing);
 }
 
 static void print_ranges(const Snapshot *snap)
@@ -478,7 +512,7 @@ static void print_table(const Snapshot *snap)
                 printf("\n(the mount protects no postoffice)\n");
         for (guint i = 0; i < snap->postoffices->len; i++) {
                 printf("\n");
-                print_view(snap->postoffices->pdata[i]);
+                print_view(snap->postoffices->pdata[i], snap->observing);
         }
         if (snap->is_mount && snap->total_stats) {
                 printf("\nCounters, all postoffices: ");
@@ -704,8 +738,8 @@ static void prom_add_overlaps(PromText *prom, const PostofficeView *view)
                 if (!po_status_line_field_uint64(line, PO_STATUS_FIELD_COUNT, &count))
                         continue;
                 const char *labels[] = {"postoffice", view->path,
-                                        "kind", field_or(line, PO_STATUS_FIELD_KIND, "?"),
                                         "mailbag", field_or(line, PO_STATUS_FIELD_NAME, "?"),
+                                        "kind", field_or(line, PO_STATUS_FIELD_KIND, "?"),
                                         "protocol", field_or(line, PO_STATUS_FIELD_PROTOCOL, "?"),
                                         "other_protocol", field_or(line, PO_STATUS_FIELD_OTHER, "?"),
                                         NULL};

@@ -48,6 +48,28 @@ static void expect_in(const char *haystack, const char *needle)
         cr_expect(strstr(haystack, needle) != NULL, "no \"%s\" in:\n%s", needle, haystack);
 }
 
+/* Prometheus's own linter on @metrics, where it is installed (Debian's
+ * prometheus package): HELP and TYPE of every metric, counter names,
+ * label escaping. Written to a file in the harness' directory. */
+static void expect_promtool_accepts(const char *metrics)
+{
+        g_autofree char *promtool = g_find_program_in_path("promtool");
+        if (promtool == NULL)
+                return;
+        g_autofree char *file = g_build_filename(harness.dir, "metrics.prom", NULL);
+        cr_assert(g_file_set_contents(file, metrics, -1, NULL));
+        const char *argv[] = {"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", promtool,
+                              file, NULL};
+        g_autofree char *out = NULL, *err = NULL;
+        int wait_status = 0;
+        g_autoptr(GError) error = NULL;
+        cr_assert(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &wait_status, &error),
+                  "%s", error ? error->message : "");
+        cr_expect(g_spawn_check_wait_status(wait_status, NULL) && !*out && !*err,
+                  "promtool check metrics:\n%s%s\n%s", out, err, metrics);
+}
+
 /* --- through a mount -------------------------------------------------- */
 
 Test(status_tools, mailbag_stat_shows_a_held_session_of_the_mount)
@@ -92,8 +114,9 @@ Test(status_tools, mailbag_stat_shows_a_held_session_of_the_mount)
 
 /* Observe mode: a gateway's session inside an External's is served and
  * is an overlap; mailbag-stat says the mode and shows the overlap with
- * both protocols in its table, its JSON and its metrics. Enforcing, the
- * mode says so and nothing is counted. */
+ * both protocols in its table, its JSON and its metrics. Switched to
+ * enforcing by root, the mode says so at once and the overlap stays. A
+ * mount started enforcing says so and counts nothing. */
 Test(status_tools, mailbag_stat_shows_observe_mode_and_its_overlaps)
 {
         harness_mkpo(harness.backing, 2, 5);
@@ -125,7 +148,8 @@ Test(status_tools, mailbag_stat_shows_observe_mode_and_its_overlaps)
         cr_expect_eq(table.status, 0, "%s%s", table.out, table.err);
         expect_in(table.out, "observe mode: nothing is enforced, overlaps are counted");
         expect_in(table.out, " overlaps=1");
-        expect_in(table.out, "session    INQUEUE3                   queue-read   0LK          1");
+        expect_in(table.out, "Kind       Mailbag or file            Opener       Holder       Count\n"
+                             "session    INQUEUE3                   queue-read   0LK          1\n");
 
         g_auto(ToolRun) json = {0};
         tool_run(&json, "MAILBAG_STAT", harness.mnt, "--json", NULL);
@@ -138,10 +162,26 @@ Test(status_tools, mailbag_stat_shows_observe_mode_and_its_overlaps)
         g_auto(ToolRun) metrics = {0};
         tool_run(&metrics, "MAILBAG_STAT", harness.mnt, "--prometheus", NULL);
         cr_expect_eq(metrics.status, 0, "%s", metrics.err);
-        expect_in(metrics.out, "mailbagfs_overlaps_total{postoffice=\".\",kind=\"session\","
-                               "mailbag=\"INQUEUE3\",protocol=\"queue-read\","
+        expect_in(metrics.out, "# TYPE mailbagfs_overlaps_total counter\n"
+                               "mailbagfs_overlaps_total{postoffice=\".\",mailbag=\"INQUEUE3\","
+                               "kind=\"session\",protocol=\"queue-read\","
                                "other_protocol=\"0LK\"} 1\n");
-        expect_in(metrics.out, "mailbagfs_observe_mode 1\n");
+        expect_in(metrics.out, "# TYPE mailbagfs_observe_mode gauge\nmailbagfs_observe_mode 1\n");
+        expect_promtool_accepts(metrics.out);
+
+        /* Root switches the mount to enforcing: the tools say so at once,
+         * and the overlaps seen so far stay (counted since the start). */
+        cr_assert_eq(setxattr(harness.mnt, "user.mailbag.mode", "enforce", 7, 0), 0, "%s",
+                     g_strerror(errno));
+        g_auto(ToolRun) switched = {0};
+        tool_run(&switched, "MAILBAG_STAT", harness.mnt, "--json", NULL);
+        cr_expect_eq(switched.status, 0, "%s", switched.err);
+        expect_in(switched.out, "\"mode\":\"enforce\"");
+        expect_in(switched.out, "\"other\":\"0LK\",\"count\":1}]");
+        g_auto(ToolRun) switched_table = {0};
+        tool_run(&switched_table, "MAILBAG_STAT", harness.mnt, NULL);
+        cr_expect_null(strstr(switched_table.out, "observe mode"), "%s", switched_table.out);
+        expect_in(switched_table.out, "session    INQUEUE3                   queue-read   0LK");
 
         kill(holder, SIGKILL);
         waitpid(holder, NULL, 0);
@@ -149,20 +189,39 @@ Test(status_tools, mailbag_stat_shows_observe_mode_and_its_overlaps)
         close(fd);
         close(ready[0]);
         close(ready[1]);
-        mount_fixture_stop(&harness, "observe mode");
+        /* The start's "observe mode: ..." and the switch's "mode switched
+         * from observe to enforce". */
+        mount_fixture_stop(&harness, "observe");
 
         mount_fixture_setup(&harness);
         harness_mkpo(harness.backing, 2, 5);
         mount_fixture_mount(&harness, NULL);
+        /* Enforcing, with the External's session held: nothing is
+         * counted and there is no overlap section. */
+        g_autofree char *enforced_lock = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+        fd = open(enforced_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        cr_assert(fd >= 0, "open %s: %s", enforced_lock, g_strerror(errno));
+        g_auto(ToolRun) enforced_table = {0};
+        tool_run(&enforced_table, "MAILBAG_STAT", harness.mnt, NULL);
+        cr_expect_eq(enforced_table.status, 0, "%s%s", enforced_table.out, enforced_table.err);
+        g_autofree char *first_line = g_strdup_printf("mailbagfs at %s\n", harness.mnt);
+        cr_expect(g_str_has_prefix(enforced_table.out, first_line), "%s", enforced_table.out);
+        expect_in(enforced_table.out, " overlaps=0");
+        cr_expect_null(strstr(enforced_table.out, "Overlaps"), "%s", enforced_table.out);
         g_auto(ToolRun) enforced = {0};
         tool_run(&enforced, "MAILBAG_STAT", harness.mnt, "--json", NULL);
+        cr_expect_eq(enforced.status, 0, "%s", enforced.err);
         expect_in(enforced.out, "\"mode\":\"enforce\"");
         expect_in(enforced.out, "\"overlaps\":0,");
+        expect_in(enforced.out, "\"overlaps\":[]");
         g_auto(ToolRun) enforced_metrics = {0};
         tool_run(&enforced_metrics, "MAILBAG_STAT", harness.mnt, "--prometheus", NULL);
+        cr_expect_eq(enforced_metrics.status, 0, "%s", enforced_metrics.err);
         expect_in(enforced_metrics.out, "mailbagfs_observe_mode 0\n");
         cr_expect_null(strstr(enforced_metrics.out, "mailbagfs_overlaps_total{"), "%s",
                        enforced_metrics.out);
+        expect_promtool_accepts(enforced_metrics.out);
+        close(fd);
         cr_expect_eq(mount_harness_unmount(&harness), 0);
 }
 
@@ -372,6 +431,112 @@ Test(status_tools, mailbag_stat_lists_every_postoffice_of_a_mount)
         expect_in(json.out, "\"later\":1}");
         expect_in(json.out, "{\"name\":\"INQUEUE3\",\"error\":\"corrupt: KEY/INQUEUE3.KEY: offset 0x22f\"}");
         expect_in(json.out, "],\"stats\":{\"acquisitions\":3,\"waits\":1,");
+        /* A daemon before observe mode: no user.mailbag.mode, it enforces. */
+        expect_in(json.out, "\"mode\":\"enforce\"");
+        cr_expect_null(strstr(table.out, "observe mode"), "%s", table.out);
+        cr_expect_null(strstr(table.out, "Overlaps"), "%s", table.out);
+        g_auto(ToolRun) metrics = { 0 };
+        tool_run(&metrics, "MAILBAG_STAT", root, "--prometheus", NULL);
+        cr_assert_eq(metrics.status, 0, "%s", metrics.err);
+        expect_in(metrics.out, "mailbagfs_observe_mode 0\n");
+        expect_promtool_accepts(metrics.out);
+}
+
+/* An observing daemon's root: the mode, PO1 with two overlaps (a hold of
+ * another daemon among them), HUB/PO"2 with one (a '"' to escape in a
+ * label), PO3 with none, and the sums. */
+static bool fake_observing_mount(const char *root)
+{
+        if (!set_attribute(root, "user.mailbag.mode", "observe\n"))
+                return false;
+        set_attribute(root, "user.mailbag.postoffices",
+                      "postoffice PO1 queues=INQUEUE3\n"
+                      "postoffice HUB/PO\"2 queues=INQUEUE3\n"
+                      "postoffice PO3 queues=INQUEUE3\n");
+        set_attribute(root, "user.mailbag.locks", "session INQUEUE3 free postoffice=PO1\n");
+        set_attribute(root, "user.mailbag.stats",
+                      "stats PO1 acquisitions=4 waits=0 refused=0 mixed_protocol=0 overlaps=5\n"
+                      "overlap PO1 kind=session name=INQUEUE3 protocol=queue-read other=0LK "
+                      "count=3\n"
+                      "overlap PO1 kind=exclusive name=GLB/CONTROL.GLB protocol=0LK other=? "
+                      "count=2\n"
+                      "stats HUB/PO\"2 acquisitions=1 waits=0 refused=0 mixed_protocol=0 "
+                      "overlaps=1\n"
+                      "overlap HUB/PO\"2 kind=key-write name=INQUEUE3 protocol=key-write "
+                      "other=? count=1\n"
+                      "stats PO3 acquisitions=0 waits=0 refused=0 mixed_protocol=0 overlaps=0\n"
+                      "stats * acquisitions=5 waits=0 refused=0 mixed_protocol=0 overlaps=6\n");
+        return true;
+}
+
+Test(status_tools, mailbag_stat_shows_the_overlaps_of_each_postoffice)
+{
+        const char *root = harness.backing;
+        if (!fake_observing_mount(root))
+                cr_skip_test("the test directory has no user attributes");
+        g_auto(ToolRun) table = { 0 };
+        tool_run(&table, "MAILBAG_STAT", root, NULL);
+        cr_assert_eq(table.status, 0, "%s%s", table.out, table.err);
+        g_autofree char *first_line = g_strdup_printf(
+                "mailbagfs at %s - observe mode: nothing is enforced, overlaps are counted\n", root);
+        cr_expect(g_str_has_prefix(table.out, first_line), "%s", table.out);
+        const char *po1 = strstr(table.out, "Postoffice PO1\n");
+        const char *po2 = strstr(table.out, "Postoffice HUB/PO\"2\n");
+        const char *po3 = strstr(table.out, "Postoffice PO3\n");
+        const char *sums = strstr(table.out, "Counters, all postoffices: ");
+        cr_assert(po1 && po2 && po3 && sums && po1 < po2 && po2 < po3 && po3 < sums, "%s",
+                  table.out);
+        g_autofree char *po1_text = g_strndup(po1, (gsize)(po2 - po1));
+        g_autofree char *po2_text = g_strndup(po2, (gsize)(po3 - po2));
+        g_autofree char *po3_text = g_strndup(po3, (gsize)(sums - po3));
+        expect_in(po1_text, "Counters: acquisitions=4 waits=0 refused=0 mixed_protocol=0 "
+                            "overlaps=5\n");
+        expect_in(po1_text, "Overlaps (opens that enforcing would have made wait or refused)\n\n"
+                            "Kind       Mailbag or file            Opener       Holder       Count\n"
+                            "session    INQUEUE3                   queue-read   0LK          3\n"
+                            "exclusive  GLB/CONTROL.GLB            0LK          other daemon 2\n");
+        expect_in(po2_text, "key-write  INQUEUE3                   key-write    other daemon 1\n");
+        expect_in(po3_text, " overlaps=0\n\nOverlaps: none so far\n");
+        expect_in(sums, "overlaps=6\n");
+
+        g_auto(ToolRun) json = { 0 };
+        tool_run(&json, "MAILBAG_STAT", root, "--json", NULL);
+        cr_assert_eq(json.status, 0, "%s", json.err);
+        expect_in(json.out, "\"stats\":{\"acquisitions\":4,\"waits\":0,\"refused\":0,"
+                            "\"mixed_protocol\":0,\"overlaps\":5},\"overlaps\":["
+                            "{\"kind\":\"session\",\"name\":\"INQUEUE3\",\"protocol\":"
+                            "\"queue-read\",\"other\":\"0LK\",\"count\":3},"
+                            "{\"kind\":\"exclusive\",\"name\":\"GLB/CONTROL.GLB\",\"protocol\":"
+                            "\"0LK\",\"other\":\"?\",\"count\":2}]}");
+        expect_in(json.out, "{\"postoffice\":\"HUB/PO\\\"2\"");
+        expect_in(json.out, "\"overlaps\":1},\"overlaps\":[{\"kind\":\"key-write\","
+                            "\"name\":\"INQUEUE3\",\"protocol\":\"key-write\",\"other\":\"?\","
+                            "\"count\":1}]}");
+        expect_in(json.out, "\"overlaps\":0},\"overlaps\":[]}");
+        expect_in(json.out, "],\"stats\":{\"acquisitions\":5,\"waits\":0,\"refused\":0,"
+                            "\"mixed_protocol\":0,\"overlaps\":6},\"mode\":\"observe\"");
+
+        g_auto(ToolRun) metrics = { 0 };
+        tool_run(&metrics, "MAILBAG_STAT", root, "--prometheus", NULL);
+        cr_assert_eq(metrics.status, 0, "%s", metrics.err);
+        expect_in(metrics.out, "# HELP mailbagfs_overlaps_total Observe mode: ");
+        expect_in(metrics.out,
+                  "# TYPE mailbagfs_overlaps_total counter\n"
+                  "mailbagfs_overlaps_total{postoffice=\"PO1\",mailbag=\"INQUEUE3\","
+                  "kind=\"session\",protocol=\"queue-read\",other_protocol=\"0LK\"} 3\n"
+                  "mailbagfs_overlaps_total{postoffice=\"PO1\",mailbag=\"GLB/CONTROL.GLB\","
+                  "kind=\"exclusive\",protocol=\"0LK\",other_protocol=\"?\"} 2\n"
+                  "mailbagfs_overlaps_total{postoffice=\"HUB/PO\\\"2\",mailbag=\"INQUEUE3\","
+                  "kind=\"key-write\",protocol=\"key-write\",other_protocol=\"?\"} 1\n"
+                  "# HELP mailbagfs_observe_mode ");
+        expect_in(metrics.out, "# TYPE mailbagfs_observe_mode gauge\nmailbagfs_observe_mode 1\n");
+        /* The stats field is the sum of those series: not a series too. */
+        cr_expect_null(strstr(metrics.out, "mailbagfs_overlaps_total{postoffice=\"PO3\""), "%s",
+                       metrics.out);
+        cr_expect_null(strstr(metrics.out, "_overlaps_total{postoffice=\"PO1\"}"), "%s",
+                       metrics.out);
+        expect_in(metrics.out, "mailbagfs_acquisitions_total{postoffice=\"PO3\"} 0\n");
+        expect_promtool_accepts(metrics.out);
 }
 
 Test(status_tools, mailbag_stat_shows_one_postoffice_folder)
