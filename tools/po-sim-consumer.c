@@ -387,16 +387,19 @@ int sim_consumer_run(SimWorker *worker)
                 if (r < 0)
                         return r;
                 SimShared *shared = ctx->shared;
-                for (int role = SIM_ROLE_EXTERNAL; role <= SIM_ROLE_GATEWAY; role++) {
-                        if (role != (int)worker->role && atomic_load(&shared->inside[role]) > 0) {
-                                atomic_fetch_add(&shared->cross_protocol_overlaps, 1);
-                                break;
-                        }
-                }
-                atomic_fetch_add(&shared->inside[worker->role], 1);
+                bool other_inside = false;
+                for (int role = SIM_ROLE_EXTERNAL; role <= SIM_ROLE_GATEWAY && !other_inside;
+                     role++)
+                        for (int i = 0; role != (int)worker->role && i <= SIM_MAX_INDEX &&
+                                            !other_inside;
+                             i++)
+                                other_inside = atomic_load(&shared->inside[role][i]);
+                if (other_inside)
+                        atomic_fetch_add(&shared->cross_protocol_overlaps, 1);
+                atomic_store(&shared->inside[worker->role][worker->index], true);
                 unsigned live = 0;
                 r = consumer_session_work(worker, &session, &live);
-                atomic_fetch_sub(&shared->inside[worker->role], 1);
+                atomic_store(&shared->inside[worker->role][worker->index], false);
                 consumer_session_end(worker, &session);
                 if (r < 0)
                         return r;

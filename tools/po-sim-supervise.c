@@ -216,6 +216,9 @@ static bool sim_start(SimRun *run, SimSlot *slot)
 /* What a dead consumer had in hand explains one more copy of it. */
 static void sim_note_in_hand(SimRun *run, SimSlot *slot, bool killed)
 {
+        /* A consumer killed inside its session is no longer inside. */
+        if (slot->role <= SIM_ROLE_GATEWAY)
+                atomic_store(&run->ctx->shared->inside[slot->role][slot->index], false);
         uint64_t hand = atomic_exchange(&run->ctx->shared->in_hand[slot->role][slot->index], 0);
         if (!(hand & SIM_IN_HAND_SET))
                 return;

@@ -71,10 +71,12 @@ typedef struct {
          * (each one a retry, or the [008] after the last) */
         atomic_uint delivery_refusals;
         atomic_uint delivered_claims;    /* progress display only */
-        /* Consumers inside a queue session now, per role, and the sessions
-         * begun while a consumer of another role was inside: the
-         * cross-protocol overlaps of KB Q103960 as the programs see them. */
-        atomic_uint inside[SIM_ROLE_COUNT];
+        /* Which consumers are inside a queue session now (set by each,
+         * cleared by it or, when it was killed inside, by the supervisor
+         * that reaps it), and the sessions begun while a consumer of
+         * another role was inside: the cross-protocol overlaps of KB
+         * Q103960 as the programs see them. */
+        atomic_bool inside[SIM_ROLE_COUNT][SIM_MAX_INDEX + 1];
         atomic_uint cross_protocol_overlaps;
         atomic_uint produced_attempts;   /* progress display only */
         atomic_uint returned_count;
