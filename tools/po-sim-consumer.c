@@ -365,6 +365,45 @@ static int consumer_session_work(SimWorker *worker, ConsumerSession *session, un
         return 0;
 }
 
+/* Whether a consumer of another protocol is inside a queue session now;
+ * one the supervisor is killing no longer is (po-sim.h). */
+static bool consumer_other_protocol_inside(const SimWorker *worker)
+{
+        SimShared *shared = worker->ctx->shared;
+        for (int role = SIM_ROLE_EXTERNAL; role <= SIM_ROLE_GATEWAY; role++) {
+                if (role == (int)worker->role)
+                        continue;
+                for (int i = 1; i <= SIM_MAX_INDEX; i++) {
+                        pid_t pid = atomic_load(&shared->inside[role][i]);
+                        if (pid != 0 && pid != atomic_load(&shared->killing[role][i]))
+                                return true;
+                }
+        }
+        return false;
+}
+
+/* Inside the session: from once the session is ours (the .0LK or KEY
+ * open, the -V20 lock file made and nobody else's found, the stand-in
+ * taken) to just before it is given back. An entry is an overlap when a
+ * consumer of another protocol is inside already, and is counted here
+ * only, once: both sessions' holds are then on the daemon's books at the
+ * same time (they begin at the open and end after the close or unlink),
+ * so an enforcing daemon never lets it happen and an observing one has
+ * counted the later of the two opens. Two consumers entering at the same
+ * moment may both miss each other: too few, never too many. */
+static void consumer_enter(SimWorker *worker)
+{
+        SimShared *shared = worker->ctx->shared;
+        if (consumer_other_protocol_inside(worker))
+                atomic_fetch_add(&shared->cross_protocol_overlaps, 1);
+        atomic_store(&shared->inside[worker->role][worker->index], getpid());
+}
+
+static void consumer_leave(SimWorker *worker)
+{
+        atomic_store(&worker->ctx->shared->inside[worker->role][worker->index], 0);
+}
+
 int sim_consumer_run(SimWorker *worker)
 {
         const SimContext *ctx = worker->ctx;
@@ -386,20 +425,10 @@ int sim_consumer_run(SimWorker *worker)
                 }
                 if (r < 0)
                         return r;
-                SimShared *shared = ctx->shared;
-                bool other_inside = false;
-                for (int role = SIM_ROLE_EXTERNAL; role <= SIM_ROLE_GATEWAY && !other_inside;
-                     role++)
-                        for (int i = 0; role != (int)worker->role && i <= SIM_MAX_INDEX &&
-                                            !other_inside;
-                             i++)
-                                other_inside = atomic_load(&shared->inside[role][i]);
-                if (other_inside)
-                        atomic_fetch_add(&shared->cross_protocol_overlaps, 1);
-                atomic_store(&shared->inside[worker->role][worker->index], true);
+                consumer_enter(worker);
                 unsigned live = 0;
                 r = consumer_session_work(worker, &session, &live);
-                atomic_store(&shared->inside[worker->role][worker->index], false);
+                consumer_leave(worker);
                 consumer_session_end(worker, &session);
                 if (r < 0)
                         return r;

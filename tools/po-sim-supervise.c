@@ -216,9 +216,12 @@ static bool sim_start(SimRun *run, SimSlot *slot)
 /* What a dead consumer had in hand explains one more copy of it. */
 static void sim_note_in_hand(SimRun *run, SimSlot *slot, bool killed)
 {
-        /* A consumer killed inside its session is no longer inside. */
-        if (slot->role <= SIM_ROLE_GATEWAY)
-                atomic_store(&run->ctx->shared->inside[slot->role][slot->index], false);
+        /* A consumer killed inside its session is no longer inside; the
+         * next process in the slot has a pid of its own. */
+        if (slot->role <= SIM_ROLE_GATEWAY) {
+                atomic_store(&run->ctx->shared->inside[slot->role][slot->index], 0);
+                atomic_store(&run->ctx->shared->killing[slot->role][slot->index], 0);
+        }
         uint64_t hand = atomic_exchange(&run->ctx->shared->in_hand[slot->role][slot->index], 0);
         if (!(hand & SIM_IN_HAND_SET))
                 return;
@@ -301,6 +304,9 @@ static void sim_kill_one(SimRun *run)
         guint pick = g_array_index(candidates, guint,
                                    g_rand_int_range(run->rand, 0, (gint32)candidates->len));
         SimSlot *slot = &g_array_index(run->slots, SimSlot, pick);
+        /* Not inside from now on (po-sim.h): its holds end when the kernel
+         * closes its files, before it is reaped here. */
+        atomic_store(&run->ctx->shared->killing[slot->role][slot->index], slot->pid);
         if (kill(slot->pid, SIGKILL) == 0) {
                 slot->killed = true;
                 run->outcome->kills++;

@@ -6,7 +6,8 @@
  *
  * DIR is a postoffice (mkpo makes one): a raw directory, or a postoffice a
  * mailbagfs mount protects, at its root or in a subfolder (told apart by
- * the daemon's user.mailbag.stats attribute on DIR itself). The programs follow what the Microsoft KB documents:
+ * the daemon's user.mailbag.stats attribute on DIR itself). The programs
+ * follow what the Microsoft KB documents:
  * - consumers empty INQUEUE3: External 3.x (P1/INQUEUE3.0LK held open
  *   DENY_ALL, Q103960, Q119642), External with -V20 (lock files
  *   P1/INQUEUE3.0NN created, detected, deleted, Q131422, Q119642) and a
@@ -25,7 +26,15 @@
  * INQUEUE3.KEY in Q103960's log); Mail 3.0 mishandles that failure and
  * collides anyway (Q103960), so po-sim leaves those refusals out
  * (inferred). Through mailbagfs the very same code takes no lock of its
- * own: the daemon's waits are the only exclusion.
+ * own: the daemon's waits are the only exclusion. A mount that only
+ * observes (its root's user.mailbag.mode says "observe") excludes
+ * nobody, so through it po-sim takes the stand-ins as on a raw directory
+ * and reports mode "observe".
+ *
+ * Consumers count the queue sessions they begin while a consumer of
+ * another protocol is inside one (cross_protocol_overlaps): zero through
+ * an enforcing mount, and never more than an observing daemon's overlaps
+ * (see sim_consumer_run).
  *
  * Record fields, KEY bitmap position and the delivery order inside a
  * mailbag are inferred (POSTOFFICE.md), as is the mapping of a message to
@@ -57,6 +66,7 @@
 #include "mailbag.h"
 #include "po-file.h"
 #include "status-attr.h"
+#include "status-line.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +290,25 @@ static bool sim_is_raw(const char *root)
         return raw;
 }
 
+/* Through a mount that only observes nothing keeps programs of one
+ * protocol apart: po-sim's stand-ins then do, as a share's one layer
+ * would. Read once, at the start: a switch to enforce during the run
+ * leaves them taken, which costs an enforcing mount nothing. */
+static bool sim_is_observed(const char *root, bool raw)
+{
+        if (raw)
+                return false;
+        g_autofree char *mode = status_attr_mode(root);
+        if (strcmp(mode, PO_STATUS_MODE_OBSERVE) == 0)
+                return true;
+        if (strcmp(mode, PO_STATUS_MODE_ENFORCE) != 0) {
+                g_autofree char *shown = po_status_escape_controls(mode);
+                fprintf(stderr, "po-sim: warning: %s: the mount's mode \"%s\" is not known here: "
+                        "taken as %s\n", root, shown, PO_STATUS_MODE_ENFORCE);
+        }
+        return false;
+}
+
 #define SIM_USAGE "usage: po-sim DIR [--also DIR2] [--messages N] [--consumers SPEC] " \
         "[--producers K] [--direct-messages N] [--deliverers K] [--seed S] " \
         "[--kill-consumers-every MS] [--restart-workers] [--json] [--profile PATH]\n"
@@ -383,8 +412,8 @@ int main(int argc, char **argv)
         const char *root = argv[1];
         bool raw = sim_is_raw(root);
         bool also_raw = also ? sim_is_raw(also) : false;
-        bool observed = !raw && status_attr_observing(root);
-        bool also_observed = also && !also_raw && status_attr_observing(also);
+        bool observed = sim_is_observed(root, raw);
+        bool also_observed = also && sim_is_observed(also, also_raw);
         int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0) {
                 fprintf(stderr, "po-sim: %s: %s\n", root, g_strerror(errno));

@@ -71,12 +71,18 @@ typedef struct {
          * (each one a retry, or the [008] after the last) */
         atomic_uint delivery_refusals;
         atomic_uint delivered_claims;    /* progress display only */
-        /* Which consumers are inside a queue session now (set by each,
-         * cleared by it or, when it was killed inside, by the supervisor
-         * that reaps it), and the sessions begun while a consumer of
-         * another role was inside: the cross-protocol overlaps of KB
-         * Q103960 as the programs see them. */
-        atomic_bool inside[SIM_ROLE_COUNT][SIM_MAX_INDEX + 1];
+        /* Which consumers are inside a queue session now, by [role][index]:
+         * the pid of the process, set by it once its session is taken and
+         * cleared by it before it gives the session back or, when it died
+         * inside, by the supervisor that reaps it. */
+        _Atomic pid_t inside[SIM_ROLE_COUNT][SIM_MAX_INDEX + 1];
+        /* The pid the supervisor is sending SIGKILL, written before it
+         * does: that process no longer counts as inside, as its holds end
+         * when the kernel closes its files, before it is reaped. */
+        _Atomic pid_t killing[SIM_ROLE_COUNT][SIM_MAX_INDEX + 1];
+        /* Sessions begun while a consumer of another role was inside:
+         * the cross-protocol overlaps of KB Q103960 as the programs see
+         * them (po-sim-consumer.c). */
         atomic_uint cross_protocol_overlaps;
         atomic_uint produced_attempts;   /* progress display only */
         atomic_uint returned_count;

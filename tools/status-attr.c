@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 
 char *status_attr_read(const char *path, const char *name, gsize *len)
@@ -108,22 +109,33 @@ char *status_attr_enclosing_mount(const char *dir)
         return NULL;
 }
 
+char *status_attr_mode(const char *dir)
+{
+        /* Only the mount root has the attribute: from @dir upwards, but not
+         * past the mount's root (the last folder on its device), so that a
+         * daemon without modes inside another daemon's mount reads as what
+         * it is. */
+        g_autofree char *path = realpath(dir, NULL);
+        struct stat start;
+        if (path == NULL || stat(path, &start) < 0)
+                return g_strdup(PO_STATUS_MODE_ENFORCE);
+        for (;;) {
+                g_autofree char *value = status_attr_read(path, PO_STATUS_ATTR_MODE, NULL);
+                if (value) {
+                        g_strstrip(value);
+                        return g_strdup(value[0] ? value : PO_STATUS_MODE_ENFORCE);
+                }
+                g_autofree char *parent = g_path_get_dirname(path);
+                struct stat up;
+                if (strcmp(parent, path) == 0 || stat(parent, &up) < 0 || up.st_dev != start.st_dev)
+                        return g_strdup(PO_STATUS_MODE_ENFORCE);
+                g_free(path);
+                path = g_steal_pointer(&parent);
+        }
+}
+
 bool status_attr_observing(const char *dir)
 {
-        /* Only the mount root has the attribute: from @dir upwards. */
-        g_autofree char *path = realpath(dir, NULL);
-        while (path) {
-                char value[16];
-                ssize_t n = getxattr(path, PO_STATUS_ATTR_MODE, value, sizeof(value) - 1);
-                if (n >= 0) {
-                        value[n] = '\0';
-                        return g_str_has_prefix(value, PO_STATUS_MODE_OBSERVE);
-                }
-                if (strcmp(path, "/") == 0)
-                        break;
-                char *parent = g_path_get_dirname(path);
-                g_free(path);
-                path = parent;
-        }
-        return false;
+        g_autofree char *mode = status_attr_mode(dir);
+        return strcmp(mode, PO_STATUS_MODE_OBSERVE) == 0;
 }

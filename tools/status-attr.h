@@ -31,9 +31,16 @@ bool status_attr_is_protected(const char *dir);
  * not protect is worth a warning, as nothing serializes its mailbags. */
 char *status_attr_enclosing_mount(const char *dir);
 
-/* Whether the mailbagfs mount @dir is in observes only (-o mode=observe,
- * or switched there): its root's user.mailbag.mode says "observe". False
- * for an enforcing mount, a daemon without modes, or no mount. */
+/* The mode of the mailbagfs mount @dir is on, read from its root's
+ * PO_STATUS_ATTR_MODE (the nearest folder from @dir up to the mount's root
+ * that has it), '\n' removed (caller frees): PO_STATUS_MODE_ENFORCE,
+ * PO_STATUS_MODE_OBSERVE or a newer daemon's word. PO_STATUS_MODE_ENFORCE
+ * when there is none: a daemon without modes enforces. */
+char *status_attr_mode(const char *dir);
+
+/* Whether the mailbagfs mount @dir is on only observes (-o mode=observe,
+ * or switched there): status_attr_mode() says PO_STATUS_MODE_OBSERVE.
+ * False for an enforcing mount, a daemon without modes, or no mount. */
 bool status_attr_observing(const char *dir);
 
 G_END_DECLS
