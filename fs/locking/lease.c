@@ -744,15 +744,22 @@ static int lease_acquire_busy(LeaseManager *m, LeaseResource *r, const LeaseAsk 
         return -EBUSY;
 }
 
+/* Whether @p already has a request queued for @r: another one adds no
+ * edge to the waits-for graph. */
+static bool lease_process_waits_for(const LeaseProcess *p, const LeaseResource *r)
+{
+        for (GList *l = p->waiting; l; l = l->next)
+                if (((LeaseWaiter *)l->data)->resource == r)
+                        return true;
+        return false;
+}
+
 /* Whether @p waiting for @r would close a cycle: -EDEADLK (counted and
  * logged) or 0. A process already queued for @r adds no edge. */
 static int lease_acquire_deadlock_check(LeaseManager *m, LeaseResource *r, LeaseProcess *p,
                                         const LeaseAsk *ask, GArray *calls)
 {
-        for (GList *l = p->waiting; l; l = l->next)
-                if (((LeaseWaiter *)l->data)->resource == r)
-                        return 0;
-        if (!lease_would_deadlock(m, r, p))
+        if (lease_process_waits_for(p, r) || !lease_would_deadlock(m, r, p))
                 return 0;
         m->stats.deadlocks++;
         /* Info, not warning: the refused program takes it as a sharing
@@ -862,10 +869,7 @@ static int lease_acquire_overlap(LeaseManager *m, LeaseResource *r, LeaseProcess
                 g_array_append_val(calls, call);
         }
 
-        for (GList *l = p->waiting; l; l = l->next)
-                if (((LeaseWaiter *)l->data)->resource == r)
-                        return lease_acquire_enqueue(m, r, p, ask, INT_MAX, waiter_id, calls);
-        if (r->holder && lease_would_deadlock(m, r, p)) {
+        if (!lease_process_waits_for(p, r) && r->holder && lease_would_deadlock(m, r, p)) {
                 lease_resource_drop_if_idle(m, r);
                 return LEASE_UNTRACKED;
         }

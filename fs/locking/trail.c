@@ -18,6 +18,7 @@ struct Trail {
         GMutex mutex;
         int dir_fd;         /* the trail folder; guarded by mutex (-1 once closed) */
         char *shown;        /* immutable */
+        char *node;         /* this node's name, written in each line; immutable */
         char *name;         /* NODE.log; immutable */
         char *older;        /* NODE.log.1; immutable */
         guint64 half_bytes; /* rotate past this; immutable */
@@ -71,6 +72,7 @@ Trail *trail_open(int dir_fd, const char *shown, const TrailConfig *config)
         g_mutex_init(&trail->mutex);
         trail->dir_fd = fd_steal(&folder);
         trail->shown = g_strdup(shown);
+        trail->node = g_strdup(config->node);
         trail->name = g_strconcat(config->node, ".log", NULL);
         trail->older = g_strconcat(config->node, ".log.1", NULL);
         trail->half_bytes = MAX(config->max_bytes / 2, 4096);
@@ -110,6 +112,7 @@ void trail_free(Trail *trail)
                 close(trail->dir_fd);
         g_mutex_clear(&trail->mutex);
         g_free(trail->shown);
+        g_free(trail->node);
         g_free(trail->name);
         g_free(trail->older);
         g_free(trail);
@@ -177,9 +180,7 @@ void trail_append(Trail *trail, const TrailEvent *event)
 {
         if (!trail)
                 return;
-        /* The node's name is the stream's. */
-        g_autofree char *node = g_strndup(trail->name, strlen(trail->name) - strlen(".log"));
-        g_autofree char *line = trail_event_line(event, node);
+        g_autofree char *line = trail_event_line(event, trail->node);
         gsize len = strlen(line);
         g_mutex_lock(&trail->mutex);
         if (trail->fd >= 0 && trail->size + len > trail->half_bytes)
