@@ -11,22 +11,138 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Open /proc/TID/status descriptors of recent callers, so that asking
+ * again costs one pread() instead of an open, a read and a close. Such a
+ * descriptor stays bound to the thread it was opened for: once that thread
+ * has gone its reads fail (ESRCH), even when the number names a new thread
+ * by then, and the entry is dropped. Bounded: when full, one entry makes
+ * room. Entries are counted, so one being read is closed only once its
+ * reader is done with it. */
+#define CALLER_CACHE_MAX 64
+
+typedef struct {
+        int fd;
+        int refs;     /* caller_cache_lock */
+        bool dropped; /* caller_cache_lock: out of the table */
+} CallerStatus;
+
+static GMutex caller_cache_lock;
+static GHashTable *caller_cache; /* tid -> CallerStatus *; caller_cache_lock */
+
+static void caller_status_unref_locked(CallerStatus *status)
+{
+        if (--status->refs > 0)
+                return;
+        close(status->fd);
+        g_free(status);
+}
+
+static void caller_status_drop_locked(pid_t tid, CallerStatus *status)
+{
+        if (status->dropped)
+                return;
+        status->dropped = true;
+        g_hash_table_remove(caller_cache, GINT_TO_POINTER(tid));
+        caller_status_unref_locked(status);
+}
+
+/* The cached entry of @tid with a reference taken, or NULL. */
+static CallerStatus *caller_status_get(pid_t tid)
+{
+        g_mutex_lock(&caller_cache_lock);
+        CallerStatus *status =
+                caller_cache ? g_hash_table_lookup(caller_cache, GINT_TO_POINTER(tid)) : NULL;
+        if (status)
+                status->refs++;
+        g_mutex_unlock(&caller_cache_lock);
+        return status;
+}
+
+static void caller_status_put(pid_t tid, CallerStatus *status, bool gone)
+{
+        g_mutex_lock(&caller_cache_lock);
+        if (gone)
+                caller_status_drop_locked(tid, status);
+        caller_status_unref_locked(status);
+        g_mutex_unlock(&caller_cache_lock);
+}
+
+/* Keeps @fd, a fresh descriptor of /proc/@tid/status, for next time, or
+ * closes it when another thread cached one first. */
+static void caller_status_keep(pid_t tid, int fd)
+{
+        g_mutex_lock(&caller_cache_lock);
+        if (!caller_cache)
+                caller_cache = g_hash_table_new(g_direct_hash, g_direct_equal);
+        if (g_hash_table_contains(caller_cache, GINT_TO_POINTER(tid))) {
+                g_mutex_unlock(&caller_cache_lock);
+                close(fd);
+                return;
+        }
+        if (g_hash_table_size(caller_cache) >= CALLER_CACHE_MAX) {
+                GHashTableIter iter;
+                gpointer key, value;
+                g_hash_table_iter_init(&iter, caller_cache);
+                if (g_hash_table_iter_next(&iter, &key, &value))
+                        caller_status_drop_locked(GPOINTER_TO_INT(key), value);
+        }
+        CallerStatus *status = g_new0(CallerStatus, 1);
+        status->fd = fd;
+        status->refs = 1;
+        g_hash_table_insert(caller_cache, GINT_TO_POINTER(tid), status);
+        g_mutex_unlock(&caller_cache_lock);
+}
+
+static bool caller_status_read(int fd, char *buf, size_t size)
+{
+        ssize_t n = pread(fd, buf, size - 1, 0);
+        if (n <= 0)
+                return false;
+        buf[n] = '\0';
+        return true;
+}
+
 /* The start of /proc/@tid/status, NUL-terminated, in @buf: its first
  * lines (Name, Umask, State, Tgid) are all that is asked of it, and one
  * read() gives them. False when the thread is gone. */
 static bool caller_status_head(pid_t tid, char *buf, size_t size)
 {
+        CallerStatus *cached = caller_status_get(tid);
+        if (cached) {
+                bool read = caller_status_read(cached->fd, buf, size);
+                caller_status_put(tid, cached, !read);
+                if (read)
+                        return true;
+        }
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return false;
-        ssize_t n = read(fd, buf, size - 1);
-        close(fd);
-        if (n <= 0)
+        if (!caller_status_read(fd, buf, size)) {
+                close(fd);
                 return false;
-        buf[n] = '\0';
+        }
+        caller_status_keep(tid, fd);
         return true;
+}
+
+void caller_cache_clear(void)
+{
+        g_mutex_lock(&caller_cache_lock);
+        if (caller_cache) {
+                GHashTableIter iter;
+                gpointer key, value;
+                g_hash_table_iter_init(&iter, caller_cache);
+                while (g_hash_table_iter_next(&iter, &key, &value)) {
+                        CallerStatus *status = value;
+                        status->dropped = true;
+                        g_hash_table_iter_remove(&iter);
+                        caller_status_unref_locked(status);
+                }
+                g_clear_pointer(&caller_cache, g_hash_table_unref);
+        }
+        g_mutex_unlock(&caller_cache_lock);
 }
 
 /* The thread group of @tid that @head (caller_status_head) names, or @tid
@@ -44,6 +160,21 @@ pid_t caller_process_of_thread(pid_t tid)
         return caller_status_head(tid, head, sizeof(head)) ? caller_tgid_in(head, tid) : tid;
 }
 
+/* The program name in @head (caller_status_head of a process's leader):
+ * its Name is the process's comm, unless that needed escaping (a
+ * backslash or newline in it). False then, or when @head has none. */
+static bool caller_name_in(const char *head, char *program, size_t size)
+{
+        if (!g_str_has_prefix(head, "Name:\t"))
+                return false;
+        const char *name = head + strlen("Name:\t");
+        size_t len = strcspn(name, "\n");
+        if (len == 0 || name[len] != '\n' || memchr(name, '\\', len))
+                return false;
+        g_strlcpy(program, name, MIN(size, len + 1));
+        return true;
+}
+
 void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
 {
         char head[512];
@@ -53,18 +184,12 @@ void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
                 return;
         }
         *pid = caller_tgid_in(head, tid);
-
-        /* The leader thread's Name is the process's comm, unless it needed
-         * escaping (a backslash or newline in it): then comm itself. */
-        if (*pid == tid && g_str_has_prefix(head, "Name:\t")) {
-                const char *name = head + strlen("Name:\t");
-                size_t len = strcspn(name, "\n");
-                if (len > 0 && name[len] == '\n' && !memchr(name, '\\', len)) {
-                        g_strlcpy(program, name, MIN(size, len + 1));
-                        return;
-                }
-        }
-        caller_program_name(*pid, program, size);
+        /* A thread other than the leader: the process's name is its
+         * leader's (a thread may have named itself otherwise). */
+        if (*pid != tid && !caller_status_head(*pid, head, sizeof(head)))
+                head[0] = '\0';
+        if (!caller_name_in(head, program, size))
+                caller_program_name(*pid, program, size);
 }
 
 pid_t caller_session_of(pid_t pid)

@@ -18,6 +18,9 @@ void caller_program_name(pid_t pid, char *buf, size_t size);
  * thread leads its process (a single-threaded program). */
 void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size);
 
+/* Closes the descriptors kept to identify callers faster (at exit). */
+void caller_cache_clear(void);
+
 /* The session of process @pid (getsid), 0 when it is gone. */
 pid_t caller_session_of(pid_t pid);
 

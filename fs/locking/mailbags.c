@@ -239,6 +239,7 @@ void mailbags_clear(Mailbags *mailbags)
         g_mutex_clear(&mailbags->deferred_mutex);
         g_clear_pointer(&mailbags->freezes, freezes_free);
         g_clear_pointer(&mailbags->trail.node, g_free);
+        caller_cache_clear();
 }
 
 static void mailbags_identify(pid_t thread_id, Caller *caller)

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <glib.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -105,4 +106,84 @@ Test(caller, a_gone_thread_is_itself_and_unknown)
         caller_identify(child, &pid, program, sizeof(program));
         cr_expect_eq(pid, child);
         cr_expect_str_eq(program, "?");
+}
+
+/* A child that names itself @first, says so on @ready, renames itself
+ * @second when told on @release, says so, and exits when told again. */
+static pid_t renaming_child(int ready[2], int release[2], const char *first, const char *second)
+{
+        cr_assert_eq(pipe(ready), 0);
+        cr_assert_eq(pipe(release), 0);
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                char c = 1;
+                prctl(PR_SET_NAME, first);
+                if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) != 1)
+                        _exit(1);
+                prctl(PR_SET_NAME, second);
+                if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) != 1)
+                        _exit(1);
+                _exit(0);
+        }
+        return child;
+}
+
+/* The answer for a thread asked about before is read afresh, not kept:
+ * a process that changed its name (an exec does) is named anew. */
+Test(caller, a_second_ask_sees_a_new_name)
+{
+        int ready[2], release[2];
+        pid_t child = renaming_child(ready, release, "FIRST.EXE", "SECOND.EXE");
+        char c;
+        cr_assert_eq(read(ready[0], &c, 1), 1);
+        expect_identity(child, child, "FIRST.EXE");
+        cr_assert_eq(write(release[1], &c, 1), 1);
+        cr_assert_eq(read(ready[0], &c, 1), 1);
+        expect_identity(child, child, "SECOND.EXE");
+        cr_assert_eq(write(release[1], &c, 1), 1);
+        cr_assert_eq(waitpid(child, NULL, 0), child);
+
+        /* Gone now: what was known of it is not answered any more. */
+        pid_t pid = -1;
+        char program[64] = "";
+        caller_identify(child, &pid, program, sizeof(program));
+        cr_expect_eq(pid, child);
+        cr_expect_str_eq(program, "?");
+}
+
+/* More callers than the daemon keeps descriptors for: each is still
+ * named right, and the descriptors kept stay bounded. */
+Test(caller, many_callers_are_each_named_and_descriptors_stay_bounded)
+{
+        int before = 0;
+        g_autoptr(GDir) fds = g_dir_open("/proc/self/fd", 0, NULL);
+        cr_assert_not_null(fds);
+        while (g_dir_read_name(fds))
+                before++;
+        for (int i = 0; i < 200; i++) {
+                int ready[2], release[2];
+                char first[16], second[16];
+                snprintf(first, sizeof(first), "CALLER%d", i);
+                snprintf(second, sizeof(second), "AFTER%d", i);
+                pid_t child = renaming_child(ready, release, first, second);
+                char c;
+                cr_assert_eq(read(ready[0], &c, 1), 1);
+                expect_identity(child, child, first);
+                cr_assert_eq(write(release[1], &c, 1), 1);
+                cr_assert_eq(read(ready[0], &c, 1), 1);
+                cr_assert_eq(write(release[1], &c, 1), 1);
+                cr_assert_eq(waitpid(child, NULL, 0), child);
+                for (int p = 0; p < 2; p++) {
+                        close(ready[p]);
+                        close(release[p]);
+                }
+        }
+        int after = 0;
+        g_dir_rewind(fds);
+        while (g_dir_read_name(fds))
+                after++;
+        cr_expect_leq(after - before, 64, "%d descriptors more than before 200 callers",
+                      after - before);
+        caller_cache_clear();
 }
