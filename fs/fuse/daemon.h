@@ -7,7 +7,9 @@
 
 #include <fuse_lowlevel.h>
 #include <glib.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "backing.h"
 #include "inode.h"
@@ -30,6 +32,10 @@ typedef struct {
          * by one thread. */
         GRWLock names_lock;
         Mailbags mailbags;
+        /* How many chmods served gave a file set-user-ID or set-group-ID:
+         * a direct-I/O handle that looked at its file since the last one
+         * writes without looking again (file_drop_privileges). */
+        atomic_uint_fast64_t privileges_given;
         /* Sends the kernel invalidations off the requests' threads. */
         KernelCache *kernel_cache;
 } Mailbagfs;

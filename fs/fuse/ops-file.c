@@ -65,6 +65,20 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                 fi->direct_io = 1;
                 file->shared = true;
         }
+        /* A write-only handle gains nothing from the page cache, and with
+         * direct I/O the kernel's write skips its look for a
+         * security.capability attribute to remove (a GETXATTR per write):
+         * set-user-ID and set-group-ID are then the daemon's to take away
+         * (file_drop_privileges). */
+        if ((fi->flags & O_ACCMODE) == O_WRONLY)
+                fi->direct_io = 1;
+        file->direct = fi->direct_io;
+        /* A file created just now was looked at: the kernel holds its
+         * folder until the create is answered, so no chmod reached it. */
+        atomic_init(&file->privileges_checked,
+                    entry && !(entry->attr.st_mode & (S_ISUID | S_ISGID))
+                            ? atomic_load(&fs->privileges_given)
+                            : OPEN_FILE_UNCHECKED);
         inode_table_file_opened(fs->inodes, file->ino, fd);
 
         int r = entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi);
@@ -462,9 +476,39 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
         fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+/* What the kernel does itself on a write through its cache: a write by
+ * anyone but root takes set-user-ID away, and set-group-ID when group
+ * execute is set. On a direct-I/O handle the kernel asks the filesystem
+ * to (a write flag libfuse 3.14 does not pass on): done here, before the
+ * write, for every writer but root. A file seen without such bits since
+ * the last chmod that gave some is not looked at again. 0 or -errno. */
+static int file_drop_privileges(Mailbagfs *fs, OpenFile *file, uid_t uid)
+{
+        if (!file->direct || uid == 0)
+                return 0;
+        uint_fast64_t given = atomic_load(&fs->privileges_given);
+        if (atomic_load(&file->privileges_checked) == given)
+                return 0;
+        struct stat st;
+        if (fstat(file->fd, &st) < 0)
+                return -errno;
+        mode_t drop = st.st_mode & S_ISUID;
+        if ((st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+                drop |= S_ISGID;
+        if (drop && fchmod(file->fd, st.st_mode & 07777 & ~drop) < 0)
+                return -errno;
+        atomic_store(&file->privileges_checked, given);
+        return 0;
+}
+
 void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
                    struct fuse_file_info *fi)
 {
+        int r = file_drop_privileges(ops_fs(req), ops_open_file(fi), fuse_req_ctx(req)->uid);
+        if (r < 0) {
+                ops_reply_status(req, OPS_WRITE, r);
+                return;
+        }
         struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
         out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
         out.buf[0].fd = ops_open_file(fi)->fd;

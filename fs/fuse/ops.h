@@ -59,7 +59,14 @@ typedef struct {
         fuse_ino_t ino;
         Claim *claim; /* the lease the handle carries, released with it; or NULL */
         bool shared;  /* a mailbag or global file: read past every cache */
+        bool direct;  /* opened with direct I/O: the kernel's cache is bypassed */
+        /* Mailbagfs.privileges_given when the file was last seen with no
+         * set-user-ID or set-group-ID bit a write must take away;
+         * OPEN_FILE_UNCHECKED before that. */
+        atomic_uint_fast64_t privileges_checked;
 } OpenFile;
+
+#define OPEN_FILE_UNCHECKED UINT64_MAX
 
 static inline OpenFile *ops_open_file(const struct fuse_file_info *fi)
 {

@@ -574,3 +574,76 @@ Test(security, create_does_not_give_away_a_swapped_file)
         snapshot_expect_same(&before, after, false);
         snapshot_clear(&before);
 }
+
+/* pub/@name through the mount, made by root for the attacker with @mode. */
+static char *setid_file(const char *name, mode_t mode)
+{
+        g_autofree char *backing = backing_path(name);
+        cr_assert(g_file_set_contents(backing, "0123456789\n", -1, NULL));
+        cr_assert_eq(chown(backing, ATTACKER, ATTACKER), 0);
+        cr_assert_eq(chmod(backing, mode), 0);
+        return g_build_filename(harness.mnt, "pub", name, NULL);
+}
+
+/* As the attacker: opens pub/@name through the mount with @flags, writes
+ * a byte, and when @chmod_between is set, gives the file set-user-ID
+ * again through the mount and writes once more on the same descriptor. */
+static void write_as_attacker(const char *path, int flags, bool chmod_between)
+{
+        g_autofree char *name = g_path_get_basename(path);
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+                become_attacker();
+                /* By the test's own descriptor of pub: the folders above
+                 * are root's alone. */
+                int fd = openat(pub_fd, name, flags);
+                if (fd < 0 || pwrite(fd, "x", 1, 0) != 1)
+                        _exit(1);
+                if (chmod_between &&
+                    (fchmodat(pub_fd, name, 04775, 0) < 0 || pwrite(fd, "y", 1, 1) != 1))
+                        _exit(2);
+                _exit(close(fd) == 0 ? 0 : 3);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(child, &status, 0), child);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: writer failed (%d)", path,
+                  status);
+}
+
+static void expect_mode(const char *path, mode_t want)
+{
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_expect_eq(st.st_mode & 07777, want, "%s: mode %o, expected %o", path,
+                     st.st_mode & 07777, want);
+}
+
+/* As on a local filesystem, a write by anyone but root takes away
+ * set-user-ID, and set-group-ID with group execute, whether the kernel's
+ * cache sees the write (read/write handles) or the daemon does (direct
+ * I/O: write-only handles and mailbag files); set-group-ID without group
+ * execute stays. */
+Test(security, a_write_takes_set_user_id_and_set_group_id_away)
+{
+        g_autofree char *written = setid_file("written", 06775);
+        write_as_attacker(written, O_WRONLY, false);
+        expect_mode(written, 0775);
+
+        g_autofree char *rdwr = setid_file("rdwr", 06775);
+        write_as_attacker(rdwr, O_RDWR, false);
+        expect_mode(rdwr, 0775);
+
+        g_autofree char *key = setid_file("INQUEUE3.KEY", 04775);
+        write_as_attacker(key, O_RDWR, false);
+        expect_mode(key, 0775);
+
+        g_autofree char *kept = setid_file("kept", 02664);
+        write_as_attacker(kept, O_WRONLY, false);
+        expect_mode(kept, 02664);
+
+        /* Given again while the handle is open: the next write sees it. */
+        g_autofree char *again = setid_file("again", 0775);
+        write_as_attacker(again, O_WRONLY, true);
+        expect_mode(again, 0775);
+}
