@@ -29,12 +29,23 @@
 # without a feature (MAILBAGFS_BEFORE=build/fs/mailbagfs
 # MAILBAGFS_BEFORE_OPTS='-o trail=0' measures what the trail costs).
 #
-# BENCH_STRACE=1 adds two more mailbagfs runs of MESSAGES messages, each on
-# a fresh mount of its own: one with strace -f -c attached to the daemon,
-# one with the daemon started with -d so that libfuse logs every request
-# ("unique: N, opcode: NAME (n), ..."). Prints the daemon's system calls
-# and the FUSE requests per opcode, both per message. These runs are
-# slowed by strace and by the logging, so their times are not reported.
+# BENCH_STRACE=1 adds, for each FUSE target that a goal names (mailbagfs,
+# passthrough_ll, passthrough_ll_perm), two more runs of MESSAGES
+# messages, each on a fresh mount of its own: one with strace -f -y
+# attached to the daemon, writing every system call to a file, and one
+# with the daemon started with -d, so that libfuse logs every request
+# ("unique: N, opcode: NAME (n), ..."; both daemons use libfuse's
+# low-level loop, so the lines are alike). The -y names each descriptor,
+# which tells the reads of requests and the writes of replies on
+# /dev/fuse (read, readv, write, writev, splice) from the daemon's own
+# system calls: its work on the backing store, its locks, its threads.
+# Prints one row per target: FUSE requests, all system calls and own
+# system calls per message, and own system calls per request (own calls of
+# the strace run over requests of the -d run), with a line comparing
+# mailbagfs' own calls per request to the peers'; then the requests per
+# opcode and the system calls by name, per message, side by side. These
+# runs are slowed by strace and by the logging, so their times are not
+# reported.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/bench/bench-lib.sh
@@ -78,22 +89,26 @@ setup_target() {
         local name=$1 data="$work/tmpfs/data-$1" mnt="$work/mnt-$1"
         mkdir -p "$mnt"
         "$build/tools/mkpo" "$data" --users 20 --messages 0 --seed 7 >/dev/null
+        # NAME-strace and NAME-debug are the extra runs of BENCH_STRACE=1:
+        # the same daemon with the same options, and -d for the debug one.
+        local debug=()
+        case $name in *-debug) debug=(-d) ;; esac
         case $name in
         raw) return 0 ;;
         mailbagfs|mailbagfs-strace|mailbagfs-debug|before)
-                local debug=() program="$build/fs/mailbagfs" opts=$mailbagfs_opts
-                [ "$name" = mailbagfs-debug ] && debug=(-d)
+                local program="$build/fs/mailbagfs" opts=$mailbagfs_opts
                 [ "$name" = before ] && program=$before && opts=$before_opts
                 # shellcheck disable=SC2086 # the options are split on purpose
                 "$program" "$data" "$mnt" -f "${debug[@]}" $opts 2>"$work/$name.log" & ;;
-        passthrough_ll)
+        passthrough_ll|passthrough_ll-strace|passthrough_ll-debug)
                 # It keeps a descriptor per inode it has seen: give it all
                 # the kernel allows, as mailbagfs takes for itself.
-                (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_ll" -o source="$data" -f "$mnt") \
-                        2>"$work/$name.log" & ;;
-        passthrough_ll_perm)
                 (ulimit -n "$(ulimit -Hn)"
-                 exec "$work/passthrough_ll" -o source="$data" -o default_permissions -f "$mnt") \
+                 exec "$work/passthrough_ll" -o source="$data" -f "${debug[@]}" "$mnt") \
+                        2>"$work/$name.log" & ;;
+        passthrough_ll_perm|passthrough_ll_perm-strace|passthrough_ll_perm-debug)
+                (ulimit -n "$(ulimit -Hn)"
+                 exec "$work/passthrough_ll" -o source="$data" -o default_permissions -f "${debug[@]}" "$mnt") \
                         2>"$work/$name.log" & ;;
         passthrough_fh)
                 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_fh" -f "$mnt") 2>"$work/$name.log" & ;;
@@ -146,6 +161,12 @@ done
 awk -v m="${rate[mailbagfs]}" -v p="${rate[passthrough_ll]}" -v q="${rate[passthrough_ll_perm]}" \
         'BEGIN { printf "messages/s, mailbagfs / passthrough_ll: %.2f, / passthrough_ll_perm: %.2f\n",
                  (p > 0 ? m / p : 0), (q > 0 ? m / q : 0) }'
+# The goal the project tracks: mailbagfs at least as fast as the peer
+# whose kernel checks permissions as it does for mailbagfs, and within 10%
+# of the one without those checks.
+awk -v m="${rate[mailbagfs]}" -v p="${rate[passthrough_ll]}" -v q="${rate[passthrough_ll_perm]}" \
+        'BEGIN { printf "goal: mailbagfs / passthrough_ll_perm >= 1.00 (now %.2f), / passthrough_ll >= 0.90 (now %.2f)\n",
+                 (q > 0 ? m / q : 0), (p > 0 ? m / p : 0) }'
 if [ -n "$before" ]; then
         awk -v m="${rate[mailbagfs]}" -v b="${rate[before]}" \
                 'BEGIN { printf "messages/s, mailbagfs / before: %.2f\n", (b > 0 ? m / b : 0) }'
@@ -158,45 +179,130 @@ for t in mailbagfs passthrough_ll; do
         pid=${daemon_pid[$t]}
         printf '  %-20s pid %s, %s, %s descriptors\n' "$t" "$pid" \
                 "$(awk '/^VmRSS:/ { print "VmRSS " $2 " " $3 }' /proc/"$pid"/status)" \
-                "$(ls /proc/"$pid"/fd | wc -l)"
+                "$(find /proc/"$pid"/fd -mindepth 1 | wc -l)"
 done
 
 if [ "${BENCH_STRACE:-0}" = 1 ]; then
-        # Two more runs, each on a fresh mount: strace on a daemon started
-        # as above, and the request log of one started with -d (whose own
-        # writes to the log would swell the system call counts).
-        setup_target mailbagfs-strace
-        pid=${daemon_pid[mailbagfs-strace]}
-        strace -f -c -p "$pid" -o "$work/strace.txt" 2>"$work/strace.err" &
-        strace_pid=$!
-        daemons+=("$strace_pid")
-        # strace says "Process N attached" once it has taken the threads.
-        for _ in $(seq 1 100); do
-                grep -q attached "$work/strace.err" 2>/dev/null && break
-                sleep 0.05
+        # Waits until the daemon PID has made no read or write for 0.2 s
+        # (at most 10 s): the kernel sends some requests, a RELEASE after
+        # the last close for one, after the cycle has returned.
+        settle() {
+                local earlier later
+                later=$(cat /proc/"$1"/io)
+                for _ in $(seq 1 50); do
+                        sleep 0.2
+                        earlier=$later
+                        later=$(cat /proc/"$1"/io)
+                        [ "$later" = "$earlier" ] && return 0
+                done
+        }
+        # Reads strace -f -y output; prints each system call's name and how
+        # many times it was made. A call that another thread interrupted is
+        # split into an "<unfinished ...>" line and a "<... NAME resumed>"
+        # line: it is counted once, with the first half, the one that names
+        # the descriptor. The reads of requests and writes of replies, the
+        # calls on /dev/fuse, are counted apart as "NAME /dev/fuse".
+        count_syscalls() {
+                awk '{
+                        line = $0
+                        sub(/^[0-9]+ +/, "", line)
+                        # Signals, exits and resumed halves are no new call.
+                        if (line !~ /^[a-z_0-9]+\(/)
+                                next
+                        name = line
+                        sub(/\(.*/, "", name)
+                        if (name ~ /^(read|readv|write|writev|splice)$/ && line ~ /<\/dev\/fuse>/)
+                                name = name " /dev/fuse"
+                        count[name]++
+                }
+                END { for (name in count) print name "\t" count[name] }'
+        }
+        # Reads a -d log; prints each opcode and how many requests had it.
+        count_requests() {
+                awk '/^unique: [0-9]+, opcode: / { sub(/,$/, "", $4); count[$4]++ }
+                        END { for (op in count) print op "\t" count[op] }'
+        }
+
+        # Two more runs of each FUSE target, each on a fresh mount: strace on
+        # a daemon started as above, and the request log of one started with
+        # -d (whose own writes to the log would swell the system call
+        # counts).
+        traced=(mailbagfs passthrough_ll passthrough_ll_perm)
+        for t in "${traced[@]}"; do
+                setup_target "$t-strace"
+                pid=${daemon_pid[$t-strace]}
+                strace -f -y -p "$pid" -o "$work/$t.strace" 2>"$work/$t.strace.err" &
+                strace_pid=$!
+                daemons+=("$strace_pid")
+                # strace says "Process N attached" once it has taken the threads.
+                for _ in $(seq 1 100); do
+                        grep -q attached "$work/$t.strace.err" 2>/dev/null && break
+                        sleep 0.05
+                done
+                "$cycle" "$(target_dir "$t-strace")" "$messages" >/dev/null
+                settle "$pid"
+                kill -INT "$strace_pid"
+                wait "$strace_pid" || true
+                count_syscalls <"$work/$t.strace" >"$work/$t.syscalls"
+
+                setup_target "$t-debug"
+                log="$work/$t-debug.log"
+                # Only the requests of the run itself, not those of the mount.
+                skip=$(wc -l <"$log")
+                "$cycle" "$(target_dir "$t-debug")" "$messages" >/dev/null
+                settle "${daemon_pid[$t-debug]}"
+                tail -n +"$((skip + 1))" "$log" | count_requests >"$work/$t.requests"
         done
-        "$cycle" "$(target_dir mailbagfs-strace)" "$messages" >/dev/null
-        kill -INT "$strace_pid"
-        wait "$strace_pid" || true
 
-        setup_target mailbagfs-debug
-        log="$work/mailbagfs-debug.log"
-        # Only the requests of the run itself, not those of the mount.
-        skip=$(wc -l <"$log")
-        "$cycle" "$(target_dir mailbagfs-debug)" "$messages" >/dev/null
-
-        printf '\nFUSE requests per message, one mailbagfs -d run of %s messages:\n' "$messages"
-        printf '  %-20s %8s %8s\n' opcode "/message" total
-        tail -n +"$((skip + 1))" "$log" |
-                awk -v n="$messages" '/^unique: [0-9]+, opcode: / { sub(/,$/, "", $4); count[$4]++; total++ }
+        # Prints the counts in each target's file $work/TARGET.SUFFIX side by
+        # side, per message, the largest first (by the largest of the
+        # targets' counts), and their sums last.
+        side_by_side() {
+                local label=$1 suffix=$2 files=() t
+                for t in "${traced[@]}"; do files+=("$work/$t.$suffix"); done
+                printf '  %-22s' "$label"
+                printf ' %20s' "${traced[@]}"
+                printf '\n'
+                awk -F '\t' -v n="$messages" '
+                        FNR == 1 { f++ }
+                        { v[$1, f] = $2; names[$1] = 1; sum[f] += $2 }
                         END {
-                                for (op in count) printf "  %-20s %8.2f %8d\n", op, count[op] / n, count[op]
-                                printf "  %-20s %8.2f %8d\n", "(all)", total / n, total
-                        }' | sort -k2 -g -r
-        printf '\ndaemon system calls per message, one mailbagfs run under strace -f -c:\n'
-        printf '  %-20s %8s %8s\n' syscall "/message" total
-        awk -v n="$messages" '$1 ~ /^[0-9.]+$/ && NF >= 5 {
-                        name = ($NF == "total" ? "(all)" : $NF)
-                        printf "  %-20s %8.2f %8d\n", name, $4 / n, $4
-                }' "$work/strace.txt" | sort -k2 -g -r
+                                for (name in names) {
+                                        top = 0
+                                        for (i = 1; i <= f; i++)
+                                                if (v[name, i] > top)
+                                                        top = v[name, i]
+                                        printf "%d\t  %-22s", top, name
+                                        for (i = 1; i <= f; i++)
+                                                printf " %20.2f", v[name, i] / n
+                                        printf "\n"
+                                }
+                                printf "-1\t  %-22s", "(all)"
+                                for (i = 1; i <= f; i++)
+                                        printf " %20.2f", sum[i] / n
+                                printf "\n"
+                        }' "${files[@]}" | sort -t "$(printf '\t')" -k1,1gr -k2 | cut -f2-
+        }
+
+        printf '\nFUSE requests (from a -d run) and daemon system calls (from a run under\n'
+        printf 'strace -f), per message; %s messages per run; own calls are those not on\n' "$messages"
+        printf '/dev/fuse, that is besides reading requests and writing replies:\n'
+        printf '  %-20s %10s %10s %10s %12s\n' target requests "sys calls" "own calls" "own/request"
+        declare -A own_per_request
+        for t in "${traced[@]}"; do
+                requests=$(awk -F '\t' '{ s += $2 } END { print s + 0 }' "$work/$t.requests")
+                calls=$(awk -F '\t' '{ s += $2 } END { print s + 0 }' "$work/$t.syscalls")
+                own=$(awk -F '\t' '$1 !~ / \/dev\/fuse$/ { s += $2 } END { print s + 0 }' "$work/$t.syscalls")
+                own_per_request[$t]=$(awk -v o="$own" -v r="$requests" 'BEGIN { printf "%.2f", (r > 0 ? o / r : 0) }')
+                awk -v t="$t" -v n="$messages" -v r="$requests" -v c="$calls" -v o="$own" -v p="${own_per_request[$t]}" \
+                        'BEGIN { printf "  %-20s %10.2f %10.2f %10.2f %12s\n", t, r / n, c / n, o / n, p }'
+        done
+        printf 'own system calls per request: mailbagfs %s, passthrough_ll %s, passthrough_ll_perm %s\n' \
+                "${own_per_request[mailbagfs]}" "${own_per_request[passthrough_ll]}" \
+                "${own_per_request[passthrough_ll_perm]}"
+
+        printf '\nFUSE requests per message, by opcode:\n'
+        side_by_side opcode requests
+        printf '\ndaemon system calls per message, by name (NAME /dev/fuse: requests and replies):\n'
+        side_by_side "system call" syscalls
 fi

@@ -10,8 +10,12 @@
 # deleted, one smbclient session per phase, each checked afterwards; the
 # repeats are interleaved (raw, mbfs, ptll, then again) and the median
 # seconds of each phase and of the whole are printed with the ratio to
-# [raw]. Needs root, /dev/fuse, smbd and smbpasswd (Debian samba:
-# tools/install-deps.sh test, which installs smbclient too).
+# [raw], then the line the project tracks: the whole through mailbagfs and
+# through passthrough_ll against [raw], with the goal that mailbagfs take
+# at most 1.5 times as long as [raw]. MAI/MA0 holds plain message files,
+# on which mailbagfs takes no lease. Needs root, /dev/fuse, smbd and
+# smbpasswd (Debian samba: tools/install-deps.sh test, which installs
+# smbclient too).
 #
 #   bash tests/bench/bench-smb.sh [BUILD_DIR] [FILES] [REPEATS]
 #
@@ -241,5 +245,12 @@ for s in "${shares[@]}"; do
 done
 awk -v m="${med[mbfs,total]}" -v p="${med[ptll,total]}" \
         'BEGIN { printf "total seconds, mbfs / ptll: %.2f\n", (p > 0 ? m / p : 0) }'
+# The goal the project tracks: what Samba over mailbagfs costs against
+# Samba over the directory itself.
+awk -v n="$files" -v r="${med[raw,total]}" -v m="${med[mbfs,total]}" -v p="${med[ptll,total]}" \
+        'BEGIN {
+                printf "put+get+delete of %d x 4 KiB: raw %.3f s, mailbagfs %.3f s (%.2f x raw), passthrough_ll %.3f s (%.2f x raw); goal: mailbagfs <= 1.5x raw\n",
+                        n, r, m, (r > 0 ? m / r : 0), p, (r > 0 ? p / r : 0)
+        }'
 printf 'all runs, total seconds:\n'
 for s in "${shares[@]}"; do printf '  %-6s %s\n' "$s" "${times[$s,total]}"; done
