@@ -518,6 +518,7 @@ int main(int argc, char *argv[])
         fs.inodes = inode_table_new(&root_st);
         g_rw_lock_init(&fs.names_lock);
         fs.entry_timeout = options.cache_timeout;
+        fs.dirs = dir_cache_new(options.cache_timeout);
         fs.attr_timeout = options.cache_timeout;
         fs.chown_created = geteuid() == 0;
         raise_open_file_limit();
@@ -580,6 +581,7 @@ out_destroy_session:
 out_free_fs:
         if (mailbags_ready)
                 mailbags_clear(&fs.mailbags);
+        g_clear_pointer(&fs.dirs, dir_cache_free);
         g_clear_pointer(&fs.inodes, inode_table_free);
         g_rw_lock_clear(&fs.names_lock);
         backing_close(&fs.backing);

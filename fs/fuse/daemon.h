@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "backing.h"
+#include "dir-cache.h"
 #include "inode.h"
 #include "kernel-cache.h"
 #include "mailbags.h"
@@ -19,6 +20,7 @@
 typedef struct {
         Backing backing;
         InodeTable *inodes;
+        DirCache *dirs; /* folders requests were made in lately */
         double entry_timeout; /* seconds the kernel may cache names */
         double attr_timeout;  /* seconds the kernel may cache attributes */
         /* The daemon runs as root: files a client creates are handed to the

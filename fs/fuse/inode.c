@@ -234,6 +234,20 @@ char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error)
         return path;
 }
 
+char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, fuse_ino_t *parent)
+{
+        char *name = NULL;
+        g_mutex_lock(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (node && node != table->root && node->names) {
+                InodeName *first = node->names->data;
+                *parent = first->parent->key.nodeid;
+                name = g_strdup(first->name);
+        }
+        g_mutex_unlock(&table->mutex);
+        return name;
+}
+
 char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *name, int *error)
 {
         g_autofree char *parent_path = inode_table_path(table, parent, error);

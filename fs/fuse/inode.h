@@ -50,6 +50,11 @@ int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key);
  * and ENOENT for a name in it (a removed directory). */
 char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error);
 
+/* The node's most recent name (the one its path ends with) and, in
+ * @parent, the folder node it is in; NULL for the root and for a node
+ * with no name left (caller frees). */
+char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, fuse_ino_t *parent);
+
 /* The path of entry @name in directory @parent. */
 char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *name, int *error);
 

@@ -30,9 +30,9 @@ void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                         return;
                 }
         } else {
-                autoclose_fd int fd = ops_node_open(fs, ino, &st);
-                if (fd < 0) {
-                        ops_reply_status(req, OPS_GETATTR, fd);
+                int r = ops_node_stat(fs, ino, &st);
+                if (r < 0) {
+                        ops_reply_status(req, OPS_GETATTR, r);
                         return;
                 }
         }

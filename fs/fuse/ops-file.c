@@ -223,7 +223,8 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
                                mode_t mode, int flags, struct fuse_entry_param *entry, bool *made)
 {
         *made = false;
-        autoclose_fd int dirfd = ops_dir_open(fs, parent);
+        autorelease_dir DirRef parent_dir = ops_dir_open(fs, parent);
+        int dirfd = parent_dir.fd;
         if (dirfd < 0)
                 return dirfd;
         /* Made by the caller's fsuid and fsgid, so it is the caller's from
@@ -249,7 +250,8 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
 static void file_create_undo(Mailbagfs *fs, fuse_ino_t parent, const char *name,
                              const char *path, int fd)
 {
-        autoclose_fd int dirfd = ops_dir_open(fs, parent);
+        autorelease_dir DirRef parent_dir = ops_dir_open(fs, parent);
+        int dirfd = parent_dir.fd;
         struct stat made, now;
         if (dirfd < 0 || fstat(fd, &made) < 0)
                 return;
@@ -531,9 +533,13 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
          * kernel names that process's lock owner. */
         byte_locks_owner_closed(ops_fs(req)->mailbags.byte_locks, ops_open_file(fi)->fd, fi->lock_owner);
         /* A client's close() flushes; closing a duplicate gives the backing
-         * filesystem (NFS, CIFS) its close-time write-back and errors. */
-        int dup_fd = fd_dup(ops_open_file(fi)->fd);
-        int r = dup_fd < 0 ? -errno : close(dup_fd) < 0 ? -errno : 0;
+         * filesystem (NFS, CIFS) its close-time write-back and errors. A
+         * local one has neither. */
+        int r = 0;
+        if (ops_fs(req)->backing.close_writes_back) {
+                int dup_fd = fd_dup(ops_open_file(fi)->fd);
+                r = dup_fd < 0 ? -errno : close(dup_fd) < 0 ? -errno : 0;
+        }
         ops_reply_status(req, OPS_FLUSH, r);
 }
 

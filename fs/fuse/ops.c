@@ -194,7 +194,36 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         return fd;
 }
 
-int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
+/* The attributes of @ino read by its last name in its folder, when that
+ * folder's descriptor is cached: one fstatat() of one name, not followed,
+ * the answer taken only when it is the node. False otherwise. */
+static bool ops_node_stat_cached(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
+{
+        g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
+        fuse_ino_t parent = 0;
+        g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
+        InodeKey parent_key;
+        if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
+                return false;
+        autorelease_dir DirRef dir = dir_cache_get(fs->dirs, parent, parent_key.backing);
+        if (dir.fd < 0 || fstatat(dir.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            ops_node_verify(fs, ino, st) < 0)
+                return false;
+        inode_table_link_count_for_kernel(fs->inodes, ino, st);
+        return true;
+}
+
+int ops_node_stat(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
+{
+        if (ops_node_stat_cached(fs, ino, st))
+                return 0;
+        /* By its path, which also tells why the name failed. */
+        autoclose_fd int fd = ops_node_open(fs, ino, st);
+        return fd < 0 ? fd : 0;
+}
+
+/* The folder descriptor of @ino opened by its path and checked. */
+static int ops_dir_open_by_path(Mailbagfs *fs, fuse_ino_t ino)
 {
         g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         int error = 0;
@@ -209,6 +238,18 @@ int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
         struct stat st;
         return ops_node_check(fs, ino, ops_walk_again(backing_open_dir(&fs->backing, path), false),
                               &st);
+}
+
+DirRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
+{
+        InodeKey key;
+        int r = inode_table_key(fs->inodes, ino, &key);
+        if (r < 0)
+                return (DirRef){.fd = r, .cache = fs->dirs};
+        DirRef cached = dir_cache_get(fs->dirs, ino, key.backing);
+        if (cached.fd >= 0)
+                return cached;
+        return dir_cache_add(fs->dirs, ino, key.backing, ops_dir_open_by_path(fs, ino));
 }
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)

@@ -164,9 +164,16 @@ int ops_walk_again(int status, bool opening_node);
  * another file now). */
 int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st);
 
+/* The attributes of node @ino, as ops_node_open() gives them, without a
+ * descriptor: through its folder's cached descriptor when there is one.
+ * 0 or -errno. */
+int ops_node_stat(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
+
 /* An O_PATH descriptor of directory @ino, checked like ops_node_open()
- * (-ESTALE if its name now holds another directory). */
-int ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
+ * when opened (-ESTALE if its name now holds another directory), in
+ * .fd (or -errno there); the folder cache's (dir-cache.h) while fresh.
+ * Released with dir_ref_release (autorelease_dir). */
+DirRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
 
 /* Between begin and end, files this thread creates belong to the caller
  * of @req (its uid, and its gid unless a set-group-id directory decides),

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,12 +19,31 @@
 #define SYS_fchmodat2 452
 #endif
 
+/* Local filesystems whose close() of one of several descriptors does
+ * nothing (no flush method in the kernel): a duplicate closed on a
+ * client's close would be a system call for nothing. Any other type is
+ * assumed to write back or report errors at close. */
+static bool backing_close_is_silent(int fd)
+{
+        static const long silent[] = {
+                TMPFS_MAGIC, EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
+        };
+        struct statfs sfs;
+        if (fstatfs(fd, &sfs) < 0)
+                return false;
+        for (size_t i = 0; i < sizeof(silent) / sizeof(silent[0]); i++)
+                if ((long)sfs.f_type == silent[i])
+                        return true;
+        return false;
+}
+
 int backing_open(Backing *backing, const char *path)
 {
         int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         backing->root_fd = fd;
+        backing->close_writes_back = !backing_close_is_silent(fd);
         return 0;
 }
 

@@ -16,6 +16,10 @@
 
 typedef struct {
         int root_fd; /* O_PATH directory; immutable once opened */
+        /* Whether closing a descriptor can write back or report anything
+         * (NFS, CIFS, FUSE and any filesystem not known to be local);
+         * set at open, immutable. */
+        bool close_writes_back;
 } Backing;
 
 /* Opens @path as the backing root; -errno on failure. */

@@ -268,3 +268,79 @@ Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
         cr_expect_eq(mount_harness_unmount(&h), 0);
         mount_harness_teardown(&h);
 }
+
+/* The folders requests were made in are kept open for a while: no more
+ * than 64 of them, however many folders clients go through, and none
+ * once the folders are removed. */
+Test(daemon, folder_descriptors_are_bounded, .timeout = 120)
+{
+        MountHarness h;
+        mount_fixture_start(&h, NULL);
+        int pipes = 0;
+        int baseline = harness_count_fds(h.daemon, &pipes);
+        cr_assert_gt(baseline, 0);
+
+        enum { FOLDERS = 300 };
+        for (int i = 0; i < FOLDERS; i++) {
+                g_autofree char *dir = g_strdup_printf("%s/D%03d", h.mnt, i);
+                g_autofree char *file = g_strdup_printf("%s/F", dir);
+                cr_assert_eq(mkdir(dir, 0755), 0, "%s: %s", dir, g_strerror(errno));
+                /* Made in place (g_file_set_contents renames into place,
+                 * and a rename lets every kept folder go). */
+                int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0644);
+                cr_assert_geq(fd, 0, "%s: %s", file, g_strerror(errno));
+                close(fd);
+        }
+        int with_folders = harness_count_fds(h.daemon, &pipes);
+        for (int i = 0; i < FOLDERS; i++) {
+                g_autofree char *dir = g_strdup_printf("%s/D%03d", h.mnt, i);
+                g_autofree char *file = g_strdup_printf("%s/F", dir);
+                cr_expect_eq(unlink(file), 0, "%s: %s", file, g_strerror(errno));
+                cr_expect_eq(rmdir(dir), 0, "%s: %s", dir, g_strerror(errno));
+        }
+        int at_end = harness_count_fds(h.daemon, &pipes);
+        cr_log_info("daemon fds: baseline %d, with %d folders %d, at end %d", baseline, FOLDERS,
+                    with_folders, at_end);
+        cr_expect_geq(with_folders, baseline + 32, "folders are not kept at all");
+        cr_expect_leq(with_folders, baseline + 64 + 4);
+        cr_expect_leq(at_end, baseline + 4);
+        cr_expect_eq(mount_harness_unmount(&h), 0);
+        mount_harness_teardown(&h);
+}
+
+/* A folder replaced on the backing store (renamed away, another made at
+ * its name) takes the files made by its name once the kernel looks the
+ * name up again: when the name cache time has passed, and at once with
+ * cache_timeout=0; no folder descriptor the daemon keeps sends them to
+ * the old folder. */
+static void replaced_folder_takes_new_files(const char *timeout, unsigned wait_ms)
+{
+        MountHarness h;
+        g_autofree char *option = g_strdup_printf("-ocache_timeout=%s", timeout);
+        const char *args[] = {option, NULL};
+        mount_fixture_start(&h, args);
+        g_autofree char *mnt_dir = g_build_filename(h.mnt, "Q", NULL);
+        g_autofree char *first = g_build_filename(mnt_dir, "first", NULL);
+        g_autofree char *second = g_build_filename(mnt_dir, "second", NULL);
+        g_autofree char *backing_dir = g_build_filename(h.backing, "Q", NULL);
+        g_autofree char *backing_old = g_build_filename(h.backing, "Q.old", NULL);
+        g_autofree char *landed = g_build_filename(backing_dir, "second", NULL);
+
+        cr_assert_eq(mkdir(mnt_dir, 0755), 0);
+        cr_assert(g_file_set_contents(first, "1", 1, NULL));
+        cr_assert_eq(rename(backing_dir, backing_old), 0);
+        cr_assert_eq(mkdir(backing_dir, 0755), 0);
+        g_usleep(wait_ms * 1000);
+        cr_assert(g_file_set_contents(second, "2", 1, NULL), "%s", second);
+        cr_expect(g_file_test(landed, G_FILE_TEST_EXISTS),
+                  "cache_timeout=%s: a file made %u ms after the folder was replaced went to "
+                  "the old folder", timeout, wait_ms);
+        cr_expect_eq(mount_harness_unmount(&h), 0);
+        mount_harness_teardown(&h);
+}
+
+Test(daemon, a_replaced_folder_takes_new_files_after_the_cache_time, .timeout = 60)
+{
+        replaced_folder_takes_new_files("0.3", 600);
+        replaced_folder_takes_new_files("0", 0);
+}
