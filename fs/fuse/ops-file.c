@@ -61,9 +61,12 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         file->claim = claim;
         fi->fh = (uintptr_t)file;
         InodeKey key;
-        if (inode_table_key(fs->inodes, file->ino, &key) == 0 && key.shared) {
-                fi->direct_io = 1;
-                file->shared = true;
+        if (inode_table_key(fs->inodes, file->ino, &key) == 0) {
+                file->id = key.backing;
+                if (key.shared) {
+                        fi->direct_io = 1;
+                        file->shared = true;
+                }
         }
         /* A write-only handle gains nothing from the page cache, and with
          * direct I/O the kernel's write skips its look for a
@@ -93,10 +96,48 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         }
 }
 
+/* The short way to file_open_verified's answer, for a regular file
+ * opened without O_TRUNC in a folder whose descriptor is kept: its last
+ * name opened in that folder, not followed, with O_NONBLOCK and O_NOCTTY
+ * so that whatever the name holds now (a FIFO, a device) neither blocks
+ * nor becomes a terminal, then checked to be the node; nothing is
+ * truncated before the check. -EAGAIN when it does not apply or the name
+ * holds something else: the caller goes the long way, which also says
+ * why. The names lock is held by the caller. */
+static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
+{
+        InodeKey key, parent_key;
+        fuse_ino_t parent = 0;
+        if ((flags & O_TRUNC) || inode_table_key(fs->inodes, ino, &key) < 0 || key.type != S_IFREG)
+                return -EAGAIN;
+        g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
+        if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
+                return -EAGAIN;
+        autorelease_dir DirRef dir = dir_cache_get(fs->dirs, parent, parent_key.backing);
+        if (dir.fd < 0)
+                return -EAGAIN;
+        int open_flags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                         O_CLOEXEC;
+        autoclose_fd int fd = openat(dir.fd, name, open_flags);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+            st.st_dev != key.backing.dev || st.st_ino != key.backing.ino)
+                return -EAGAIN;
+        /* A local filesystem reads and writes a regular file alike either
+         * way; any other may not. */
+        if (!(flags & O_NONBLOCK) && !fs->backing.local &&
+            fcntl(fd, F_SETFL, open_flags & ~O_NONBLOCK) < 0)
+                return -EAGAIN;
+        return fd_steal(&fd);
+}
+
 /* Opens @path, which the names lock (held by the caller) keeps the name of
  * @ino. */
 static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, int flags)
 {
+        int kept = file_open_in_kept_folder(fs, ino, flags);
+        if (kept != -EAGAIN)
+                return kept;
         /* The kernel resolves symlinks itself and never opens one: a
          * symlink here means the backing name changed under us. */
         struct stat st;
@@ -531,12 +572,13 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         /* A close() of any descriptor of the file ends the closing
          * process's byte-range locks on it, as on a local filesystem; the
          * kernel names that process's lock owner. */
-        byte_locks_owner_closed(ops_fs(req)->mailbags.byte_locks, ops_open_file(fi)->fd, fi->lock_owner);
+        byte_locks_owner_closed(ops_fs(req)->mailbags.byte_locks, ops_open_file(fi)->id.dev,
+                                ops_open_file(fi)->id.ino, fi->lock_owner);
         /* A client's close() flushes; closing a duplicate gives the backing
          * filesystem (NFS, CIFS) its close-time write-back and errors. A
          * local one has neither. */
         int r = 0;
-        if (ops_fs(req)->backing.close_writes_back) {
+        if (!ops_fs(req)->backing.local) {
                 int dup_fd = fd_dup(ops_open_file(fi)->fd);
                 r = dup_fd < 0 ? -errno : close(dup_fd) < 0 ? -errno : 0;
         }
@@ -611,6 +653,8 @@ static ByteLockRequest lock_request(fuse_req_t req, fuse_ino_t ino, struct fuse_
         }
         return (ByteLockRequest){
                 .fd = ops_open_file(fi)->fd,
+                .dev = ops_open_file(fi)->id.dev,
+                .ino = ops_open_file(fi)->id.ino,
                 .handle = fi->fh,
                 .owner = fi->lock_owner,
                 .thread_id = fuse_req_ctx(req)->pid,

@@ -57,6 +57,7 @@ static inline bool ops_name_reserved(const char *name)
 typedef struct {
         int fd;
         fuse_ino_t ino;
+        InodeBackingId id; /* the backing file @fd is (the node's) */
         Claim *claim; /* the lease the handle carries, released with it; or NULL */
         bool shared;  /* a mailbag or global file: read past every cache */
         bool direct;  /* opened with direct I/O: the kernel's cache is bypassed */

@@ -19,20 +19,21 @@
 #define SYS_fchmodat2 452
 #endif
 
-/* Local filesystems whose close() of one of several descriptors does
- * nothing (no flush method in the kernel): a duplicate closed on a
- * client's close would be a system call for nothing. Any other type is
- * assumed to write back or report errors at close. */
-static bool backing_close_is_silent(int fd)
+/* The local filesystems of Backing.local: no flush method in the kernel
+ * (a duplicate closed on a client's close would be a system call for
+ * nothing), and regular files read and written through the page cache
+ * whatever O_NONBLOCK says. Any other type is assumed to write back or
+ * report errors at close, and to honour O_NONBLOCK. */
+static bool backing_is_local(int fd)
 {
-        static const long silent[] = {
+        static const long local[] = {
                 TMPFS_MAGIC, EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC,
         };
         struct statfs sfs;
         if (fstatfs(fd, &sfs) < 0)
                 return false;
-        for (size_t i = 0; i < sizeof(silent) / sizeof(silent[0]); i++)
-                if ((long)sfs.f_type == silent[i])
+        for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+                if ((long)sfs.f_type == local[i])
                         return true;
         return false;
 }
@@ -43,7 +44,7 @@ int backing_open(Backing *backing, const char *path)
         if (fd < 0)
                 return -errno;
         backing->root_fd = fd;
-        backing->close_writes_back = !backing_close_is_silent(fd);
+        backing->local = backing_is_local(fd);
         return 0;
 }
 

@@ -16,10 +16,11 @@
 
 typedef struct {
         int root_fd; /* O_PATH directory; immutable once opened */
-        /* Whether closing a descriptor can write back or report anything
-         * (NFS, CIFS, FUSE and any filesystem not known to be local);
-         * set at open, immutable. */
-        bool close_writes_back;
+        /* A local filesystem (tmpfs, ext2-4, xfs, btrfs): closing one of
+         * several descriptors writes nothing back and reports nothing, and
+         * O_NONBLOCK changes nothing for a regular file. False for NFS,
+         * CIFS, FUSE and any other type. Set at open, immutable. */
+        bool local;
 } Backing;
 
 /* Opens @path as the backing root; -errno on failure. */

@@ -228,10 +228,10 @@ static LockOwner *owner_find(ByteLocks *locks, dev_t dev, ino_t ino, uint64_t ow
         return g_hash_table_lookup(locks->owners, &key);
 }
 
-static LockOwner *owner_new(ByteLocks *locks, const struct stat *st, const ByteLockRequest *who)
+static LockOwner *owner_new(ByteLocks *locks, const ByteLockRequest *who)
 {
         LockOwner *owner = g_new0(LockOwner, 1);
-        owner->key = (OwnerKey){.dev = st->st_dev, .ino = st->st_ino, .owner = who->owner};
+        owner->key = (OwnerKey){.dev = who->dev, .ino = who->ino, .owner = who->owner};
         owner->fd = -1;
         owner->handles = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         owner->serial = ++locks->next_id;
@@ -368,7 +368,7 @@ static void kick_locked(ByteLocks *locks)
 }
 
 static LockWaiter *waiter_park(ByteLocks *locks, const ByteLockRequest *who,
-                               const struct stat *st, ByteLocksDoneFn done, void *opaque,
+                               ByteLocksDoneFn done, void *opaque,
                                uint64_t *waiter_id, int *error)
 {
         int source = fd_dup(who->fd);
@@ -380,8 +380,8 @@ static LockWaiter *waiter_park(ByteLocks *locks, const ByteLockRequest *who,
         waiter->id = ++locks->next_id;
         waiter->source_fd = source;
         waiter->handle = who->handle;
-        waiter->dev = st->st_dev;
-        waiter->ino = st->st_ino;
+        waiter->dev = who->dev;
+        waiter->ino = who->ino;
         waiter->done = done;
         waiter->opaque = opaque;
         g_hash_table_insert(locks->waiters, &waiter->id, waiter);
@@ -392,29 +392,26 @@ static LockWaiter *waiter_park(ByteLocks *locks, const ByteLockRequest *who,
 int byte_locks_set(ByteLocks *locks, const ByteLockRequest *who, const struct flock *lock,
                    bool wait, ByteLocksDoneFn done, void *opaque, uint64_t *waiter_id)
 {
-        struct stat st;
-        if (fstat(who->fd, &st) < 0)
-                return -errno;
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
-        LockOwner *owner = owner_find(locks, st.st_dev, st.st_ino, who->owner);
+        LockOwner *owner = owner_find(locks, who->dev, who->ino, who->owner);
         if (lock->l_type == F_UNLCK) {
                 int r = owner ? owner_try(owner, who->fd, lock) : 0;
                 kick_locked(locks);
                 return r;
         }
         if (!owner)
-                owner = owner_new(locks, &st, who);
+                owner = owner_new(locks, who);
         int r = owner_try(owner, who->fd, lock);
         if (r == 0)
                 owner_add_handle(owner, who->handle);
         if (r == -EAGAIN && wait) {
                 g_autoptr(GHashTable) visited = g_hash_table_new(g_int64_hash, g_int64_equal);
-                if (closes_cycle(locks, who->owner, who->owner, st.st_dev, st.st_ino,
+                if (closes_cycle(locks, who->owner, who->owner, who->dev, who->ino,
                                  lock->l_type, lock->l_start, range_end(lock), visited)) {
                         r = -EDEADLK;
                 } else {
                         LockWaiter *waiter =
-                                waiter_park(locks, who, &st, done, opaque, waiter_id, &r);
+                                waiter_park(locks, who, done, opaque, waiter_id, &r);
                         if (waiter) {
                                 waiter->owner = owner;
                                 waiter->lock = *lock;
@@ -456,9 +453,6 @@ int byte_locks_flock(ByteLocks *locks, const ByteLockRequest *who, int op, ByteL
         int kind = op & ~LOCK_NB;
         if (kind != LOCK_SH && kind != LOCK_EX && kind != LOCK_UN)
                 return -EINVAL;
-        struct stat st;
-        if (fstat(who->fd, &st) < 0)
-                return -errno;
         pid_t pid = 0;
         char program[64] = "?";
         if (kind != LOCK_UN)
@@ -467,12 +461,12 @@ int byte_locks_flock(ByteLocks *locks, const ByteLockRequest *who, int op, ByteL
         int r = flock(who->fd, kind | LOCK_NB) < 0 ? -errno : 0;
         if (r == -EWOULDBLOCK)
                 r = -EAGAIN;
-        flock_note(locks, who->handle, st.st_dev, st.st_ino, kind, r == 0, pid, program,
+        flock_note(locks, who->handle, who->dev, who->ino, kind, r == 0, pid, program,
                    who->path);
         kick_locked(locks);
         if (r != -EAGAIN || (op & LOCK_NB))
                 return r;
-        LockWaiter *waiter = waiter_park(locks, who, &st, done, opaque, waiter_id, &r);
+        LockWaiter *waiter = waiter_park(locks, who, done, opaque, waiter_id, &r);
         if (!waiter)
                 return r;
         waiter->flock = true;
@@ -626,16 +620,15 @@ void byte_locks_free(ByteLocks *locks)
 }
 
 /* The pid of an owner here, not @asker, that holds exactly @lock. */
-static pid_t holder_pid(ByteLocks *locks, const struct stat *st, uint64_t asker,
-                        const struct flock *lock)
+static pid_t holder_pid(ByteLocks *locks, const ByteLockRequest *who, const struct flock *lock)
 {
         GHashTableIter iter;
         gpointer value;
         g_hash_table_iter_init(&iter, locks->owners);
         while (g_hash_table_iter_next(&iter, NULL, &value)) {
                 LockOwner *holder = value;
-                if (holder->key.dev != st->st_dev || holder->key.ino != st->st_ino ||
-                    holder->key.owner == asker)
+                if (holder->key.dev != who->dev || holder->key.ino != who->ino ||
+                    holder->key.owner == who->owner)
                         continue;
                 g_autoptr(GArray) held = description_locks(holder->fd);
                 for (guint i = 0; i < held->len; i++) {
@@ -650,14 +643,11 @@ static pid_t holder_pid(ByteLocks *locks, const struct stat *st, uint64_t asker,
 
 int byte_locks_test(ByteLocks *locks, const ByteLockRequest *who, struct flock *lock)
 {
-        struct stat st;
-        if (fstat(who->fd, &st) < 0)
-                return -errno;
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
         /* The owner's own locks never conflict: test on its description.
          * An owner without one holds nothing, and the client's own
          * description carries no OFD locks, so it tests as a stranger. */
-        LockOwner *owner = owner_find(locks, st.st_dev, st.st_ino, who->owner);
+        LockOwner *owner = owner_find(locks, who->dev, who->ino, who->owner);
         int fd = owner && owner->fd >= 0 ? owner->fd : who->fd;
         struct flock test = *lock;
         test.l_whence = SEEK_SET;
@@ -665,22 +655,19 @@ int byte_locks_test(ByteLocks *locks, const ByteLockRequest *who, struct flock *
         if (fcntl(fd, F_OFD_GETLK, &test) < 0)
                 return -errno;
         if (test.l_type != F_UNLCK && test.l_pid == -1)
-                test.l_pid = holder_pid(locks, &st, who->owner, &test);
+                test.l_pid = holder_pid(locks, who, &test);
         *lock = test;
         return 0;
 }
 
-void byte_locks_owner_closed(ByteLocks *locks, int fd, uint64_t owner)
+void byte_locks_owner_closed(ByteLocks *locks, dev_t dev, ino_t ino, uint64_t owner)
 {
         if (!locks)
                 return;
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
         if (g_hash_table_size(locks->owners) == 0)
                 return;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return;
-        LockOwner *record = owner_find(locks, st.st_dev, st.st_ino, owner);
+        LockOwner *record = owner_find(locks, dev, ino, owner);
         if (!record || record->fd < 0)
                 return;
         owner_close(locks, record);

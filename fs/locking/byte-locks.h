@@ -55,6 +55,8 @@ typedef void (*ByteLocksDoneFn)(void *opaque, int result);
 /* Who asks and through which open file. */
 typedef struct {
         int fd;          /* the open file's backing descriptor (borrowed) */
+        dev_t dev;       /* the backing file's identity (st_dev, st_ino of @fd) */
+        ino_t ino;
         uint64_t handle; /* the open file */
         uint64_t owner;  /* the lock owner, as FUSE names it */
         pid_t thread_id; /* the calling thread, for the status; 0 unknown */
@@ -88,9 +90,9 @@ void byte_locks_arm(ByteLocks *locks, uint64_t waiter_id);
  * already ended. Safe from any thread, armed or not. */
 void byte_locks_cancel(ByteLocks *locks, uint64_t waiter_id);
 
-/* The owner closed a descriptor of the file of @fd: its locks there end.
+/* The owner closed a descriptor of the file (@dev, @ino): its locks there end.
  * This and the next do nothing for a NULL @locks (no session). */
-void byte_locks_owner_closed(ByteLocks *locks, int fd, uint64_t owner);
+void byte_locks_owner_closed(ByteLocks *locks, dev_t dev, ino_t ino, uint64_t owner);
 /* Open file @handle (backing descriptor @fd) is released: its flock ends,
  * and so do the locks of owners that locked through it alone. */
 void byte_locks_handle_released(ByteLocks *locks, int fd, uint64_t handle);

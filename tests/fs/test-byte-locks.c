@@ -78,7 +78,10 @@ static bool outcome_done_yet(Outcome *o)
 
 static ByteLockRequest who(int fd, uint64_t handle, uint64_t owner)
 {
-        return (ByteLockRequest){.fd = fd, .handle = handle, .owner = owner, .path = "file"};
+        struct stat st;
+        cr_assert_eq(fstat(fd, &st), 0);
+        return (ByteLockRequest){.fd = fd, .dev = st.st_dev, .ino = st.st_ino, .handle = handle,
+                                 .owner = owner, .path = "file"};
 }
 
 static struct flock range(short type, off_t start, off_t len)
@@ -146,7 +149,9 @@ Test(byte_locks, a_parked_request_is_granted_when_the_owner_closes)
         uint64_t id;
         cr_assert_eq(park(fd2, 2, 200, F_WRLCK, 3, 1, &o, &id), BYTE_LOCKS_PENDING);
         cr_expect_not(outcome_done_yet(&o));
-        byte_locks_owner_closed(locks, fd1, 100);
+        struct stat st1;
+        cr_assert_eq(fstat(fd1, &st1), 0);
+        byte_locks_owner_closed(locks, st1.st_dev, st1.st_ino, 100);
         cr_expect_eq(outcome_wait(&o), 0);
         /* Cancelling a request that ended does nothing. */
         byte_locks_cancel(locks, id);
