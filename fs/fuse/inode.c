@@ -46,6 +46,7 @@ struct Inode {
 
 struct InodeTable {
         GMutex mutex;
+        GCond removals_settled; /* signalled when a removal is answered; with mutex */
         GHashTable *by_nodeid;  /* fuse_ino_t* -> Inode*, owns the nodes; guarded by mutex */
         GHashTable *by_backing; /* InodeBackingId* -> Inode*; guarded by mutex */
         fuse_ino_t next_nodeid; /* guarded by mutex */
@@ -92,6 +93,7 @@ InodeTable *inode_table_new(const struct stat *root_st)
 {
         InodeTable *table = g_new0(InodeTable, 1);
         g_mutex_init(&table->mutex);
+        g_cond_init(&table->removals_settled);
         table->by_nodeid = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, NULL);
         table->by_backing = g_hash_table_new(backing_id_hash, backing_id_equal);
         table->next_nodeid = FUSE_ROOT_ID;
@@ -142,6 +144,7 @@ void inode_table_free(InodeTable *table)
         }
         g_hash_table_unref(table->by_nodeid);
         g_hash_table_unref(table->by_backing);
+        g_cond_clear(&table->removals_settled);
         g_mutex_clear(&table->mutex);
         g_free(table);
 }
@@ -352,6 +355,17 @@ fuse_ino_t inode_table_removal_begin(InodeTable *table, fuse_ino_t parent_id, co
         return nodeid;
 }
 
+void inode_table_removals_wait(InodeTable *table, fuse_ino_t nodeid, gint64 timeout_us)
+{
+        gint64 until = g_get_monotonic_time() + timeout_us;
+        g_mutex_lock(&table->mutex);
+        for (Inode *node; (node = inode_lookup_locked(table, nodeid)) &&
+                          node->removals_unanswered > 0;)
+                if (!g_cond_wait_until(&table->removals_settled, &table->mutex, until))
+                        break;
+        g_mutex_unlock(&table->mutex);
+}
+
 void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid)
 {
         if (nodeid == 0)
@@ -360,6 +374,7 @@ void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid)
         Inode *node = inode_lookup_locked(table, nodeid);
         if (node && node->removals_unanswered > 0)
                 node->removals_unanswered--;
+        g_cond_broadcast(&table->removals_settled);
         g_mutex_unlock(&table->mutex);
 }
 

@@ -86,6 +86,14 @@ bool inode_table_child_held(InodeTable *table, fuse_ino_t parent, const char *na
  * sent, as a count of 0 cannot go lower. */
 fuse_ino_t inode_table_removal_begin(InodeTable *table, fuse_ino_t parent, const char *name);
 void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid);
+
+/* Waits, at most @timeout_us, until no removal of a name of @nodeid is
+ * left unanswered: an attribute request made after an unlink() returned
+ * (a stat of the file's other name) then gets the count the backing store
+ * has, not one more. A wait that runs out (the kernel's folder lock held
+ * by another request for longer) leaves the count one higher, which is
+ * safe. */
+void inode_table_removals_wait(InodeTable *table, fuse_ino_t nodeid, gint64 timeout_us);
 /* Adds to @st->st_nlink the removals of @nodeid not yet answered. */
 void inode_table_link_count_for_kernel(InodeTable *table, fuse_ino_t nodeid, struct stat *st);
 

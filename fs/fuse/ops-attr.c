@@ -18,11 +18,17 @@
 #include <unistd.h>
 
 
+/* How long an attribute request waits for the kernel to count a removal
+ * the daemon answered (inode_table_removals_wait): it takes the kernel
+ * microseconds unless another request holds the folder. */
+#define OPS_REMOVAL_SETTLE_US (200 * 1000)
+
 void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
         struct stat st;
 
+        inode_table_removals_wait(fs->inodes, ino, OPS_REMOVAL_SETTLE_US);
         if (fi) {
                 int r = ops_file_stat(fs, ino, ops_open_file(fi)->fd, &st);
                 if (r < 0) {
