@@ -47,6 +47,7 @@ struct Inode {
 struct InodeTable {
         GMutex mutex;
         GCond removals_settled; /* signalled when a removal is answered; with mutex */
+        guint removal_waiters;  /* threads waiting on removals_settled; guarded by mutex */
         GHashTable *by_nodeid;  /* fuse_ino_t* -> Inode*, owns the nodes; guarded by mutex */
         GHashTable *by_backing; /* InodeBackingId* -> Inode*; guarded by mutex */
         fuse_ino_t next_nodeid; /* guarded by mutex */
@@ -359,10 +360,12 @@ void inode_table_removals_wait(InodeTable *table, fuse_ino_t nodeid, gint64 time
 {
         gint64 until = g_get_monotonic_time() + timeout_us;
         g_mutex_lock(&table->mutex);
+        table->removal_waiters++;
         for (Inode *node; (node = inode_lookup_locked(table, nodeid)) &&
                           node->removals_unanswered > 0;)
                 if (!g_cond_wait_until(&table->removals_settled, &table->mutex, until))
                         break;
+        table->removal_waiters--;
         g_mutex_unlock(&table->mutex);
 }
 
@@ -374,7 +377,9 @@ void inode_table_removal_answered(InodeTable *table, fuse_ino_t nodeid)
         Inode *node = inode_lookup_locked(table, nodeid);
         if (node && node->removals_unanswered > 0)
                 node->removals_unanswered--;
-        g_cond_broadcast(&table->removals_settled);
+        /* A broadcast is a system call even with nobody waiting. */
+        if (table->removal_waiters > 0)
+                g_cond_broadcast(&table->removals_settled);
         g_mutex_unlock(&table->mutex);
 }
 

@@ -379,6 +379,13 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         /* Written before the answer: every open a program saw succeed is
          * in the trail by then. */
         pending_open_trail(fs, pending, outcome, protocol, 0);
+        /* A message file's close needs no FLUSH: on a local backing store
+         * there is nothing to write back, no lease to end, and Mail's
+         * programs take no byte-range lock on one (a program that does
+         * keeps it until it closes the descriptor it locked through, not
+         * the first of its descriptors of the file, as POSIX would). */
+        if (!claim && fs->backing.local && mailbags_is_message_file(&fs->mailbags, pending->path))
+                pending->fi.noflush = 1;
         open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
                         claim);
 }

@@ -305,12 +305,22 @@ static bool mailbags_trail_follows(const PoClass *cls)
         }
 }
 
-/* The postoffice folder of @relpath when the file is one the trail
- * follows: its last two components (P1/0000002A.P1, KEY/INQUEUE3.KEY) or
+/* Whether a file of @cls is one of a message's own (its envelope, body
+ * or attachment): Mail's programs never lock one, they are written once
+ * and read by whoever finds them queued. */
+static bool mailbags_role_is_message(const PoClass *cls)
+{
+        return cls->role == PO_ROLE_MESSAGE || cls->role == PO_ROLE_ENVELOPE ||
+               cls->role == PO_ROLE_ATTACHMENT;
+}
+
+/* The postoffice folder of @relpath when the file is one that @wanted
+ * accepts: its last two components (P1/0000002A.P1, KEY/INQUEUE3.KEY) or
  * three (MAI/MA0/0000002A.MAI) inside the folder; @inner points into
  * @relpath. Costs a look at the backing store only for such files. */
-static Postoffice *mailbags_trail_postoffice(Mailbags *mailbags, const char *relpath,
-                                             const char **inner)
+static Postoffice *mailbags_role_postoffice(Mailbags *mailbags, const char *relpath,
+                                            bool (*wanted)(const PoClass *cls),
+                                            const char **inner)
 {
         if (!mailbags->postoffices || !relpath)
                 return NULL;
@@ -325,16 +335,31 @@ static Postoffice *mailbags_trail_postoffice(Mailbags *mailbags, const char *rel
                         continue;
                 PoClass cls;
                 po_classify(mailbags->profile, in, &cls);
-                if (!mailbags_trail_follows(&cls))
+                if (!wanted(&cls))
                         continue;
                 g_autofree char *dir = g_strndup(relpath, (gsize)(in > relpath ? in - 1 - relpath : 0));
                 Postoffice *po = NULL;
-                if (postoffices_find(mailbags->postoffices, dir, &po) == 0 && po->trail) {
+                if (postoffices_find(mailbags->postoffices, dir, &po) == 0) {
                         *inner = in;
                         return po;
                 }
         }
         return NULL;
+}
+
+/* The same for the files the trail follows, in a postoffice with a
+ * trail. */
+static Postoffice *mailbags_trail_postoffice(Mailbags *mailbags, const char *relpath,
+                                             const char **inner)
+{
+        Postoffice *po = mailbags_role_postoffice(mailbags, relpath, mailbags_trail_follows, inner);
+        return po && po->trail ? po : NULL;
+}
+
+bool mailbags_is_message_file(Mailbags *mailbags, const char *relpath)
+{
+        const char *inner = NULL;
+        return mailbags_role_postoffice(mailbags, relpath, mailbags_role_is_message, &inner) != NULL;
 }
 
 void mailbags_trail(Mailbags *mailbags, const MailbagsEvent *event)

@@ -150,6 +150,11 @@ typedef struct {
         int result;           /* 0 or -errno */
 } MailbagsEvent;
 
+/* Whether @relpath is a message's envelope, body or attachment in a known
+ * postoffice (P1/<n>.P1, MAI/MA?/<n>.MAI, ATT/AT?/<n>.ATT): files no
+ * program of Mail locks. */
+bool mailbags_is_message_file(Mailbags *mailbags, const char *relpath);
+
 /* Writes @event to the trail of the postoffice holding its file, when the
  * file (or a rename's new name) is a guarded or message file of it. */
 void mailbags_trail(Mailbags *mailbags, const MailbagsEvent *event);
