@@ -11,72 +11,77 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Open /proc/TID/status descriptors of recent callers, so that asking
- * again costs one pread() instead of an open, a read and a close. Such a
- * descriptor stays bound to the thread it was opened for: once that thread
- * has gone its reads fail (ESRCH), even when the number names a new thread
- * by then, and the entry is dropped. Bounded: when full, one entry makes
- * room. Entries are counted, so one being read is closed only once its
- * reader is done with it. */
+/* Recent callers, so that asking again costs one pread() of a short file
+ * instead of an open, a read of /proc/TID/status (long, and costly for the
+ * kernel to write) and a close. An entry keeps the thread's
+ * /proc/TID/comm open and the thread group it belongs to, read once: a
+ * living thread never changes group (a thread that calls exec takes its
+ * leader's number and leaves its own). The descriptor stays bound to the
+ * thread it was opened for: once that thread has gone its reads fail
+ * (ESRCH), even when the number names a new thread by then, and the entry
+ * is dropped; each answer reads it, so it is never stale. Bounded: when
+ * full, one entry makes room. Entries are counted, so one being read is
+ * closed only once its reader is done with it. */
 #define CALLER_CACHE_MAX 64
 
 typedef struct {
-        int fd;
+        int comm_fd;  /* /proc/TID/comm; immutable */
+        pid_t tgid;   /* immutable */
         int refs;     /* caller_cache_lock */
         bool dropped; /* caller_cache_lock: out of the table */
-} CallerStatus;
+} CallerEntry;
 
 static GMutex caller_cache_lock;
-static GHashTable *caller_cache; /* tid -> CallerStatus *; caller_cache_lock */
+static GHashTable *caller_cache; /* tid -> CallerEntry *; caller_cache_lock */
 
-static void caller_status_unref_locked(CallerStatus *status)
+static void caller_entry_unref_locked(CallerEntry *entry)
 {
-        if (--status->refs > 0)
+        if (--entry->refs > 0)
                 return;
-        close(status->fd);
-        g_free(status);
+        close(entry->comm_fd);
+        g_free(entry);
 }
 
-static void caller_status_drop_locked(pid_t tid, CallerStatus *status)
+static void caller_entry_drop_locked(pid_t tid, CallerEntry *entry)
 {
-        if (status->dropped)
+        if (entry->dropped)
                 return;
-        status->dropped = true;
+        entry->dropped = true;
         g_hash_table_remove(caller_cache, GINT_TO_POINTER(tid));
-        caller_status_unref_locked(status);
+        caller_entry_unref_locked(entry);
 }
 
 /* The cached entry of @tid with a reference taken, or NULL. */
-static CallerStatus *caller_status_get(pid_t tid)
+static CallerEntry *caller_entry_get(pid_t tid)
 {
         g_mutex_lock(&caller_cache_lock);
-        CallerStatus *status =
+        CallerEntry *entry =
                 caller_cache ? g_hash_table_lookup(caller_cache, GINT_TO_POINTER(tid)) : NULL;
-        if (status)
-                status->refs++;
+        if (entry)
+                entry->refs++;
         g_mutex_unlock(&caller_cache_lock);
-        return status;
+        return entry;
 }
 
-static void caller_status_put(pid_t tid, CallerStatus *status, bool gone)
+static void caller_entry_put(pid_t tid, CallerEntry *entry, bool gone)
 {
         g_mutex_lock(&caller_cache_lock);
         if (gone)
-                caller_status_drop_locked(tid, status);
-        caller_status_unref_locked(status);
+                caller_entry_drop_locked(tid, entry);
+        caller_entry_unref_locked(entry);
         g_mutex_unlock(&caller_cache_lock);
 }
 
-/* Keeps @fd, a fresh descriptor of /proc/@tid/status, for next time, or
- * closes it when another thread cached one first. */
-static void caller_status_keep(pid_t tid, int fd)
+/* Keeps @comm_fd (taken over) and @tgid for @tid, or closes the
+ * descriptor when another thread cached one first. */
+static void caller_entry_keep(pid_t tid, int comm_fd, pid_t tgid)
 {
         g_mutex_lock(&caller_cache_lock);
         if (!caller_cache)
                 caller_cache = g_hash_table_new(g_direct_hash, g_direct_equal);
         if (g_hash_table_contains(caller_cache, GINT_TO_POINTER(tid))) {
                 g_mutex_unlock(&caller_cache_lock);
-                close(fd);
+                close(comm_fd);
                 return;
         }
         if (g_hash_table_size(caller_cache) >= CALLER_CACHE_MAX) {
@@ -84,46 +89,75 @@ static void caller_status_keep(pid_t tid, int fd)
                 gpointer key, value;
                 g_hash_table_iter_init(&iter, caller_cache);
                 if (g_hash_table_iter_next(&iter, &key, &value))
-                        caller_status_drop_locked(GPOINTER_TO_INT(key), value);
+                        caller_entry_drop_locked(GPOINTER_TO_INT(key), value);
         }
-        CallerStatus *status = g_new0(CallerStatus, 1);
-        status->fd = fd;
-        status->refs = 1;
-        g_hash_table_insert(caller_cache, GINT_TO_POINTER(tid), status);
+        CallerEntry *entry = g_new0(CallerEntry, 1);
+        entry->comm_fd = comm_fd;
+        entry->tgid = tgid;
+        entry->refs = 1;
+        g_hash_table_insert(caller_cache, GINT_TO_POINTER(tid), entry);
         g_mutex_unlock(&caller_cache_lock);
 }
 
-static bool caller_status_read(int fd, char *buf, size_t size)
+/* The name in @fd, a /proc/TID/comm descriptor, into @name ("?" if
+ * empty); false when the thread is gone. */
+static bool caller_comm_read(int fd, char *name, size_t size)
 {
-        ssize_t n = pread(fd, buf, size - 1, 0);
+        char buf[64];
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
         if (n <= 0)
                 return false;
         buf[n] = '\0';
+        g_strchomp(buf);
+        g_strlcpy(name, buf[0] ? buf : "?", size);
         return true;
 }
 
-/* The start of /proc/@tid/status, NUL-terminated, in @buf: its first
- * lines (Name, Umask, State, Tgid) are all that is asked of it, and one
- * read() gives them. False when the thread is gone. */
-static bool caller_status_head(pid_t tid, char *buf, size_t size)
+/* The thread group of @tid from /proc/@tid/status, 0 if it is gone. */
+static pid_t caller_tgid_read(pid_t tid)
 {
-        CallerStatus *cached = caller_status_get(tid);
-        if (cached) {
-                bool read = caller_status_read(cached->fd, buf, size);
-                caller_status_put(tid, cached, !read);
-                if (read)
-                        return true;
-        }
-        char path[64];
+        char path[64], head[512];
         snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
+                return 0;
+        /* Name, Umask, State, Tgid: the first lines, one read. */
+        ssize_t n = read(fd, head, sizeof(head) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        head[n] = '\0';
+        const char *line = strstr(head, "\nTgid:");
+        long tgid = line ? strtol(line + strlen("\nTgid:"), NULL, 10) : 0;
+        return tgid > 0 ? (pid_t)tgid : tid;
+}
+
+/* Thread @tid's group (*@tgid) and its own name (@name); false when the
+ * thread is gone. */
+static bool caller_thread(pid_t tid, pid_t *tgid, char *name, size_t size)
+{
+        CallerEntry *cached = caller_entry_get(tid);
+        if (cached) {
+                bool alive = caller_comm_read(cached->comm_fd, name, size);
+                *tgid = cached->tgid;
+                caller_entry_put(tid, cached, !alive);
+                if (alive)
+                        return true;
+        }
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
                 return false;
-        if (!caller_status_read(fd, buf, size)) {
+        /* The group read after the descriptor was opened: were the thread
+         * gone and its number taken since, the descriptor fails next
+         * time, whatever this read says. */
+        *tgid = caller_tgid_read(tid);
+        if (*tgid == 0 || !caller_comm_read(fd, name, size)) {
                 close(fd);
                 return false;
         }
-        caller_status_keep(tid, fd);
+        caller_entry_keep(tid, fd, *tgid);
         return true;
 }
 
@@ -132,63 +166,36 @@ void caller_cache_clear(void)
         g_mutex_lock(&caller_cache_lock);
         if (caller_cache) {
                 GHashTableIter iter;
-                gpointer key, value;
+                gpointer value;
                 g_hash_table_iter_init(&iter, caller_cache);
-                while (g_hash_table_iter_next(&iter, &key, &value)) {
-                        CallerStatus *status = value;
-                        status->dropped = true;
+                while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                        CallerEntry *entry = value;
+                        entry->dropped = true;
                         g_hash_table_iter_remove(&iter);
-                        caller_status_unref_locked(status);
+                        caller_entry_unref_locked(entry);
                 }
                 g_clear_pointer(&caller_cache, g_hash_table_unref);
         }
         g_mutex_unlock(&caller_cache_lock);
 }
 
-/* The thread group of @tid that @head (caller_status_head) names, or @tid
- * when it names none. */
-static pid_t caller_tgid_in(const char *head, pid_t tid)
-{
-        const char *line = strstr(head, "\nTgid:");
-        long tgid = line ? strtol(line + strlen("\nTgid:"), NULL, 10) : 0;
-        return tgid > 0 ? (pid_t)tgid : tid;
-}
-
 pid_t caller_process_of_thread(pid_t tid)
 {
-        char head[512];
-        return caller_status_head(tid, head, sizeof(head)) ? caller_tgid_in(head, tid) : tid;
-}
-
-/* The program name in @head (caller_status_head of a process's leader):
- * its Name is the process's comm, unless that needed escaping (a
- * backslash or newline in it). False then, or when @head has none. */
-static bool caller_name_in(const char *head, char *program, size_t size)
-{
-        if (!g_str_has_prefix(head, "Name:\t"))
-                return false;
-        const char *name = head + strlen("Name:\t");
-        size_t len = strcspn(name, "\n");
-        if (len == 0 || name[len] != '\n' || memchr(name, '\\', len))
-                return false;
-        g_strlcpy(program, name, MIN(size, len + 1));
-        return true;
+        pid_t tgid = 0;
+        char name[64];
+        return caller_thread(tid, &tgid, name, sizeof(name)) ? tgid : tid;
 }
 
 void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size)
 {
-        char head[512];
-        if (!caller_status_head(tid, head, sizeof(head))) {
+        if (!caller_thread(tid, pid, program, size)) {
                 *pid = tid;
-                caller_program_name(tid, program, size);
+                g_strlcpy(program, "?", size);
                 return;
         }
-        *pid = caller_tgid_in(head, tid);
         /* A thread other than the leader: the process's name is its
          * leader's (a thread may have named itself otherwise). */
-        if (*pid != tid && !caller_status_head(*pid, head, sizeof(head)))
-                head[0] = '\0';
-        if (!caller_name_in(head, program, size))
+        if (*pid != tid)
                 caller_program_name(*pid, program, size);
 }
 
@@ -200,16 +207,9 @@ pid_t caller_session_of(pid_t pid)
 
 void caller_program_name(pid_t pid, char *buf, size_t size)
 {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-
-        g_autofree char *comm = NULL;
-        if (!g_file_get_contents(path, &comm, NULL, NULL)) {
+        pid_t tgid = 0;
+        if (!caller_thread(pid, &tgid, buf, size))
                 g_strlcpy(buf, "?", size);
-                return;
-        }
-        g_strchomp(comm);
-        g_strlcpy(buf, comm[0] ? comm : "?", size);
 }
 
 int caller_process_uid(pid_t pid, uid_t *uid)
