@@ -27,6 +27,12 @@
 typedef struct {
         int comm_fd;  /* /proc/TID/comm; immutable */
         pid_t tgid;   /* immutable */
+        /* For a process's leader: where its client is (caller_client: an
+         * smbd's SMB peer, a wineserver's prefix), NULL until found;
+         * and the last user named for it. caller_cache_lock. */
+        char *client;
+        uid_t user_uid;
+        char *user;
         int refs;     /* caller_cache_lock */
         bool dropped; /* caller_cache_lock: out of the table */
 } CallerEntry;
@@ -39,6 +45,8 @@ static void caller_entry_unref_locked(CallerEntry *entry)
         if (--entry->refs > 0)
                 return;
         close(entry->comm_fd);
+        g_free(entry->client);
+        g_free(entry->user);
         g_free(entry);
 }
 
@@ -341,28 +349,70 @@ static char *caller_environ(pid_t pid, const char *name)
         return NULL;
 }
 
+/* Where the client of process @pid is: what caller_client names after
+ * "smb " or "wine ". NULL when not found. */
+static char *caller_client_find(pid_t pid, bool smb)
+{
+        if (smb) {
+                g_autoptr(GArray) inodes = caller_socket_inodes(pid);
+                char *peer = caller_smb_peer(pid, "tcp", inodes);
+                return peer ? peer : caller_smb_peer(pid, "tcp6", inodes);
+        }
+        char *prefix = caller_environ(pid, "WINEPREFIX");
+        if (!prefix) {
+                g_autofree char *home = caller_environ(pid, "HOME");
+                if (home)
+                        prefix = g_build_filename(home, ".wine", NULL);
+        }
+        return prefix;
+}
+
+/* The name of user @uid, or the number. */
+static char *caller_user_name(uid_t uid)
+{
+        char buf[1024];
+        struct passwd pw, *found = NULL;
+        getpwuid_r(uid, &pw, buf, sizeof(buf), &found);
+        return found ? g_strdup(found->pw_name) : g_strdup_printf("%u", (unsigned)uid);
+}
+
 char *caller_client(pid_t pid, const char *program, uid_t uid)
 {
-        if (g_str_equal(program, "smbd")) {
-                g_autoptr(GArray) inodes = caller_socket_inodes(pid);
-                g_autofree char *peer = caller_smb_peer(pid, "tcp", inodes);
-                if (!peer)
-                        peer = caller_smb_peer(pid, "tcp6", inodes);
-                char buf[1024];
-                struct passwd pw, *found = NULL;
-                getpwuid_r(uid, &pw, buf, sizeof(buf), &found);
-                g_autofree char *user =
-                        found ? g_strdup(found->pw_name) : g_strdup_printf("%u", (unsigned)uid);
-                return g_strdup_printf("smb %s user=%s", peer ? peer : "?", user);
+        bool smb = g_str_equal(program, "smbd");
+        if (!smb && !g_str_has_prefix(program, "wineserver"))
+                return NULL;
+        /* An smbd process serves one client connection all its life, a
+         * wineserver one prefix: found once per process (its entry,
+         * checked alive here, goes with it), not in /proc at every event. */
+        char name[64];
+        pid_t tgid = 0;
+        g_autofree char *where = NULL, *user = NULL;
+        bool known = caller_thread(pid, &tgid, name, sizeof(name));
+        CallerEntry *entry = known ? caller_entry_get(pid) : NULL;
+        if (entry) {
+                g_mutex_lock(&caller_cache_lock);
+                where = g_strdup(entry->client);
+                if (entry->user && entry->user_uid == uid)
+                        user = g_strdup(entry->user);
+                g_mutex_unlock(&caller_cache_lock);
         }
-        if (g_str_has_prefix(program, "wineserver")) {
-                g_autofree char *prefix = caller_environ(pid, "WINEPREFIX");
-                if (!prefix) {
-                        g_autofree char *home = caller_environ(pid, "HOME");
-                        if (home)
-                                prefix = g_build_filename(home, ".wine", NULL);
+        if (!where)
+                where = caller_client_find(pid, smb);
+        if (smb && !user)
+                user = caller_user_name(uid);
+        if (entry) {
+                g_mutex_lock(&caller_cache_lock);
+                if (!entry->client && where)
+                        entry->client = g_strdup(where);
+                if (smb && !(entry->user && entry->user_uid == uid)) {
+                        g_free(entry->user);
+                        entry->user = g_strdup(user);
+                        entry->user_uid = uid;
                 }
-                return g_strdup_printf("wine %s", prefix ? prefix : "?");
+                g_mutex_unlock(&caller_cache_lock);
+                caller_entry_put(pid, entry, false);
         }
-        return NULL;
+        if (smb)
+                return g_strdup_printf("smb %s user=%s", where ? where : "?", user);
+        return g_strdup_printf("wine %s", where ? where : "?");
 }
