@@ -518,7 +518,8 @@ int main(int argc, char *argv[])
         fs.inodes = inode_table_new(&root_st);
         g_rw_lock_init(&fs.names_lock);
         fs.entry_timeout = options.cache_timeout;
-        fs.dirs = dir_cache_new(options.cache_timeout);
+        fs.dirs = node_cache_new(options.cache_timeout);
+        fs.nodes = node_cache_new(options.cache_timeout);
         fs.attr_timeout = options.cache_timeout;
         fs.chown_created = geteuid() == 0;
         raise_open_file_limit();
@@ -581,7 +582,8 @@ out_destroy_session:
 out_free_fs:
         if (mailbags_ready)
                 mailbags_clear(&fs.mailbags);
-        g_clear_pointer(&fs.dirs, dir_cache_free);
+        g_clear_pointer(&fs.dirs, node_cache_free);
+        g_clear_pointer(&fs.nodes, node_cache_free);
         g_clear_pointer(&fs.inodes, inode_table_free);
         g_rw_lock_clear(&fs.names_lock);
         backing_close(&fs.backing);

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "backing.h"
-#include "dir-cache.h"
+#include "node-cache.h"
 #include "inode.h"
 #include "kernel-cache.h"
 #include "mailbags.h"
@@ -20,7 +20,8 @@
 typedef struct {
         Backing backing;
         InodeTable *inodes;
-        DirCache *dirs; /* folders requests were made in lately */
+        NodeCache *dirs;  /* folders requests were made in lately */
+        NodeCache *nodes; /* other nodes, for their extended attributes */
         double entry_timeout; /* seconds the kernel may cache names */
         double attr_timeout;  /* seconds the kernel may cache attributes */
         /* The daemon runs as root: files a client creates are handed to the

@@ -100,13 +100,19 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
         struct stat st = {0};
         /* Without an open file, the node's own descriptor, checked to be
          * the node: a name could be swapped for a symlink between a check
-         * and a chmod() or truncate() by name. */
-        autoclose_fd int node_fd = fi ? -1 : ops_node_open(fs, ino, &st);
-        if (node_fd < 0 && !fi) {
-                ops_reply_status(req, OPS_SETATTR, node_fd);
-                return;
+         * and a chmod() or truncate() by name. A file server sets times
+         * and attributes of the file it just made or asked about: the
+         * node cache's descriptor serves. */
+        autorelease_node NodeRef node = {.fd = -1};
+        if (!fi) {
+                node = ops_node_ref(fs, ino);
+                int r = node.fd < 0 ? node.fd : fstat(node.fd, &st) < 0 ? -errno : 0;
+                if (r < 0) {
+                        ops_reply_status(req, OPS_SETATTR, r);
+                        return;
+                }
         }
-        int fd = fi ? ops_open_file(fi)->fd : node_fd;
+        int fd = fi ? ops_open_file(fi)->fd : node.fd;
         int r = setattr_apply(fd, fi != NULL, &st, attr, to_set);
         /* Counted once made and before the answer: any write that starts
          * after the chmod returned looks at the file again. */
@@ -159,14 +165,15 @@ void ops_statfs(fuse_req_t req, fuse_ino_t ino)
  * link to the node itself and stop there, so a symlink node gets its own
  * attributes, as with l*xattr on a local file, never its target's. */
 
-/* The node's checked descriptor and its /proc path in @path; -errno. */
-static int xattr_node_open(fuse_req_t req, fuse_ino_t ino, char path[BACKING_FD_PATH_MAX])
+/* The node's checked descriptor (the node cache's while fresh: a file
+ * server asks a file for several attributes in a row) and its /proc path
+ * in @path; .fd is -errno on failure. */
+static NodeRef xattr_node_open(fuse_req_t req, fuse_ino_t ino, char path[BACKING_FD_PATH_MAX])
 {
-        struct stat st;
-        int fd = ops_node_open(ops_fs(req), ino, &st);
-        if (fd >= 0)
-                backing_fd_path(fd, path);
-        return fd;
+        NodeRef node = ops_node_ref(ops_fs(req), ino);
+        if (node.fd >= 0)
+                backing_fd_path(node.fd, path);
+        return node;
 }
 
 void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -183,7 +190,8 @@ void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *
                 return;
         }
         char path[BACKING_FD_PATH_MAX];
-        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        autorelease_node NodeRef node = xattr_node_open(req, ino, path);
+        int fd = node.fd;
         if (fd < 0) {
                 ops_reply_status(req, OPS_SETXATTR, fd);
                 return;
@@ -232,7 +240,8 @@ void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
                 return;
         }
         char path[BACKING_FD_PATH_MAX];
-        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        autorelease_node NodeRef node = xattr_node_open(req, ino, path);
+        int fd = node.fd;
         if (fd < 0) {
                 ops_reply_status(req, OPS_GETXATTR, fd);
                 return;
@@ -266,7 +275,8 @@ static size_t xattr_list_filter(char *list, size_t len)
 void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
         char path[BACKING_FD_PATH_MAX];
-        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        autorelease_node NodeRef node = xattr_node_open(req, ino, path);
+        int fd = node.fd;
         if (fd < 0) {
                 ops_reply_status(req, OPS_LISTXATTR, fd);
                 return;
@@ -306,7 +316,8 @@ void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
                 return;
         }
         char path[BACKING_FD_PATH_MAX];
-        autoclose_fd int fd = xattr_node_open(req, ino, path);
+        autorelease_node NodeRef node = xattr_node_open(req, ino, path);
+        int fd = node.fd;
         if (fd < 0) {
                 ops_reply_status(req, OPS_REMOVEXATTR, fd);
                 return;

@@ -19,7 +19,7 @@ void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 ops_reply_status(req, OPS_LOOKUP, -ENOENT);
                 return;
         }
-        autorelease_dir DirRef parent_dir = ops_dir_open(ops_fs(req), parent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(ops_fs(req), parent);
         int dirfd = parent_dir.fd;
         if (dirfd < 0) {
                 ops_reply_status(req, OPS_LOOKUP, dirfd);
@@ -71,7 +71,7 @@ static void entry_make(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char *
                 ops_reply_status(req, op, refused);
                 return;
         }
-        autorelease_dir DirRef parent_dir = ops_dir_open(ops_fs(req), parent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(ops_fs(req), parent);
         int dirfd = parent_dir.fd;
         OpsCaller caller;
         int r = dirfd < 0 ? dirfd : ops_as_caller_begin(ops_fs(req), req, &caller);
@@ -126,7 +126,7 @@ void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
                 ops_reply_status(req, OPS_LINK, fd);
                 return;
         }
-        autorelease_dir DirRef parent_dir = ops_dir_open(fs, newparent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(fs, newparent);
         int dirfd = parent_dir.fd;
         if (dirfd < 0) {
                 ops_reply_status(req, OPS_LINK, dirfd);
@@ -255,7 +255,7 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         const struct fuse_ctx *ctx = fuse_req_ctx(req);
         pid_t thread_id = ctx->pid;
         uid_t uid = ctx->uid;
-        autorelease_dir DirRef parent_dir = ops_dir_open(fs, parent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(fs, parent);
         int dirfd = parent_dir.fd;
         if (dirfd < 0) {
                 ops_reply_status(req, op, dirfd);
@@ -283,7 +283,7 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         inode_table_unlinked(fs->inodes, parent, name, &victim);
         /* A folder gone: no cached descriptor serves it any more. */
         if (flags & AT_REMOVEDIR)
-                dir_cache_drop_all(fs->dirs);
+                node_cache_drop_all(fs->dirs);
         g_rw_lock_writer_unlock(&fs->names_lock);
         /* A postoffice's folder gone: its descriptors go too, and it
          * leaves the watch thread (found by its path, before the path is
@@ -320,13 +320,13 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
                 ops_reply_status(req, OPS_RENAME, refused);
                 return;
         }
-        autorelease_dir DirRef parent_dir = ops_dir_open(fs, parent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(fs, parent);
         int dirfd = parent_dir.fd;
         if (dirfd < 0) {
                 ops_reply_status(req, OPS_RENAME, dirfd);
                 return;
         }
-        autorelease_dir DirRef newparent_dir = ops_dir_open(fs, newparent);
+        autorelease_node NodeRef newparent_dir = ops_dir_open(fs, newparent);
         int newdirfd = newparent_dir.fd;
         if (newdirfd < 0) {
                 ops_reply_status(req, OPS_RENAME, newdirfd);
@@ -352,7 +352,7 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
         /* What was renamed may be a folder, with folders under it: none
          * is reached by a descriptor kept under its old path. */
-        dir_cache_drop_all(fs->dirs);
+        node_cache_drop_all(fs->dirs);
         g_rw_lock_writer_unlock(&fs->names_lock);
         /* A lock file renamed away, replaced or swapped no longer holds. */
         entry_name_removed(fs, from);

@@ -113,7 +113,7 @@ static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
         g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
         if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
                 return -EAGAIN;
-        autorelease_dir DirRef dir = dir_cache_get(fs->dirs, parent, parent_key.backing);
+        autorelease_node NodeRef dir = node_cache_get(fs->dirs, parent, parent_key.backing);
         if (dir.fd < 0)
                 return -EAGAIN;
         int open_flags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
@@ -264,7 +264,7 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
                                mode_t mode, int flags, struct fuse_entry_param *entry, bool *made)
 {
         *made = false;
-        autorelease_dir DirRef parent_dir = ops_dir_open(fs, parent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(fs, parent);
         int dirfd = parent_dir.fd;
         if (dirfd < 0)
                 return dirfd;
@@ -291,7 +291,7 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
 static void file_create_undo(Mailbagfs *fs, fuse_ino_t parent, const char *name,
                              const char *path, int fd)
 {
-        autorelease_dir DirRef parent_dir = ops_dir_open(fs, parent);
+        autorelease_node NodeRef parent_dir = ops_dir_open(fs, parent);
         int dirfd = parent_dir.fd;
         struct stat made, now;
         if (dirfd < 0 || fstat(fd, &made) < 0)

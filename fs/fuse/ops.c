@@ -205,7 +205,7 @@ static bool ops_node_stat_cached(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         InodeKey parent_key;
         if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
                 return false;
-        autorelease_dir DirRef dir = dir_cache_get(fs->dirs, parent, parent_key.backing);
+        autorelease_node NodeRef dir = node_cache_get(fs->dirs, parent, parent_key.backing);
         if (dir.fd < 0 || fstatat(dir.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
             ops_node_verify(fs, ino, st) < 0)
                 return false;
@@ -220,6 +220,19 @@ int ops_node_stat(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         /* By its path, which also tells why the name failed. */
         autoclose_fd int fd = ops_node_open(fs, ino, st);
         return fd < 0 ? fd : 0;
+}
+
+NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino)
+{
+        InodeKey key;
+        int r = inode_table_key(fs->inodes, ino, &key);
+        if (r < 0)
+                return (NodeRef){.fd = r, .cache = fs->nodes};
+        NodeRef cached = node_cache_get(fs->nodes, ino, key.backing);
+        if (cached.fd >= 0)
+                return cached;
+        struct stat st;
+        return node_cache_add(fs->nodes, ino, key.backing, ops_node_open(fs, ino, &st));
 }
 
 /* The folder descriptor of @ino opened by its path and checked. */
@@ -240,16 +253,16 @@ static int ops_dir_open_by_path(Mailbagfs *fs, fuse_ino_t ino)
                               &st);
 }
 
-DirRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
+NodeRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
 {
         InodeKey key;
         int r = inode_table_key(fs->inodes, ino, &key);
         if (r < 0)
-                return (DirRef){.fd = r, .cache = fs->dirs};
-        DirRef cached = dir_cache_get(fs->dirs, ino, key.backing);
+                return (NodeRef){.fd = r, .cache = fs->dirs};
+        NodeRef cached = node_cache_get(fs->dirs, ino, key.backing);
         if (cached.fd >= 0)
                 return cached;
-        return dir_cache_add(fs->dirs, ino, key.backing, ops_dir_open_by_path(fs, ino));
+        return node_cache_add(fs->dirs, ino, key.backing, ops_dir_open_by_path(fs, ino));
 }
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)

@@ -165,6 +165,11 @@ int ops_walk_again(int status, bool opening_node);
  * another file now). */
 int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st);
 
+/* An O_PATH descriptor of node @ino, checked like ops_node_open() when
+ * opened, in .fd (or -errno there); the node cache's (node-cache.h) while
+ * fresh. Released with node_ref_release (autorelease_node). */
+NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino);
+
 /* The attributes of node @ino, as ops_node_open() gives them, without a
  * descriptor: through its folder's cached descriptor when there is one.
  * 0 or -errno. */
@@ -172,9 +177,9 @@ int ops_node_stat(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 
 /* An O_PATH descriptor of directory @ino, checked like ops_node_open()
  * when opened (-ESTALE if its name now holds another directory), in
- * .fd (or -errno there); the folder cache's (dir-cache.h) while fresh.
- * Released with dir_ref_release (autorelease_dir). */
-DirRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
+ * .fd (or -errno there); the folder cache's (node-cache.h) while fresh.
+ * Released with node_ref_release (autorelease_node). */
+NodeRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino);
 
 /* Between begin and end, files this thread creates belong to the caller
  * of @req (its uid, and its gid unless a set-group-id directory decides),
