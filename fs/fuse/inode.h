@@ -5,7 +5,8 @@
  * the kernel looked it up; its path is rebuilt from those names when an
  * operation needs it. No file descriptor is kept per node, so the daemon's
  * descriptors are bounded by the files clients hold open, however many
- * files the postoffice has.
+ * files the postoffice has (node-cache.h keeps a bounded few of the nodes
+ * served lately, apart from this table).
  *
  * A node lives while the kernel holds a lookup count on it or while one of
  * its names is the parent of another living node. Node ids are never

@@ -222,17 +222,31 @@ int ops_node_stat(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         return fd < 0 ? fd : 0;
 }
 
-NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino)
+/* Node @ino's descriptor from @cache while fresh, else opened by @open
+ * (a checked descriptor or -errno) and kept there. */
+static NodeRef ops_cached_ref(Mailbagfs *fs, NodeCache *cache, fuse_ino_t ino,
+                              int (*open)(Mailbagfs *fs, fuse_ino_t ino))
 {
         InodeKey key;
         int r = inode_table_key(fs->inodes, ino, &key);
         if (r < 0)
-                return (NodeRef){.fd = r, .cache = fs->nodes};
-        NodeRef cached = node_cache_get(fs->nodes, ino, key.backing);
+                return (NodeRef){.fd = r, .cache = cache};
+        NodeRef cached = node_cache_get(cache, ino, key.backing);
         if (cached.fd >= 0)
                 return cached;
+        return node_cache_add(cache, ino, key.backing, open(fs, ino));
+}
+
+/* ops_node_open, the attributes left unread. */
+static int ops_node_open_plain(Mailbagfs *fs, fuse_ino_t ino)
+{
         struct stat st;
-        return node_cache_add(fs->nodes, ino, key.backing, ops_node_open(fs, ino, &st));
+        return ops_node_open(fs, ino, &st);
+}
+
+NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino)
+{
+        return ops_cached_ref(fs, fs->nodes, ino, ops_node_open_plain);
 }
 
 /* The folder descriptor of @ino opened by its path and checked. */
@@ -255,14 +269,7 @@ static int ops_dir_open_by_path(Mailbagfs *fs, fuse_ino_t ino)
 
 NodeRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
 {
-        InodeKey key;
-        int r = inode_table_key(fs->inodes, ino, &key);
-        if (r < 0)
-                return (NodeRef){.fd = r, .cache = fs->dirs};
-        NodeRef cached = node_cache_get(fs->dirs, ino, key.backing);
-        if (cached.fd >= 0)
-                return cached;
-        return node_cache_add(fs->dirs, ino, key.backing, ops_dir_open_by_path(fs, ino));
+        return ops_cached_ref(fs, fs->dirs, ino, ops_dir_open_by_path);
 }
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)

@@ -26,6 +26,16 @@ static void expect_identity(pid_t tid, pid_t want_pid, const char *want_program)
         cr_expect_str_eq(alone, want_program);
 }
 
+/* A thread that is gone is itself, of no known program. */
+static void expect_gone(pid_t tid)
+{
+        pid_t pid = -1;
+        char program[64] = "";
+        caller_identify(tid, &pid, program, sizeof(program));
+        cr_expect_eq(pid, tid);
+        cr_expect_str_eq(program, "?");
+}
+
 static char *own_comm(void)
 {
         g_autofree char *comm = NULL;
@@ -101,11 +111,7 @@ Test(caller, a_gone_thread_is_itself_and_unknown)
         if (child == 0)
                 _exit(0);
         cr_assert_eq(waitpid(child, NULL, 0), child);
-        pid_t pid = -1;
-        char program[64] = "";
-        caller_identify(child, &pid, program, sizeof(program));
-        cr_expect_eq(pid, child);
-        cr_expect_str_eq(program, "?");
+        expect_gone(child);
 }
 
 /* A child that names itself @first, says so on @ready, renames itself
@@ -143,13 +149,8 @@ Test(caller, a_second_ask_sees_a_new_name)
         expect_identity(child, child, "SECOND.EXE");
         cr_assert_eq(write(release[1], &c, 1), 1);
         cr_assert_eq(waitpid(child, NULL, 0), child);
-
         /* Gone now: what was known of it is not answered any more. */
-        pid_t pid = -1;
-        char program[64] = "";
-        caller_identify(child, &pid, program, sizeof(program));
-        cr_expect_eq(pid, child);
-        cr_expect_str_eq(program, "?");
+        expect_gone(child);
 }
 
 /* More callers than the daemon keeps descriptors for: each is still

@@ -626,24 +626,22 @@ static void expect_mode(const char *path, mode_t want)
  * execute stays. */
 Test(security, a_write_takes_set_user_id_and_set_group_id_away)
 {
-        g_autofree char *written = setid_file("written", 06775);
-        write_as_attacker(written, O_WRONLY, false);
-        expect_mode(written, 0775);
-
-        g_autofree char *rdwr = setid_file("rdwr", 06775);
-        write_as_attacker(rdwr, O_RDWR, false);
-        expect_mode(rdwr, 0775);
-
-        g_autofree char *key = setid_file("INQUEUE3.KEY", 04775);
-        write_as_attacker(key, O_RDWR, false);
-        expect_mode(key, 0775);
-
-        g_autofree char *kept = setid_file("kept", 02664);
-        write_as_attacker(kept, O_WRONLY, false);
-        expect_mode(kept, 02664);
-
-        /* Given again while the handle is open: the next write sees it. */
-        g_autofree char *again = setid_file("again", 0775);
-        write_as_attacker(again, O_WRONLY, true);
-        expect_mode(again, 0775);
+        static const struct {
+                const char *name;
+                mode_t mode;
+                int flags;
+                bool chmod_between; /* given again while the handle is open */
+                mode_t after;
+        } cases[] = {
+                {"written", 06775, O_WRONLY, false, 0775},
+                {"rdwr", 06775, O_RDWR, false, 0775},
+                {"INQUEUE3.KEY", 04775, O_RDWR, false, 0775},
+                {"kept", 02664, O_WRONLY, false, 02664},
+                {"again", 0775, O_WRONLY, true, 0775},
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *path = setid_file(cases[i].name, cases[i].mode);
+                write_as_attacker(path, cases[i].flags, cases[i].chmod_between);
+                expect_mode(path, cases[i].after);
+        }
 }
