@@ -171,6 +171,18 @@ if [ -n "$before" ]; then
         awk -v m="${rate[mailbagfs]}" -v b="${rate[before]}" \
                 'BEGIN { printf "messages/s, mailbagfs / before: %.2f\n", (b > 0 ? m / b : 0) }'
 fi
+# A machine whose speed drifts during the run (a shared or throttled
+# host) moves every target of a round alike: the ratio within each round,
+# then its median, is steadier than the ratio of the medians.
+round_ratio() {
+        paste <(echo "${times[$2]}" | tr ' ' '\n' | grep .) <(echo "${times[mailbagfs]}" | tr ' ' '\n' | grep .) |
+                awk '{ print ($2 > 0 ? $1 / $2 : 0) }' | median
+}
+printf 'median of the ratios within each round, mailbagfs rate over:'
+for t in passthrough_ll_perm passthrough_ll ${before:+before}; do
+        printf ' %s %.2f' "$t" "$(round_ratio mailbagfs "$t")"
+done
+printf '\n'
 printf 'all runs, seconds:\n'
 for t in "${targets[@]}"; do printf '  %-20s %s\n' "$t" "${times[$t]}"; done
 
