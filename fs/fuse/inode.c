@@ -318,13 +318,24 @@ fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent_id, const c
 
 void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup)
 {
+        int closing = -1;
         g_mutex_lock(&table->mutex);
         Inode *node = inode_lookup_locked(table, nodeid);
         if (node && node != table->root) {
                 node->nlookup = nlookup >= node->nlookup ? 0 : node->nlookup - nlookup;
+                /* The last close of a removed file frees it in the backing
+                 * store, which takes a while: not under the table's lock,
+                 * which every request takes. */
+                if (node->nlookup == 0 && !inode_has_children(node) && node->unlinked_fd >= 0) {
+                        closing = node->unlinked_fd;
+                        node->unlinked_fd = -1;
+                        table->unlinked_fds--;
+                }
                 inode_maybe_free_locked(table, node);
         }
         g_mutex_unlock(&table->mutex);
+        if (closing >= 0)
+                close(closing);
 }
 
 static InodeName *inode_child_name_locked(InodeTable *table, fuse_ino_t parent_id, const char *name)

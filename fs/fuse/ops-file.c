@@ -516,8 +516,9 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
         OpenFile *file = ops_open_file(fi);
         /* A mailbag or global file another node may have rewritten: the
          * backing filesystem's page cache (a cluster client's keeps pages
-         * across opens) must not answer with what this node read before. */
-        if (file->shared)
+         * across opens) must not answer with what this node read before.
+         * A local filesystem's page cache is the file itself. */
+        if (file->shared && !ops_fs(req)->backing.local)
                 posix_fadvise(file->fd, 0, 0, POSIX_FADV_DONTNEED);
         struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
         buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
