@@ -24,6 +24,9 @@
 # state, locks, pid and logs in the benchmark's temporary directory; the
 # login is root with a random password in that private passdb.
 # MAILBAGFS_OPTS adds options to the mailbagfs command line.
+# BENCH_SMB_GLOBAL adds a line to smbd's [global] section, to measure a
+# site's Samba setting (BENCH_SMB_GLOBAL='store dos attributes = no': no
+# user.DOSATTRIB read and written for each file).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/bench/bench-lib.sh
@@ -120,6 +123,7 @@ conf="$smb/smb.conf"
 	printcap name = /dev/null
 	disable spoolss = yes
 EOF
+        [ -z "${BENCH_SMB_GLOBAL:-}" ] || printf '\t%s\n' "$BENCH_SMB_GLOBAL"
         for s in "${shares[@]}"; do
                 cat <<EOF
 
@@ -231,6 +235,7 @@ median() {
 printf '\nmedian of %s runs, seconds; %s files of 4 KiB over SMB (%s, smbclient %s); %s\n' \
         "$repeats" "$files" "$("$smbd" --version)" "$(smbclient --version | awk '{ print $2 }')" "$(uname -r)"
 [ -n "$mailbagfs_opts" ] && printf 'mailbagfs options: %s\n' "$mailbagfs_opts"
+[ -n "${BENCH_SMB_GLOBAL:-}" ] && printf 'smbd [global] also: %s\n' "$BENCH_SMB_GLOBAL"
 printf '\n%-6s %9s %9s %9s %9s %9s\n' share put get delete total "time/raw"
 declare -A med
 for s in "${shares[@]}"; do
