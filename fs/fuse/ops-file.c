@@ -321,14 +321,16 @@ static void file_create_undo(Mailbagfs *fs, fuse_ino_t parent, const char *name,
  * without its mutex. */
 /* The trail's line for @pending (mailbags_trail), just before it is
  * answered (@result 0 or the -errno it gets). */
-static void pending_open_trail(Mailbagfs *fs, const PendingOpen *pending, const char *outcome,
-                               const char *protocol, int result)
+/* @claim, when given, names the process already (its lease needed it). */
+static void pending_open_trail(Mailbagfs *fs, const PendingOpen *pending, const Claim *claim,
+                               const char *outcome, const char *protocol, int result)
 {
         MailbagsEvent event = {
                 .op = pending->creating ? "create" : "open",
                 .relpath = pending->path,
                 .flags = pending->fi.flags,
                 .thread_id = pending->thread_id,
+                .caller = claim ? claim_caller(claim) : NULL,
                 .uid = pending->uid,
                 .protocol = protocol,
                 .outcome = outcome,
@@ -346,7 +348,7 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         OpsOp op = pending->creating ? OPS_CREATE : OPS_OPEN;
 
         if (result < 0) {
-                pending_open_trail(fs, pending, "refused", NULL, result);
+                pending_open_trail(fs, pending, NULL, "refused", NULL, result);
                 ops_reply_status(req, op, result);
                 return;
         }
@@ -360,7 +362,7 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                          : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
         if (fd < 0) {
                 claim_cancel(&fs->mailbags, claim);
-                pending_open_trail(fs, pending, outcome, protocol, fd);
+                pending_open_trail(fs, pending, NULL, outcome, protocol, fd);
                 ops_reply_status(req, op, fd);
                 return;
         }
@@ -372,13 +374,13 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                                 file_create_undo(fs, pending->ino, pending->name, pending->path, fd);
                 }
                 close(fd);
-                pending_open_trail(fs, pending, "refused", protocol, r);
+                pending_open_trail(fs, pending, NULL, "refused", protocol, r);
                 ops_reply_status(req, op, r);
                 return;
         }
         /* Written before the answer: every open a program saw succeed is
          * in the trail by then. */
-        pending_open_trail(fs, pending, outcome, protocol, 0);
+        pending_open_trail(fs, pending, claim, outcome, protocol, 0);
         /* A message file's close needs no FLUSH: on a local backing store
          * there is nothing to write back, no lease to end, and Mail's
          * programs take no byte-range lock on one (a program that does

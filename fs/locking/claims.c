@@ -453,6 +453,11 @@ const char *claim_protocol(const Claim *claim)
         return claim->plan.protocol;
 }
 
+const Caller *claim_caller(const Claim *claim)
+{
+        return claim->caller.pid > 0 ? &claim->caller : NULL;
+}
+
 void claim_cancel(Mailbags *mailbags, Claim *claim)
 {
         claim_release(mailbags, claim);

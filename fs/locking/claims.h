@@ -68,6 +68,10 @@ const char *claim_outcome(const Claim *claim, bool waited);
 /* The protocol of @claim's lease ("0LK", "queue-read"...). */
 const char *claim_protocol(const Claim *claim);
 
+/* The process that made @claim's open, as identified for its lease; NULL
+ * when it was not identified. */
+const Caller *claim_caller(const Claim *claim);
+
 /* Gives the lease back and frees the claim; NULL is a no-op. */
 void claim_cancel(Mailbags *mailbags, Claim *claim);
 void claim_release(Mailbags *mailbags, Claim *claim);

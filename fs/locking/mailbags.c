@@ -370,7 +370,10 @@ void mailbags_trail(Mailbags *mailbags, const MailbagsEvent *event)
         if (!po && !to_po)
                 return;
         Caller caller;
-        mailbags_identify(event->thread_id, &caller);
+        if (event->caller)
+                caller = *event->caller;
+        else
+                mailbags_identify(event->thread_id, &caller);
         g_autofree char *client = caller_client(caller.pid, caller.program, event->uid);
         TrailEvent trail_event = {
                 .op = event->op,

@@ -97,7 +97,7 @@ typedef struct {
 
 /* Classifies @relpath and says which lease an open with @flags needs, and
  * in which postoffice (@po). Only when one is needed is the caller (thread
- * @thread_id) identified into @caller, which costs two reads of /proc: most
+ * @thread_id) identified into @caller, which costs a read of /proc: most
  * opens need none. Rewriting a lock file the caller already holds claims
  * nothing new. Warns once per process about a -V20 misconfiguration.
  * Returns 0, or -errno when the file belongs to a postoffice that cannot
@@ -143,6 +143,7 @@ typedef struct {
         const char *to;       /* a rename's new path, else NULL */
         int flags;            /* open and create */
         pid_t thread_id;      /* FUSE's caller */
+        const Caller *caller; /* its process, when already identified; or NULL */
         uid_t uid;
         const char *protocol; /* the lease's, NULL: none */
         const char *outcome;  /* see TrailEvent */
