@@ -517,6 +517,7 @@ int main(int argc, char *argv[])
                             "would stop are counted and logged (user.mailbag.stats)");
         fs.inodes = inode_table_new(&root_st);
         g_rw_lock_init(&fs.names_lock);
+        g_mutex_init(&fs.privileges_lock);
         fs.entry_timeout = options.cache_timeout;
         fs.dirs = node_cache_new(options.cache_timeout);
         fs.nodes = node_cache_new(options.cache_timeout);
@@ -586,6 +587,7 @@ out_free_fs:
         g_clear_pointer(&fs.nodes, node_cache_free);
         g_clear_pointer(&fs.inodes, inode_table_free);
         g_rw_lock_clear(&fs.names_lock);
+        g_mutex_clear(&fs.privileges_lock);
         backing_close(&fs.backing);
 out_free_args:
         free(cmdline.mountpoint);

@@ -39,6 +39,10 @@ typedef struct {
          * a direct-I/O handle that looked at its file since the last one
          * writes without looking again (file_drop_privileges). */
         atomic_uint_fast64_t privileges_given;
+        /* Held across a chmod served and across a look at a file's mode
+         * and the chmod that takes set-user-ID away, so that neither
+         * undoes the other. Nothing is taken under it. */
+        GMutex privileges_lock;
         /* Sends the kernel invalidations off the requests' threads. */
         KernelCache *kernel_cache;
 } Mailbagfs;

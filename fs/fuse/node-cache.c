@@ -140,6 +140,15 @@ void node_ref_release(NodeRef *ref)
         errno = saved_errno;
 }
 
+void node_cache_forget(NodeCache *cache, fuse_ino_t nodeid)
+{
+        g_mutex_lock(&cache->mutex);
+        NodeCacheEntry *entry = g_hash_table_lookup(cache->entries, &nodeid);
+        if (entry)
+                node_entry_drop_locked(cache, entry);
+        g_mutex_unlock(&cache->mutex);
+}
+
 void node_cache_drop_all(NodeCache *cache)
 {
         g_mutex_lock(&cache->mutex);

@@ -54,5 +54,8 @@ NodeRef node_cache_add(NodeCache *cache, fuse_ino_t nodeid, InodeBackingId id, i
 void node_ref_release(NodeRef *ref);
 #define autorelease_node __attribute__((cleanup(node_ref_release)))
 
+/* Drops the entry of node @nodeid, if any (a file whose name went). */
+void node_cache_forget(NodeCache *cache, fuse_ino_t nodeid);
+
 /* Drops every entry: a node may have another path now. */
 void node_cache_drop_all(NodeCache *cache);

@@ -113,11 +113,16 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                 }
         }
         int fd = fi ? ops_open_file(fi)->fd : node.fd;
+        bool mode = (to_set & FUSE_SET_ATTR_MODE) != 0;
+        if (mode)
+                g_mutex_lock(&fs->privileges_lock);
         int r = setattr_apply(fd, fi != NULL, &st, attr, to_set);
         /* Counted once made and before the answer: any write that starts
          * after the chmod returned looks at the file again. */
-        if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & (S_ISUID | S_ISGID)))
+        if (mode && (attr->st_mode & (S_ISUID | S_ISGID)))
                 atomic_fetch_add(&fs->privileges_given, 1);
+        if (mode)
+                g_mutex_unlock(&fs->privileges_lock);
         if (r == 0)
                 r = ops_file_stat(fs, ino, fd, &st);
         if (r < 0) {

@@ -87,7 +87,7 @@ static void entry_make(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char *
                         r = mknodat(dirfd, name, spec->mode, spec->rdev);
                         break;
                 }
-                r = r < 0 ? -errno : 0;
+                r = r < 0 ? ops_dir_gone(ops_fs(req), parent, &parent_dir, -errno) : 0;
                 ops_as_caller_end(&caller);
         }
         /* Made as the caller, so it is the caller's already. */
@@ -294,6 +294,9 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         if (!(flags & AT_REMOVEDIR))
                 entry_trail(fs, "unlink", removed, NULL, thread_id, uid, 0);
         ops_reply_status(req, op, 0);
+        /* The name is gone: no kept descriptor holds the file on. */
+        if (removed_node)
+                node_cache_forget(fs->nodes, removed_node);
         entry_removal_settle(fs, parent, name, removed_node, keeps_names);
 }
 
@@ -360,5 +363,7 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         const struct fuse_ctx *ctx = fuse_req_ctx(req);
         entry_trail(fs, "rename", from, to, ctx->pid, ctx->uid, 0);
         ops_reply_status(req, OPS_RENAME, 0);
+        if (replaced_node)
+                node_cache_forget(fs->nodes, replaced_node);
         entry_removal_settle(fs, newparent, newname, replaced_node, keeps_names);
 }

@@ -52,7 +52,7 @@ static void pending_open_free(PendingOpen *pending)
 /* Answers an open with @fd, which now belongs to the handle, as does
  * @claim (NULL when the handle holds nothing). */
 static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi,
-                            const struct fuse_entry_param *entry, Claim *claim)
+                            const struct fuse_entry_param *entry, Claim *claim, bool message)
 {
         Mailbagfs *fs = ops_fs(req);
         OpenFile *file = g_new0(OpenFile, 1);
@@ -68,13 +68,22 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                         file->shared = true;
                 }
         }
-        /* A write-only handle gains nothing from the page cache, and with
-         * direct I/O the kernel's write skips its look for a
-         * security.capability attribute to remove (a GETXATTR per write):
-         * set-user-ID and set-group-ID are then the daemon's to take away
-         * (file_drop_privileges). */
-        if ((fi->flags & O_ACCMODE) == O_WRONLY)
+        /* A message file is written once, by one handle, before anyone
+         * reads it: a write-only handle of one gains nothing from the page
+         * cache, and with direct I/O the kernel's write skips its look for
+         * a security.capability attribute to remove (a GETXATTR per
+         * write); set-user-ID and set-group-ID are then the daemon's to
+         * take away (file_drop_privileges). Any other file keeps the
+         * cache, which a reader holding it open sees written through. */
+        if (message && (fi->flags & O_ACCMODE) == O_WRONLY)
                 fi->direct_io = 1;
+        /* Its close needs no FLUSH either: on a local backing store there
+         * is nothing to write back, no lease to end, and Mail's programs
+         * take no byte-range lock on one (a program that does keeps it
+         * until it closes the last descriptor of the open file it locked
+         * through, not the first of its descriptors, as POSIX would). */
+        if (message && !claim && backing_file_is_local(&fs->backing, file->id.dev))
+                fi->noflush = 1;
         file->direct = fi->direct_io;
         /* A file created just now was looked at: the kernel holds its
          * folder until the create is answered, so no chmod reached it. */
@@ -96,39 +105,39 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         }
 }
 
-/* The short way to file_open_verified's answer, for a regular file
- * opened without O_TRUNC in a folder whose descriptor is kept: its last
- * name opened in that folder, not followed, with O_NONBLOCK and O_NOCTTY
- * so that whatever the name holds now (a FIFO, a device) neither blocks
- * nor becomes a terminal, then checked to be the node; nothing is
- * truncated before the check. -EAGAIN when it does not apply or the name
- * holds something else: the caller goes the long way, which also says
- * why. The names lock is held by the caller. */
+/* Opens for real, with the client's @flags, the file of @node, an O_PATH
+ * descriptor checked to be the node; a new descriptor or -errno. */
+static int file_reopen_node(int node, int flags)
+{
+        char proc_path[BACKING_FD_PATH_MAX];
+        backing_fd_path(node, proc_path);
+        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+/* The short way to file_open_verified's answer, for a file in a folder
+ * whose descriptor is kept: its last name looked up in that folder alone
+ * (no walk from the root), as an O_PATH descriptor checked to be the node
+ * before it is opened for real, as the long way does. -EAGAIN when the
+ * folder is not kept or the name holds something else: the caller goes
+ * the long way, which also says why. The names lock is held by the
+ * caller. */
 static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
 {
-        InodeKey key, parent_key;
+        InodeKey parent_key;
         fuse_ino_t parent = 0;
-        if ((flags & O_TRUNC) || inode_table_key(fs->inodes, ino, &key) < 0 || key.type != S_IFREG)
-                return -EAGAIN;
         g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
         if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
                 return -EAGAIN;
         autorelease_node NodeRef dir = node_cache_get(fs->dirs, parent, parent_key.backing);
         if (dir.fd < 0)
                 return -EAGAIN;
-        int open_flags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-                         O_CLOEXEC;
-        autoclose_fd int fd = openat(dir.fd, name, open_flags);
+        int path_fd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-            st.st_dev != key.backing.dev || st.st_ino != key.backing.ino)
+        autoclose_fd int node = ops_node_check(fs, ino, path_fd < 0 ? -EAGAIN : path_fd, &st);
+        if (node < 0 || S_ISLNK(st.st_mode))
                 return -EAGAIN;
-        /* A local filesystem reads and writes a regular file alike either
-         * way; any other may not. */
-        if (!(flags & O_NONBLOCK) && !fs->backing.local &&
-            fcntl(fd, F_SETFL, open_flags & ~O_NONBLOCK) < 0)
-                return -EAGAIN;
-        return fd_steal(&fd);
+        return file_reopen_node(node, flags);
 }
 
 /* Opens @path, which the names lock (held by the caller) keeps the name of
@@ -147,10 +156,7 @@ static int file_open_verified(Mailbagfs *fs, fuse_ino_t ino, const char *path, i
                 return node;
         if (S_ISLNK(st.st_mode))
                 return ops_walk_again(-ELOOP, true);
-        char proc_path[BACKING_FD_PATH_MAX];
-        backing_fd_path(node, proc_path);
-        int fd = open(proc_path, (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
+        return file_reopen_node(node, flags);
 }
 
 /* Whether an open planned for @planned may go ahead by @path, another name
@@ -277,7 +283,7 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
         autoclose_fd int fd = file_create_at(dirfd, name, mode, flags, made);
         ops_as_caller_end(&caller);
         if (fd < 0)
-                return fd;
+                return ops_dir_gone(fs, parent, &parent_dir, fd);
         r = ops_make_entry(fs, parent, dirfd, name, entry);
         if (r < 0)
                 return r;
@@ -381,15 +387,8 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         /* Written before the answer: every open a program saw succeed is
          * in the trail by then. */
         pending_open_trail(fs, pending, claim, outcome, protocol, 0);
-        /* A message file's close needs no FLUSH: on a local backing store
-         * there is nothing to write back, no lease to end, and Mail's
-         * programs take no byte-range lock on one (a program that does
-         * keeps it until it closes the descriptor it locked through, not
-         * the first of its descriptors of the file, as POSIX would). */
-        if (!claim && fs->backing.local && mailbags_is_message_file(&fs->mailbags, pending->path))
-                pending->fi.noflush = 1;
         open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
-                        claim);
+                        claim, mailbags_is_message_file(&fs->mailbags, pending->path));
 }
 
 static void pending_open_ready(void *opaque, Claim *claim, int result)
@@ -479,7 +478,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 if (fd < 0)
                         ops_reply_status(req, OPS_OPEN, fd);
                 else
-                        open_file_reply(req, ino, fd, fi, NULL, NULL);
+                        open_file_reply(req, ino, fd, fi, NULL, NULL, false);
                 return;
         }
         if (!path) {
@@ -520,7 +519,7 @@ void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
          * backing filesystem's page cache (a cluster client's keeps pages
          * across opens) must not answer with what this node read before.
          * A local filesystem's page cache is the file itself. */
-        if (file->shared && !ops_fs(req)->backing.local)
+        if (file->shared && !backing_file_is_local(&ops_fs(req)->backing, file->id.dev))
                 posix_fadvise(file->fd, 0, 0, POSIX_FADV_DONTNEED);
         struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
         buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -539,9 +538,12 @@ static int file_drop_privileges(Mailbagfs *fs, OpenFile *file, uid_t uid)
 {
         if (!file->direct || uid == 0)
                 return 0;
-        uint_fast64_t given = atomic_load(&fs->privileges_given);
-        if (atomic_load(&file->privileges_checked) == given)
+        if (atomic_load(&file->privileges_checked) == atomic_load(&fs->privileges_given))
                 return 0;
+        /* A chmod through the mount waits: the mode looked at is the one
+         * changed, and the owner's own chmod is not undone. */
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fs->privileges_lock);
+        uint_fast64_t given = atomic_load(&fs->privileges_given);
         struct stat st;
         if (fstat(file->fd, &st) < 0)
                 return -errno;
@@ -588,7 +590,7 @@ void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
          * filesystem (NFS, CIFS) its close-time write-back and errors. A
          * local one has neither. */
         int r = 0;
-        if (!ops_fs(req)->backing.local) {
+        if (!backing_file_is_local(&ops_fs(req)->backing, ops_open_file(fi)->id.dev)) {
                 int dup_fd = fd_dup(ops_open_file(fi)->fd);
                 r = dup_fd < 0 ? -errno : close(dup_fd) < 0 ? -errno : 0;
         }

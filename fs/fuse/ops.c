@@ -246,6 +246,13 @@ static int ops_node_open_plain(Mailbagfs *fs, fuse_ino_t ino)
 
 NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino)
 {
+        /* A node with no name left is reached through a duplicate of a
+         * client's open file (or of the descriptor kept at its removal):
+         * never kept, so that it ends when the client's does. */
+        fuse_ino_t parent = 0;
+        g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
+        if (!name && ino != FUSE_ROOT_ID)
+                return (NodeRef){.fd = ops_node_open_plain(fs, ino), .cache = fs->nodes};
         return ops_cached_ref(fs, fs->nodes, ino, ops_node_open_plain);
 }
 
@@ -270,6 +277,15 @@ static int ops_dir_open_by_path(Mailbagfs *fs, fuse_ino_t ino)
 NodeRef ops_dir_open(Mailbagfs *fs, fuse_ino_t ino)
 {
         return ops_cached_ref(fs, fs->dirs, ino, ops_dir_open_by_path);
+}
+
+int ops_dir_gone(Mailbagfs *fs, fuse_ino_t ino, const NodeRef *dir, int error)
+{
+        struct stat st;
+        if (error != -ENOENT || !dir->entry || fstat(dir->fd, &st) < 0 || st.st_nlink > 0)
+                return error;
+        node_cache_forget(fs->dirs, ino);
+        return -ESTALE;
 }
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)

@@ -170,6 +170,12 @@ int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st);
  * fresh. Released with node_ref_release (autorelease_node). */
 NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino);
 
+/* @error of a call made in @dir, folder node @ino's descriptor: ESTALE
+ * instead of ENOENT when @dir was a kept descriptor of a folder since
+ * removed (the folder may have been made again under its name, outside
+ * the mount): the kernel then looks the name up again. */
+int ops_dir_gone(Mailbagfs *fs, fuse_ino_t ino, const NodeRef *dir, int error);
+
 /* The attributes of node @ino, as ops_node_open() gives them, without a
  * descriptor: through its folder's cached descriptor when there is one.
  * 0 or -errno. */

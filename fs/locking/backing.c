@@ -43,9 +43,21 @@ int backing_open(Backing *backing, const char *path)
         int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+                int error = -errno;
+                close(fd);
+                return error;
+        }
         backing->root_fd = fd;
+        backing->dev = st.st_dev;
         backing->local = backing_is_local(fd);
         return 0;
+}
+
+bool backing_file_is_local(const Backing *backing, dev_t dev)
+{
+        return backing->local && dev == backing->dev;
 }
 
 void backing_close(Backing *backing)

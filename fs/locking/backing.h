@@ -21,11 +21,17 @@ typedef struct {
          * O_NONBLOCK changes nothing for a regular file. False for NFS,
          * CIFS, FUSE and any other type. Set at open, immutable. */
         bool local;
+        dev_t dev; /* the root's filesystem; immutable */
 } Backing;
 
 /* Opens @path as the backing root; -errno on failure. */
 int backing_open(Backing *backing, const char *path);
 void backing_close(Backing *backing);
+
+/* Whether a file on filesystem @dev is on the root's own filesystem and
+ * that one is local (Backing.local): a filesystem mounted under the root
+ * (a cluster client's, NFS) is not, whatever the root is. */
+bool backing_file_is_local(const Backing *backing, dev_t dev);
 
 /* openat2 beneath the root without following symlinks; returns a new fd or
  * -errno. With O_PATH|O_NOFOLLOW a trailing symlink is opened itself. */

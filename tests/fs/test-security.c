@@ -621,9 +621,9 @@ static void expect_mode(const char *path, mode_t want)
 
 /* As on a local filesystem, a write by anyone but root takes away
  * set-user-ID, and set-group-ID with group execute, whether the kernel's
- * cache sees the write (read/write handles) or the daemon does (direct
- * I/O: write-only handles and mailbag files); set-group-ID without group
- * execute stays. */
+ * cache sees the write (other files) or the daemon does (direct I/O:
+ * mailbag files, write-only handles of message files); set-group-ID
+ * without group execute stays. */
 Test(security, a_write_takes_set_user_id_and_set_group_id_away)
 {
         static const struct {
@@ -637,7 +637,7 @@ Test(security, a_write_takes_set_user_id_and_set_group_id_away)
                 {"rdwr", 06775, O_RDWR, false, 0775},
                 {"INQUEUE3.KEY", 04775, O_RDWR, false, 0775},
                 {"kept", 02664, O_WRONLY, false, 02664},
-                {"again", 0775, O_WRONLY, true, 0775},
+                {"AGAIN.MBG", 0775, O_WRONLY, true, 0775},
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autofree char *path = setid_file(cases[i].name, cases[i].mode);
