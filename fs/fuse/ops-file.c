@@ -124,12 +124,8 @@ static int file_reopen_node(int node, int flags)
  * caller. */
 static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
 {
-        InodeKey parent_key;
-        fuse_ino_t parent = 0;
-        g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
-        if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
-                return -EAGAIN;
-        autorelease_node NodeRef dir = node_cache_get(fs->dirs, parent, parent_key.backing);
+        g_autofree char *name = NULL;
+        autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name);
         if (dir.fd < 0)
                 return -EAGAIN;
         int path_fd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);

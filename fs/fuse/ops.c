@@ -194,18 +194,24 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         return fd;
 }
 
+NodeRef ops_kept_folder_of(Mailbagfs *fs, fuse_ino_t ino, char **name)
+{
+        fuse_ino_t parent = 0;
+        InodeKey parent_key;
+        *name = inode_table_last_name(fs->inodes, ino, &parent);
+        if (!*name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
+                return (NodeRef){.fd = -1, .cache = fs->dirs};
+        return node_cache_get(fs->dirs, parent, parent_key.backing);
+}
+
 /* The attributes of @ino read by its last name in its folder, when that
  * folder's descriptor is cached: one fstatat() of one name, not followed,
  * the answer taken only when it is the node. False otherwise. */
 static bool ops_node_stat_cached(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
 {
         g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
-        fuse_ino_t parent = 0;
-        g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
-        InodeKey parent_key;
-        if (!name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
-                return false;
-        autorelease_node NodeRef dir = node_cache_get(fs->dirs, parent, parent_key.backing);
+        g_autofree char *name = NULL;
+        autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name);
         if (dir.fd < 0 || fstatat(dir.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
             ops_node_verify(fs, ino, st) < 0)
                 return false;

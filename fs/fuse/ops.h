@@ -176,6 +176,12 @@ NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino);
  * the mount): the kernel then looks the name up again. */
 int ops_dir_gone(Mailbagfs *fs, fuse_ino_t ino, const NodeRef *dir, int error);
 
+/* The kept descriptor (node-cache.h) of the folder holding @ino's last
+ * name, and that name in *@name (caller frees; NULL for the root and a
+ * node with no name left); .fd is -1 when the folder is not kept. The
+ * caller holds the names lock, so that name and folder go together. */
+NodeRef ops_kept_folder_of(Mailbagfs *fs, fuse_ino_t ino, char **name);
+
 /* The attributes of node @ino, as ops_node_open() gives them, without a
  * descriptor: through its folder's cached descriptor when there is one.
  * 0 or -errno. */

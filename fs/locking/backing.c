@@ -21,9 +21,9 @@
 
 /* The local filesystems of Backing.local: no flush method in the kernel
  * (a duplicate closed on a client's close would be a system call for
- * nothing), and regular files read and written through the page cache
- * whatever O_NONBLOCK says. Any other type is assumed to write back or
- * report errors at close, and to honour O_NONBLOCK. */
+ * nothing), and one page cache for every process on the machine. Any
+ * other type is assumed to write back or report errors at close, and to
+ * keep pages another node may have made stale. */
 static bool backing_is_local(int fd)
 {
         static const long local[] = {

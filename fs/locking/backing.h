@@ -18,8 +18,9 @@ typedef struct {
         int root_fd; /* O_PATH directory; immutable once opened */
         /* A local filesystem (tmpfs, ext2-4, xfs, btrfs): closing one of
          * several descriptors writes nothing back and reports nothing, and
-         * O_NONBLOCK changes nothing for a regular file. False for NFS,
-         * CIFS, FUSE and any other type. Set at open, immutable. */
+         * its page cache is the file's (no other node writes past it).
+         * False for NFS, CIFS, FUSE and any other type. Set at open,
+         * immutable. */
         bool local;
         dev_t dev; /* the root's filesystem; immutable */
 } Backing;

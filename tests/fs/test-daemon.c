@@ -209,15 +209,23 @@ Test(daemon, dead_mount_is_named_with_its_remedy, .timeout = 60, .fini = dead_mo
         cr_expect(strstr(twice.err, "already served by a mailbagfs daemon"), "stderr: %s", twice.err);
 }
 
+/* Starts a mount and returns the descriptors its daemon holds then, its
+ * splice pipe ends apart (in @pipes). */
+static int mount_counting_fds(MountHarness *h, int *pipes)
+{
+        mount_fixture_start(h, NULL);
+        int baseline = harness_count_fds(h->daemon, pipes);
+        cr_assert_gt(baseline, 0);
+        return baseline;
+}
+
 /* A postoffice has hundreds of thousands of files: the daemon's
  * descriptors follow what clients hold open, not what they have seen. */
 Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
 {
         MountHarness h;
-        mount_fixture_start(&h, NULL);
         int pipes = 0;
-        int baseline = harness_count_fds(h.daemon, &pipes);
-        cr_assert_gt(baseline, 0);
+        int baseline = mount_counting_fds(&h, &pipes);
 
         const char *count_env = getenv("MAILBAGFS_MANY_FILES");
         int files = count_env ? atoi(count_env) : 200000;
@@ -278,10 +286,8 @@ Test(daemon, descriptors_bounded_over_many_files, .timeout = 900)
 Test(daemon, folder_descriptors_are_bounded, .timeout = 120)
 {
         MountHarness h;
-        mount_fixture_start(&h, NULL);
         int pipes = 0;
-        int baseline = harness_count_fds(h.daemon, &pipes);
-        cr_assert_gt(baseline, 0);
+        int baseline = mount_counting_fds(&h, &pipes);
 
         enum { FOLDERS = 300 };
         for (int i = 0; i < FOLDERS; i++) {
