@@ -417,7 +417,8 @@ bool inode_table_child_held(InodeTable *table, fuse_ino_t parent_id, const char 
  * is the same file) and the path it had, so a request that reached it by
  * a racing walk or through /proc/PID/fd can still be served. */
 static void inode_keep_unlinked_locked(InodeTable *table, Inode *parent, const char *name,
-                                       Inode *child, int *victim_fd)
+                                       Inode *child, int *victim_fd,
+                                       const struct stat *victim_st)
 {
         if (child->names->next || child->nlookup == 0)
                 return;
@@ -428,24 +429,44 @@ static void inode_keep_unlinked_locked(InodeTable *table, Inode *parent, const c
                              : parent_path[0] ? g_strconcat(parent_path, "/", name, NULL)
                                               : g_strdup(name);
 
-        struct stat st;
         if (!victim_fd || *victim_fd < 0 || child->unlinked_fd >= 0 ||
-            table->unlinked_fds >= INODE_UNLINKED_FDS_MAX || fstat(*victim_fd, &st) < 0 ||
-            st.st_dev != child->key.backing.dev || st.st_ino != child->key.backing.ino)
+            table->unlinked_fds >= INODE_UNLINKED_FDS_MAX)
+                return;
+        struct stat looked;
+        if (!victim_st && fstat(*victim_fd, &looked) == 0)
+                victim_st = &looked;
+        if (!victim_st || victim_st->st_dev != child->key.backing.dev ||
+            victim_st->st_ino != child->key.backing.ino)
                 return;
         child->unlinked_fd = *victim_fd;
         *victim_fd = -1;
         table->unlinked_fds++;
 }
 
+GArray *inode_table_shared_nodes(InodeTable *table)
+{
+        GArray *nodes = g_array_new(FALSE, FALSE, sizeof(fuse_ino_t));
+        g_mutex_lock(&table->mutex);
+        GHashTableIter iter;
+        gpointer value;
+        g_hash_table_iter_init(&iter, table->by_nodeid);
+        while (g_hash_table_iter_next(&iter, NULL, &value)) {
+                const Inode *node = value;
+                if (node->key.shared)
+                        g_array_append_val(nodes, node->key.nodeid);
+        }
+        g_mutex_unlock(&table->mutex);
+        return nodes;
+}
+
 void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *name,
-                          int *victim_fd)
+                          int *victim_fd, const struct stat *victim_st)
 {
         g_mutex_lock(&table->mutex);
         InodeName *entry = inode_child_name_locked(table, parent_id, name);
         if (entry) {
                 Inode *child = entry->child;
-                inode_keep_unlinked_locked(table, entry->parent, name, child, victim_fd);
+                inode_keep_unlinked_locked(table, entry->parent, name, child, victim_fd, victim_st);
                 child->nlookup++; /* keep it while we look at it */
                 inode_name_drop_locked(table, entry);
                 inode_orphan_check_locked(table, child);
@@ -457,7 +478,7 @@ void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *n
 
 void inode_table_renamed(InodeTable *table, fuse_ino_t parent_id, const char *name,
                          fuse_ino_t newparent_id, const char *newname, unsigned flags,
-                         int *victim_fd)
+                         int *victim_fd, const struct stat *victim_st)
 {
         g_mutex_lock(&table->mutex);
         Inode *parent = inode_lookup_locked(table, parent_id);
@@ -479,7 +500,7 @@ void inode_table_renamed(InodeTable *table, fuse_ino_t parent_id, const char *na
                 other->nlookup++;
         if (to && other != moved && !(flags & RENAME_EXCHANGE)) {
                 other->nlookup--; /* only the kernel's references count here */
-                inode_keep_unlinked_locked(table, newparent, newname, other, victim_fd);
+                inode_keep_unlinked_locked(table, newparent, newname, other, victim_fd, victim_st);
                 other->nlookup++;
         }
         if (from)

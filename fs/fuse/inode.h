@@ -33,7 +33,8 @@ typedef struct {
         InodeBackingId backing;
         mode_t type; /* S_IFMT bits */
         /* Its first name is a mailbag or global file (ops_name_is_shared):
-         * the kernel must not cache its attributes or data. */
+         * the kernel caches no data of it, and its attributes only while
+         * this daemon is alone on the share. */
         bool shared;
 } InodeKey;
 
@@ -63,6 +64,10 @@ char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *n
  * counts one kernel reference. */
 fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent, const char *name,
                                 const struct stat *st, bool shared);
+
+/* The node ids of every mailbag or global file (InodeKey.shared) the
+ * table knows, as a new array of fuse_ino_t. */
+GArray *inode_table_shared_nodes(InodeTable *table);
 
 /* The kernel dropped @nlookup references. */
 void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);
@@ -103,16 +108,18 @@ void inode_table_link_count_for_kernel(InodeTable *table, fuse_ino_t nodeid, str
  * opened before the removal: if the node lost its last name while the
  * kernel still holds it, the node takes the descriptor (and sets *victim_fd
  * to -1), so it stays reachable until the kernel forgets it, as a local
- * filesystem's unlinked inode does. */
+ * filesystem's unlinked inode does. @victim_st is the remover's fstat of
+ * it after the removal (NULL: not looked at; looked at here). */
 void inode_table_unlinked(InodeTable *table, fuse_ino_t parent, const char *name,
-                          int *victim_fd);
+                          int *victim_fd, const struct stat *victim_st);
 
 /* Entry @name of @parent is now @newname of @newparent; with RENAME_EXCHANGE
- * the two entries swapped. @victim_fd: as for inode_table_unlinked, the
- * file that @newname named before, which the rename removed. */
+ * the two entries swapped. @victim_fd and @victim_st: as for
+ * inode_table_unlinked, the file that @newname named before, which the
+ * rename removed. */
 void inode_table_renamed(InodeTable *table, fuse_ino_t parent, const char *name,
                          fuse_ino_t newparent, const char *newname, unsigned flags,
-                         int *victim_fd);
+                         int *victim_fd, const struct stat *victim_st);
 
 /* Open files of a node: an unlinked file that a client still holds open
  * has no path, and the kernel asks for its attributes by node alone

@@ -198,13 +198,18 @@ static int entry_rmdir_postoffice(Mailbagfs *fs, fuse_ino_t parent, int dirfd, c
         return unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
-/* Whether the file @victim (ops_victim_open, after its name went) still
- * has names: only then can the kernel's count of them drift (see
- * inode_table_link_count_for_kernel). */
-static bool entry_keeps_names(int victim)
+/* Looks at the file @victim (ops_victim_open) after its name went: NULL
+ * when there is none to look at, else @st filled. */
+static const struct stat *entry_victim_stat(int victim, struct stat *st)
 {
-        struct stat st;
-        return victim >= 0 && fstat(victim, &st) == 0 && st.st_nlink > 0;
+        return victim >= 0 && fstat(victim, st) == 0 ? st : NULL;
+}
+
+/* Whether the removed file @victim_st still has names: only then can the
+ * kernel's count of them drift (see inode_table_link_count_for_kernel). */
+static bool entry_keeps_names(const struct stat *victim_st)
+{
+        return victim_st && victim_st->st_nlink > 0;
 }
 
 static void entry_removal_counted(void *inodes, uint64_t nodeid)
@@ -279,8 +284,10 @@ static void entry_remove(fuse_req_t req, OpsOp op, fuse_ino_t parent, const char
         }
         g_autofree char *removed = entry_path(fs, parent, name);
         fuse_ino_t removed_node = inode_table_removal_begin(fs->inodes, parent, name);
-        bool keeps_names = entry_keeps_names(victim);
-        inode_table_unlinked(fs->inodes, parent, name, &victim);
+        struct stat victim_looked;
+        const struct stat *victim_st = entry_victim_stat(victim, &victim_looked);
+        bool keeps_names = entry_keeps_names(victim_st);
+        inode_table_unlinked(fs->inodes, parent, name, &victim, victim_st);
         /* A folder gone: no cached descriptor serves it any more. */
         if (flags & AT_REMOVEDIR)
                 node_cache_drop_all(fs->dirs);
@@ -351,8 +358,11 @@ void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
         fuse_ino_t replaced_node =
                 (flags & RENAME_EXCHANGE) ? 0
                                           : inode_table_removal_begin(fs->inodes, newparent, newname);
-        bool keeps_names = entry_keeps_names(victim);
-        inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim);
+        struct stat victim_looked;
+        const struct stat *victim_st = entry_victim_stat(victim, &victim_looked);
+        bool keeps_names = entry_keeps_names(victim_st);
+        inode_table_renamed(fs->inodes, parent, name, newparent, newname, flags, &victim,
+                            victim_st);
         /* What was renamed may be a folder, with folders under it: none
          * is reached by a descriptor kept under its old path. */
         node_cache_drop_all(fs->dirs);

@@ -172,6 +172,73 @@ Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick)
         opener_stop(&v20);
 }
 
+/* Appends one 116-byte record to @path (O_APPEND), as a program does. */
+static void append_record(const char *path)
+{
+        char record[116];
+        memset(record, 'R', sizeof(record));
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        cr_assert_geq(fd, 0, "%s: %s", path, g_strerror(errno));
+        cr_assert_eq(write(fd, record, sizeof(record)), (ssize_t)sizeof(record));
+        cr_assert_eq(close(fd), 0);
+}
+
+static off_t size_through(const char *path)
+{
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0, "%s: %s", path, g_strerror(errno));
+        return st.st_size;
+}
+
+/* Node A, alone on the share, lets its kernel cache the attributes of
+ * INQUEUE3.MBG (for a minute here). Node B then joins and appends a record
+ * under the queue's lease. Node A's next take of the queue finds node B
+ * and makes its kernel forget what it cached before the program gets the
+ * queue: the program sees node B's record, by stat and by seeking to the
+ * end, as an MTA does before it appends. */
+Test(cluster, a_record_appended_through_a_new_node_is_seen_at_the_next_take)
+{
+        mount_fixture_setup(&node_a);
+        mount_fixture_setup(&node_b);
+        harness_make_postoffice(node_a.backing);
+        mount_harness_set_backing(&node_b, node_a.backing);
+        const char *const args[] = {"-ocache_timeout=60", "-olock_timeout=30", NULL};
+        mount_fixture_mount(&node_a, args);
+        g_autofree char *key_a = g_build_filename(node_a.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *key_b = g_build_filename(node_b.mnt, "KEY", "INQUEUE3.KEY", NULL);
+        g_autofree char *mbg_a = g_build_filename(node_a.mnt, "MBG", "INQUEUE3.MBG", NULL);
+        g_autofree char *mbg_b = g_build_filename(node_b.mnt, "MBG", "INQUEUE3.MBG", NULL);
+        g_autofree char *mbg_backing = g_build_filename(node_a.backing, "MBG", "INQUEUE3.MBG", NULL);
+
+        int key = open(key_a, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(key, 0, "%s: %s", key_a, g_strerror(errno));
+        off_t start = size_through(mbg_a);
+        cr_assert_eq(size_through(mbg_a), start);
+        cr_assert_eq(close(key), 0);
+        /* What makes this a test: alone, node A's kernel answers from its
+         * cache. A record written on the backing store itself, which no
+         * daemon sees, is not seen through node A. */
+        append_record(mbg_backing);
+        cr_assert_eq(size_through(mbg_a), start,
+                     "node A alone did not cache the mailbag's attributes");
+
+        mount_fixture_mount(&node_b, args);
+        key = open(key_b, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(key, 0, "%s: %s", key_b, g_strerror(errno));
+        append_record(mbg_b);
+        cr_assert_eq(close(key), 0);
+
+        key = open(key_a, O_RDONLY | O_CLOEXEC);
+        cr_assert_geq(key, 0, "%s: %s", key_a, g_strerror(errno));
+        cr_expect_eq(size_through(mbg_a), start + 2 * 116,
+                     "node A's program sees the mailbag as its kernel cached it");
+        int mbg = open(mbg_a, O_RDWR | O_CLOEXEC);
+        cr_assert_geq(mbg, 0, "%s: %s", mbg_a, g_strerror(errno));
+        cr_expect_eq(lseek(mbg, 0, SEEK_END), start + 2 * 116);
+        cr_assert_eq(close(mbg), 0);
+        cr_assert_eq(close(key), 0);
+}
+
 /* A daemon of another lease protocol version holds its version byte: this
  * one must refuse the postoffice rather than serve it with leases the
  * other does not see. */

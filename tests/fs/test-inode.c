@@ -74,9 +74,9 @@ Test(inode, hard_links_and_unlink)
         fuse_ino_t b = remember(dir, "B.P1", 20, S_IFREG);
         cr_expect_eq(a, b, "two names of one file are one node");
         expect_path(a, "P1/B.P1"); /* the most recent name */
-        inode_table_unlinked(table, dir, "B.P1", NULL);
+        inode_table_unlinked(table, dir, "B.P1", NULL, NULL);
         expect_path(a, "P1/A.P1"); /* the other name still reaches it */
-        inode_table_unlinked(table, dir, "A.P1", NULL);
+        inode_table_unlinked(table, dir, "A.P1", NULL, NULL);
         expect_path(a, NULL);
 
         /* A later file that reuses the inode number is a new node. */
@@ -94,20 +94,20 @@ Test(inode, rename_and_exchange)
         fuse_ino_t x = remember(p1, "X.P1", 20, S_IFREG);
         fuse_ino_t y = remember(p1, "Y.P1", 21, S_IFREG);
 
-        inode_table_renamed(table, p1, "X.P1", q, "X.P1", 0, NULL);
+        inode_table_renamed(table, p1, "X.P1", q, "X.P1", 0, NULL, NULL);
         expect_path(x, "QUARANT/X.P1");
         /* Renaming over an existing name: the old file loses it. */
-        inode_table_renamed(table, p1, "Y.P1", q, "X.P1", 0, NULL);
+        inode_table_renamed(table, p1, "Y.P1", q, "X.P1", 0, NULL, NULL);
         expect_path(y, "QUARANT/X.P1");
         expect_path(x, NULL);
 
         fuse_ino_t z = remember(p1, "Z.P1", 22, S_IFREG);
-        inode_table_renamed(table, q, "X.P1", p1, "Z.P1", RENAME_EXCHANGE, NULL);
+        inode_table_renamed(table, q, "X.P1", p1, "Z.P1", RENAME_EXCHANGE, NULL, NULL);
         expect_path(y, "P1/Z.P1");
         expect_path(z, "QUARANT/X.P1");
 
         /* A directory renamed carries its children's paths with it. */
-        inode_table_renamed(table, FUSE_ROOT_ID, "P1", FUSE_ROOT_ID, "P1.OLD", 0, NULL);
+        inode_table_renamed(table, FUSE_ROOT_ID, "P1", FUSE_ROOT_ID, "P1.OLD", 0, NULL, NULL);
         expect_path(y, "P1.OLD/Z.P1");
 }
 

@@ -24,3 +24,5 @@ void mount_fixture_expect_quiet(const MountHarness *h);
  * that contain @expected_warning (NULL: none): the .fini of the tests
  * after which the daemon must have had nothing to complain about. */
 void mount_fixture_stop(MountHarness *h, const char *expected_warning);
+/* The same, with any number of expected warnings (NULL-terminated). */
+void mount_fixture_stop_allowing(MountHarness *h, const char *const *expected_warnings);
