@@ -613,8 +613,12 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
         OpenFile *file = ops_open_file(fi);
-        /* Its flock, and the OFD locks taken through it, end with it. */
-        byte_locks_handle_released(ops_fs(req)->mailbags.byte_locks, file->fd, fi->fh);
+        /* Its flock, and the OFD locks taken through it, end with it. A
+         * handle that never locked has none: the lock module's mutex,
+         * which the client's next lock request may want already, is left
+         * alone. */
+        if (atomic_load(&file->locked))
+                byte_locks_handle_released(ops_fs(req)->mailbags.byte_locks, file->fd, fi->fh);
         inode_table_file_closed(fs->inodes, file->ino, file->fd);
         close(file->fd);
         claim_release(&fs->mailbags, file->claim);
@@ -732,6 +736,7 @@ void ops_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
         }
         g_autofree char *path = NULL;
         ByteLockRequest who = lock_request(req, ino, fi, lock->l_type != F_UNLCK, &path);
+        atomic_store(&ops_open_file(fi)->locked, true);
         uint64_t waiter_id = 0;
         int r = byte_locks_set(ops_fs(req)->mailbags.byte_locks, &who, lock, sleep != 0, lock_wait_done, req,
                                &waiter_id);
@@ -746,6 +751,7 @@ void ops_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op
         }
         g_autofree char *path = NULL;
         ByteLockRequest who = lock_request(req, ino, fi, (op & ~LOCK_NB) != LOCK_UN, &path);
+        atomic_store(&ops_open_file(fi)->locked, true);
         uint64_t waiter_id = 0;
         int r = byte_locks_flock(ops_fs(req)->mailbags.byte_locks, &who, op, lock_wait_done, req, &waiter_id);
         lock_reply(req, OPS_FLOCK, r, waiter_id);

@@ -64,6 +64,10 @@ typedef struct {
         Claim *claim; /* the lease the handle carries, released with it; or NULL */
         bool shared;  /* a mailbag or global file: read past every cache */
         bool direct;  /* opened with direct I/O: the kernel's cache is bypassed */
+        /* A byte-range lock or flock was asked through the handle: its
+         * release must tell the lock module (set before the module is
+         * called, read at the release, which no request of it outlives). */
+        atomic_bool locked;
         /* Mailbagfs.privileges_given when the file was last seen with no
          * set-user-ID or set-group-ID bit a write must take away;
          * OPEN_FILE_UNCHECKED before that. */
