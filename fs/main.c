@@ -344,8 +344,7 @@ static void signal_ready(int ready_fd)
 
 static void mailbags_name_gone(void *user_data, uint64_t parent_node, const char *name)
 {
-        Mailbagfs *fs = user_data;
-        kernel_cache_forget_name(fs->kernel_cache, parent_node, name);
+        kernel_cache_forget_name(user_data, parent_node, name);
 }
 
 static int serve(struct fuse_session *session, const struct fuse_cmdline_opts *cmdline)
@@ -556,12 +555,7 @@ int main(int argc, char *argv[])
         log_info("serving %s at %s", options.backing, cmdline.mountpoint);
         kernel_cache = kernel_cache_new(session);
         fs.kernel_cache = kernel_cache;
-        MailbagsFrontEnd front_end = {
-                .name_gone = mailbags_name_gone,
-                .alone_ended = ops_alone_ended,
-                .data = &fs,
-        };
-        if (mailbags_start(&fs.mailbags, &front_end) == 0)
+        if (mailbags_start(&fs.mailbags, mailbags_name_gone, kernel_cache) == 0)
                 log_warning("no postoffice in %s yet (a folder holding KEY and %s folders): "
                             "one is protected as soon as it is made",
                             options.backing, po_profile_lock_folder(fs.mailbags.profile));

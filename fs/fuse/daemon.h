@@ -48,7 +48,3 @@ typedef struct {
 } Mailbagfs;
 
 extern const struct fuse_lowlevel_ops mailbagfs_ops;
-
-/* MailbagsFrontEnd.alone_ended, @data the Mailbagfs: the kernel forgets
- * the attributes of every mailbag and global file (ops.c). */
-void ops_alone_ended(void *data);

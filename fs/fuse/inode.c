@@ -443,22 +443,6 @@ static void inode_keep_unlinked_locked(InodeTable *table, Inode *parent, const c
         table->unlinked_fds++;
 }
 
-GArray *inode_table_shared_nodes(InodeTable *table)
-{
-        GArray *nodes = g_array_new(FALSE, FALSE, sizeof(fuse_ino_t));
-        g_mutex_lock(&table->mutex);
-        GHashTableIter iter;
-        gpointer value;
-        g_hash_table_iter_init(&iter, table->by_nodeid);
-        while (g_hash_table_iter_next(&iter, NULL, &value)) {
-                const Inode *node = value;
-                if (node->key.shared)
-                        g_array_append_val(nodes, node->key.nodeid);
-        }
-        g_mutex_unlock(&table->mutex);
-        return nodes;
-}
-
 void inode_table_unlinked(InodeTable *table, fuse_ino_t parent_id, const char *name,
                           int *victim_fd, const struct stat *victim_st)
 {

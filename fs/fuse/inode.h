@@ -33,8 +33,7 @@ typedef struct {
         InodeBackingId backing;
         mode_t type; /* S_IFMT bits */
         /* Its first name is a mailbag or global file (ops_name_is_shared):
-         * the kernel caches no data of it, and its attributes only while
-         * this daemon is alone on the share. */
+         * the kernel must not cache its attributes or data. */
         bool shared;
 } InodeKey;
 
@@ -64,10 +63,6 @@ char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *n
  * counts one kernel reference. */
 fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent, const char *name,
                                 const struct stat *st, bool shared);
-
-/* The node ids of every mailbag or global file (InodeKey.shared) the
- * table knows, as a new array of fuse_ino_t. */
-GArray *inode_table_shared_nodes(InodeTable *table);
 
 /* The kernel dropped @nlookup references. */
 void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);

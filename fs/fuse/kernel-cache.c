@@ -90,14 +90,3 @@ void kernel_cache_forget_name(KernelCache *cache, uint64_t parent, const char *n
 {
         kernel_cache_forget_name_then(cache, parent, name, NULL, NULL, 0);
 }
-
-void kernel_cache_forget_attrs(KernelCache *cache, uint64_t node)
-{
-        if (!cache)
-                return;
-        int r = fuse_lowlevel_notify_inval_inode(cache->session, node, -1, 0);
-        /* -ENOENT: the kernel holds no such node. */
-        if (r < 0 && r != -ENOENT)
-                log_warning("cannot make the kernel forget node %llu's attributes: %s",
-                            (unsigned long long)node, g_strerror(-r));
-}

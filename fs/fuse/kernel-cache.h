@@ -23,12 +23,6 @@ void kernel_cache_free(KernelCache *cache);
 /* Queues the invalidation of entry @name of folder node @parent. */
 void kernel_cache_forget_name(KernelCache *cache, uint64_t parent, const char *name);
 
-/* Makes the kernel forget the attributes it caches of node @node, now,
- * on the calling thread: unlike a name's, an inode's attributes are
- * invalidated without waiting for a lock a request may hold. An answer
- * the kernel asked for before this comes back too late to be cached. */
-void kernel_cache_forget_attrs(KernelCache *cache, uint64_t node);
-
 /* Runs on the cache's thread once an invalidation was applied. */
 typedef void (*KernelCacheDone)(void *data, uint64_t arg);
 

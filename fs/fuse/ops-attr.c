@@ -42,7 +42,7 @@ void ops_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                         return;
                 }
         }
-        fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino, true));
+        fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino));
 }
 
 static struct timespec setattr_time(const struct stat *attr, int to_set, int set_bit,
@@ -129,7 +129,7 @@ void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                 ops_reply_status(req, OPS_SETATTR, r);
                 return;
         }
-        fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino, false));
+        fuse_reply_attr(req, &st, ops_attr_timeout(fs, ino));
 }
 
 void ops_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -118,38 +118,22 @@ static int file_reopen_node(int node, int flags)
 /* The short way to file_open_verified's answer, for a file in a folder
  * whose descriptor is kept: its last name looked up in that folder alone
  * (no walk from the root), as an O_PATH descriptor checked to be the node
- * before it is opened for real, as the long way does. A mailbag or global
- * file (InodeKey.shared), which every session opens, keeps that O_PATH
- * descriptor in the node cache: its next open only checks that the name
- * still leads to the node (one fstatat) and opens the kept descriptor,
- * which is the node whatever happens to the name. -EAGAIN when the folder
- * is not kept or the name holds something else: the caller goes the long
- * way, which also says why. The names lock is held by the caller. */
+ * before it is opened for real, as the long way does. -EAGAIN when the
+ * folder is not kept or the name holds something else: the caller goes
+ * the long way, which also says why. The names lock is held by the
+ * caller. */
 static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
 {
         g_autofree char *name = NULL;
         autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name);
-        InodeKey key;
-        if (dir.fd < 0 || inode_table_key(fs->inodes, ino, &key) < 0)
+        if (dir.fd < 0)
                 return -EAGAIN;
-        struct stat st;
-        if (key.shared) {
-                autorelease_node NodeRef kept = node_cache_get(fs->nodes, ino, key.backing);
-                if (kept.fd >= 0)
-                        return fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                                               ops_node_verify(fs, ino, &st) == 0 &&
-                                               S_ISREG(st.st_mode)
-                                       ? file_reopen_node(kept.fd, flags)
-                                       : -EAGAIN;
-        }
         int path_fd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
         autoclose_fd int node = ops_node_check(fs, ino, path_fd < 0 ? -EAGAIN : path_fd, &st);
         if (node < 0 || S_ISLNK(st.st_mode))
                 return -EAGAIN;
-        if (!key.shared || !S_ISREG(st.st_mode))
-                return file_reopen_node(node, flags);
-        autorelease_node NodeRef kept = node_cache_add(fs->nodes, ino, key.backing, fd_steal(&node));
-        return file_reopen_node(kept.fd, flags);
+        return file_reopen_node(node, flags);
 }
 
 /* Opens @path, which the names lock (held by the caller) keeps the name of

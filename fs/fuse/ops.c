@@ -86,26 +86,6 @@ void ops_reply_status(fuse_req_t req, OpsOp op, int status)
         fuse_reply_err(req, -status);
 }
 
-/* Mailbag and global files are rewritten in place by whoever holds their
- * lease, perhaps through another daemon: their attributes are cached only
- * while no other daemon has been seen on the share (Mailbags.alone) and
- * the file is on the backing root's own local filesystem, where every
- * write comes through this mount. When another daemon turns up, the kernel
- * forgets them before the take that found it is granted
- * (ops_alone_ended). An answer the kernel asked for before that comes too
- * late to be cached when it is @versioned: a GETATTR's, whose node the
- * kernel had, which counts invalidations; not a LOOKUP's, which may make
- * the inode after the invalidation meant for it, nor a SETATTR's. */
-static double ops_attr_timeout_of(Mailbagfs *fs, bool shared, dev_t dev, bool versioned)
-{
-        if (!shared)
-                return fs->attr_timeout;
-        return versioned && atomic_load(&fs->mailbags.alone) &&
-                               backing_file_is_local(&fs->backing, dev)
-                       ? fs->attr_timeout
-                       : 0;
-}
-
 int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name,
                    struct fuse_entry_param *entry)
 {
@@ -119,7 +99,7 @@ int ops_make_entry(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name
         bool shared = ops_name_is_shared(name);
         entry->ino = inode_table_remember(fs->inodes, parent, name, &entry->attr, shared);
         inode_table_link_count_for_kernel(fs->inodes, entry->ino, &entry->attr);
-        entry->attr_timeout = ops_attr_timeout_of(fs, shared, entry->attr.st_dev, false);
+        entry->attr_timeout = shared ? 0 : fs->attr_timeout;
         entry->entry_timeout = fs->entry_timeout;
         return 0;
 }
@@ -146,20 +126,10 @@ bool ops_node_is_folder(Mailbagfs *fs, fuse_ino_t ino)
         return inode_table_key(fs->inodes, ino, &key) == 0 && key.type == S_IFDIR;
 }
 
-double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino, bool versioned)
+double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino)
 {
         InodeKey key;
-        return inode_table_key(fs->inodes, ino, &key) == 0
-                       ? ops_attr_timeout_of(fs, key.shared, key.backing.dev, versioned)
-                       : 0;
-}
-
-void ops_alone_ended(void *data)
-{
-        Mailbagfs *fs = data;
-        g_autoptr(GArray) nodes = inode_table_shared_nodes(fs->inodes);
-        for (guint i = 0; i < nodes->len; i++)
-                kernel_cache_forget_attrs(fs->kernel_cache, g_array_index(nodes, fuse_ino_t, i));
+        return inode_table_key(fs->inodes, ino, &key) == 0 && key.shared ? 0 : fs->attr_timeout;
 }
 
 char *ops_node_path(Mailbagfs *fs, fuse_ino_t ino, int *error)

@@ -23,12 +23,11 @@ static inline Mailbagfs *ops_fs(fuse_req_t req)
 
 /* Mailbag files (.KEY, .MBG) and global files (.GLB) are rewritten in
  * place by whoever holds their lease, which may be a program on another
- * daemon's mount of the share (a cluster node): the kernel must not
- * answer for them from what it cached before the lease was granted. They
- * are opened with direct I/O, and their attributes are cached only while
- * no other daemon has been seen on the share (ops_attr_timeout_of), so a
- * size or a record read after a lease is granted is the backing store's.
- * Going by the name alone errs on the side of fresh data. */
+ * daemon's mount of the share (a cluster node) or on the backing store:
+ * the kernel must not answer for them from its caches. Their attributes
+ * are never cached and they are opened with direct I/O, so a size or a
+ * record read after a lease is granted is the backing store's. Going by
+ * the name alone errs on the side of fresh data. */
 static inline bool ops_name_is_shared(const char *name)
 {
         const char *dot = strrchr(name, '.');
@@ -39,10 +38,8 @@ static inline bool ops_name_is_shared(const char *name)
 /* Whether @ino is a folder (the status attributes differ). */
 bool ops_node_is_folder(Mailbagfs *fs, fuse_ino_t ino);
 
-/* How long the kernel may cache @ino's attributes, in an answer it drops
- * if an invalidation came after it asked (@versioned: a GETATTR's). */
-double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino, bool versioned);
-
+/* How long the kernel may cache @ino's attributes. */
+double ops_attr_timeout(Mailbagfs *fs, fuse_ino_t ino);
 
 /* The daemon's own lease file (cluster.h) and trail folder (trail.h) are
  * not the clients': they are hidden in every folder, and no client may

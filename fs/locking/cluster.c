@@ -42,7 +42,6 @@ struct Cluster {
         atomic_llong checked_us;  /* monotonic time of the last look at the name */
         char *po_path;      /* for messages */
         atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
-        atomic_bool others_seen; /* cluster_others_seen() said yes */
         atomic_bool lock_failing; /* a lock failed lately (logged once) */
         bool local;         /* a local filesystem: every reader shares one page
                              * cache (found at open; immutable) */
@@ -543,16 +542,6 @@ bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
 bool cluster_served_elsewhere(Cluster *locks)
 {
         return cluster_conflict_now(locks, F_WRLCK, CLUSTER_VERSION_BASE, CLUSTER_VERSION_WINDOW);
-}
-
-bool cluster_others_seen(Cluster *locks)
-{
-        if (atomic_load(&locks->others_seen))
-                return true;
-        if (!atomic_load(&locks->unsupported) && !cluster_served_elsewhere(locks))
-                return false;
-        atomic_store(&locks->others_seen, true);
-        return true;
 }
 
 bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name)

@@ -127,10 +127,6 @@ void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want);
 bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name);
 /* Whether another daemon serves the postoffice (holds a version byte). */
 bool cluster_served_elsewhere(Cluster *locks);
-/* Whether another daemon has been seen serving the postoffice since this
- * one joined, or cannot be ruled out (a filesystem without locks): asked
- * (one lock query) until the answer is yes, which it then stays. */
-bool cluster_others_seen(Cluster *locks);
 
 /* Whether another daemon holds the resource now. */
 bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name);

@@ -103,8 +103,6 @@ struct LeaseManager {
         bool watch_unchecked;    /* guarded by mutex; the watch thread sleeps without
                                   * a time limit, so a grant must wake it to keep
                                   * the lease file joined (cluster_keep_joined) */
-        bool served_elsewhere_told; /* guarded by mutex; LEASE_EVENT_SERVED_ELSEWHERE
-                                     * was sent */
 };
 
 /* A lease was granted: the watch thread looks after the lease file while

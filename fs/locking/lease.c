@@ -302,11 +302,6 @@ static bool lease_cluster_turn(LeaseManager *m, LeaseResource *r, bool may_yield
                                  (LeaseEvent){ .type = LEASE_EVENT_TAKEN_FROM_DEAD_NODE,
                                                .kind = r->kind },
                                  g_strdup(r->name), NULL);
-        if (!m->served_elsewhere_told && cluster_others_seen(cluster)) {
-                m->served_elsewhere_told = true;
-                lease_push_event(calls, (LeaseEvent){ .type = LEASE_EVENT_SERVED_ELSEWHERE },
-                                 NULL, NULL);
-        }
         lease_remote_set_busy(m, r, false);
         return true;
 }

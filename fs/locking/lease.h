@@ -137,10 +137,6 @@ typedef enum {
          * another daemon, "?" for both) on (@kind, @name): enforcing would
          * have made it wait or refused it. */
         LEASE_EVENT_OVERLAP,
-        /* A take found that another daemon serves the postoffice, or cannot
-         * tell (cluster_others_seen()); once per manager, before the
-         * grants that take allows. */
-        LEASE_EVENT_SERVED_ELSEWHERE,
 } LeaseEventType;
 
 typedef struct {

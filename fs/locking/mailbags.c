@@ -94,29 +94,14 @@ static void mailbags_hold_ended(Mailbags *mailbags, Postoffice *po, const char *
                 else
                         log_warning("reclaimed stale lock file %s of %s %d", shown, why,
                                     (int)pid);
-                if (mailbags->front_end.name_gone && file.parent_node)
-                        mailbags->front_end.name_gone(mailbags->front_end.data, file.parent_node,
+                if (mailbags->name_gone && file.parent_node)
+                        mailbags->name_gone(mailbags->name_gone_data, file.parent_node,
                                             mailbags_base_name(file.path));
         }
 }
 
 /* What a postoffice's lease manager tells the daemon (LeaseNotifyFn);
  * on the thread lease.h names, without the manager's mutex. */
-/* A take found another daemon on the share: before it is granted, the
- * kernel forgets what it cached while this daemon was alone. A second
- * such take (another postoffice's) waits here until that is done. */
-static void mailbags_served_elsewhere(Mailbags *mailbags, const char *path)
-{
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&mailbags->alone_mutex);
-        if (!atomic_load(&mailbags->alone))
-                return;
-        atomic_store(&mailbags->alone, false);
-        log_info("%s: another mailbagfs daemon serves the share: the kernel caches no mailbag or "
-                 "global file's attributes from now on", path[0] ? path : ".");
-        if (mailbags->front_end.alone_ended)
-                mailbags->front_end.alone_ended(mailbags->front_end.data);
-}
-
 static void mailbags_lease_event(void *user_data, const LeaseEvent *event)
 {
         Postoffice *po = user_data;
@@ -155,9 +140,6 @@ static void mailbags_lease_event(void *user_data, const LeaseEvent *event)
                                  path, path[0] ? ": " : "", lease_kind_to_string(event->kind),
                                  event->name, (int)event->pid, event->program, event->protocol);
                 break;
-        case LEASE_EVENT_SERVED_ELSEWHERE:
-                mailbags_served_elsewhere(mailbags, path);
-                break;
         }
 }
 
@@ -168,8 +150,6 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         mailbags->backing = backing;
         mailbags->v20_mode = config->v20_mode;
         atomic_init(&mailbags->observe, config->observe);
-        atomic_init(&mailbags->alone, true);
-        g_mutex_init(&mailbags->alone_mutex);
         mailbags->trail.max_bytes = config->trail_bytes;
         mailbags->trail.node = config->trail_node ? g_strdup(config->trail_node) : trail_node_name();
         mailbags->max_postoffices = config->max_postoffices ? config->max_postoffices
@@ -214,12 +194,12 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
         return 0;
 }
 
-guint mailbags_start(Mailbags *mailbags, const MailbagsFrontEnd *front_end)
+guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *name_gone_data)
 {
         mailbags->daemon_pid = getpid();
         mailbags->proc_hides_pids = caller_proc_hides_pids();
-        if (front_end)
-                mailbags->front_end = *front_end;
+        mailbags->name_gone = name_gone;
+        mailbags->name_gone_data = name_gone_data;
         PostofficesConfig config = {
                 .backing = mailbags->backing,
                 .profile = mailbags->profile,
@@ -255,7 +235,6 @@ void mailbags_clear(Mailbags *mailbags)
         g_clear_pointer(&mailbags->only_postoffices, g_strfreev);
         g_clear_pointer(&mailbags->misconfigured_pids, g_hash_table_unref);
         g_mutex_clear(&mailbags->misconfigured_mutex);
-        g_mutex_clear(&mailbags->alone_mutex);
         g_clear_pointer(&mailbags->deferred, g_ptr_array_unref);
         g_mutex_clear(&mailbags->deferred_mutex);
         g_clear_pointer(&mailbags->freezes, freezes_free);

@@ -23,24 +23,13 @@
 #include "postoffices.h"
 #include "profile.h"
 
-/* The core's calls up into the FUSE front end, about what the kernel may
- * still cache. Each is optional; @data is passed to both. */
-typedef struct {
-        /* A lock file the daemon removed behind the kernel's back (a dead
-         * holder's, a broken one), whose name the kernel may still cache.
-         * @parent_node is the node id of its folder as the kernel knows
-         * it, 0 when unknown. Runs on the thread that ended the hold (a
-         * lease manager's watch thread for a death, the worker of a
-         * break), with no lock of the core held. */
-        void (*name_gone)(void *data, uint64_t parent_node, const char *name);
-        /* Another daemon serves the share (Mailbags.alone went false): the
-         * kernel must forget the attributes of every mailbag and global
-         * file it holds, and the front end caches none from now on. Runs
-         * once, on the worker whose take found the other daemon, before
-         * that take is granted, under Mailbags.alone_mutex. */
-        void (*alone_ended)(void *data);
-        void *data;
-} MailbagsFrontEnd;
+/* The core's one call up into the FUSE front end: a lock file the daemon
+ * removed behind the kernel's back (a dead holder's, a broken one), whose
+ * name the kernel may still cache. @parent_node is the node id of its
+ * folder as the kernel knows it, 0 when unknown. Runs on the thread that
+ * ended the hold (a lease manager's watch thread for a death, the worker
+ * of a break), with no lock of the core held. */
+typedef void (*MailbagsNameGoneFn)(void *user_data, uint64_t parent_node, const char *name);
 
 typedef struct {
         const Backing *backing; /* borrowed from the daemon */
@@ -54,15 +43,8 @@ typedef struct {
         LeaseConfig lease_config;      /* template for each postoffice */
         char **only_postoffices;       /* -o postoffice=, canonical; NULL: all */
         guint max_postoffices;         /* immutable */
-        MailbagsFrontEnd front_end; /* immutable once started */
-        /* No other daemon has been seen serving a postoffice of the share
-         * since this one started (LEASE_EVENT_SERVED_ELSEWHERE): the
-         * kernel may cache mailbag and global files' attributes on a local
-         * backing store, as no write reaches them but through this mount.
-         * Goes from true to false once, under alone_mutex, which a take
-         * that finds another daemon waits for. */
-        atomic_bool alone;
-        GMutex alone_mutex;
+        MailbagsNameGoneFn name_gone;
+        void *name_gone_data;
         GMutex misconfigured_mutex;
         GHashTable *misconfigured_pids; /* pid -> pid already warned about; guarded by misconfigured_mutex */
         /* Creates answered before their lease came (claims.c): their
@@ -101,7 +83,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
 /* Looks for the postoffices of the tree and starts protecting them (each
  * has a watch thread: call this in the process that serves). Returns how
  * many were found. */
-guint mailbags_start(Mailbags *mailbags, const MailbagsFrontEnd *front_end);
+guint mailbags_start(Mailbags *mailbags, MailbagsNameGoneFn name_gone, void *name_gone_data);
 /* Fails every request still waiting for a lease (-ECANCELED); call while
  * the FUSE session can still carry their replies. */
 void mailbags_stop(Mailbags *mailbags);

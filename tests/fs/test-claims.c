@@ -37,7 +37,7 @@ static void setup(void)
         MailbagsConfig config = {.lock_timeout_ms = 10000, .exclusive_timeout_ms = 2000};
         g_autoptr(GError) error = NULL;
         cr_assert_eq(mailbags_init(&t_mailbags, &t_backing, &config, &error), 0);
-        cr_assert_eq(mailbags_start(&t_mailbags, NULL), 1, "one postoffice in the tree");
+        cr_assert_eq(mailbags_start(&t_mailbags, NULL, NULL), 1, "one postoffice in the tree");
 }
 
 static void teardown(void)

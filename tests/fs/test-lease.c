@@ -155,9 +155,6 @@ static void on_event(void *user_data, const LeaseEvent *event)
                 cr_expect_fail("a manager without a cluster reported a dead node's session %s",
                                event->name);
                 break;
-        case LEASE_EVENT_SERVED_ELSEWHERE:
-                cr_expect_fail("a manager without a cluster reported another daemon");
-                break;
         case LEASE_EVENT_OVERLAP:
                 on_overlap(event);
                 break;
