@@ -106,12 +106,62 @@ static void status_append_encoded(GString *out, const char *text, bool empty_as_
                 g_string_append(out, "%00");
                 return;
         }
-        for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-                if (status_plain_char(*p))
-                        g_string_append_c(out, (char)*p);
-                else
-                        g_string_append_printf(out, "%%%02X", *p);
+        static const char hex[] = "0123456789ABCDEF";
+        const unsigned char *p = (const unsigned char *)text;
+        while (*p) {
+                /* A run of bytes written as themselves, then one escaped. */
+                const unsigned char *run = p;
+                while (*p && status_plain_char(*p))
+                        p++;
+                g_string_append_len(out, (const char *)run, (gssize)(p - run));
+                if (!*p)
+                        break;
+                char escaped[3] = {'%', hex[*p >> 4], hex[*p & 0xF]};
+                g_string_append_len(out, escaped, 3);
+                p++;
         }
+}
+
+/* A word or field starts a line or follows the one before after a space. */
+static void status_separate(GString *out, bool first)
+{
+        if (!first)
+                g_string_append_c(out, ' ');
+}
+
+static void status_write_field(GString *out, bool first, const char *key, const char *value)
+{
+        status_separate(out, first);
+        g_string_append(out, key);
+        g_string_append_c(out, '=');
+        status_append_encoded(out, value, false);
+}
+
+/* Whether what @out holds ends where a line starts. */
+static bool status_at_line_start(const GString *out)
+{
+        return out->len == 0 || out->str[out->len - 1] == '\n';
+}
+
+void po_status_write_word(GString *out, const char *word)
+{
+        g_return_if_fail(out != NULL && word != NULL);
+        status_separate(out, status_at_line_start(out));
+        status_append_encoded(out, word, true);
+}
+
+void po_status_write_field(GString *out, const char *key, const char *value)
+{
+        g_return_if_fail(out != NULL && key != NULL && value != NULL);
+        g_return_if_fail(status_key_valid(key, strlen(key)));
+        status_write_field(out, status_at_line_start(out), key, value);
+}
+
+void po_status_write_field_uint64(GString *out, const char *key, guint64 value)
+{
+        char digits[24];
+        g_snprintf(digits, sizeof(digits), "%" G_GUINT64_FORMAT, value);
+        po_status_write_field(out, key, digits);
 }
 
 void po_status_line_append_to(const PoStatusLine *line, GString *out)
@@ -119,17 +169,11 @@ void po_status_line_append_to(const PoStatusLine *line, GString *out)
         g_return_if_fail(line != NULL && out != NULL);
         bool first = true;
         for (guint i = 0; i < line->words->len; i++, first = false) {
-                if (!first)
-                        g_string_append_c(out, ' ');
+                status_separate(out, first);
                 status_append_encoded(out, line->words->pdata[i], true);
         }
-        for (guint i = 0; i < line->keys->len; i++, first = false) {
-                if (!first)
-                        g_string_append_c(out, ' ');
-                g_string_append(out, line->keys->pdata[i]);
-                g_string_append_c(out, '=');
-                status_append_encoded(out, line->values->pdata[i], false);
-        }
+        for (guint i = 0; i < line->keys->len; i++, first = false)
+                status_write_field(out, first, line->keys->pdata[i], line->values->pdata[i]);
         g_string_append_c(out, '\n');
 }
 

@@ -248,6 +248,15 @@ void po_status_line_add_time(PoStatusLine *line, const char *key, gint64 unix_us
 /* Appends the encoded line and its '\n' to @out. */
 void po_status_line_append_to(const PoStatusLine *line, GString *out);
 
+/* The same encoding written straight into @out, for a line made once and
+ * never read back (one per request, say): each call appends one word or
+ * field, after a space unless @out is empty or ends a line; the caller
+ * appends the '\n'. Words first, each key once: nothing here checks it.
+ * @key must match [a-z0-9_]+ as above. */
+void po_status_write_word(GString *out, const char *word);
+void po_status_write_field(GString *out, const char *key, const char *value);
+void po_status_write_field_uint64(GString *out, const char *key, guint64 value);
+
 guint po_status_line_n_words(const PoStatusLine *line);
 const char *po_status_line_word(const PoStatusLine *line, guint index); /* NULL when out of range */
 guint po_status_line_n_fields(const PoStatusLine *line);

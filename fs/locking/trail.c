@@ -145,50 +145,51 @@ static const char *trail_access(int flags)
         }
 }
 
-static char *trail_event_line(const TrailEvent *event, const char *node)
+/* The event's line, written straight into @out (one line per request
+ * that the trail follows: no line object is built and freed). */
+static void trail_event_line(GString *out, const TrailEvent *event, const char *node)
 {
-        g_autoptr(PoStatusLine) line = po_status_line_new();
-        po_status_line_add_word(line, PO_STATUS_WORD_EVENT);
-        g_autofree char *when = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time());
-        po_status_line_add_word(line, when);
-        po_status_line_add_field(line, "op", event->op);
-        po_status_line_add_field(line, "file", event->file);
+        po_status_write_word(out, PO_STATUS_WORD_EVENT);
+        char when[24];
+        g_snprintf(when, sizeof(when), "%" G_GINT64_FORMAT, g_get_real_time());
+        po_status_write_word(out, when);
+        po_status_write_field(out, "op", event->op);
+        po_status_write_field(out, "file", event->file);
         if (event->to)
-                po_status_line_add_field(line, "to", event->to);
+                po_status_write_field(out, "to", event->to);
         if (g_str_equal(event->op, "open") || g_str_equal(event->op, "create"))
-                po_status_line_add_field(line, "access", trail_access(event->flags));
-        po_status_line_add_field_printf(line, "pid", "%d", (int)event->pid);
-        po_status_line_add_field(line, "program", event->program ? event->program : "?");
-        po_status_line_add_field_printf(line, "uid", "%u", (unsigned)event->uid);
+                po_status_write_field(out, "access", trail_access(event->flags));
+        char pid[16];
+        g_snprintf(pid, sizeof(pid), "%d", (int)event->pid);
+        po_status_write_field(out, "pid", pid);
+        po_status_write_field(out, "program", event->program ? event->program : "?");
+        po_status_write_field_uint64(out, "uid", event->uid);
         if (event->protocol)
-                po_status_line_add_field(line, "protocol", event->protocol);
-        po_status_line_add_field(line, "outcome", event->outcome ? event->outcome : "none");
+                po_status_write_field(out, "protocol", event->protocol);
+        po_status_write_field(out, "outcome", event->outcome ? event->outcome : "none");
         if (event->waited_ms >= 0)
-                po_status_line_add_field_printf(line, "waited_ms", "%" G_GINT64_FORMAT,
-                                                event->waited_ms);
+                po_status_write_field_uint64(out, "waited_ms", (guint64)event->waited_ms);
         const char *error = event->result < 0 ? strerrorname_np(-event->result) : NULL;
-        po_status_line_add_field(line, "result", event->result == 0 ? "ok" : error ? error : "?");
+        po_status_write_field(out, "result", event->result == 0 ? "ok" : error ? error : "?");
         if (event->client)
-                po_status_line_add_field(line, "client", event->client);
-        po_status_line_add_field(line, "node", node);
-        GString *out = g_string_new(NULL);
-        po_status_line_append_to(line, out);
-        return g_string_free(out, FALSE);
+                po_status_write_field(out, "client", event->client);
+        po_status_write_field(out, "node", node);
+        g_string_append_c(out, '\n');
 }
 
 void trail_append(Trail *trail, const TrailEvent *event)
 {
         if (!trail)
                 return;
-        g_autofree char *line = trail_event_line(event, trail->node);
-        gsize len = strlen(line);
+        g_autoptr(GString) line = g_string_sized_new(256);
+        trail_event_line(line, event, trail->node);
         g_mutex_lock(&trail->mutex);
-        if (trail->fd >= 0 && trail->size + len > trail->half_bytes)
+        if (trail->fd >= 0 && trail->size + line->len > trail->half_bytes)
                 trail_rotate_locked(trail);
         /* One write per line with O_APPEND: lines never interleave. */
-        ssize_t n = trail->fd >= 0 ? write(trail->fd, line, len) : -1;
-        if (n == (ssize_t)len) {
-                trail->size += len;
+        ssize_t n = trail->fd >= 0 ? write(trail->fd, line->str, line->len) : -1;
+        if (n == (ssize_t)line->len) {
+                trail->size += line->len;
         } else if (!trail->failed) {
                 log_warning("%s: trail write failed: %s; events are not kept until it works again",
                             trail->shown, n < 0 ? g_strerror(errno) : "short write");

@@ -71,6 +71,38 @@ Test(status_line, encoding_is_the_documented_one)
         cr_assert_str_eq(text, "session a%20b%3Dc%25d%0A%C3%A9 program=x%20y empty=\n");
 }
 
+/* A line written straight into a buffer (the trail's way) is byte for
+ * byte the line built and encoded, hostile text, an empty word and an
+ * empty value included, and starts a new line after one already there. */
+Test(status_line, lines_written_straight_match_built_ones)
+{
+        g_autoptr(GString) written = g_string_new(NULL);
+        g_autoptr(GString) built = g_string_new(NULL);
+        const char *empty_word[] = {"", "x"};
+        for (gsize i = 0; i < G_N_ELEMENTS(hostile) + G_N_ELEMENTS(empty_word); i++) {
+                const char *text = i < G_N_ELEMENTS(hostile) ? hostile[i]
+                                                             : empty_word[i - G_N_ELEMENTS(hostile)];
+                g_autoptr(PoStatusLine) line = po_status_line_new();
+                po_status_line_add_word(line, "event");
+                po_status_line_add_word(line, text);
+                po_status_line_add_field(line, "file", text);
+                po_status_line_add_field(line, "empty", "");
+                po_status_line_add_field_printf(line, "uid", "%u", 4294967295u);
+                po_status_line_append_to(line, built);
+
+                po_status_write_word(written, "event");
+                po_status_write_word(written, text);
+                po_status_write_field(written, "file", text);
+                po_status_write_field(written, "empty", "");
+                po_status_write_field_uint64(written, "uid", 4294967295u);
+                g_string_append_c(written, '\n');
+                cr_assert_str_eq(written->str, built->str, "for \"%s\"", text);
+        }
+        g_autoptr(GPtrArray) lines = parse_ok(written->str);
+        cr_assert_eq(lines->len, G_N_ELEMENTS(hostile) + G_N_ELEMENTS(empty_word));
+        cr_assert_str_eq(po_status_line_field(lines->pdata[3], "file"), hostile[3]);
+}
+
 Test(status_line, empty_word_and_empty_value)
 {
         g_autoptr(PoStatusLine) line = po_status_line_new();
