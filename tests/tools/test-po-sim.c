@@ -177,12 +177,12 @@ Test(po_sim, an_observed_run_collides_and_every_overlap_is_counted, .timeout = 9
         cr_expect_gt(seen, 0, "%s", run.out);
         cr_expect_geq(counted, seen, "the daemon counted fewer overlaps than the programs saw");
         /* The programs overlap here by design. In about 1 run in 3 on a
-         * 2-core machine (the daemon of 2026-12-04 too) a -V20 program
-         * ends with references to lock files the daemon still counts for
-         * its session, and the daemon reclaims that hold with a warning
-         * when the program exits: its recovery, logged, as observing
-         * leaves lock files in place. Why the references stay is not
-         * known yet. */
+         * 2-core machine (builds from before this allowance too) a -V20
+         * program ends with references to lock files the daemon still
+         * counts for its session, and the daemon reclaims that hold with a
+         * warning when the program exits: its recovery, logged, as
+         * observing leaves lock files in place. Why the references stay is
+         * not known yet. */
         const char *const observed[] = {"observe mode", "stale hold reclaimed", NULL};
         mount_fixture_stop_allowing(&harness, observed);
 
