@@ -1,5 +1,6 @@
 /* test-caller.c - thread ids to processes and program names, from /proc. */
 #include "caller.h"
+#include "process-name.h"
 
 #include <criterion/criterion.h>
 #include <glib.h>
@@ -91,7 +92,7 @@ Test(caller, a_name_that_status_escapes_is_read_from_comm)
         pid_t child = fork();
         cr_assert_geq(child, 0);
         if (child == 0) {
-                prctl(PR_SET_NAME, "A\\B.EXE");
+                harness_name_process("A\\B.EXE");
                 char c = 1;
                 if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) != 1)
                         _exit(1);
@@ -124,10 +125,10 @@ static pid_t renaming_child(int ready[2], int release[2], const char *first, con
         cr_assert_geq(child, 0);
         if (child == 0) {
                 char c = 1;
-                prctl(PR_SET_NAME, first);
+                harness_name_process(first);
                 if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) != 1)
                         _exit(1);
-                prctl(PR_SET_NAME, second);
+                harness_name_process(second);
                 if (write(ready[1], &c, 1) != 1 || read(release[0], &c, 1) != 1)
                         _exit(1);
                 _exit(0);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "claims.h"
+#include "process-name.h"
 #include "sample-postoffice.h"
 
 static char *t_dir;
@@ -65,7 +66,7 @@ static pid_t caller_named(const char *program)
         cr_assert_geq(pid, 0);
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
-                prctl(PR_SET_NAME, program);
+                harness_name_process(program);
                 close(ready[0]);
                 if (write(ready[1], "R", 1) != 1)
                         _exit(1);

@@ -11,6 +11,7 @@
 #include "mount-fixture.h"
 #include "naming.h"
 #include "po-sim-json.h"
+#include "process-name.h"
 #include "sample-postoffice.h"
 #include "tool-run.h"
 
@@ -56,7 +57,7 @@ static pid_t as_program(const char *program, void (*step)(const char *mnt))
         cr_assert_geq(pid, 0);
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
-                prctl(PR_SET_NAME, program);
+                harness_name_process(program);
                 step(harness.mnt);
                 _exit(0);
         }
