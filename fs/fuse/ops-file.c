@@ -15,6 +15,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Who answers a request whose wait may end on another thread before its
+ * handler registered the interrupt callback (the request could be gone by
+ * then): the handler, when the wait ended first; otherwise the thread that
+ * ended it. */
+typedef struct {
+        GMutex mutex;
+        bool registered; /* guarded by mutex */
+        bool completed;  /* guarded by mutex */
+        int result;      /* guarded by mutex */
+} WaitHandshake;
+
+/* The wait ended with @result: whether this thread answers now (else the
+ * handler does, once it registered). */
+static bool wait_handshake_settled(WaitHandshake *handshake, int result)
+{
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&handshake->mutex);
+        handshake->completed = !handshake->registered;
+        handshake->result = result;
+        return handshake->registered;
+}
+
+/* The handler registered its interrupt callback: whether the wait ended
+ * already, with *@result, and the handler answers. */
+static bool wait_handshake_registered(WaitHandshake *handshake, int *result)
+{
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&handshake->mutex);
+        handshake->registered = true;
+        *result = handshake->result;
+        return handshake->completed;
+}
+
 /* An open or create, possibly waiting for its lease. The request is
  * answered exactly once, by whoever finishes it: the handler itself when
  * no wait was needed, or the claim's ready callback. */
@@ -26,14 +57,8 @@ typedef struct {
         char *path;     /* backing path of the file */
         mode_t mode;
         struct fuse_file_info fi;
-        /* The handler registers the interrupt callback after the claim is
-         * queued; a grant arriving before that must leave the reply to the
-         * handler, or the request could be gone when it registers. */
-        GMutex handshake;
-        bool registered; /* guarded by handshake */
-        bool completed;  /* guarded by handshake */
-        int result;      /* guarded by handshake */
-        Claim *claim;    /* guarded by handshake until registered */
+        WaitHandshake handshake;
+        Claim *claim; /* set before the handshake settles, read after it */
         /* For the trail (the request is gone once answered). */
         pid_t thread_id;
         uid_t uid;
@@ -43,16 +68,18 @@ typedef struct {
 
 static void pending_open_free(PendingOpen *pending)
 {
-        g_mutex_clear(&pending->handshake);
+        g_mutex_clear(&pending->handshake.mutex);
         g_free(pending->name);
         g_free(pending->path);
         g_free(pending);
 }
 
 /* Answers an open with @fd, which now belongs to the handle, as does
- * @claim (NULL when the handle holds nothing). */
+ * @claim (NULL when the handle holds nothing). @held_back: the process
+ * whose deferred lease the handle's reads and writes wait for (0: none). */
 static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi,
-                            const struct fuse_entry_param *entry, Claim *claim, bool message)
+                            const struct fuse_entry_param *entry, Claim *claim, bool message,
+                            pid_t held_back)
 {
         Mailbagfs *fs = ops_fs(req);
         OpenFile *file = g_new0(OpenFile, 1);
@@ -84,6 +111,11 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
          * through, not the first of its descriptors, as POSIX would). */
         if (message && !claim && backing_file_is_local(&fs->backing, file->id.dev))
                 fi->noflush = 1;
+        /* Every read and write of a held-back file must reach the daemon,
+         * to wait there; none may be served from, or left in, the cache. */
+        atomic_init(&file->held_back, held_back);
+        if (held_back)
+                fi->direct_io = 1;
         file->direct = fi->direct_io;
         /* A file created just now was looked at: the kernel holds its
          * folder until the create is answered, so no chmod reached it. */
@@ -380,31 +412,29 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
                 ops_reply_status(req, op, r);
                 return;
         }
+        /* A create is never kept waiting (the kernel holds its folder):
+         * by a program whose lease is still deferred, it is answered, but
+         * the file is that program's only once its lease comes. */
+        pid_t held_back =
+                pending->creating ? claim_deferred_process(&fs->mailbags, pending->thread_id) : 0;
         /* Written before the answer: every open a program saw succeed is
          * in the trail by then. */
         pending_open_trail(fs, pending, claim, outcome, protocol, 0);
         open_file_reply(req, pending->ino, fd, &pending->fi, pending->creating ? &entry : NULL,
-                        claim, mailbags_is_message_file(&fs->mailbags, pending->path));
+                        claim, mailbags_is_message_file(&fs->mailbags, pending->path), held_back);
 }
 
 static void pending_open_ready(void *opaque, Claim *claim, int result)
 {
         PendingOpen *pending = opaque;
-
-        g_mutex_lock(&pending->handshake);
-        if (!pending->registered) {
-                pending->completed = true;
-                pending->result = result;
-                pending->claim = claim;
-                g_mutex_unlock(&pending->handshake);
+        pending->claim = claim;
+        if (!wait_handshake_settled(&pending->handshake, result))
                 return;
-        }
-        g_mutex_unlock(&pending->handshake);
         pending_open_finish(pending, claim, result);
         pending_open_free(pending);
 }
 
-static void pending_open_interrupted(fuse_req_t req, void *data)
+static void claim_wait_interrupted(fuse_req_t req, void *data)
 {
         /* Only the wait id is used: it stays valid after completion, and
          * withdrawing a settled wait does nothing. */
@@ -437,13 +467,10 @@ static void pending_open_start(PendingOpen *pending)
         /* @claim may be settled, even freed, by now: only the id is used. */
         log_debug("%s %s waits for its lease", pending->creating ? "create" : "open",
                   pending->path);
-        fuse_req_interrupt_func(pending->req, pending_open_interrupted, (void *)(uintptr_t)wait_id);
-        g_mutex_lock(&pending->handshake);
-        pending->registered = true;
-        bool completed = pending->completed;
-        g_mutex_unlock(&pending->handshake);
-        if (completed) {
-                pending_open_finish(pending, pending->claim, pending->result);
+        fuse_req_interrupt_func(pending->req, claim_wait_interrupted, (void *)(uintptr_t)wait_id);
+        int result = 0;
+        if (wait_handshake_registered(&pending->handshake, &result)) {
+                pending_open_finish(pending, pending->claim, result);
                 pending_open_free(pending);
         }
 }
@@ -460,7 +487,7 @@ static PendingOpen *pending_open_new(fuse_req_t req, bool creating, fuse_ino_t i
         pending->thread_id = ctx->pid;
         pending->uid = ctx->uid;
         pending->start_us = g_get_monotonic_time();
-        g_mutex_init(&pending->handshake);
+        g_mutex_init(&pending->handshake.mutex);
         return pending;
 }
 
@@ -474,7 +501,7 @@ void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
                 if (fd < 0)
                         ops_reply_status(req, OPS_OPEN, fd);
                 else
-                        open_file_reply(req, ino, fd, fi, NULL, NULL, false);
+                        open_file_reply(req, ino, fd, fi, NULL, NULL, false, 0);
                 return;
         }
         if (!path) {
@@ -507,11 +534,11 @@ void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
         pending_open_start(pending);
 }
 
-void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+/* Answers a read of @file. */
+static void file_read(fuse_req_t req, OpenFile *file, size_t size, off_t off)
 {
-        /* Hand the descriptor to libfuse, which splices when it can. */
-        OpenFile *file = ops_open_file(fi);
-        /* A mailbag or global file another node may have rewritten: the
+        /* Hand the descriptor to libfuse, which splices when it can. A
+         * mailbag or global file another node may have rewritten: the
          * backing filesystem's page cache (a cluster client's keeps pages
          * across opens) must not answer with what this node read before.
          * A local filesystem's page cache is the file itself. */
@@ -552,17 +579,17 @@ static int file_drop_privileges(Mailbagfs *fs, OpenFile *file, uid_t uid)
         return 0;
 }
 
-void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
-                   struct fuse_file_info *fi)
+/* Answers a write of @bufv to @file. */
+static void file_write(fuse_req_t req, OpenFile *file, struct fuse_bufvec *bufv, off_t off)
 {
-        int r = file_drop_privileges(ops_fs(req), ops_open_file(fi), fuse_req_ctx(req)->uid);
+        int r = file_drop_privileges(ops_fs(req), file, fuse_req_ctx(req)->uid);
         if (r < 0) {
                 ops_reply_status(req, OPS_WRITE, r);
                 return;
         }
         struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(bufv));
         out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-        out.buf[0].fd = ops_open_file(fi)->fd;
+        out.buf[0].fd = file->fd;
         out.buf[0].pos = off;
 
         ssize_t written = fuse_buf_copy(&out, bufv, 0);
@@ -570,6 +597,110 @@ void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off
                 ops_reply_status(req, OPS_WRITE, (int)written);
         else
                 fuse_reply_write(req, (size_t)written);
+}
+
+/* A read or write of a file created by a program whose lease was still
+ * deferred (open_file_reply's @held_back), waiting for that lease. The
+ * handle outlives it: the kernel releases a file only after every request
+ * made through it was answered. */
+typedef struct {
+        fuse_req_t req;
+        OpenFile *file;
+        bool write;
+        size_t size;
+        off_t off;
+        void *data; /* a write's bytes, copied: the request's buffer is libfuse's */
+        WaitHandshake handshake;
+} HeldBackIo;
+
+static void held_back_io_free(HeldBackIo *io)
+{
+        g_mutex_clear(&io->handshake.mutex);
+        g_free(io->data);
+        g_free(io);
+}
+
+static void held_back_io_finish(HeldBackIo *io, int result)
+{
+        if (result < 0) {
+                ops_reply_status(io->req, io->write ? OPS_WRITE : OPS_READ, result);
+        } else {
+                /* The lease came: the handle's later requests go straight on. */
+                atomic_store(&io->file->held_back, 0);
+                if (io->write) {
+                        struct fuse_bufvec in = FUSE_BUFVEC_INIT(io->size);
+                        in.buf[0].mem = io->data;
+                        file_write(io->req, io->file, &in, io->off);
+                } else {
+                        file_read(io->req, io->file, io->size, io->off);
+                }
+        }
+        held_back_io_free(io);
+}
+
+static void held_back_io_ready(void *opaque, int result)
+{
+        HeldBackIo *io = opaque;
+        if (wait_handshake_settled(&io->handshake, result))
+                held_back_io_finish(io, result);
+}
+
+/* Whether the read (@bufv NULL) or write of @file waits for the deferred
+ * lease it is held back by: then it is answered when that lease comes (or
+ * with EINTR when the program gives up first), else at once by the
+ * caller. */
+static bool file_held_back(fuse_req_t req, OpenFile *file, size_t size, off_t off,
+                           struct fuse_bufvec *bufv)
+{
+        pid_t pid = atomic_load(&file->held_back);
+        if (pid == 0)
+                return false;
+        HeldBackIo *io = g_new0(HeldBackIo, 1);
+        io->req = req;
+        io->file = file;
+        io->write = bufv != NULL;
+        io->size = bufv ? fuse_buf_size(bufv) : size;
+        io->off = off;
+        g_mutex_init(&io->handshake.mutex);
+        if (bufv) {
+                /* Copied before the wait can end on another thread. */
+                io->data = g_malloc(io->size);
+                struct fuse_bufvec copy = FUSE_BUFVEC_INIT(io->size);
+                copy.buf[0].mem = io->data;
+                ssize_t copied = fuse_buf_copy(&copy, bufv, 0);
+                if (copied < 0) {
+                        ops_reply_status(req, OPS_WRITE, (int)copied);
+                        held_back_io_free(io);
+                        return true;
+                }
+                io->size = (size_t)copied;
+        }
+        uint64_t wait_id = 0;
+        int r = claim_await_deferred(&ops_fs(req)->mailbags, pid, io->write ? "write" : "read",
+                                     NULL, held_back_io_ready, io, &wait_id);
+        if (r != CLAIM_PENDING) {
+                atomic_store(&file->held_back, 0);
+                held_back_io_free(io);
+                return false;
+        }
+        fuse_req_interrupt_func(req, claim_wait_interrupted, (void *)(uintptr_t)wait_id);
+        int result = 0;
+        if (wait_handshake_registered(&io->handshake, &result))
+                held_back_io_finish(io, result);
+        return true;
+}
+
+void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+        if (!file_held_back(req, ops_open_file(fi), size, off, NULL))
+                file_read(req, ops_open_file(fi), size, off);
+}
+
+void ops_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                   struct fuse_file_info *fi)
+{
+        if (!file_held_back(req, ops_open_file(fi), 0, off, bufv))
+                file_write(req, ops_open_file(fi), bufv, off);
 }
 
 void ops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

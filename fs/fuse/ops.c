@@ -38,6 +38,7 @@ static const struct {
         [OPS_MKNOD] = {"mknod", false},
         [OPS_OPEN] = {"open", true},
         [OPS_OPENDIR] = {"opendir", true},
+        [OPS_READ] = {"read", false},
         [OPS_READDIR] = {"readdir", false},
         [OPS_READLINK] = {"readlink", true},
         [OPS_RELEASE] = {"release", false},

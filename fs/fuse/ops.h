@@ -69,6 +69,10 @@ typedef struct {
          * set-user-ID or set-group-ID bit a write must take away;
          * OPEN_FILE_UNCHECKED before that. */
         atomic_uint_fast64_t privileges_checked;
+        /* The process whose deferred lease this handle's reads and writes
+         * wait for (a file it created before that lease came), 0 when
+         * none or no longer. */
+        atomic_int held_back;
 } OpenFile;
 
 #define OPEN_FILE_UNCHECKED UINT64_MAX
@@ -98,6 +102,7 @@ typedef enum {
         OPS_MKNOD,
         OPS_OPEN,
         OPS_OPENDIR,
+        OPS_READ,
         OPS_READDIR,
         OPS_READLINK,
         OPS_RELEASE,

@@ -35,10 +35,6 @@ struct Claim {
         /* Answered at once in observe mode while its lease is queued;
          * immutable once claim_begin returned. */
         bool overlapped;
-        /* An open that first waits for its program's deferred claim
-         * (claim_follow): the reference of that wait, 0 if none. */
-        uint64_t follow_ref;
-
         /* A deferred claim: a create answered before its lease came. Two
          * owners, the lease's callback and the create's handle (until it
          * is released, or until claim_confirm for a lock file whose hold
@@ -182,31 +178,114 @@ static void claim_deferred_drop(Mailbags *mailbags, Claim *claim)
         claim_unref(claim);
 }
 
-/* Whether @claim's process has a deferred claim still waiting: then its
- * postoffice, kind and mailbag are copied into @claim, which waits for
- * the same lease (claim_follow). */
-static bool claim_deferred_of(Mailbags *mailbags, Claim *claim)
+/* A wait in the line of a process's deferred claim (claim_follow_start):
+ * what its settling needs once the claim it followed may be gone. */
+typedef struct {
+        Postoffice *po; /* lives as long as the daemon */
+        LeaseKind kind;
+        char name[PO_NAME_MAX];
+        uint64_t ref;
+        ClaimWaitFn done;
+        void *opaque;
+} ClaimFollow;
+
+/* Whether process @pid has a deferred claim still waiting: then its
+ * postoffice, kind and mailbag are copied into @follow, and the process as
+ * that claim identified it into @caller. */
+static bool claim_deferred_of(Mailbags *mailbags, pid_t pid, ClaimFollow *follow, Caller *caller)
 {
         bool found = false;
         g_mutex_lock(&mailbags->deferred_mutex);
         for (guint i = 0; i < mailbags->deferred->len && !found; i++) {
                 const Claim *d = g_ptr_array_index(mailbags->deferred, i);
-                if (d->caller.pid != claim->caller.pid)
+                if (d->caller.pid != pid)
                         continue;
-                claim->po = d->po;
-                claim->plan.kind = d->plan.kind;
-                g_strlcpy(claim->plan.name, d->plan.name, sizeof(claim->plan.name));
+                follow->po = d->po;
+                follow->kind = d->plan.kind;
+                g_strlcpy(follow->name, d->plan.name, sizeof(follow->name));
+                *caller = d->caller;
                 found = true;
         }
         g_mutex_unlock(&mailbags->deferred_mutex);
         return found;
 }
 
-/* The caller's session, looked up only while the postoffice is frozen:
- * the command an operator's freeze runs shares its hold. */
+/* The caller's session, looked up only while @po is frozen: the command
+ * an operator's freeze runs shares its hold. */
+static pid_t claim_session_in(Postoffice *po, pid_t pid)
+{
+        return atomic_load(&po->frozen) ? caller_session_of(pid) : 0;
+}
+
 static pid_t claim_session(const Claim *claim)
 {
-        return atomic_load(&claim->po->frozen) ? caller_session_of(claim->caller.pid) : 0;
+        return claim_session_in(claim->po, claim->caller.pid);
+}
+
+/* The wait in the deferred claim's line is over: its reference, a
+ * re-entry of that hold, is dropped at once. Whoever waited hears 0 or
+ * -EINTR (withdrawn, the waiter died, the daemon stops). */
+static void claim_follow_settled(void *opaque, int result)
+{
+        ClaimFollow *follow = opaque;
+        if (result == 0)
+                lease_release(follow->po->leases, follow->kind, follow->name, follow->ref);
+        ClaimWaitFn done = follow->done;
+        void *done_opaque = follow->opaque;
+        g_free(follow);
+        done(done_opaque, result < 0 ? -EINTR : 0);
+}
+
+/* Whether any claim is deferred now: only then may a program have to
+ * follow one (claim_follow_start). Observing, nothing follows: every
+ * claim is answered at once. */
+static bool claim_deferrals_waiting(Mailbags *mailbags)
+{
+        return atomic_load(&mailbags->deferred_waiting) > 0 && !atomic_load(&mailbags->observe);
+}
+
+/* A program whose create was answered before its lease came reaches
+ * nothing until that lease comes: what it does next (@what, for the log)
+ * waits, in the same line, as a reference dropped once granted.
+ * CLAIM_PENDING (@done follows, with 0 or -errno) or 0 (process @pid has
+ * no such wait, or its lease came meanwhile). */
+static int claim_follow_start(Mailbags *mailbags, pid_t pid, const char *what, const char *relpath,
+                              ClaimWaitFn done, void *opaque, uint64_t *wait_id)
+{
+        ClaimFollow *follow = g_new0(ClaimFollow, 1);
+        Caller caller;
+        if (!claim_deferred_of(mailbags, pid, follow, &caller)) {
+                g_free(follow);
+                return 0;
+        }
+        follow->ref = mailbags_new_ref(mailbags);
+        follow->done = done;
+        follow->opaque = opaque;
+        LeaseRequest request = {
+                .kind = follow->kind,
+                .name = follow->name,
+                .pid = pid,
+                .program = caller.program,
+                .protocol = "deferred",
+                .ref = follow->ref,
+                .handle = false,
+                .timeout_ms = INT_MAX,
+                .done = claim_follow_settled,
+                .opaque = follow,
+                .session = claim_session_in(follow->po, pid),
+        };
+        Postoffice *po = follow->po;
+        int r = lease_acquire(po->leases, &request, wait_id);
+        if (r == LEASE_PENDING) {
+                log_debug("%s of %s by pid %d waits for the lease its create deferred", what,
+                          relpath ? relpath : "a file it created", (int)pid);
+                return CLAIM_PENDING;
+        }
+        /* Came meanwhile (or cannot be waited for): nothing to wait for. */
+        if (r == 0)
+                lease_release(po->leases, request.kind, request.name, request.ref);
+        g_free(follow);
+        return 0;
 }
 
 /* Asks for @claim's own lease, as planned: 0 (held), LEASE_PENDING
@@ -287,10 +366,6 @@ static void claim_follow_done(void *opaque, int result)
 {
         Claim *claim = opaque;
         Mailbags *mailbags = claim->mailbags;
-        if (result == 0)
-                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->follow_ref);
-        claim->follow_ref = 0;
-        /* Planned again: the follow borrowed the fields it needed. */
         ClaimReadyFn ready = claim->ready;
         void *ready_opaque = claim->opaque;
         Postoffice *po = NULL;
@@ -311,47 +386,39 @@ static void claim_follow_done(void *opaque, int result)
                 ready(ready_opaque, own, r);
 }
 
-/* A program whose create was answered before its lease came reaches
- * nothing until that lease comes: an open of it waits, in the same
- * line, as a reference dropped once granted. CLAIM_PENDING (the open's
- * own claim follows from claim_follow_done) or 0 (no such wait). */
+/* An open by a program whose create was answered before its lease came
+ * waits for that lease first (claim_follow_start). Its own plan is made
+ * once the wait is over: it may hold a different lease by then. */
 static int claim_follow(Mailbags *mailbags, Claim *claim, uint64_t *wait_id)
 {
-        if (atomic_load(&mailbags->deferred_waiting) == 0 || atomic_load(&mailbags->observe))
+        if (!claim_deferrals_waiting(mailbags))
                 return 0;
         if (claim->caller.pid == 0)
                 caller_identify(claim->thread_id, &claim->caller.pid, claim->caller.program,
                                 sizeof(claim->caller.program));
-        /* The open's own plan is made once the wait is over: it may hold
-         * a different lease by then. */
-        if (!claim_deferred_of(mailbags, claim))
+        return claim_follow_start(mailbags, claim->caller.pid, "open", claim->relpath,
+                                  claim_follow_done, claim, wait_id);
+}
+
+pid_t claim_deferred_process(Mailbags *mailbags, pid_t thread_id)
+{
+        if (!claim_deferrals_waiting(mailbags))
                 return 0;
-        claim->follow_ref = mailbags_new_ref(mailbags);
-        LeaseRequest request = {
-                .kind = claim->plan.kind,
-                .name = claim->plan.name,
-                .pid = claim->caller.pid,
-                .program = claim->caller.program,
-                .protocol = "deferred",
-                .ref = claim->follow_ref,
-                .handle = false,
-                .timeout_ms = INT_MAX,
-                .done = claim_follow_done,
-                .opaque = claim,
-                .session = claim_session(claim),
-        };
-        int r = lease_acquire(claim->po->leases, &request, wait_id);
-        if (r == LEASE_PENDING) {
-                log_debug("open of %s by pid %d waits for the lease its create deferred",
-                          claim->relpath, (int)claim->caller.pid);
-                return CLAIM_PENDING;
-        }
-        /* Came meanwhile (or cannot be waited for): nothing to wait for. */
-        if (r == 0)
-                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name,
-                              claim->follow_ref);
-        claim->follow_ref = 0;
-        return 0;
+        Caller caller = {0};
+        caller_identify(thread_id, &caller.pid, caller.program, sizeof(caller.program));
+        ClaimFollow follow;
+        return caller.pid > 0 && claim_deferred_of(mailbags, caller.pid, &follow, &caller)
+                       ? caller.pid
+                       : 0;
+}
+
+int claim_await_deferred(Mailbags *mailbags, pid_t pid, const char *what, const char *relpath,
+                         ClaimWaitFn done, void *opaque, uint64_t *wait_id)
+{
+        *wait_id = 0;
+        if (!claim_deferrals_waiting(mailbags))
+                return 0;
+        return claim_follow_start(mailbags, pid, what, relpath, done, opaque, wait_id);
 }
 
 int claim_begin(Mailbags *mailbags, const ClaimRequest *req, Claim **claim_out, uint64_t *wait_id)

@@ -45,6 +45,11 @@ typedef struct {
 
 #define CLAIM_PENDING 1
 
+/* A wait that holds nothing itself is over: 0 (go ahead) or -EINTR (the
+ * waiter gave up or died, or the daemon stops). Runs on whichever thread
+ * settled it, never inside the call that began it. */
+typedef void (*ClaimWaitFn)(void *opaque, int result);
+
 /* Returns 0 (go ahead; *@claim is NULL when there is nothing to hold),
  * CLAIM_PENDING (*@claim set, *@wait_id for claim_interrupt(); ready() will
  * settle it) or the caller's -errno (refused; nothing to free). */
@@ -87,6 +92,21 @@ void claim_closing(Mailbags *mailbags, Claim *claim, pid_t thread_id);
 /* Withdraws the waiting claim @wait_id; its ready() gets -EINTR unless it
  * was settled already. */
 void claim_interrupt(Mailbags *mailbags, uint64_t wait_id);
+
+/* The process behind thread @thread_id, when it has a create answered
+ * before its lease came (a deferred claim, the one just made included)
+ * still waiting: a file it creates meanwhile is made at once, but is its
+ * own only once that lease comes, so its reads and writes wait for it
+ * (claim_await_deferred). 0 otherwise, at no cost while no claim is
+ * deferred. */
+pid_t claim_deferred_process(Mailbags *mailbags, pid_t thread_id);
+
+/* A read or write (@what, of @relpath or NULL, for the log) of a file process @pid
+ * created while its claim was deferred (claim_deferred_process): 0 (that
+ * lease came; nothing need be asked again) or CLAIM_PENDING (@done
+ * follows; *@wait_id for claim_interrupt()). */
+int claim_await_deferred(Mailbags *mailbags, pid_t pid, const char *what, const char *relpath,
+                         ClaimWaitFn done, void *opaque, uint64_t *wait_id);
 
 /* Whether an open of @relpath with @flags would need a claim: 1 or 0, or
  * -errno when its postoffice cannot be protected. Identifies nobody. */

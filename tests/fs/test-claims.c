@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "claims.h"
-#include "process-name.h"
 #include "sample-postoffice.h"
+#include "process-name.h"
 
 static char *t_dir;
 static Backing t_backing = {.root_fd = -1};
@@ -179,6 +179,76 @@ Test(claims, an_interrupted_wait_ends_with_eintr)
         claim_interrupt(&t_mailbags, wait_id); /* settled: nothing happens */
         cr_expect_eq(atomic_load(&r_gateway.calls), 1);
         claim_release(&t_mailbags, held);
+}
+
+typedef struct {
+        atomic_int calls;
+        int result;
+} Waited;
+
+static void on_waited(void *opaque, int result)
+{
+        Waited *waited = opaque;
+        waited->result = result;
+        atomic_fetch_add(&waited->calls, 1);
+}
+
+static int wait_waited(Waited *waited)
+{
+        for (int i = 0; i < 2000 && atomic_load(&waited->calls) == 0; i++)
+                g_usleep(5000);
+        cr_assert_eq(atomic_load(&waited->calls), 1, "done was called %d times",
+                     atomic_load(&waited->calls));
+        return waited->result;
+}
+
+/* DOSBox's create is answered before its lease comes; a file it creates
+ * meanwhile is made at once, but its reads and writes wait in the same
+ * line until that lease comes. */
+Test(claims, a_deferred_programs_new_files_wait_for_its_lease)
+{
+        pid_t gateway = caller_named("GATEWAY");
+        pid_t dosbox = caller_named("dosbox");
+        Ready r_gateway = {0}, r_dosbox = {0};
+        Claim *held, *deferred;
+        uint64_t wait_id;
+        cr_assert_eq(begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, gateway, &r_gateway, &held,
+                           &wait_id), 0);
+        cr_assert_eq(claim_confirm(&t_mailbags, &held, 0, -1), 0);
+        cr_expect_eq(claim_deferred_process(&t_mailbags, dosbox), 0, "nothing is deferred yet");
+
+        cr_assert_eq(begin("PO/P1/INQUEUE3.0LK", O_RDWR | O_CREAT, true, dosbox, &r_dosbox,
+                           &deferred, &wait_id), 0, "DOSBox's create is answered at once");
+        cr_assert_not_null(deferred);
+        cr_assert_eq(claim_confirm(&t_mailbags, &deferred, 0, -1), 0);
+        cr_assert_not_null(deferred, "its handle keeps the deferred claim");
+        cr_expect_eq(claim_deferred_process(&t_mailbags, dosbox), dosbox);
+        cr_expect_eq(claim_deferred_process(&t_mailbags, gateway), 0);
+
+        Waited write = {0}, read = {0};
+        uint64_t write_id, read_id;
+        cr_assert_eq(claim_await_deferred(&t_mailbags, dosbox, "write", "PO/MARK.TXT", on_waited,
+                                          &write, &write_id),
+                     CLAIM_PENDING);
+        cr_assert_eq(claim_await_deferred(&t_mailbags, dosbox, "read", "PO/MARK.TXT", on_waited,
+                                          &read, &read_id),
+                     CLAIM_PENDING);
+        cr_expect_eq(claim_await_deferred(&t_mailbags, gateway, "write", "PO/OTHER.TXT",
+                                          on_waited, &read, &wait_id),
+                     0, "a program with nothing deferred never waits");
+        g_usleep(100 * 1000);
+        cr_expect_eq(atomic_load(&write.calls), 0, "the write waited no longer than the hold");
+        claim_interrupt(&t_mailbags, read_id);
+        cr_expect_eq(wait_waited(&read), -EINTR, "a read given up hears EINTR");
+
+        claim_release(&t_mailbags, held);
+        cr_expect_eq(wait_waited(&write), 0, "the write goes on once the lease came");
+        cr_expect_eq(claim_deferred_process(&t_mailbags, dosbox), 0);
+        cr_expect_eq(claim_await_deferred(&t_mailbags, dosbox, "write", "PO/MARK.TXT", on_waited,
+                                          &write, &write_id),
+                     0, "nothing is held back once the lease came");
+        claim_release(&t_mailbags, deferred);
+        cr_expect_eq(atomic_load(&write.calls), 1);
 }
 
 Test(claims, a_v20_lock_file_holds_until_unlinked)

@@ -25,6 +25,7 @@
 #include "mailbag.h"
 #include "mount-fixture.h"
 #include "sample-postoffice.h"
+#include "process-name.h"
 
 static MountHarness harness;
 
@@ -459,6 +460,100 @@ Test(mailbag_locks, killed_holder_lets_the_waiter_in, .init = mount_default,
         if (mount_harness_has_log(&harness))
                 cr_expect(problems && strstr(problems, "reclaimed stale lock file P1/INQUEUE3.007"),
                           "log: %s", problems);
+}
+
+/* In the child: a DOS program under DOSBox (its process name is the
+ * emulator's) creates its lock file, then a file of its own, and writes
+ * it; each step is reported ("A", "W", or "E <errno>"). */
+static void dos_writer_main(int report)
+{
+        harness_name_process("dosbox");
+        g_autofree char *lock = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
+        int lock_fd = open(lock, O_RDWR | O_CREAT, 0644);
+        if (lock_fd < 0) {
+                child_report(report, 'E', errno);
+                _exit(0);
+        }
+        child_report(report, 'A', now_ns());
+        g_autofree char *own = g_build_filename(harness.mnt, "P1", "00000DOS.TMP", NULL);
+        int fd = open(own, O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || pwrite(fd, "inside", 6, 0) != 6) {
+                child_report(report, 'E', errno);
+                _exit(0);
+        }
+        child_report(report, 'W', now_ns());
+        close(fd);
+        close(lock_fd);
+        unlink(lock);
+        _exit(0);
+}
+
+/* How many times process @pid waits now, by the daemon's view. */
+static int waits_of(pid_t pid)
+{
+        g_autofree char *needle = g_strdup_printf("%d", pid);
+        g_autofree char *locks = root_attribute("user.mailbag.locks");
+        int count = 0;
+        for (const char *w = locks ? strstr(locks, "waiting=") : NULL; w; w = strstr(w + 1, "waiting=")) {
+                const char *end = strchr(w, '\n');
+                g_autofree char *list = g_strndup(w + 8, end ? (gsize)(end - w - 8) : strlen(w + 8));
+                g_auto(GStrv) pids = g_strsplit(list, ",", -1);
+                for (char **p = pids; *p; p++)
+                        count += g_str_equal(*p, needle);
+        }
+        return count;
+}
+
+/* DOSBox's create is answered before its lease comes (the kernel holds
+ * the folder meanwhile), and the program stays in line. A file it creates
+ * before its turn is made, but what it writes there lands in its turn:
+ * never while another program is inside, and nothing is lost. */
+Test(mailbag_locks, a_deferred_dos_programs_new_file_is_written_in_its_turn,
+     .init = mount_default, .fini = unmount_expect_quiet, .timeout = 120)
+{
+        Holder gateway = holder_start(PROTO_QUEUE_READ, 1);
+        long long t;
+        cr_assert_eq(holder_next(&gateway, &t), 'A');
+
+        int report[2];
+        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                close(report[0]);
+                dos_writer_main(report[1]);
+        }
+        close(report[1]);
+        Holder dos = {.pid = pid, .report = report[0], .command = -1};
+        cr_assert_eq(holder_next(&dos, &t), 'A', "the create is answered while the queue is held");
+
+        /* Its file is made; its write waits in line beside the create's
+         * own deferred claim. */
+        g_autofree char *made = g_build_filename(harness.backing, "P1", "00000DOS.TMP", NULL);
+        int elapsed = 0;
+        for (; (access(made, F_OK) < 0 || waits_of(pid) < 2) && elapsed < EVENT_TIMEOUT_MS; elapsed += 5)
+                g_usleep(5000);
+        cr_assert_lt(elapsed, EVENT_TIMEOUT_MS, "the program's write never waited: locks %s",
+                     root_attribute("user.mailbag.locks"));
+        struct stat st;
+        cr_assert_eq(stat(made, &st), 0);
+        cr_expect_eq(st.st_size, 0, "the write landed while the gateway held the queue");
+
+        holder_tell(&gateway, 'R');
+        long long released;
+        cr_assert_eq(holder_next(&gateway, &released), 'R');
+        long long written;
+        cr_assert_eq(holder_next(&dos, &written), 'W', "the write failed with errno %lld", written);
+        cr_expect_gt(written, released, "the write returned before the gateway let go");
+        holder_finish(&gateway);
+        holder_finish(&dos);
+
+        g_autofree char *text = NULL;
+        cr_assert(g_file_get_contents(made, &text, NULL, NULL));
+        cr_expect_str_eq(text, "inside", "what the program wrote in its turn");
+        g_autofree char *locks = root_locks_settled();
+        cr_expect_str_empty(locks, "locks left: %s", locks);
 }
 
 /* The kernel caches names for cache_timeout: a dead holder's lock file
