@@ -120,7 +120,10 @@ static void holder_main(Protocol protocol, int process_number, int report, int c
         _exit(0);
 }
 
-static Holder holder_start(Protocol protocol, int process_number)
+/* A forked child that runs @child_main(@protocol, @process_number, its
+ * report pipe, its command pipe) and never returns. */
+static Holder child_start(void (*child_main)(Protocol, int, int, int), Protocol protocol,
+                          int process_number)
 {
         int report[2], command[2];
         cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
@@ -131,11 +134,17 @@ static Holder holder_start(Protocol protocol, int process_number)
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 close(report[0]);
                 close(command[1]);
-                holder_main(protocol, process_number, report[1], command[0]);
+                child_main(protocol, process_number, report[1], command[0]);
+                _exit(0);
         }
         close(report[1]);
         close(command[0]);
         return (Holder){.pid = pid, .report = report[0], .command = command[1]};
+}
+
+static Holder holder_start(Protocol protocol, int process_number)
+{
+        return child_start(holder_main, protocol, process_number);
 }
 
 /* The child's next report line: kind and value. */
@@ -465,8 +474,11 @@ Test(mailbag_locks, killed_holder_lets_the_waiter_in, .init = mount_default,
 /* In the child: a DOS program under DOSBox (its process name is the
  * emulator's) creates its lock file, then a file of its own, and writes
  * it; each step is reported ("A", "W", or "E <errno>"). */
-static void dos_writer_main(int report)
+static void dos_writer_main(Protocol protocol, int process_number, int report, int command)
 {
+        (void)protocol;
+        (void)process_number;
+        (void)command;
         harness_name_process("dosbox");
         g_autofree char *lock = g_build_filename(harness.mnt, "P1", "INQUEUE3.0LK", NULL);
         int lock_fd = open(lock, O_RDWR | O_CREAT, 0644);
@@ -515,17 +527,8 @@ Test(mailbag_locks, a_deferred_dos_programs_new_file_is_written_in_its_turn,
         long long t;
         cr_assert_eq(holder_next(&gateway, &t), 'A');
 
-        int report[2];
-        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
-        pid_t pid = fork();
-        cr_assert_geq(pid, 0);
-        if (pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                close(report[0]);
-                dos_writer_main(report[1]);
-        }
-        close(report[1]);
-        Holder dos = {.pid = pid, .report = report[0], .command = -1};
+        Holder dos = child_start(dos_writer_main, PROTO_SESSION_FILE, 2);
+        pid_t pid = dos.pid;
         cr_assert_eq(holder_next(&dos, &t), 'A', "the create is answered while the queue is held");
 
         /* Its file is made; its write waits in line beside the create's
