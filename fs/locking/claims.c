@@ -96,23 +96,39 @@ static void claim_deferred_track(Mailbags *mailbags, Claim *claim, bool waiting)
         g_mutex_unlock(&mailbags->deferred_mutex);
 }
 
-/* A -V20 lock file's hold goes to the lock-file registry, where it lasts
- * until the file is unlinked; @st: the file made (NULL: unknown). */
-static void claim_hand_to_registry(Mailbags *mailbags, Claim *claim, uint64_t parent_node,
-                                   const struct stat *st)
+/* The file a lock-file claim made, looked for under its name as its hold
+ * goes to the registry. */
+typedef struct {
+        Mailbags *mailbags;
+        const char *relpath;
+        const struct stat *made;
+} ClaimMadeFile;
+
+static bool claim_made_file_present(void *opaque)
 {
-        mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node, st, &claim->plan,
-                                  claim->ref, claim->caller.pid);
+        const ClaimMadeFile *file = opaque;
+        autoclose_fd int fd = backing_open_node(file->mailbags->backing, file->relpath);
+        struct stat now;
+        return fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == file->made->st_dev &&
+               now.st_ino == file->made->st_ino;
 }
 
-/* Whether the file a deferred create made is still there under its name:
- * a -V20 program may have given up and removed it before its turn came. */
-static bool claim_file_still_there(Mailbags *mailbags, Claim *claim, const struct stat *made)
+/* A -V20 lock file's hold goes to the lock-file registry, where it lasts
+ * until the file is unlinked; @made: the file made (NULL: unknown). The
+ * file may be gone by now: its program gave up before a deferred claim's
+ * turn came, or another program removed it since it was made. Then its
+ * hold ends here, as its removal would have ended it in the registry. */
+static void claim_hand_to_registry(Mailbags *mailbags, Claim *claim, uint64_t parent_node,
+                                   const struct stat *made)
 {
-        autoclose_fd int fd = backing_open_node(mailbags->backing, claim->relpath);
-        struct stat now;
-        return fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == made->st_dev &&
-               now.st_ino == made->st_ino;
+        ClaimMadeFile file = {.mailbags = mailbags, .relpath = claim->relpath, .made = made};
+        int r = mailbags_lockfile_created(mailbags, claim->po, claim->relpath, parent_node, made,
+                                          &claim->plan, claim->ref, claim->caller.pid,
+                                          made ? claim_made_file_present : NULL, &file);
+        if (r < 0) {
+                log_info("%s: its lock file went before its hold was recorded", claim->relpath);
+                lease_release(claim->po->leases, claim->plan.kind, claim->plan.name, claim->ref);
+        }
 }
 
 /* The lease of a deferred claim is settled. Runs on whichever thread
@@ -142,11 +158,6 @@ static void claim_deferred_done(void *opaque, int result)
         }
         g_mutex_unlock(&claim->deferred_mutex);
 
-        if (hand_over && !claim_file_still_there(mailbags, claim, &made)) {
-                hand_over = false;
-                release = true;
-                log_info("%s: its lock file went before its turn came", claim->relpath);
-        }
         if (hand_over)
                 claim_hand_to_registry(mailbags, claim, parent_node, &made);
         if (release)

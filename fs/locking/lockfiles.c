@@ -1,6 +1,7 @@
 /* lockfiles.c - path <-> reference table of live Mail 2.x lock files. */
 #include "lockfiles.h"
 
+#include <errno.h>
 #include <string.h>
 
 struct LockFiles {
@@ -36,8 +37,9 @@ static void lockfiles_remove_locked(LockFiles *files, LockFile *entry, LockFile 
         g_hash_table_remove(files->by_path, entry->path);
 }
 
-bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
-                   pid_t pid, uint64_t parent_node, const struct stat *st, LockFile *replaced)
+int lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
+                  pid_t pid, uint64_t parent_node, const struct stat *st, LockFile *replaced,
+                  LockFilePresentFn present, void *opaque)
 {
         LockFile *entry = g_new0(LockFile, 1);
         g_strlcpy(entry->path, path, sizeof(entry->path));
@@ -49,6 +51,11 @@ bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint
         entry->ino = st ? st->st_ino : 0;
 
         g_mutex_lock(&files->mutex);
+        if (present && !present(opaque)) {
+                g_mutex_unlock(&files->mutex);
+                g_free(entry);
+                return -ENOENT;
+        }
         LockFile *old = g_hash_table_lookup(files->by_path, entry->path);
         if (old)
                 lockfiles_remove_locked(files, old, replaced);

@@ -33,10 +33,19 @@ LockFiles *lockfiles_new(void);
 void lockfiles_free(LockFiles *files);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(LockFiles, lockfiles_free)
 
-/* Records that @path now carries @ref. If it carried another reference,
- * returns true with that entry in @replaced (its hold must be released). */
-bool lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
-                   pid_t pid, uint64_t parent_node, const struct stat *st, LockFile *replaced);
+/* Whether a lock file is still there (for lockfiles_add()). */
+typedef bool (*LockFilePresentFn)(void *opaque);
+
+/* Records that @path now carries @ref: 0, or 1 when it carried another
+ * reference, whose entry is copied to @replaced (its hold must be
+ * released). With @present, only if @present(@opaque) says the file is
+ * still there, asked under the registry's lock: its removal (the unlink,
+ * then lockfiles_take_path) either came first, and the file is seen gone
+ * (-ENOENT, nothing recorded), or finds the entry. A look before the call
+ * would lose a removal between the two, and the hold with it. */
+int lockfiles_add(LockFiles *files, const char *path, const char *mailbag, uint64_t ref,
+                  pid_t pid, uint64_t parent_node, const struct stat *st, LockFile *replaced,
+                  LockFilePresentFn present, void *opaque);
 
 /* The entry for @path, if any, is removed and copied to @out. */
 bool lockfiles_take_path(LockFiles *files, const char *path, LockFile *out);

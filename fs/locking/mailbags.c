@@ -459,15 +459,17 @@ void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id)
         postoffices_entries_free(entries);
 }
 
-void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
-                               uint64_t parent_node, const struct stat *st, const PolicyPlan *plan,
-                               uint64_t ref, pid_t pid)
+int mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
+                              uint64_t parent_node, const struct stat *st, const PolicyPlan *plan,
+                              uint64_t ref, pid_t pid, LockFilePresentFn present, void *opaque)
 {
         LockFile replaced;
         cluster_mark(po->cluster, plan->name, true);
-        if (lockfiles_add(po->lockfiles, mailbags_inner_path(relpath), plan->name, ref, pid,
-                          parent_node, st, &replaced))
+        int r = lockfiles_add(po->lockfiles, mailbags_inner_path(relpath), plan->name, ref, pid,
+                              parent_node, st, &replaced, present, opaque);
+        if (r == 1)
                 lease_release(po->leases, LEASE_SESSION, replaced.mailbag, replaced.ref);
+        return r < 0 ? r : 0;
 }
 
 int mailbags_folder_may_go(Mailbags *mailbags, const char *relpath)

@@ -116,10 +116,12 @@ uint64_t mailbags_new_ref(Mailbags *mailbags);
 void mailbags_cancel_wait(Mailbags *mailbags, uint64_t waiter_id);
 
 /* A V20 lock file at @relpath (in folder node @parent_node) was created by
- * @caller and carries @ref. */
-void mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
-                               uint64_t parent_node, const struct stat *st, const PolicyPlan *plan,
-                               uint64_t ref, pid_t pid);
+ * @caller and carries @ref. With @present (lockfiles_add), only if it is
+ * still there: 0, or -ENOENT when it is not (nothing recorded; the hold of
+ * @ref is the caller's to end). */
+int mailbags_lockfile_created(Mailbags *mailbags, Postoffice *po, const char *relpath,
+                              uint64_t parent_node, const struct stat *st, const PolicyPlan *plan,
+                              uint64_t ref, pid_t pid, LockFilePresentFn present, void *opaque);
 
 /* @relpath was unlinked or renamed away: a lock file's hold ends, and a
  * postoffice folder at or below it is looked for again. */

@@ -254,7 +254,7 @@ static void postoffices_claim_found_lockfiles(Postoffices *registry, Postoffice 
                 bool known = fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
                 cluster_mark(po->cluster, cls.name, true);
                 lockfiles_add(po->lockfiles, inner, cls.name, ref, registry->config.daemon_pid, 0,
-                              known ? &st : NULL, &replaced);
+                              known ? &st : NULL, &replaced, NULL, NULL);
                 log_warning("lock file %s was on the share at start: session %s counts as held "
                             "by an unknown holder until the file is removed or broken",
                             relpath, cls.name);

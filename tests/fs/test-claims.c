@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "claims.h"
+#include "lockfiles.h"
 #include "sample-postoffice.h"
 #include "process-name.h"
 
@@ -236,6 +237,87 @@ Test(claims, a_deferred_programs_new_files_wait_for_its_lease)
                      0, "nothing is held back once the lease came");
         claim_release(&t_mailbags, deferred);
         cr_expect_eq(atomic_load(&write.calls), 1);
+}
+
+static bool present_yes(void *opaque)
+{
+        (void)opaque;
+        return true;
+}
+
+static bool present_no(void *opaque)
+{
+        (void)opaque;
+        return false;
+}
+
+Test(claims, the_registry_records_a_lock_file_only_while_it_is_there)
+{
+        g_autoptr(LockFiles) files = lockfiles_new();
+        LockFile replaced = {0};
+        cr_expect_eq(lockfiles_add(files, "P1/INQUEUE3.001", "INQUEUE3", 1, getpid(), 0, NULL,
+                                   &replaced, present_no, NULL),
+                     -ENOENT);
+        cr_expect_not(lockfiles_known(files, "P1/INQUEUE3.001"));
+        cr_expect_eq(lockfiles_add(files, "P1/INQUEUE3.001", "INQUEUE3", 2, getpid(), 0, NULL,
+                                   &replaced, present_yes, NULL),
+                     0);
+        cr_expect(lockfiles_known(files, "P1/INQUEUE3.001"));
+        cr_expect_eq(lockfiles_add(files, "P1/INQUEUE3.001", "INQUEUE3", 3, getpid(), 0, NULL,
+                                   &replaced, NULL, NULL),
+                     1);
+        cr_expect_eq(replaced.ref, 2, "the entry it replaced, whose hold is to end");
+}
+
+/* A -V20 program under DOSBox creates its lock file while the queue is
+ * held (answered at once, its hold deferred); when its turn comes, the
+ * hold goes to the registry if the file is still there, and ends at once
+ * if the program removed it meanwhile. */
+static void deferred_lock_file(bool removed_before_turn)
+{
+        pid_t gateway = caller_named("GATEWAY");
+        pid_t dosbox = caller_named("dosbox");
+        pid_t other = caller_named("GATEWAY");
+        Ready r_gateway = {0}, r_dosbox = {0}, r_other = {0};
+        Claim *held, *deferred, *next;
+        uint64_t wait_id;
+        cr_assert_eq(begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, gateway, &r_gateway, &held,
+                           &wait_id), 0);
+        cr_assert_eq(claim_confirm(&t_mailbags, &held, 0, -1), 0);
+        cr_assert_eq(begin("PO/P1/INQUEUE3.001", O_WRONLY | O_CREAT | O_EXCL, true, dosbox,
+                           &r_dosbox, &deferred, &wait_id), 0);
+        g_autofree char *lock = g_build_filename(t_dir, "PO", "P1", "INQUEUE3.001", NULL);
+        int fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(claim_confirm(&t_mailbags, &deferred, 0, fd), 0);
+        close(fd);
+        if (removed_before_turn) {
+                cr_assert_eq(unlink(lock), 0);
+                mailbags_name_removed(&t_mailbags, "PO/P1/INQUEUE3.001");
+        }
+        claim_release(&t_mailbags, held);
+        /* The deferred hold's turn came on this thread, in the release. */
+        int r = begin("PO/KEY/INQUEUE3.KEY", O_RDONLY, false, other, &r_other, &next, &wait_id);
+        if (removed_before_turn) {
+                cr_expect_eq(r, 0, "a hold whose lock file went before its turn must end");
+                claim_release(&t_mailbags, next);
+                return;
+        }
+        cr_expect_eq(r, CLAIM_PENDING, "the lock file holds the queue");
+        cr_assert_eq(unlink(lock), 0);
+        mailbags_name_removed(&t_mailbags, "PO/P1/INQUEUE3.001");
+        cr_expect_eq(wait_ready(&r_other), 0, "its removal ends the hold");
+        claim_release(&t_mailbags, r_other.claim);
+}
+
+Test(claims, a_deferred_lock_file_still_there_holds_until_removed)
+{
+        deferred_lock_file(false);
+}
+
+Test(claims, a_deferred_lock_file_gone_before_its_turn_holds_nothing)
+{
+        deferred_lock_file(true);
 }
 
 Test(claims, a_v20_lock_file_holds_until_unlinked)
