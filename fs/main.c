@@ -39,6 +39,7 @@ typedef struct {
         char *mode;      /* -o mode= */
         char *trail;     /* -o trail= (MiB) */
         char *trail_node; /* -o trail_node= */
+        char *passthrough; /* -o passthrough= */
         GPtrArray *postoffices; /* -o postoffice=, each may list several */
         bool bad_option;        /* an -o value did not parse (said on stderr) */
         double cache_timeout;
@@ -69,6 +70,7 @@ static const struct fuse_opt option_spec[] = {
         MAILBAGFS_OPT("mode=%s", mode, 0),
         MAILBAGFS_OPT("trail=%s", trail, 0),
         MAILBAGFS_OPT("trail_node=%s", trail_node, 0),
+        MAILBAGFS_OPT("passthrough=%s", passthrough, 0),
         FUSE_OPT_KEY("lock_timeout=", OPTION_KEY_LOCK_TIMEOUT),
         FUSE_OPT_KEY("hold_warning=", OPTION_KEY_HOLD_WARNING),
         FUSE_OPT_KEY("max_postoffices=", OPTION_KEY_MAX_POSTOFFICES),
@@ -186,6 +188,9 @@ static void print_usage(const char *program)
                "    -o trail=MIB           how much of each postoffice's trail this node keeps\n"
                "                           on the share (default 16; 0: no trail)\n"
                "    -o trail_node=NAME     this node's trail stream (default: the host name)\n"
+               "    -o passthrough=1|0     1 (default): the kernel reads and writes message\n"
+               "                           files on a local backing store itself, where\n"
+               "                           libfuse (3.17 or later) and the kernel can; 0: never\n"
                "    -o v20=any|all|none    which MTAs run with -V20; warn about the others\n"
                "                           (default any: no warnings)\n"
                "    -o postoffice=PATH     protect only this postoffice folder (relative to\n"
@@ -469,6 +474,12 @@ int main(int argc, char *argv[])
                 }
         }
         mailbags_config.trail_node = options.trail_node;
+        if (options.passthrough && !g_str_equal(options.passthrough, "0") &&
+            !g_str_equal(options.passthrough, "1")) {
+                fprintf(stderr, "mailbagfs: passthrough must be 0 or 1\n");
+                goto out_free_args;
+        }
+        atomic_init(&fs.passthrough, !options.passthrough || g_str_equal(options.passthrough, "1"));
         mailbags_config.profile_path = options.profile;
         if (options.postoffices) {
                 g_ptr_array_add(options.postoffices, NULL);
@@ -599,6 +610,7 @@ out_free_args:
         g_free(options.mode);
         g_free(options.trail);
         g_free(options.trail_node);
+        g_free(options.passthrough);
         g_clear_pointer(&options.postoffices, g_ptr_array_unref);
         fuse_opt_free_args(&args);
         return status;

@@ -33,6 +33,12 @@ struct Inode {
         GList *names;         /* of InodeName*, most recent first; guarded by InodeTable.mutex */
         GHashTable *children; /* name -> InodeName*, NULL when empty; guarded by InodeTable.mutex */
         GArray *open_fds;     /* of int, NULL when none; guarded by InodeTable.mutex */
+        /* Its open handles by how their I/O goes (inode_table_file_opened)
+         * and the backing id its passthrough handles share (0: none);
+         * guarded by InodeTable.mutex. */
+        guint cached_handles;
+        guint passthrough_handles;
+        int backing_id;
         /* Set when the node lost its last name through the mount while the
          * kernel still held it: an O_PATH descriptor of the removed file
          * (-1 if none was kept) and the path it was removed from (NULL if
@@ -518,29 +524,72 @@ void inode_table_renamed(InodeTable *table, fuse_ino_t parent_id, const char *na
         g_mutex_unlock(&table->mutex);
 }
 
-void inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd)
+/* The passthrough part of inode_table_file_opened, under the table lock:
+ * whether the handle is passed through (and *@io set to say so). */
+static bool inode_passthrough_locked(Inode *node, int fd, InodeIo *io, int *backing_id,
+                                     InodeBackingOpenFn backing_open, void *opaque)
 {
-        g_mutex_lock(&table->mutex);
-        Inode *node = inode_lookup_locked(table, nodeid);
-        if (node) {
-                if (!node->open_fds)
-                        node->open_fds = g_array_new(FALSE, FALSE, sizeof(int));
-                g_array_append_val(node->open_fds, fd);
+        if (node->passthrough_handles > 0) {
+                node->passthrough_handles++;
+        } else {
+                if (*io != INODE_IO_PASSTHROUGH || node->cached_handles > 0 || !backing_open)
+                        return false;
+                int id = backing_open(opaque, fd);
+                if (id <= 0)
+                        return false;
+                node->backing_id = id;
+                node->passthrough_handles = 1;
         }
-        g_mutex_unlock(&table->mutex);
+        *backing_id = node->backing_id;
+        *io = INODE_IO_PASSTHROUGH;
+        return true;
 }
 
-void inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd)
+int inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd, InodeIo *io,
+                            int *backing_id, InodeBackingOpenFn backing_open, void *opaque)
 {
-        g_mutex_lock(&table->mutex);
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->mutex);
         Inode *node = inode_lookup_locked(table, nodeid);
-        for (guint i = 0; node && node->open_fds && i < node->open_fds->len; i++) {
+        *backing_id = 0;
+        if (!node) {
+                if (*io == INODE_IO_PASSTHROUGH)
+                        *io = INODE_IO_CACHED;
+                return 0;
+        }
+        if (*io == INODE_IO_DAEMON && node->passthrough_handles > 0)
+                return -EBUSY;
+        if (!inode_passthrough_locked(node, fd, io, backing_id, backing_open, opaque)) {
+                if (*io == INODE_IO_PASSTHROUGH)
+                        *io = INODE_IO_CACHED;
+                if (*io == INODE_IO_CACHED)
+                        node->cached_handles++;
+        }
+        if (!node->open_fds)
+                node->open_fds = g_array_new(FALSE, FALSE, sizeof(int));
+        g_array_append_val(node->open_fds, fd);
+        return 0;
+}
+
+bool inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd, InodeIo io)
+{
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&table->mutex);
+        Inode *node = inode_lookup_locked(table, nodeid);
+        if (!node)
+                return io == INODE_IO_PASSTHROUGH;
+        for (guint i = 0; node->open_fds && i < node->open_fds->len; i++) {
                 if (g_array_index(node->open_fds, int, i) == fd) {
                         g_array_remove_index_fast(node->open_fds, i);
                         break;
                 }
         }
-        g_mutex_unlock(&table->mutex);
+        if (io == INODE_IO_CACHED && node->cached_handles > 0)
+                node->cached_handles--;
+        if (io != INODE_IO_PASSTHROUGH || node->passthrough_handles == 0)
+                return false;
+        if (--node->passthrough_handles > 0)
+                return false;
+        node->backing_id = 0;
+        return true;
 }
 
 int inode_table_dup_unlinked(InodeTable *table, fuse_ino_t nodeid, char **former_path)

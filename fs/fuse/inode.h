@@ -118,9 +118,46 @@ void inode_table_renamed(InodeTable *table, fuse_ino_t parent, const char *name,
 
 /* Open files of a node: an unlinked file that a client still holds open
  * has no path, and the kernel asks for its attributes by node alone
- * (fstat, fchmod), so such requests go through one of its descriptors. */
-void inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd);
-void inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd);
+ * (fstat, fchmod), so such requests go through one of its descriptors.
+ *
+ * They also decide how each handle's reads and writes go, which the kernel
+ * checks per node: through its page cache (cached), straight to the
+ * daemon (direct), or, where libfuse and the kernel have it, straight to
+ * the backing file by the kernel itself (passthrough: no request reaches
+ * the daemon). While the kernel passes one handle of a node through, it
+ * fails (EIO) any open of that node that is not passed through too, by
+ * the same backing id; while it has a cached handle of it, it fails a
+ * passthrough open. So the table keeps, per node, its cached and
+ * passthrough handles and the backing id they share, registered by the
+ * first and given back after the last. */
+typedef enum {
+        INODE_IO_CACHED,
+        INODE_IO_DIRECT,
+        /* Direct, and every read and write must reach the daemon (it waits
+         * there): never passed through. */
+        INODE_IO_DAEMON,
+        INODE_IO_PASSTHROUGH,
+} InodeIo;
+
+/* Registers @fd with the kernel for passthrough: a backing id > 0, or
+ * -errno (the open then goes on without). */
+typedef int (*InodeBackingOpenFn)(void *opaque, int fd);
+
+/* A handle of @nodeid was opened as @fd. *@io is how its reads and writes
+ * would go; INODE_IO_PASSTHROUGH asks for passthrough, which
+ * @backing_open (NULL: none) registers for the node's first such handle.
+ * *@io is set to how they will go: passthrough, with the node's backing
+ * id in *@backing_id, whenever the node has a handle passed through
+ * already, and asked for only when it has no cached one; otherwise as
+ * asked, or cached/direct when passthrough was asked for and not given.
+ * -EBUSY, recording nothing, for INODE_IO_DAEMON while the node has a
+ * handle passed through. */
+int inode_table_file_opened(InodeTable *table, fuse_ino_t nodeid, int fd, InodeIo *io,
+                            int *backing_id, InodeBackingOpenFn backing_open, void *opaque);
+/* The handle opened as @fd with @io was released: true when it was the
+ * node's last one passed through, whose backing id the caller gives back
+ * to the kernel. */
+bool inode_table_file_closed(InodeTable *table, fuse_ino_t nodeid, int fd, InodeIo io);
 /* A duplicate of one of the node's open descriptors, or -ENOENT. */
 int inode_table_dup_open_file(InodeTable *table, fuse_ino_t nodeid);
 

@@ -74,6 +74,79 @@ static void pending_open_free(PendingOpen *pending)
         g_free(pending);
 }
 
+/* Registers @fd for passthrough (InodeBackingOpenFn; @opaque: the open
+ * request). The first refusal turns passthrough off for the mount, so
+ * that a backing store the kernel cannot pass to (a stacked one) costs
+ * one attempt and one log line, not one of each per open. */
+static int file_backing_open(void *opaque, int fd)
+{
+#if MAILBAGFS_PASSTHROUGH
+        fuse_req_t req = opaque;
+        Mailbagfs *fs = ops_fs(req);
+        int id = fuse_passthrough_open(req, fd);
+        if (id > 0) {
+                log_debug("a message file is passed through to the kernel (backing id %d)", id);
+                return id;
+        }
+        if (atomic_exchange(&fs->passthrough, false))
+                log_warning("the kernel refused to pass a message file through to the backing "
+                            "store: message files are read and written through the daemon");
+        return -EIO;
+#else
+        (void)opaque;
+        (void)fd;
+        return -EOPNOTSUPP;
+#endif
+}
+
+/* Gives back the node's backing id when @file was its last handle passed
+ * through, and forgets the handle's descriptor. */
+static void file_handle_closed(fuse_req_t req, OpenFile *file)
+{
+        Mailbagfs *fs = ops_fs(req);
+        if (!inode_table_file_closed(fs->inodes, file->ino, file->fd, file->io))
+                return;
+#if MAILBAGFS_PASSTHROUGH
+        fuse_passthrough_close(req, file->backing_id);
+#endif
+}
+
+/* How @file's reads and writes go (inode.h), decided with the node's
+ * other handles; the handle's flags in @fi follow. -EBUSY: the handle
+ * must reach the daemon while the kernel passes the node through. */
+static int file_choose_io(fuse_req_t req, OpenFile *file, struct fuse_file_info *fi, bool message)
+{
+        Mailbagfs *fs = ops_fs(req);
+        InodeIo io = atomic_load(&file->held_back) ? INODE_IO_DAEMON
+                     : fi->direct_io             ? INODE_IO_DIRECT
+                                                 : INODE_IO_CACHED;
+        /* A message file that no lease guards and no deferred hold keeps
+         * waiting, on a local backing store (whose page cache is the
+         * file's): nothing of its reads and writes is the daemon's, so the
+         * kernel does them on the backing file itself. But a write the
+         * kernel passes through still asks for security.capability first
+         * (a GETXATTR for a WRITE saved): a write-only handle stays direct
+         * when no other handle of the file is passed through. */
+        if (message && !file->claim && io == INODE_IO_CACHED && atomic_load(&fs->passthrough) &&
+            backing_file_is_local(&fs->backing, file->id.dev))
+                io = INODE_IO_PASSTHROUGH;
+        int r = inode_table_file_opened(fs->inodes, file->ino, file->fd, &io, &file->backing_id,
+                                        file_backing_open, req);
+        if (r < 0)
+                return r;
+        file->io = io;
+        if (io == INODE_IO_PASSTHROUGH) {
+                /* Direct I/O would override passthrough. The kernel
+                 * takes set-user-ID away on a write it passes through,
+                 * as on one through its cache. */
+                fi->direct_io = 0;
+#if MAILBAGFS_PASSTHROUGH
+                fi->backing_id = file->backing_id;
+#endif
+        }
+        return 0;
+}
+
 /* Answers an open with @fd, which now belongs to the handle, as does
  * @claim (NULL when the handle holds nothing). @held_back: the process
  * whose deferred lease the handle's reads and writes wait for (0: none). */
@@ -116,6 +189,21 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         atomic_init(&file->held_back, held_back);
         if (held_back)
                 fi->direct_io = 1;
+        /* Refused only for a deferred program's create of a file others
+         * hold open (no file was made: the kernel holds the folder for a
+         * create, so nobody opens a file being made). */
+        int r = file_choose_io(req, file, fi, message);
+        if (r < 0) {
+                log_warning("open of a file the kernel passes through refused: its reads and "
+                            "writes must wait in the daemon for a deferred lease");
+                close(fd);
+                claim_cancel(&fs->mailbags, file->claim);
+                g_free(file);
+                if (entry)
+                        inode_table_forget(fs->inodes, entry->ino, 1);
+                ops_reply_status(req, entry ? OPS_CREATE : OPS_OPEN, r);
+                return;
+        }
         file->direct = fi->direct_io;
         /* A file created just now was looked at: the kernel holds its
          * folder until the create is answered, so no chmod reached it. */
@@ -123,12 +211,11 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                     entry && !(entry->attr.st_mode & (S_ISUID | S_ISGID))
                             ? atomic_load(&fs->privileges_given)
                             : OPEN_FILE_UNCHECKED);
-        inode_table_file_opened(fs->inodes, file->ino, fd);
 
-        int r = entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi);
+        r = entry ? fuse_reply_create(req, entry, fi) : fuse_reply_open(req, fi);
         if (r < 0) {
                 /* Interrupted: the kernel will never release this handle. */
-                inode_table_file_closed(fs->inodes, file->ino, fd);
+                file_handle_closed(req, file);
                 close(fd);
                 claim_cancel(&fs->mailbags, file->claim);
                 g_free(file);
@@ -734,7 +821,7 @@ void ops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
          * alone. */
         if (atomic_load(&file->locked))
                 byte_locks_handle_released(ops_fs(req)->mailbags.byte_locks, file->fd, fi->fh);
-        inode_table_file_closed(fs->inodes, file->ino, file->fd);
+        file_handle_closed(req, file);
         close(file->fd);
         claim_release(&fs->mailbags, file->claim);
         g_free(file);

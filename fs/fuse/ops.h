@@ -61,6 +61,8 @@ typedef struct {
         Claim *claim; /* the lease the handle carries, released with it; or NULL */
         bool shared;  /* a mailbag or global file: read past every cache */
         bool direct;  /* opened with direct I/O: the kernel's cache is bypassed */
+        InodeIo io;   /* how its reads and writes go (inode.h) */
+        int backing_id; /* the node's passthrough backing id, when io says so */
         /* A byte-range lock or flock was asked through the handle: its
          * release must tell the lock module (set before the module is
          * called, read at the release, which no request of it outlives). */

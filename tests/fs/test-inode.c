@@ -140,13 +140,97 @@ Test(inode, open_descriptors_reach_unlinked_files)
         cr_expect_eq(inode_table_dup_open_file(table, node), -ENOENT);
         int fds[2];
         cr_assert_eq(pipe(fds), 0);
-        inode_table_file_opened(table, node, fds[0]);
+        InodeIo io = INODE_IO_CACHED;
+        int backing_id = -1;
+        cr_assert_eq(inode_table_file_opened(table, node, fds[0], &io, &backing_id, NULL, NULL), 0);
         int dup = inode_table_dup_open_file(table, node);
         cr_expect_geq(dup, 0);
         if (dup >= 0)
                 close(dup);
-        inode_table_file_closed(table, node, fds[0]);
+        cr_expect_not(inode_table_file_closed(table, node, fds[0], io));
         cr_expect_eq(inode_table_dup_open_file(table, node), -ENOENT);
         close(fds[0]);
         close(fds[1]);
+}
+
+/* A stand-in for the kernel's backing registration: counts the calls and
+ * answers the next id, or @refuse's error. */
+typedef struct {
+        int calls;
+        int next_id;
+        int refuse; /* -errno, or 0 */
+} BackingRegistry;
+
+static int backing_register(void *opaque, int fd)
+{
+        BackingRegistry *registry = opaque;
+        registry->calls++;
+        return registry->refuse ? registry->refuse : ++registry->next_id;
+}
+
+static InodeIo open_as(fuse_ino_t node, int fd, InodeIo want, BackingRegistry *registry,
+                       int *backing_id, int expect_result)
+{
+        InodeIo io = want;
+        cr_expect_eq(inode_table_file_opened(table, node, fd, &io, backing_id, backing_register,
+                                             registry),
+                     expect_result, "open of fd %d as %d", fd, want);
+        return io;
+}
+
+Test(inode, a_nodes_handles_are_all_passed_through_or_none)
+{
+        fuse_ino_t node = remember(FUSE_ROOT_ID, "1.P1", 40, S_IFREG);
+        BackingRegistry registry = {0};
+        int id_a = 0, id_b = 0, id_c = 0, id_d = 0;
+
+        /* The first handle asking for passthrough registers the node. */
+        cr_expect_eq(open_as(node, 10, INODE_IO_PASSTHROUGH, &registry, &id_a, 0),
+                     INODE_IO_PASSTHROUGH);
+        cr_expect_eq(id_a, 1);
+        /* Any later handle is passed through by the same id, whatever it
+         * asked for, and nothing is registered again... */
+        cr_expect_eq(open_as(node, 11, INODE_IO_CACHED, &registry, &id_b, 0), INODE_IO_PASSTHROUGH);
+        cr_expect_eq(open_as(node, 12, INODE_IO_DIRECT, &registry, &id_c, 0), INODE_IO_PASSTHROUGH);
+        cr_expect_eq(id_b, 1);
+        cr_expect_eq(id_c, 1);
+        cr_expect_eq(registry.calls, 1);
+        /* ...but a handle whose I/O must reach the daemon is refused. */
+        cr_expect_eq(open_as(node, 13, INODE_IO_DAEMON, &registry, &id_d, -EBUSY), INODE_IO_DAEMON);
+        /* Only the last one closed gives the id back. */
+        cr_expect_not(inode_table_file_closed(table, node, 10, INODE_IO_PASSTHROUGH));
+        cr_expect_not(inode_table_file_closed(table, node, 12, INODE_IO_PASSTHROUGH));
+        cr_expect(inode_table_file_closed(table, node, 11, INODE_IO_PASSTHROUGH));
+        cr_expect_eq(inode_table_dup_open_file(table, node), -ENOENT, "descriptors left behind");
+
+        /* Then a cached handle keeps passthrough away until it closes. */
+        cr_expect_eq(open_as(node, 20, INODE_IO_CACHED, &registry, &id_a, 0), INODE_IO_CACHED);
+        cr_expect_eq(open_as(node, 21, INODE_IO_PASSTHROUGH, &registry, &id_b, 0), INODE_IO_CACHED);
+        cr_expect_eq(open_as(node, 22, INODE_IO_DAEMON, &registry, &id_c, 0), INODE_IO_DAEMON);
+        cr_expect_eq(registry.calls, 1);
+        cr_expect_not(inode_table_file_closed(table, node, 20, INODE_IO_CACHED));
+        /* A direct handle is neither: passthrough may come again after the
+         * cached ones went, with a new id. */
+        cr_expect_eq(open_as(node, 23, INODE_IO_PASSTHROUGH, &registry, &id_d, 0), INODE_IO_CACHED);
+        cr_expect_not(inode_table_file_closed(table, node, 21, INODE_IO_CACHED));
+        cr_expect_not(inode_table_file_closed(table, node, 23, INODE_IO_CACHED));
+        cr_expect_eq(open_as(node, 24, INODE_IO_PASSTHROUGH, &registry, &id_a, 0),
+                     INODE_IO_PASSTHROUGH);
+        cr_expect_eq(id_a, 2);
+        cr_expect_eq(registry.calls, 2);
+        cr_expect_not(inode_table_file_closed(table, node, 22, INODE_IO_DAEMON));
+        cr_expect(inode_table_file_closed(table, node, 24, INODE_IO_PASSTHROUGH));
+
+        /* A refused registration leaves the handle as it would have been
+         * without passthrough, and the node free for the next try. */
+        registry.refuse = -ELOOP;
+        cr_expect_eq(open_as(node, 30, INODE_IO_PASSTHROUGH, &registry, &id_b, 0), INODE_IO_CACHED);
+        cr_expect_eq(id_b, 0);
+        cr_expect_not(inode_table_file_closed(table, node, 30, INODE_IO_CACHED));
+        registry.refuse = 0;
+        cr_expect_eq(open_as(node, 31, INODE_IO_PASSTHROUGH, &registry, &id_c, 0),
+                     INODE_IO_PASSTHROUGH);
+        cr_expect_eq(id_c, 3);
+        cr_expect(inode_table_file_closed(table, node, 31, INODE_IO_PASSTHROUGH));
+        inode_table_forget(table, node, 1);
 }

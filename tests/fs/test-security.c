@@ -193,6 +193,13 @@ static void scene_setup(void)
         cr_assert_eq(setxattr(file, VICTIM_XATTR, "mine", 4, 0), 0);
         cr_assert_eq(symlink(victim, link), 0);
         cr_assert_eq(lchown(link, ATTACKER, ATTACKER), 0);
+        /* A postoffice, whose message files the kernel may read and
+         * write itself (passthrough, where the daemon is built with it). */
+        for (const char *const *dir = (const char *const[]){"PO", "PO/KEY", "PO/P1", NULL}; *dir;
+             dir++) {
+                g_autofree char *path = backing_path(*dir);
+                cr_assert_eq(mkdir(path, 0755), 0);
+        }
 
         const char *args[] = {"-oallow_other", NULL};
         mount_fixture_mount(&harness, args);
@@ -588,9 +595,9 @@ static char *setid_file(const char *name, mode_t mode)
 /* As the attacker: opens pub/@name through the mount with @flags, writes
  * a byte, and when @chmod_between is set, gives the file set-user-ID
  * again through the mount and writes once more on the same descriptor. */
-static void write_as_attacker(const char *path, int flags, bool chmod_between)
+static void write_as_attacker(const char *name, int flags, bool chmod_between)
 {
-        g_autofree char *name = g_path_get_basename(path);
+        g_autofree char *path = g_build_filename(harness.mnt, "pub", name, NULL);
         pid_t child = fork();
         cr_assert_geq(child, 0);
         if (child == 0) {
@@ -638,10 +645,15 @@ Test(security, a_write_takes_set_user_id_and_set_group_id_away)
                 {"INQUEUE3.KEY", 04775, O_RDWR, false, 0775},
                 {"kept", 02664, O_WRONLY, false, 02664},
                 {"AGAIN.MBG", 0775, O_WRONLY, true, 0775},
+                /* Message files: read-write, passed through where the
+                 * daemon can; write-only, direct. */
+                {"PO/P1/0000002A.P1", 06775, O_RDWR, false, 0775},
+                {"PO/P1/0000002B.P1", 06775, O_WRONLY, false, 0775},
+                {"PO/P1/0000002C.P1", 0775, O_RDWR, true, 0775},
         };
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autofree char *path = setid_file(cases[i].name, cases[i].mode);
-                write_as_attacker(path, cases[i].flags, cases[i].chmod_between);
+                write_as_attacker(cases[i].name, cases[i].flags, cases[i].chmod_between);
                 expect_mode(path, cases[i].after);
         }
 }
