@@ -43,8 +43,8 @@ typedef struct {
          * and the chmod that takes set-user-ID away, so that neither
          * undoes the other. Nothing is taken under it. */
         GMutex privileges_lock;
-        /* A message file's reads and writes may be passed to its backing
-         * file by the kernel (inode.h): asked for by -o passthrough (on by
+        /* A file's reads and writes may be passed to its backing file by
+         * the kernel (inode.h): asked for by -o passthrough (on by
          * default where libfuse has it), and cleared by the INIT request,
          * answered before any other, when the kernel cannot, or by the
          * kernel's first refusal (file_backing_open). */

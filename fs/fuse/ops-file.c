@@ -85,12 +85,12 @@ static int file_backing_open(void *opaque, int fd)
         Mailbagfs *fs = ops_fs(req);
         int id = fuse_passthrough_open(req, fd);
         if (id > 0) {
-                log_debug("a message file is passed through to the kernel (backing id %d)", id);
+                log_debug("a file is passed through to the kernel (backing id %d)", id);
                 return id;
         }
         if (atomic_exchange(&fs->passthrough, false))
-                log_warning("the kernel refused to pass a message file through to the backing "
-                            "store: message files are read and written through the daemon");
+                log_warning("the kernel refused to pass a file through to the backing store: "
+                            "files are read and written through the daemon");
         return -EIO;
 #else
         (void)opaque;
@@ -114,20 +114,21 @@ static void file_handle_closed(fuse_req_t req, OpenFile *file)
 /* How @file's reads and writes go (inode.h), decided with the node's
  * other handles; the handle's flags in @fi follow. -EBUSY: the handle
  * must reach the daemon while the kernel passes the node through. */
-static int file_choose_io(fuse_req_t req, OpenFile *file, struct fuse_file_info *fi, bool message)
+static int file_choose_io(fuse_req_t req, OpenFile *file, struct fuse_file_info *fi)
 {
         Mailbagfs *fs = ops_fs(req);
         InodeIo io = atomic_load(&file->held_back) ? INODE_IO_DAEMON
                      : fi->direct_io             ? INODE_IO_DIRECT
                                                  : INODE_IO_CACHED;
-        /* A message file that no lease guards and no deferred hold keeps
-         * waiting, on a local backing store (whose page cache is the
-         * file's): nothing of its reads and writes is the daemon's, so the
-         * kernel does them on the backing file itself. But a write the
-         * kernel passes through still asks for security.capability first
-         * (a GETXATTR for a WRITE saved): a write-only handle stays direct
-         * when no other handle of the file is passed through. */
-        if (message && !file->claim && io == INODE_IO_CACHED && atomic_load(&fs->passthrough) &&
+        /* A file the kernel would cache, whose handle holds no lease, on a
+         * local backing store (whose page cache is the file's): nothing of
+         * its reads and writes is the daemon's, so the kernel does them on
+         * the backing file itself. Mailbag and global files are direct, a
+         * deferred program's new file waits in the daemon, and a message
+         * file's write-only handle stays direct (a write the kernel passes
+         * through asks for security.capability first: a GETXATTR for the
+         * WRITE saved) unless another handle of it is passed through. */
+        if (!file->claim && io == INODE_IO_CACHED && atomic_load(&fs->passthrough) &&
             backing_file_is_local(&fs->backing, file->id.dev))
                 io = INODE_IO_PASSTHROUGH;
         int r = inode_table_file_opened(fs->inodes, file->ino, file->fd, &io, &file->backing_id,
@@ -192,7 +193,7 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
         /* Refused only for a deferred program's create of a file others
          * hold open (no file was made: the kernel holds the folder for a
          * create, so nobody opens a file being made). */
-        int r = file_choose_io(req, file, fi, message);
+        int r = file_choose_io(req, file, fi);
         if (r < 0) {
                 log_warning("open of a file the kernel passes through refused: its reads and "
                             "writes must wait in the daemon for a deferred lease");

@@ -380,18 +380,18 @@ void ops_init(void *userdata, struct fuse_conn_info *conn)
                 conn->want |= FUSE_CAP_POSIX_LOCKS;
         if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
                 conn->want |= FUSE_CAP_FLOCK_LOCKS;
-        /* Message files passed through (inode.h): backing files on a
-         * stacked filesystem are refused, and this mount may be stacked
-         * on (the default depth). */
+        /* Files passed through (inode.h): backing files on a stacked
+         * filesystem are refused, and this mount may be stacked on (the
+         * default depth). */
         Mailbagfs *fs = userdata;
 #if MAILBAGFS_PASSTHROUGH
         if (atomic_load(&fs->passthrough) && (conn->capable & FUSE_CAP_PASSTHROUGH)) {
                 conn->want |= FUSE_CAP_PASSTHROUGH;
-                log_info("message files are read and written by the kernel on the backing "
-                         "store (passthrough)");
+                log_info("files that hold no lease are read and written by the kernel on "
+                         "the backing store (passthrough)");
         } else if (atomic_exchange(&fs->passthrough, false)) {
-                log_info("the kernel has no passthrough: message files are read and written "
-                         "through the daemon");
+                log_info("the kernel has no passthrough: files are read and written through "
+                         "the daemon");
         }
 #else
         atomic_store(&fs->passthrough, false);
