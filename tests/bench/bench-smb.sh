@@ -24,6 +24,9 @@
 # state, locks, pid and logs in the benchmark's temporary directory; the
 # login is root with a random password in that private passdb.
 # MAILBAGFS_OPTS adds options to the mailbagfs command line.
+# MAILBAGFS_BEFORE=PATH adds a fourth share, [before], served by another
+# mailbagfs daemon (an earlier build, or one built against another
+# libfuse), in the same interleaved runs.
 # BENCH_SMB_GLOBAL adds a line to smbd's [global] section, to measure a
 # site's Samba setting (BENCH_SMB_GLOBAL='store dos attributes = no': no
 # user.DOSATTRIB read and written for each file).
@@ -37,6 +40,7 @@ files=${2:-500}
 repeats=${3:-3}
 port=${BENCH_SMB_PORT:-4455}
 mailbagfs_opts=${MAILBAGFS_OPTS:-}
+before=${MAILBAGFS_BEFORE:-}
 
 bash tools/install-deps.sh test >/dev/null
 for tool in smbd smbpasswd smbclient; do
@@ -80,6 +84,11 @@ bench_compile_passthroughs "$work"
 declare -A share_path=([raw]="$work/tmpfs/data-raw" [mbfs]="$work/mnt-mbfs" [ptll]="$work/mnt-ptll")
 declare -A backing=([raw]="$work/tmpfs/data-raw" [mbfs]="$work/tmpfs/data-mbfs" [ptll]="$work/tmpfs/data-ptll")
 shares=(raw mbfs ptll)
+if [ -n "$before" ]; then
+        share_path[before]="$work/mnt-before"
+        backing[before]="$work/tmpfs/data-before"
+        shares+=(before)
+fi
 for s in "${shares[@]}"; do
         "$build/tools/mkpo" "${backing[$s]}" --users 20 --messages 0 --seed 7 >/dev/null
 done
@@ -93,6 +102,14 @@ daemons+=("$!"); bench_wait_mounted "$work/mnt-mbfs" bench-smb; mounted+=("$work
 (ulimit -n "$(ulimit -Hn)"; exec "$work/passthrough_ll" -o source="${backing[ptll]}",allow_other -f "$work/mnt-ptll") \
         2>"$work/passthrough_ll.log" &
 daemons+=("$!"); bench_wait_mounted "$work/mnt-ptll" bench-smb; mounted+=("$work/mnt-ptll")
+if [ -n "$before" ]; then
+        mkdir "$work/mnt-before"
+        # shellcheck disable=SC2086 # MAILBAGFS_OPTS is split on purpose
+        "$before" "${backing[before]}" "$work/mnt-before" -f -o allow_other $mailbagfs_opts \
+                2>"$work/before.log" &
+        daemons+=("$!"); bench_wait_mounted "$work/mnt-before" bench-smb
+        mounted+=("$work/mnt-before")
+fi
 
 # The same global section and share options as the interop tests' private
 # smbd (tests/interop/samba-fixture.c), where each line is explained.
@@ -250,6 +267,10 @@ for s in "${shares[@]}"; do
 done
 awk -v m="${med[mbfs,total]}" -v p="${med[ptll,total]}" \
         'BEGIN { printf "total seconds, mbfs / ptll: %.2f\n", (p > 0 ? m / p : 0) }'
+if [ -n "$before" ]; then
+        awk -v m="${med[mbfs,total]}" -v b="${med[before,total]}" -v r="${med[raw,total]}" \
+                'BEGIN { printf "total seconds, mbfs / before: %.2f (before: %.2f x raw)\n", (b > 0 ? m / b : 0), (r > 0 ? b / r : 0) }'
+fi
 # The goal the project tracks: what Samba over mailbagfs costs against
 # Samba over the directory itself.
 awk -v n="$files" -v r="${med[raw,total]}" -v m="${med[mbfs,total]}" -v p="${med[ptll,total]}" \
