@@ -205,7 +205,6 @@ static void open_file_reply(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_
                 ops_reply_status(req, entry ? OPS_CREATE : OPS_OPEN, r);
                 return;
         }
-        file->direct = fi->direct_io;
         /* A file created just now was looked at: the kernel holds its
          * folder until the create is answered, so no chmod reached it. */
         atomic_init(&file->privileges_checked,
@@ -647,7 +646,7 @@ static void file_read(fuse_req_t req, OpenFile *file, size_t size, off_t off)
  * the last chmod that gave some is not looked at again. 0 or -errno. */
 static int file_drop_privileges(Mailbagfs *fs, OpenFile *file, uid_t uid)
 {
-        if (!file->direct || uid == 0)
+        if ((file->io != INODE_IO_DIRECT && file->io != INODE_IO_DAEMON) || uid == 0)
                 return 0;
         if (atomic_load(&file->privileges_checked) == atomic_load(&fs->privileges_given))
                 return 0;

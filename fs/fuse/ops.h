@@ -60,8 +60,9 @@ typedef struct {
         InodeBackingId id; /* the backing file @fd is (the node's) */
         Claim *claim; /* the lease the handle carries, released with it; or NULL */
         bool shared;  /* a mailbag or global file: read past every cache */
-        bool direct;  /* opened with direct I/O: the kernel's cache is bypassed */
-        InodeIo io;   /* how its reads and writes go (inode.h) */
+        /* How its reads and writes go (inode.h): direct and daemon ones
+         * bypass the kernel's cache and reach the daemon. */
+        InodeIo io;
         int backing_id; /* the node's passthrough backing id, when io says so */
         /* A byte-range lock or flock was asked through the handle: its
          * release must tell the lock module (set before the module is
