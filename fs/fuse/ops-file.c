@@ -236,23 +236,41 @@ static int file_reopen_node(int node, int flags)
 
 /* The short way to file_open_verified's answer, for a file in a folder
  * whose descriptor is kept: its last name looked up in that folder alone
- * (no walk from the root), as an O_PATH descriptor checked to be the node
- * before it is opened for real, as the long way does. -EAGAIN when the
- * folder is not kept or the name holds something else: the caller goes
- * the long way, which also says why. The names lock is held by the
- * caller. */
+ * (no walk from the root). A file opened often (a KEY file, a mailbag)
+ * keeps its O_PATH descriptor in the node cache: the name is then only
+ * stat'ed, and opened for real through that descriptor when the name
+ * still holds the node. Otherwise the name is opened as an O_PATH
+ * descriptor, checked to be the node before it is opened for real (as the
+ * long way does) and kept. Either way the name led to the node when it
+ * was checked, and what is opened is the node, never what the name holds
+ * later. -EAGAIN when the folder is not kept or the name holds something
+ * else: the caller goes the long way, which also says why. The names lock
+ * is held by the caller. */
 static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
 {
         g_autofree char *name = NULL;
         autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name);
-        if (dir.fd < 0)
+        InodeKey key;
+        if (dir.fd < 0 || inode_table_key(fs->inodes, ino, &key) < 0)
                 return -EAGAIN;
-        int path_fd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        autorelease_node NodeRef node = node_cache_get(fs->nodes, ino, key.backing);
         struct stat st;
-        autoclose_fd int node = ops_node_check(fs, ino, path_fd < 0 ? -EAGAIN : path_fd, &st);
-        if (node < 0 || S_ISLNK(st.st_mode))
+        if (node.fd >= 0) {
+                if (fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    ops_node_verify(fs, ino, &st) < 0 || S_ISLNK(st.st_mode))
+                        return -EAGAIN;
+                return file_reopen_node(node.fd, flags);
+        }
+        int path_fd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        int checked = ops_node_check(fs, ino, path_fd < 0 ? -EAGAIN : path_fd, &st);
+        if (checked >= 0 && S_ISLNK(st.st_mode)) {
+                close(checked);
                 return -EAGAIN;
-        return file_reopen_node(node, flags);
+        }
+        if (checked < 0)
+                return -EAGAIN;
+        node = node_cache_add(fs->nodes, ino, key.backing, checked);
+        return file_reopen_node(node.fd, flags);
 }
 
 /* Opens @path, which the names lock (held by the caller) keeps the name of

@@ -139,3 +139,42 @@ Test(passthrough, backing_symlink_swap_is_not_followed, .init = mount_long_cache
         cr_expect_eq(lstat(old_name, &old_st), 0);
         cr_expect(S_ISDIR(old_st.st_mode));
 }
+
+/* Reads @path whole into a new string (NULL when it cannot be read). */
+static char *read_through(const char *path)
+{
+        char *text = NULL;
+        return g_file_get_contents(path, &text, NULL, NULL) ? text : NULL;
+}
+
+Test(passthrough, a_file_replaced_on_the_backing_store_is_opened_anew, .init = mount_long_cache,
+     .fini = unmount_and_check_log)
+{
+        g_autofree char *through_dir = g_build_filename(harness.mnt, "sub", NULL);
+        g_autofree char *through = g_build_filename(through_dir, "QUEUE", NULL);
+        cr_assert_eq(mkdir(through_dir, 0755), 0);
+        /* Made in place (no rename, which would make the daemon drop the
+         * folder descriptors it keeps). */
+        int fd = open(through, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, "old", 3), 3);
+        cr_assert_eq(close(fd), 0);
+        /* Opened twice: the daemon keeps what it opened the first time. */
+        for (int i = 0; i < 2; i++) {
+                g_autofree char *text = read_through(through);
+                cr_assert_str_eq(text, "old");
+        }
+
+        /* Replaced by a rename on the backing store, outside the mount:
+         * the kernel still caches the name (cache_timeout=600), but what
+         * the daemon opens must be what the name holds now. */
+        g_autofree char *backing = g_build_filename(harness.backing, "sub", "QUEUE", NULL);
+        g_autofree char *fresh = g_build_filename(harness.backing, "sub", "QUEUE.NEW", NULL);
+        cr_assert(g_file_set_contents(fresh, "new", -1, NULL));
+        cr_assert_eq(rename(fresh, backing), 0);
+        for (int i = 0; i < 2; i++) {
+                g_autofree char *text = read_through(through);
+                cr_expect_str_eq(text ? text : "(unreadable)", "new",
+                                 "open %d after the replacement", i + 1);
+        }
+}
