@@ -1,7 +1,8 @@
 /* node-cache.h - descriptors of the nodes requests were made on lately,
  * so that a busy folder (P1, MAI/MAx, KEY, MBG) is not opened, checked and
  * closed again for every name looked up, made or removed in it, nor a
- * file for each of the extended attributes a file server asks of it.
+ * file for each of the extended attributes a file server asks of it, or
+ * for each open of it (a KEY or MBG file, once or twice a message).
  *
  * An entry is the O_PATH descriptor of a node, checked to be that node's
  * backing file or folder when it was opened (ops_dir_open,
@@ -10,7 +11,10 @@
  * folder removal the daemon serves. Within that time a file or folder
  * renamed on the backing store by someone else is still reached through
  * its descriptor, the one the kernel knows, as the kernel itself keeps
- * reaching it by its cached name; no name is looked up to reach it. With
+ * reaching it by its cached name; no name is looked up to reach it. An
+ * open is the exception: it goes through a file's entry only once the
+ * file's name in its kept folder is seen to hold it still
+ * (file_open_in_kept_folder), as an open by name would find. With
  * cache_timeout=0 nothing is kept. At most NODE_CACHE_MAX descriptors per
  * cache (the daemon has one for folders, one for other nodes).
  */
