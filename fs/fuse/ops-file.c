@@ -262,14 +262,10 @@ static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
                 return file_reopen_node(node.fd, flags);
         }
         int path_fd = openat(dir.fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        int checked = ops_node_check(fs, ino, path_fd < 0 ? -EAGAIN : path_fd, &st);
-        if (checked >= 0 && S_ISLNK(st.st_mode)) {
-                close(checked);
+        autoclose_fd int checked = ops_node_check(fs, ino, path_fd < 0 ? -EAGAIN : path_fd, &st);
+        if (checked < 0 || S_ISLNK(st.st_mode))
                 return -EAGAIN;
-        }
-        if (checked < 0)
-                return -EAGAIN;
-        node = node_cache_add(fs->nodes, ino, key.backing, checked);
+        node = node_cache_add(fs->nodes, ino, key.backing, fd_steal(&checked));
         return file_reopen_node(node.fd, flags);
 }
 
