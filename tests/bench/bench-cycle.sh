@@ -14,7 +14,9 @@
 # and the median is printed as messages per
 # second, with ratios to the raw directory and to passthrough_ll, and the
 # memory (VmRSS) and descriptors the mailbagfs and passthrough_ll daemons
-# hold at the end. Needs root and /dev/fuse.
+# hold at the end, and each daemon's CPU time per message over all rounds
+# (user and system, from /proc/PID/stat: steadier than the rates when the
+# host's speed drifts). Needs root and /dev/fuse.
 #
 #   bash tests/bench/bench-cycle.sh [BUILD_DIR] [MESSAGES] [REPEATS]
 #
@@ -191,6 +193,21 @@ done
 printf '\n'
 printf 'all runs, seconds:\n'
 for t in "${targets[@]}"; do printf '  %-20s %s\n' "$t" "${times[$t]}"; done
+
+# The CPU time each daemon used over all its rounds (utime and stime,
+# /proc/PID/stat fields 14 and 15, in clock ticks), per message: steadier
+# than the rates on a host whose speed drifts, as the daemons' share of a
+# message's time, not the client's or the scheduler's.
+ticks=$(getconf CLK_TCK)
+printf '\ndaemon CPU time per message, all rounds (user + system, microseconds):\n'
+for t in "${targets[@]}"; do
+        [ "$t" = raw ] && continue
+        pid=${daemon_pid[$t]}
+        read -r user system < <(awk '{ print $14, $15 }' /proc/"$pid"/stat)
+        awk -v t="$t" -v u="$user" -v s="$system" -v hz="$ticks" -v n=$((messages * repeats)) \
+                'BEGIN { printf "  %-20s %6.0f (%.0f + %.0f)\n", t, (u + s) * 1e6 / hz / n,
+                         u * 1e6 / hz / n, s * 1e6 / hz / n }'
+done
 
 printf '\ndaemons at the end (after %s cycles):\n' "$repeats"
 for t in mailbagfs passthrough_ll; do
