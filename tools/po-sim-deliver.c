@@ -10,8 +10,9 @@
  * mailbag returns [008] "Failure delivering user mail due to mailbag
  * contention" (Q237695). Which opens are retried, and how long a program
  * pauses between tries, are not documented: po-sim retries the pair of
- * opens, after a pause of up to DELIVERY_RETRY_PAUSE_US (a DOS program's
- * retry loop, scaled down like every wait of po-sim).
+ * opens after short pauses, all of them together well within another
+ * program's delivery (a DOS program's retry loop, scaled down like every
+ * wait of po-sim; see delivery_retry_pause).
  *
  * On a raw share the opens are answered by one layer (Samba, Windows),
  * which refuses a conflicting share mode at once: the stand-in locks of
@@ -45,9 +46,26 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* A DOS program's retry loop pauses briefly, so that its tries are over
- * well within another program's delivery (--delivery-ms). */
-#define DELIVERY_RETRY_PAUSE_US 100
+/* A DOS program's retry loop pauses briefly between tries, so that its
+ * tries are over well within another program's delivery (--delivery-ms):
+ * each pause is up to a tenth of the hold divided among the tries. It
+ * spins on the clock rather than sleeping, as a DOS program's loop does: a
+ * sleep overshoots by tens to hundreds of microseconds depending on the
+ * host's timers, and tries that outlast a hold would let a refused
+ * deliverer always get the mailbag on a later try, making [008] depend on
+ * the host instead of on the contention. False once the run's deadline has
+ * passed. */
+static bool delivery_retry_pause(SimWorker *worker)
+{
+        if (sim_deadline_passed(worker->ctx))
+                return false;
+        unsigned max_us = worker->ctx->delivery_hold_us / (10 * SIM_DELIVERY_RETRIES);
+        gint64 until = g_get_monotonic_time() +
+                       g_rand_int_range(worker->rand, 0, (gint32)MAX(max_us, 1u));
+        while (g_get_monotonic_time() < until)
+                ;
+        return true;
+}
 
 typedef struct {
         SimStandIn mbg_stand_in;
@@ -121,7 +139,7 @@ int sim_deliver(SimWorker *worker, const char *mailbag, const uint8_t *record)
                         delivery_note_contention(ctx);
                         return -EBUSY;
                 }
-                if (!sim_backoff(worker, DELIVERY_RETRY_PAUSE_US))
+                if (!delivery_retry_pause(worker))
                         return -ETIMEDOUT;
         }
         if (r < 0)
