@@ -204,44 +204,70 @@ int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key)
         return node ? 0 : -ESTALE;
 }
 
-static char *inode_path_locked(InodeTable *table, Inode *node, int *error)
+/* The path of @node from the root ("" for the root), followed by
+ * "/@child" when @child is given (just "@child" under the root): built in
+ * one allocation, as every request asks for one. NULL with *@error
+ * -ENOENT when a node on the way has no name left, -ELOOP when the walk
+ * is deeper than INODE_PATH_DEPTH_MAX. */
+static char *inode_path_locked(InodeTable *table, Inode *node, const char *child, int *error)
 {
-        GPtrArray *components = g_ptr_array_new();
+        gsize child_len = child ? strlen(child) : 0;
+        gsize len = 0;
         int depth = 0;
-
-        while (node != table->root) {
-                if (!node->names || ++depth > INODE_PATH_DEPTH_MAX) {
-                        g_ptr_array_free(components, TRUE);
-                        *error = node->names ? -ELOOP : -ENOENT;
+        for (Inode *n = node; n != table->root;) {
+                if (!n->names || ++depth > INODE_PATH_DEPTH_MAX) {
+                        *error = n->names ? -ELOOP : -ENOENT;
                         return NULL;
                 }
-                InodeName *name = node->names->data;
-                g_ptr_array_add(components, name->name);
-                node = name->parent;
+                InodeName *name = n->names->data;
+                len += strlen(name->name);
+                n = name->parent;
         }
+        /* One '/' between components, and one before @child unless it is
+         * the whole path. */
+        len += depth > 0 ? (gsize)depth - 1 : 0;
+        if (child)
+                len += child_len + (depth > 0 ? 1 : 0);
 
-        GString *path = g_string_new(NULL);
-        for (guint i = components->len; i > 0; i--) {
-                if (path->len)
-                        g_string_append_c(path, '/');
-                g_string_append(path, components->pdata[i - 1]);
+        char *path = g_malloc(len + 1);
+        gsize at = len;
+        path[at] = '\0';
+        if (child) {
+                at -= child_len;
+                memcpy(path + at, child, child_len);
+                if (depth > 0)
+                        path[--at] = '/';
         }
-        g_ptr_array_free(components, TRUE);
-        return g_string_free(path, FALSE);
+        for (Inode *n = node; n != table->root;) {
+                InodeName *name = n->names->data;
+                gsize name_len = strlen(name->name);
+                at -= name_len;
+                memcpy(path + at, name->name, name_len);
+                n = name->parent;
+                if (n != table->root)
+                        path[--at] = '/';
+        }
+        return path;
 }
 
-char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error)
+static char *inode_table_path_to(InodeTable *table, fuse_ino_t nodeid, const char *child,
+                                 int *error)
 {
         char *path = NULL;
 
         g_mutex_lock(&table->mutex);
         Inode *node = inode_lookup_locked(table, nodeid);
         if (node)
-                path = inode_path_locked(table, node, error);
+                path = inode_path_locked(table, node, child, error);
         else
                 *error = -ESTALE;
         g_mutex_unlock(&table->mutex);
         return path;
+}
+
+char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error)
+{
+        return inode_table_path_to(table, nodeid, NULL, error);
 }
 
 char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, fuse_ino_t *parent)
@@ -260,10 +286,7 @@ char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, fuse_ino_t *pa
 
 char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *name, int *error)
 {
-        g_autofree char *parent_path = inode_table_path(table, parent, error);
-        if (!parent_path)
-                return NULL;
-        return parent_path[0] ? g_strconcat(parent_path, "/", name, NULL) : g_strdup(name);
+        return inode_table_path_to(table, parent, name, error);
 }
 
 /* Makes @name of @parent refer to @child, dropping whatever it named
@@ -430,10 +453,7 @@ static void inode_keep_unlinked_locked(InodeTable *table, Inode *parent, const c
                 return;
         g_free(child->former_path);
         int error = 0;
-        g_autofree char *parent_path = inode_path_locked(table, parent, &error);
-        child->former_path = !parent_path    ? NULL
-                             : parent_path[0] ? g_strconcat(parent_path, "/", name, NULL)
-                                              : g_strdup(name);
+        child->former_path = inode_path_locked(table, parent, name, &error);
 
         if (!victim_fd || *victim_fd < 0 || child->unlinked_fd >= 0 ||
             table->unlinked_fds >= INODE_UNLINKED_FDS_MAX)

@@ -61,6 +61,13 @@ Test(inode, paths_from_names)
         int error = 0;
         g_autofree char *child = inode_table_child_path(table, key, "SYSTEM.KEY", &error);
         cr_expect_str_eq(child, "KEY/SYSTEM.KEY");
+        g_autofree char *at_root = inode_table_child_path(table, FUSE_ROOT_ID, "GLB", &error);
+        cr_expect_str_eq(at_root, "GLB");
+        g_autofree char *deeper = inode_table_child_path(table, file, "X", &error);
+        cr_expect_str_eq(deeper, "KEY/INQUEUE3.KEY/X");
+        error = 0;
+        cr_expect_null(inode_table_child_path(table, 999999, "X", &error));
+        cr_expect_eq(error, -ESTALE);
         /* The same backing file looked up again is the same node. */
         cr_expect_eq(remember(key, "INQUEUE3.KEY", 11, S_IFREG), file);
         InodeKey k;
