@@ -103,16 +103,29 @@ static void classify_mailbag(const PoProfile *profile, PoRole role,
         out->is_queue = classify_strv_has(profile->queues, file->base);
 }
 
+/* The entry of @list ("GLB/CONTROL.GLB") that names @file in folder @dir,
+ * compared in place: every request classifies its path, so no joined
+ * copy is made. NULL when none does. */
+static const char *classify_exclusive_entry(char *const *list, const ClassifyComponent *dir,
+                                            const ClassifyComponent *file)
+{
+        gsize dir_len = strlen(dir->text);
+        for (gsize i = 0; list[i]; i++)
+                if (strncmp(list[i], dir->text, dir_len) == 0 && list[i][dir_len] == '/' &&
+                    strcmp(list[i] + dir_len + 1, file->text) == 0)
+                        return list[i];
+        return NULL;
+}
+
 static void classify_in_folder(const PoProfile *profile, const ClassifyComponent *dir,
                                const ClassifyComponent *file, PoClass *out)
 {
         if (dir->ext[0] != '\0')
                 return;
-        char joined[PO_NAME_MAX];
-        g_snprintf(joined, sizeof joined, "%s/%s", dir->text, file->text);
-        if (classify_strv_has(profile->exclusive_files, joined)) {
+        const char *exclusive = classify_exclusive_entry(profile->exclusive_files, dir, file);
+        if (exclusive) {
                 out->role = PO_ROLE_EXCLUSIVE;
-                g_strlcpy(out->name, joined, sizeof out->name);
+                g_strlcpy(out->name, exclusive, sizeof out->name);
                 return;
         }
         if (strcmp(dir->text, PO_FOLDER_KEY) == 0 && strcmp(file->ext, PO_FOLDER_KEY) == 0) {

@@ -69,6 +69,12 @@ static const ClassifyCase classify_cases[] = {
         { "KEY/INQ\xc3\x89UE.KEY", PO_ROLE_OTHER, "", false, 0, 0, 0 },
         { "KEY/INQ UE.KEY", PO_ROLE_OTHER, "", false, 0, 0, 0 },
         { "GLB/CONTROL.GLB.BAK", PO_ROLE_OTHER, "", false, 0, 0, 0 },
+        /* Near misses of an exclusive file's folder and name. */
+        { "GL/CONTROL.GLB", PO_ROLE_OTHER, "", false, 0, 0, 0 },
+        { "GLBX/CONTROL.GLB", PO_ROLE_OTHER, "", false, 0, 0, 0 },
+        { "GLB/CONTROL.GL", PO_ROLE_OTHER, "", false, 0, 0, 0 },
+        { "GLB/CONTROL", PO_ROLE_OTHER, "", false, 0, 0, 0 },
+        { "GLB/XCONTROL.GLB", PO_ROLE_OTHER, "", false, 0, 0, 0 },
 };
 
 static void classify_check(const PoProfile *profile, const ClassifyCase *c, const char *path)
