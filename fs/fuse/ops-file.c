@@ -446,17 +446,9 @@ static void file_create_undo(Mailbagfs *fs, fuse_ino_t parent, const char *name,
                             r == -ESTALE ? "the name leads to another file now" : g_strerror(-r));
 }
 
-/* The claim is settled (@result 0: go ahead): do the open and answer.
- * Runs on the FUSE worker that took the request when the claim needed no
- * wait, and otherwise on whichever thread settled the wait: a worker
- * handling another client's RELEASE, UNLINK or interrupt, a lease
- * manager's watch thread (a timeout, a dead holder, a remote retry), or
- * the thread that stops the daemon. It takes no lock that such a thread
- * may hold (HACKING.md, lock order), and the lease manager calls it
- * without its mutex. */
 /* The trail's line for @pending (mailbags_trail), just before it is
- * answered (@result 0 or the -errno it gets). */
-/* @claim, when given, names the process already (its lease needed it). */
+ * answered (@result 0 or the -errno it gets). @claim, when given, names
+ * the process already (its lease needed it). */
 static void pending_open_trail(Mailbagfs *fs, const PendingOpen *pending, const Claim *claim,
                                const char *outcome, const char *protocol, int result)
 {
@@ -476,6 +468,14 @@ static void pending_open_trail(Mailbagfs *fs, const PendingOpen *pending, const 
         mailbags_trail(&fs->mailbags, &event);
 }
 
+/* The claim is settled (@result 0: go ahead): do the open and answer.
+ * Runs on the FUSE worker that took the request when the claim needed no
+ * wait, and otherwise on whichever thread settled the wait: a worker
+ * handling another client's RELEASE, UNLINK or interrupt, a lease
+ * manager's watch thread (a timeout, a dead holder, a remote retry), or
+ * the thread that stops the daemon. It takes no lock that such a thread
+ * may hold (HACKING.md, lock order), and the lease manager calls it
+ * without its mutex. */
 static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
 {
         fuse_req_t req = pending->req;
