@@ -432,11 +432,14 @@ void inode_table_link_count_for_kernel(InodeTable *table, fuse_ino_t nodeid, str
         g_mutex_unlock(&table->mutex);
 }
 
-bool inode_table_child_held(InodeTable *table, fuse_ino_t parent_id, const char *name)
+bool inode_table_child_held(InodeTable *table, fuse_ino_t parent_id, const char *name,
+                            InodeKey *key)
 {
         g_mutex_lock(&table->mutex);
         InodeName *entry = inode_child_name_locked(table, parent_id, name);
         bool held = entry && entry->child->nlookup > 0;
+        if (held)
+                *key = entry->child->key;
         g_mutex_unlock(&table->mutex);
         return held;
 }

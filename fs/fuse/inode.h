@@ -67,9 +67,11 @@ fuse_ino_t inode_table_remember(InodeTable *table, fuse_ino_t parent, const char
 /* The kernel dropped @nlookup references. */
 void inode_table_forget(InodeTable *table, fuse_ino_t nodeid, uint64_t nlookup);
 
-/* Whether the kernel holds the node that @name of @parent names: only then
- * is it worth opening the file before removing that name (see below). */
-bool inode_table_child_held(InodeTable *table, fuse_ino_t parent, const char *name);
+/* Whether the kernel holds the node that @name of @parent names (filling
+ * @key with it): only then is it worth opening the file before removing
+ * that name (see below). */
+bool inode_table_child_held(InodeTable *table, fuse_ino_t parent, const char *name,
+                            InodeKey *key);
 
 /* The link count the kernel expects in an attribute reply. The kernel
  * lowers its cached count of a file by one when the reply to an unlink (or

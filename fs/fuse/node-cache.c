@@ -140,6 +140,21 @@ void node_ref_release(NodeRef *ref)
         errno = saved_errno;
 }
 
+int node_cache_take(NodeCache *cache, fuse_ino_t nodeid, InodeBackingId id)
+{
+        int fd = -1;
+        g_mutex_lock(&cache->mutex);
+        NodeCacheEntry *entry = g_hash_table_lookup(cache->entries, &nodeid);
+        if (entry && entry->refs == 1 && entry->id.dev == id.dev && entry->id.ino == id.ino) {
+                fd = entry->fd;
+                entry->dropped = true;
+                g_hash_table_remove(cache->entries, &entry->nodeid);
+                g_free(entry);
+        }
+        g_mutex_unlock(&cache->mutex);
+        return fd;
+}
+
 void node_cache_forget(NodeCache *cache, fuse_ino_t nodeid)
 {
         g_mutex_lock(&cache->mutex);

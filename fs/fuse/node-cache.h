@@ -58,6 +58,13 @@ NodeRef node_cache_add(NodeCache *cache, fuse_ino_t nodeid, InodeBackingId id, i
 void node_ref_release(NodeRef *ref);
 #define autorelease_node __attribute__((cleanup(node_ref_release)))
 
+/* The descriptor of node @nodeid, taken out of the cache for the caller
+ * to keep (a file whose name is about to go): only when the entry is the
+ * backing file @id and no request uses it, fresh or not, as the
+ * descriptor is that file whatever its name does. -1 otherwise, the entry
+ * left as it was. */
+int node_cache_take(NodeCache *cache, fuse_ino_t nodeid, InodeBackingId id);
+
 /* Drops the entry of node @nodeid, if any (a file whose name went). */
 void node_cache_forget(NodeCache *cache, fuse_ino_t nodeid);
 

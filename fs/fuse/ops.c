@@ -297,10 +297,17 @@ int ops_dir_gone(Mailbagfs *fs, fuse_ino_t ino, const NodeRef *dir, int error)
 
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name)
 {
-        if (!inode_table_child_held(fs->inodes, parent, name))
+        InodeKey key;
+        if (!inode_table_child_held(fs->inodes, parent, name, &key))
                 return -1;
+        /* The node's kept descriptor is its file already, checked when it
+         * was opened: the name is about to go, so it is taken, not opened
+         * again (inode_table_unlinked keeps only the node's own file). */
+        int fd = node_cache_take(fs->nodes, key.nodeid, key.backing);
+        if (fd >= 0)
+                return fd;
         /* One component, not followed: nothing here can lead elsewhere. */
-        int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         return fd < 0 ? -1 : fd;
 }
 
