@@ -40,6 +40,11 @@ struct Cluster {
          * open, closed with fd under fd_lock's writer. */
         int dir_fd;
         atomic_llong checked_us;  /* monotonic time of the last look at the name */
+        /* When this daemon last looked whether another serves the
+         * postoffice (monotonic us), and what it saw: the intent bytes are
+         * only worth a look while another does. */
+        atomic_llong others_checked_us;
+        atomic_bool others_seen;
         char *po_path;      /* for messages */
         atomic_bool unsupported; /* the filesystem gives no locks at all (found at open) */
         atomic_bool lock_failing; /* a lock failed lately (logged once) */
@@ -534,14 +539,28 @@ static bool cluster_conflict_now(Cluster *locks, short type, off_t start, off_t 
         return conflict;
 }
 
-bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
-{
-        return cluster_conflict_now(locks, F_WRLCK, cluster_offset(kind, name) + 1, 1);
-}
-
 bool cluster_served_elsewhere(Cluster *locks)
 {
         return cluster_conflict_now(locks, F_WRLCK, CLUSTER_VERSION_BASE, CLUSTER_VERSION_WINDOW);
+}
+
+/* Whether another daemon served the postoffice when this one last looked,
+ * looking again once that is CLUSTER_CHECK_MS old. */
+static bool cluster_others_seen_lately(Cluster *locks)
+{
+        gint64 now = g_get_monotonic_time();
+        if (now - atomic_load(&locks->others_checked_us) < CLUSTER_CHECK_MS * 1000)
+                return atomic_load(&locks->others_seen);
+        bool seen = cluster_served_elsewhere(locks);
+        atomic_store(&locks->others_seen, seen);
+        atomic_store(&locks->others_checked_us, now);
+        return seen;
+}
+
+bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name)
+{
+        return cluster_others_seen_lately(locks) &&
+               cluster_conflict_now(locks, F_WRLCK, cluster_offset(kind, name) + 1, 1);
 }
 
 bool cluster_held_elsewhere(Cluster *locks, LeaseKind kind, const char *name)

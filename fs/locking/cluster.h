@@ -27,7 +27,10 @@
  * - Intent ranges: the next byte. A daemon with local requests waiting for
  *   a resource held elsewhere holds a read lock there; a daemon ending its
  *   hold while another declares intent lets the resource go for a moment
- *   before its own next waiter takes it, so nodes take turns.
+ *   before its own next waiter takes it, so nodes take turns. (A daemon
+ *   looks at intent bytes only while it has seen another daemon's version
+ *   byte within CLUSTER_CHECK_MS: turns are fairness, not exclusion, and a
+ *   daemon alone spares the look.)
  */
 #pragma once
 
@@ -123,7 +126,9 @@ bool cluster_marked(Cluster *locks, const char *session);
 
 /* Declares or withdraws this daemon's wish for a resource held elsewhere. */
 void cluster_want(Cluster *locks, LeaseKind kind, const char *name, bool want);
-/* Whether another daemon has declared a wish for the resource. */
+/* Whether another daemon has declared a wish for the resource; false
+ * without a look at it while no other daemon was seen serving the
+ * postoffice within CLUSTER_CHECK_MS. */
 bool cluster_wanted_elsewhere(Cluster *locks, LeaseKind kind, const char *name);
 /* Whether another daemon serves the postoffice (holds a version byte). */
 bool cluster_served_elsewhere(Cluster *locks);
