@@ -102,10 +102,10 @@ void inode_table_link_count_for_kernel(InodeTable *table, fuse_ino_t nodeid, str
 
 /* Entry @name of @parent was removed from the backing store. @victim_fd
  * (may be NULL or point to -1) is an O_PATH descriptor of the removed file,
- * opened before the removal: if the node lost its last name while the
- * kernel still holds it, the node takes the descriptor (and sets *victim_fd
- * to -1), so it stays reachable until the kernel forgets it, as a local
- * filesystem's unlinked inode does. @victim_st is the remover's fstat of
+ * had before the removal (ops_victim_open): if the node lost its last name
+ * while the kernel still holds it, the node takes the descriptor (and sets
+ * *victim_fd to -1), so it stays reachable until the kernel forgets it, as
+ * a local filesystem's unlinked inode does. @victim_st is the remover's fstat of
  * it after the removal (NULL: not looked at; looked at here). */
 void inode_table_unlinked(InodeTable *table, fuse_ino_t parent, const char *name,
                           int *victim_fd, const struct stat *victim_st);

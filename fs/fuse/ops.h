@@ -221,7 +221,9 @@ void ops_as_caller_end(OpsCaller *saved);
 
 /* Before @name of @parent (open as @dirfd) is unlinked or renamed over: an
  * O_PATH descriptor of it for inode_table_unlinked/renamed when the kernel
- * holds its node, else -1. */
+ * holds its node, else -1: the node cache's descriptor of the node, taken
+ * out of the cache, when it has one no request uses; else one opened by
+ * the name. */
 int ops_victim_open(Mailbagfs *fs, fuse_ino_t parent, int dirfd, const char *name);
 
 /* The handlers, in ops-entry.c, ops-attr.c, ops-file.c and ops-dir.c. */
