@@ -88,7 +88,7 @@ void lease_log(LeaseManager *m, GArray *calls, int priority, const char *format,
 {
         va_list args;
 
-        if (!m->config.notify)
+        if (!m->config.notify || (priority == LOG_DEBUG && m->config.quiet_debug))
                 return;
         va_start(args, format);
         char *text = g_strdup_vprintf(format, args);

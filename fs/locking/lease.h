@@ -207,6 +207,10 @@ typedef struct {
         /* Optional. */
         LeaseNotifyFn notify;
         void *user_data;
+        /* No LEASE_EVENT_LOG of priority LOG_DEBUG is made: its text is
+         * formatted for every grant and release, for a log that would
+         * drop it. */
+        bool quiet_debug;
 } LeaseConfig;
 
 typedef struct LeaseManager LeaseManager;

@@ -190,6 +190,7 @@ int mailbags_init(Mailbags *mailbags, const Backing *backing, const MailbagsConf
                 .exclusive_timeout_ms = config->exclusive_timeout_ms,
                 .hold_warning_ms = config->hold_warning_ms,
                 .notify = mailbags_lease_event,
+                .quiet_debug = !log_enabled(LOG_DEBUG),
         };
         return 0;
 }
