@@ -157,11 +157,30 @@ void po_status_write_field(GString *out, const char *key, const char *value)
         status_write_field(out, status_at_line_start(out), key, value);
 }
 
+/* @value in decimal, at the end of @buf: written per request (the
+ * trail's time and pid), so without a format string. */
+#define STATUS_UINT64_DIGITS_MAX 21
+static const char *status_uint64_digits(guint64 value, char buf[STATUS_UINT64_DIGITS_MAX])
+{
+        char *p = buf + STATUS_UINT64_DIGITS_MAX - 1;
+        *p = '\0';
+        do {
+                *--p = (char)('0' + value % 10);
+                value /= 10;
+        } while (value > 0);
+        return p;
+}
+
+void po_status_write_word_uint64(GString *out, guint64 value)
+{
+        char buf[STATUS_UINT64_DIGITS_MAX];
+        po_status_write_word(out, status_uint64_digits(value, buf));
+}
+
 void po_status_write_field_uint64(GString *out, const char *key, guint64 value)
 {
-        char digits[24];
-        g_snprintf(digits, sizeof(digits), "%" G_GUINT64_FORMAT, value);
-        po_status_write_field(out, key, digits);
+        char buf[STATUS_UINT64_DIGITS_MAX];
+        po_status_write_field(out, key, status_uint64_digits(value, buf));
 }
 
 void po_status_line_append_to(const PoStatusLine *line, GString *out)

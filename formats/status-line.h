@@ -255,6 +255,8 @@ void po_status_line_append_to(const PoStatusLine *line, GString *out);
  * @key must match [a-z0-9_]+ as above. */
 void po_status_write_word(GString *out, const char *word);
 void po_status_write_field(GString *out, const char *key, const char *value);
+/* A number in decimal, as a word or a field's value. */
+void po_status_write_word_uint64(GString *out, guint64 value);
 void po_status_write_field_uint64(GString *out, const char *key, guint64 value);
 
 guint po_status_line_n_words(const PoStatusLine *line);

@@ -150,18 +150,15 @@ static const char *trail_access(int flags)
 static void trail_event_line(GString *out, const TrailEvent *event, const char *node)
 {
         po_status_write_word(out, PO_STATUS_WORD_EVENT);
-        char when[24];
-        g_snprintf(when, sizeof(when), "%" G_GINT64_FORMAT, g_get_real_time());
-        po_status_write_word(out, when);
+        /* Microseconds since 1970 (a clock set before then writes 0). */
+        po_status_write_word_uint64(out, (guint64)MAX(g_get_real_time(), 0));
         po_status_write_field(out, "op", event->op);
         po_status_write_field(out, "file", event->file);
         if (event->to)
                 po_status_write_field(out, "to", event->to);
         if (g_str_equal(event->op, "open") || g_str_equal(event->op, "create"))
                 po_status_write_field(out, "access", trail_access(event->flags));
-        char pid[16];
-        g_snprintf(pid, sizeof(pid), "%d", (int)event->pid);
-        po_status_write_field(out, "pid", pid);
+        po_status_write_field_uint64(out, "pid", (guint64)MAX(event->pid, 0));
         po_status_write_field(out, "program", event->program ? event->program : "?");
         po_status_write_field_uint64(out, "uid", event->uid);
         if (event->protocol)

@@ -103,6 +103,19 @@ Test(status_line, lines_written_straight_match_built_ones)
         cr_assert_str_eq(po_status_line_field(lines->pdata[3], "file"), hostile[3]);
 }
 
+Test(status_line, numbers_written_in_decimal)
+{
+        const guint64 values[] = {0, 7, 10, 99, 4294967295u, G_MAXUINT64};
+        for (gsize i = 0; i < G_N_ELEMENTS(values); i++) {
+                g_autofree char *want = g_strdup_printf("%" G_GUINT64_FORMAT " n=%" G_GUINT64_FORMAT,
+                                                        values[i], values[i]);
+                g_autoptr(GString) out = g_string_new(NULL);
+                po_status_write_word_uint64(out, values[i]);
+                po_status_write_field_uint64(out, "n", values[i]);
+                cr_expect_str_eq(out->str, want);
+        }
+}
+
 Test(status_line, empty_word_and_empty_value)
 {
         g_autoptr(PoStatusLine) line = po_status_line_new();
