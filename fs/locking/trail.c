@@ -151,7 +151,8 @@ static void trail_event_line(GString *out, const TrailEvent *event, const char *
 {
         po_status_write_word(out, PO_STATUS_WORD_EVENT);
         /* Microseconds since 1970 (a clock set before then writes 0). */
-        po_status_write_word_uint64(out, (guint64)MAX(g_get_real_time(), 0));
+        gint64 now = g_get_real_time();
+        po_status_write_word_uint64(out, (guint64)MAX(now, 0));
         po_status_write_field(out, "op", event->op);
         po_status_write_field(out, "file", event->file);
         if (event->to)
