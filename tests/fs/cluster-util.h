@@ -32,9 +32,11 @@ typedef struct {
         int report; /* the child writes its errno (0: opened) as one byte */
 } Opener;
 
-/* A program on @node opens @relpath with @flags; it keeps the file open
- * (or, for a -V20 create, the file itself) until killed. */
-static inline Opener opener_start(const MountHarness *node, const char *relpath, int flags)
+/* A program named @program (NULL: the test's own name) on @node opens
+ * @relpath with @flags; it keeps the file open (or, for a -V20 create, the
+ * file itself) until killed. */
+static inline Opener opener_start_as(const MountHarness *node, const char *relpath, int flags,
+                                     const char *program)
 {
         int report[2];
         cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
@@ -43,6 +45,8 @@ static inline Opener opener_start(const MountHarness *node, const char *relpath,
         cr_assert_geq(pid, 0);
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (program)
+                        prctl(PR_SET_NAME, program);
                 int fd = open(path, flags, 0644);
                 unsigned char result = fd < 0 ? (unsigned char)errno : 0;
                 if (write(report[1], &result, 1) != 1)
@@ -52,6 +56,11 @@ static inline Opener opener_start(const MountHarness *node, const char *relpath,
         }
         close(report[1]);
         return (Opener){.pid = pid, .report = report[0]};
+}
+
+static inline Opener opener_start(const MountHarness *node, const char *relpath, int flags)
+{
+        return opener_start_as(node, relpath, flags, NULL);
 }
 
 /* The opener's errno, 0 when it got the file. */

@@ -179,32 +179,18 @@ Test(cluster, a_dos_create_of_a_file_held_on_the_other_node_waits_and_truncates_
         cr_assert_eq(opener_result(&holder), 0);
         cr_assert(g_file_set_contents(raw, "INDEX", 5, NULL));
 
-        int report[2];
-        cr_assert_eq(pipe2(report, O_CLOEXEC), 0);
-        pid_t dos = fork();
-        cr_assert_geq(dos, 0);
-        if (dos == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGKILL);
-                prctl(PR_SET_NAME, "dosbox");
-                int fd = open(on_a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-                unsigned char result = fd < 0 ? (unsigned char)errno : 0;
-                _exit(write(report[1], &result, 1) == 1 ? 0 : 3);
-        }
-        close(report[1]);
-        struct pollfd pfd = {.fd = report[0], .events = POLLIN};
+        Opener dos = opener_start_as(&node_a, "KEY/NEWUSER.KEY", O_WRONLY | O_CREAT | O_TRUNC,
+                                     "dosbox");
+        struct pollfd pfd = {.fd = dos.report, .events = POLLIN};
         cr_expect_eq(poll(&pfd, 1, 500), 0, "the DOS program's create was answered while node B "
                                             "holds the file");
         cr_expect_eq(stat(raw, &st), 0);
         cr_expect_eq(st.st_size, 5, "node B's file was truncated under its hold");
 
         opener_stop(&holder);
-        cr_assert_gt(poll(&pfd, 1, EVENT_TIMEOUT_MS), 0, "the DOS program never got the file");
-        unsigned char result = 255;
-        cr_assert_eq(read(report[0], &result, 1), 1);
+        int result = opener_result(&dos);
         cr_expect_eq(result, 0, "the DOS program's open: %s", g_strerror(result));
-        close(report[0]);
-        int status = 0;
-        cr_expect_eq(waitpid(dos, &status, 0), dos);
+        opener_stop(&dos);
 }
 
 Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick)
