@@ -146,8 +146,9 @@ int node_cache_take(NodeCache *cache, fuse_ino_t nodeid, InodeBackingId id)
         g_mutex_lock(&cache->mutex);
         NodeCacheEntry *entry = g_hash_table_lookup(cache->entries, &nodeid);
         if (entry && entry->refs == 1 && entry->id.dev == id.dev && entry->id.ino == id.ino) {
+                /* Unused (refs 1: the table's), so freed here; its
+                 * descriptor is the caller's now. */
                 fd = entry->fd;
-                entry->dropped = true;
                 g_hash_table_remove(cache->entries, &entry->nodeid);
                 g_free(entry);
         }
