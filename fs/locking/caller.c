@@ -19,10 +19,22 @@
  * leader's number and leaves its own). The descriptor stays bound to the
  * thread it was opened for: once that thread has gone its reads fail
  * (ESRCH), even when the number names a new thread by then, and the entry
- * is dropped; each answer reads it, so it is never stale. Bounded: when
- * full, one entry makes room. Entries are counted, so one being read is
- * closed only once its reader is done with it. */
+ * is dropped. Bounded: when full, one entry makes room. Entries are
+ * counted, so one being read is closed only once its reader is done with
+ * it.
+ *
+ * A name read less than CALLER_NAME_REUSE_US ago is answered again without
+ * a read: a program asks in bursts (a message is a create, opens, a lock
+ * and removals within a millisecond), and each would read the same name.
+ * What that can make stale, for at most that long: the name of a process
+ * that has just called exec or renamed itself (its first requests after
+ * are named by its old name), and a thread that has gone. The thread
+ * group cannot be: a thread number names another thread only after the
+ * kernel has handed out every other free number (they go round up to
+ * pid_max), which takes far more than a millisecond while pid_max is at
+ * least CALLER_REUSE_PID_MAX_MIN; below that nothing is reused. */
 #define CALLER_CACHE_MAX 64
+#define CALLER_REUSE_PID_MAX_MIN 32768
 
 typedef struct {
         int comm_fd;  /* /proc/TID/comm; immutable */
@@ -35,7 +47,27 @@ typedef struct {
         char *user;
         int refs;     /* caller_cache_lock */
         bool dropped; /* caller_cache_lock: out of the table */
+        /* The name last read and when (monotonic us); caller_cache_lock. */
+        char name[64];
+        gint64 name_read_at;
 } CallerEntry;
+
+/* How long a name read is answered again: CALLER_NAME_REUSE_US, or 0 when
+ * pid_max is too low to rule out a number's reuse (read once). */
+static gint64 caller_name_reuse_us(void)
+{
+        static gsize once;
+        static gint64 reuse;
+        if (g_once_init_enter(&once)) {
+                g_autofree char *text = NULL;
+                long pid_max = 0;
+                if (g_file_get_contents("/proc/sys/kernel/pid_max", &text, NULL, NULL))
+                        pid_max = strtol(text, NULL, 10);
+                reuse = pid_max >= CALLER_REUSE_PID_MAX_MIN ? CALLER_NAME_REUSE_US : 0;
+                g_once_init_leave(&once, 1);
+        }
+        return reuse;
+}
 
 static GMutex caller_cache_lock;
 static GHashTable *caller_cache; /* tid -> CallerEntry *; caller_cache_lock */
@@ -59,8 +91,30 @@ static void caller_entry_drop_locked(pid_t tid, CallerEntry *entry)
         caller_entry_unref_locked(entry);
 }
 
+/* The cached entry of @tid with a reference taken, or NULL. When its name
+ * was read less than caller_name_reuse_us() before @now, *@recent is set and
+ * the group and name are copied to *@tgid and @name, no reference taken. */
+static CallerEntry *caller_entry_get(pid_t tid, gint64 now, bool *recent, pid_t *tgid,
+                                     char *name, size_t size)
+{
+        *recent = false;
+        g_mutex_lock(&caller_cache_lock);
+        CallerEntry *entry =
+                caller_cache ? g_hash_table_lookup(caller_cache, GINT_TO_POINTER(tid)) : NULL;
+        if (entry && now - entry->name_read_at < caller_name_reuse_us()) {
+                *recent = true;
+                *tgid = entry->tgid;
+                g_strlcpy(name, entry->name, size);
+                entry = NULL;
+        } else if (entry) {
+                entry->refs++;
+        }
+        g_mutex_unlock(&caller_cache_lock);
+        return entry;
+}
+
 /* The cached entry of @tid with a reference taken, or NULL. */
-static CallerEntry *caller_entry_get(pid_t tid)
+static CallerEntry *caller_entry_ref(pid_t tid)
 {
         g_mutex_lock(&caller_cache_lock);
         CallerEntry *entry =
@@ -71,18 +125,32 @@ static CallerEntry *caller_entry_get(pid_t tid)
         return entry;
 }
 
-static void caller_entry_put(pid_t tid, CallerEntry *entry, bool gone)
+static void caller_entry_unref(CallerEntry *entry)
 {
         g_mutex_lock(&caller_cache_lock);
-        if (gone)
-                caller_entry_drop_locked(tid, entry);
         caller_entry_unref_locked(entry);
         g_mutex_unlock(&caller_cache_lock);
 }
 
-/* Keeps @comm_fd (taken over) and @tgid for @tid, or closes the
- * descriptor when another thread cached one first. */
-static void caller_entry_keep(pid_t tid, int comm_fd, pid_t tgid)
+/* Done with @entry: its name @name was read at @now, or (@name NULL) its
+ * thread is gone. */
+static void caller_entry_put(pid_t tid, CallerEntry *entry, const char *name, gint64 now)
+{
+        g_mutex_lock(&caller_cache_lock);
+        if (!name) {
+                caller_entry_drop_locked(tid, entry);
+        } else {
+                g_strlcpy(entry->name, name, sizeof(entry->name));
+                entry->name_read_at = now;
+        }
+        caller_entry_unref_locked(entry);
+        g_mutex_unlock(&caller_cache_lock);
+}
+
+/* Keeps @comm_fd (taken over), @tgid and the @name read from it at @now
+ * for @tid, or closes the descriptor when another thread cached one
+ * first. */
+static void caller_entry_keep(pid_t tid, int comm_fd, pid_t tgid, const char *name, gint64 now)
 {
         g_mutex_lock(&caller_cache_lock);
         if (!caller_cache)
@@ -103,6 +171,8 @@ static void caller_entry_keep(pid_t tid, int comm_fd, pid_t tgid)
         entry->comm_fd = comm_fd;
         entry->tgid = tgid;
         entry->refs = 1;
+        g_strlcpy(entry->name, name, sizeof(entry->name));
+        entry->name_read_at = now;
         g_hash_table_insert(caller_cache, GINT_TO_POINTER(tid), entry);
         g_mutex_unlock(&caller_cache_lock);
 }
@@ -144,11 +214,15 @@ static pid_t caller_tgid_read(pid_t tid)
  * thread is gone. */
 static bool caller_thread(pid_t tid, pid_t *tgid, char *name, size_t size)
 {
-        CallerEntry *cached = caller_entry_get(tid);
+        gint64 now = g_get_monotonic_time();
+        bool recent;
+        CallerEntry *cached = caller_entry_get(tid, now, &recent, tgid, name, size);
+        if (recent)
+                return true;
         if (cached) {
                 bool alive = caller_comm_read(cached->comm_fd, name, size);
                 *tgid = cached->tgid;
-                caller_entry_put(tid, cached, !alive);
+                caller_entry_put(tid, cached, alive ? name : NULL, now);
                 if (alive)
                         return true;
         }
@@ -165,7 +239,7 @@ static bool caller_thread(pid_t tid, pid_t *tgid, char *name, size_t size)
                 close(fd);
                 return false;
         }
-        caller_entry_keep(tid, fd, *tgid);
+        caller_entry_keep(tid, fd, *tgid, name, now);
         return true;
 }
 
@@ -388,7 +462,7 @@ char *caller_client(pid_t pid, const char *program, uid_t uid)
         pid_t tgid = 0;
         g_autofree char *where = NULL, *user = NULL;
         bool known = caller_thread(pid, &tgid, name, sizeof(name));
-        CallerEntry *entry = known ? caller_entry_get(pid) : NULL;
+        CallerEntry *entry = known ? caller_entry_ref(pid) : NULL;
         if (entry) {
                 g_mutex_lock(&caller_cache_lock);
                 where = g_strdup(entry->client);
@@ -410,7 +484,7 @@ char *caller_client(pid_t pid, const char *program, uid_t uid)
                         entry->user_uid = uid;
                 }
                 g_mutex_unlock(&caller_cache_lock);
-                caller_entry_put(pid, entry, false);
+                caller_entry_unref(entry);
         }
         if (smb)
                 return g_strdup_printf("smb %s user=%s", where ? where : "?", user);

@@ -18,6 +18,10 @@ void caller_program_name(pid_t pid, char *buf, size_t size);
  * thread leads its process (a single-threaded program). */
 void caller_identify(pid_t tid, pid_t *pid, char *program, size_t size);
 
+/* A thread's name read less than this many microseconds ago is answered
+ * again without reading it (caller.c says what that can make stale). */
+#define CALLER_NAME_REUSE_US 1000
+
 /* Closes the descriptors kept to identify callers faster (at exit). */
 void caller_cache_clear(void);
 

@@ -136,8 +136,15 @@ static pid_t renaming_child(int ready[2], int release[2], const char *first, con
         return child;
 }
 
-/* The answer for a thread asked about before is read afresh, not kept:
- * a process that changed its name (an exec does) is named anew. */
+/* Longer than a name read is answered again for. */
+static void past_name_reuse(void)
+{
+        g_usleep(2 * CALLER_NAME_REUSE_US);
+}
+
+/* The answer for a thread asked about before is read afresh once the
+ * reuse time is over: a process that changed its name (an exec does) is
+ * named anew. */
 Test(caller, a_second_ask_sees_a_new_name)
 {
         int ready[2], release[2];
@@ -147,11 +154,50 @@ Test(caller, a_second_ask_sees_a_new_name)
         expect_identity(child, child, "FIRST.EXE");
         cr_assert_eq(write(release[1], &c, 1), 1);
         cr_assert_eq(read(ready[0], &c, 1), 1);
+        past_name_reuse();
         expect_identity(child, child, "SECOND.EXE");
         cr_assert_eq(write(release[1], &c, 1), 1);
         cr_assert_eq(waitpid(child, NULL, 0), child);
         /* Gone now: what was known of it is not answered any more. */
+        past_name_reuse();
         expect_gone(child);
+}
+
+static gint64 identify_at(pid_t tid, char *program, size_t size)
+{
+        pid_t pid;
+        caller_identify(tid, &pid, program, size);
+        return g_get_monotonic_time();
+}
+
+/* Asked again within the reuse time, the name read before is the answer
+ * (no read of /proc): a rename that soon is not seen yet; after it, it
+ * is. Whether the two asks fell within the reuse time is measured, and a
+ * try that was held up longer (a busy host) is made again. The process
+ * renamed is this one (a process may rename only itself). */
+Test(caller, a_name_read_just_before_is_answered_again_without_a_read)
+{
+        harness_name_process("BEFORE.EXE");
+        int within = 0;
+        for (int attempt = 0; attempt < 50 && within == 0; attempt++) {
+                past_name_reuse();
+                char fresh[64], again[64], after[64];
+                gint64 read_at = identify_at(gettid(), fresh, sizeof(fresh));
+                cr_expect_str_eq(fresh, "BEFORE.EXE", "read afresh after the reuse time");
+                harness_name_process("RENAMED.EXE");
+                gint64 asked_at = identify_at(gettid(), again, sizeof(again));
+                if (asked_at - read_at < CALLER_NAME_REUSE_US) {
+                        within++;
+                        cr_expect_str_eq(again, "BEFORE.EXE", "asked again %lld us after the read",
+                                         (long long)(asked_at - read_at));
+                }
+                past_name_reuse();
+                identify_at(gettid(), after, sizeof(after));
+                cr_expect_str_eq(after, "RENAMED.EXE", "read afresh after the reuse time");
+                harness_name_process("BEFORE.EXE");
+        }
+        cr_expect_eq(within, 1, "never asked twice within %d us in 50 tries", CALLER_NAME_REUSE_US);
+        caller_cache_clear();
 }
 
 /* More callers than the daemon keeps descriptors for: each is still
