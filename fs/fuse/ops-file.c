@@ -373,8 +373,10 @@ static int file_open_backing(Mailbagfs *fs, fuse_ino_t ino, const char *planned,
 
 /* Opens @name in @dirfd for a create with @flags: made exclusively first,
  * so that *@made tells whether this call made the file; an existing file
- * is opened instead unless the caller asked for O_EXCL. */
-static int file_create_at(int dirfd, const char *name, mode_t mode, int flags, bool *made)
+ * is opened instead unless the caller asked for O_EXCL, or (@new_only) the
+ * create may make a file but not open one: -EEXIST then. */
+static int file_create_at(int dirfd, const char *name, mode_t mode, int flags, bool new_only,
+                          bool *made)
 {
         *made = false;
         /* A file removed between the two opens is made again, a few times. */
@@ -384,7 +386,7 @@ static int file_create_at(int dirfd, const char *name, mode_t mode, int flags, b
                         *made = true;
                         return fd;
                 }
-                if (errno != EEXIST || (flags & O_EXCL))
+                if (errno != EEXIST || (flags & O_EXCL) || new_only)
                         return -errno;
                 fd = openat(dirfd, name, (flags & ~O_CREAT) | O_NOFOLLOW | O_CLOEXEC);
                 if (fd >= 0 || errno != ENOENT)
@@ -394,9 +396,10 @@ static int file_create_at(int dirfd, const char *name, mode_t mode, int flags, b
 }
 
 /* Creates @name in directory @parent; fills @entry, and *@made (see
- * file_create_at). */
+ * file_create_at, which says what @new_only does). */
 static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
-                               mode_t mode, int flags, struct fuse_entry_param *entry, bool *made)
+                               mode_t mode, int flags, bool new_only,
+                               struct fuse_entry_param *entry, bool *made)
 {
         *made = false;
         autorelease_node NodeRef parent_dir = ops_dir_open(fs, parent);
@@ -409,7 +412,7 @@ static int file_create_backing(Mailbagfs *fs, fuse_req_t req, fuse_ino_t parent,
         int r = ops_as_caller_begin(fs, req, &caller);
         if (r < 0)
                 return r;
-        autoclose_fd int fd = file_create_at(dirfd, name, mode, flags, made);
+        autoclose_fd int fd = file_create_at(dirfd, name, mode, flags, new_only, made);
         ops_as_caller_end(&caller);
         if (fd < 0)
                 return ops_dir_gone(fs, parent, &parent_dir, fd);
@@ -491,10 +494,24 @@ static void pending_open_finish(PendingOpen *pending, Claim *claim, int result)
         g_autofree char *protocol = claim ? g_strdup(claim_protocol(claim)) : NULL;
         struct fuse_entry_param entry;
         bool made = false;
+        /* A create answered before its lease (a deferred claim) may make
+         * its file, never open one that is there: the file was made after
+         * the kernel looked the name up (by another node, or on the share),
+         * and its maker may hold it; the program's O_TRUNC would empty it
+         * under that hold. ESTALE makes the kernel look the name up again
+         * and send an open, which waits in line. */
+        bool new_only = pending->creating && claim_is_deferred(claim);
         int fd = pending->creating
                          ? file_create_backing(fs, req, pending->ino, pending->name, pending->mode,
-                                               pending->fi.flags, &entry, &made)
+                                               pending->fi.flags, new_only, &entry, &made)
                          : file_open_backing(fs, pending->ino, pending->path, pending->fi.flags);
+        if (fd == -EEXIST && new_only && !(pending->fi.flags & O_EXCL)) {
+                log_info("create of %s: the file appeared after its name was looked up, while "
+                         "this program's lease waits; the kernel looks it up again and opens it "
+                         "in line",
+                         pending->path);
+                fd = -ESTALE;
+        }
         if (fd < 0) {
                 claim_cancel(&fs->mailbags, claim);
                 pending_open_trail(fs, pending, NULL, outcome, protocol, fd);

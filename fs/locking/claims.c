@@ -526,6 +526,11 @@ const char *claim_outcome(const Claim *claim, bool waited)
         return waited ? "waited" : "granted";
 }
 
+bool claim_is_deferred(const Claim *claim)
+{
+        return claim && claim->deferred;
+}
+
 const char *claim_protocol(const Claim *claim)
 {
         return claim->plan.protocol;

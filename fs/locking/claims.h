@@ -70,6 +70,9 @@ int claim_confirm(Mailbags *mailbags, Claim **claim, uint64_t parent_node, int f
  * "granted". */
 const char *claim_outcome(const Claim *claim, bool waited);
 
+/* Whether @claim is a create's, answered before its lease came. */
+bool claim_is_deferred(const Claim *claim);
+
 /* The protocol of @claim's lease ("0LK", "queue-read"...). */
 const char *claim_protocol(const Claim *claim);
 

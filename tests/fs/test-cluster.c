@@ -193,6 +193,138 @@ Test(cluster, a_dos_create_of_a_file_held_on_the_other_node_waits_and_truncates_
         opener_stop(&dos);
 }
 
+/* strace, attached to @daemon, holds each of its fcntl calls @delay_us
+ * before making it: the way a test widens the window between a lookup and
+ * the lease that a create following it asks for (its first fcntl, on the
+ * lease file). Killed with the test. */
+static pid_t fcntl_delayed(pid_t daemon, long delay_us)
+{
+        g_autofree char *pid = g_strdup_printf("%d", (int)daemon);
+        g_autofree char *inject = g_strdup_printf("inject=fcntl:delay_enter=%ld", delay_us);
+        cr_assert_gt(daemon, 0, "no daemon of ours to trace");
+        pid_t tracer = fork();
+        cr_assert_geq(tracer, 0);
+        if (tracer == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                execlp("strace", "strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fcntl", "-e",
+                       inject, "-p", pid, (char *)NULL);
+                _exit(127);
+        }
+        /* Attached once the daemon's status names the tracer. */
+        g_autofree char *status_path = g_strdup_printf("/proc/%d/status", (int)daemon);
+        long long until = now_ms() + EVENT_TIMEOUT_MS;
+        for (;;) {
+                g_autofree char *status = NULL;
+                cr_assert(g_file_get_contents(status_path, &status, NULL, NULL));
+                const char *line = strstr(status, "\nTracerPid:");
+                if (line && strtol(line + strlen("\nTracerPid:"), NULL, 10) == tracer)
+                        break;
+                cr_assert_lt(now_ms(), until, "strace never attached to the daemon");
+                g_usleep(10 * 1000);
+        }
+        return tracer;
+}
+
+static void fcntl_delayed_end(pid_t tracer)
+{
+        kill(tracer, SIGINT);
+        waitpid(tracer, NULL, 0);
+}
+
+/* Whether the trail of the postoffice at @backing has a line with each of
+ * @words. */
+static bool trail_has_line(const char *backing, const char *const *words)
+{
+        g_autofree char *folder = g_build_filename(backing, ".mailbagfs-trail", NULL);
+        g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+        if (!dir)
+                return false;
+        const char *name;
+        while ((name = g_dir_read_name(dir))) {
+                g_autofree char *path = g_build_filename(folder, name, NULL);
+                g_autofree char *text = NULL;
+                if (!g_file_get_contents(path, &text, NULL, NULL))
+                        continue;
+                g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+                for (char **line = lines; *line; line++) {
+                        bool all = true;
+                        for (const char *const *word = words; *word && all; word++)
+                                all = strstr(*line, *word) != NULL;
+                        if (all)
+                                return true;
+                }
+        }
+        return false;
+}
+
+/* Waits (at most EVENT_TIMEOUT_MS) until the trail at @backing has a line
+ * with each of @words, or one with each of @or_words; true for the
+ * first. */
+static bool trail_wait_line(const char *backing, const char *const *words,
+                            const char *const *or_words)
+{
+        long long until = now_ms() + EVENT_TIMEOUT_MS;
+        for (;;) {
+                if (trail_has_line(backing, words))
+                        return true;
+                if (trail_has_line(backing, or_words))
+                        return false;
+                cr_assert_lt(now_ms(), until, "no trail line for %s %s", words[0], words[1]);
+                g_usleep(10 * 1000);
+        }
+}
+
+/* The window the test above cannot reach: node B makes and holds the file
+ * after node A's kernel looked the name up and found nothing, before node
+ * A's create asks for its lease (held 300 ms there by a tracer). The
+ * create of the DOS program, whose lease is deferred, may make a file but
+ * must not open (and truncate) node B's: ESTALE has the kernel look the
+ * name up again, and the program's create-or-truncate becomes an open
+ * that waits in line. A try whose create came too late for the window (a
+ * host that held the program up for the tracer's 300 ms: the kernel found
+ * the file and sent an open) is made again with another file. */
+Test(cluster, a_dos_create_of_a_file_made_after_its_lookup_truncates_nothing,
+     .init = mount_patient)
+{
+        g_autofree char *key_folder = g_build_filename(node_a.mnt, "KEY", NULL);
+        bool reached = false;
+        for (int attempt = 0; attempt < 3 && !reached; attempt++) {
+                g_autofree char *relpath = g_strdup_printf("KEY/NEWUSR%d.KEY", attempt);
+                g_autofree char *raw = g_build_filename(node_a.backing, relpath, NULL);
+                g_autofree char *file_word = g_strdup_printf("file=%s", relpath);
+                struct stat st;
+                cr_assert_eq(stat(key_folder, &st), 0);
+                pid_t tracer = fcntl_delayed(node_a.daemon, 300 * 1000);
+
+                Opener dos = opener_start_as(&node_a, relpath, O_WRONLY | O_CREAT | O_TRUNC,
+                                             "dosbox");
+                /* Its lookup has found no file, and its create waits for
+                 * its first fcntl. */
+                g_usleep(100 * 1000);
+                Opener holder = opener_start(&node_b, relpath, O_RDWR | O_CREAT);
+                cr_expect_eq(opener_result(&holder), 0);
+                cr_expect(g_file_set_contents(raw, "INDEX", 5, NULL));
+
+                const char *const create[] = {"op=create", file_word, "program=dosbox", NULL};
+                const char *const open_only[] = {"op=open", file_word, "program=dosbox", NULL};
+                reached = trail_wait_line(node_a.backing, create, open_only);
+                fcntl_delayed_end(tracer);
+                if (reached) {
+                        struct pollfd pfd = {.fd = dos.report, .events = POLLIN};
+                        cr_expect_eq(poll(&pfd, 1, 500), 0,
+                                     "the DOS program's create was answered while node B holds "
+                                     "the file");
+                        cr_expect_eq(stat(raw, &st), 0);
+                        cr_expect_eq(st.st_size, 5, "node B's file was truncated under its hold");
+                }
+                opener_stop(&holder);
+                int result = opener_result(&dos);
+                cr_expect_eq(result, 0, "the DOS program's open: %s", g_strerror(result));
+                opener_stop(&dos);
+        }
+        cr_expect(reached, "node A's kernel found the file in every try: the window was missed");
+}
+
 Test(cluster, lease_files_of_live_nodes_are_not_touched, .init = mount_quick)
 {
         Opener v20 = opener_start(&node_a, "P1/INQUEUE3.005", O_WRONLY | O_CREAT | O_EXCL);
