@@ -219,6 +219,8 @@ static pid_t fcntl_delayed(pid_t daemon, long delay_us)
                 const char *line = strstr(status, "\nTracerPid:");
                 if (line && strtol(line + strlen("\nTracerPid:"), NULL, 10) == tracer)
                         break;
+                cr_assert_eq(waitpid(tracer, NULL, WNOHANG), 0,
+                             "strace ended before it attached (Debian package strace)");
                 cr_assert_lt(now_ms(), until, "strace never attached to the daemon");
                 g_usleep(10 * 1000);
         }
