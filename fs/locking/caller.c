@@ -91,6 +91,12 @@ static void caller_entry_drop_locked(pid_t tid, CallerEntry *entry)
         caller_entry_unref_locked(entry);
 }
 
+/* The cached entry of @tid, or NULL. Under caller_cache_lock. */
+static CallerEntry *caller_entry_lookup_locked(pid_t tid)
+{
+        return caller_cache ? g_hash_table_lookup(caller_cache, GINT_TO_POINTER(tid)) : NULL;
+}
+
 /* The cached entry of @tid with a reference taken, or NULL. When its name
  * was read less than caller_name_reuse_us() before @now, *@recent is set and
  * the group and name are copied to *@tgid and @name, no reference taken. */
@@ -99,8 +105,7 @@ static CallerEntry *caller_entry_get(pid_t tid, gint64 now, bool *recent, pid_t 
 {
         *recent = false;
         g_mutex_lock(&caller_cache_lock);
-        CallerEntry *entry =
-                caller_cache ? g_hash_table_lookup(caller_cache, GINT_TO_POINTER(tid)) : NULL;
+        CallerEntry *entry = caller_entry_lookup_locked(tid);
         if (entry && now - entry->name_read_at < caller_name_reuse_us()) {
                 *recent = true;
                 *tgid = entry->tgid;
@@ -117,8 +122,7 @@ static CallerEntry *caller_entry_get(pid_t tid, gint64 now, bool *recent, pid_t 
 static CallerEntry *caller_entry_ref(pid_t tid)
 {
         g_mutex_lock(&caller_cache_lock);
-        CallerEntry *entry =
-                caller_cache ? g_hash_table_lookup(caller_cache, GINT_TO_POINTER(tid)) : NULL;
+        CallerEntry *entry = caller_entry_lookup_locked(tid);
         if (entry)
                 entry->refs++;
         g_mutex_unlock(&caller_cache_lock);
