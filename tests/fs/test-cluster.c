@@ -245,24 +245,16 @@ static void fcntl_delayed_end(pid_t tracer)
  * @words. */
 static bool trail_has_line(const char *backing, const char *const *words)
 {
-        g_autofree char *folder = g_build_filename(backing, ".mailbagfs-trail", NULL);
-        g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
-        if (!dir)
+        g_autofree char *trail = harness_trail_text(backing);
+        if (!trail)
                 return false;
-        const char *name;
-        while ((name = g_dir_read_name(dir))) {
-                g_autofree char *path = g_build_filename(folder, name, NULL);
-                g_autofree char *text = NULL;
-                if (!g_file_get_contents(path, &text, NULL, NULL))
-                        continue;
-                g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-                for (char **line = lines; *line; line++) {
-                        bool all = true;
-                        for (const char *const *word = words; *word && all; word++)
-                                all = strstr(*line, *word) != NULL;
-                        if (all)
-                                return true;
-                }
+        g_auto(GStrv) lines = g_strsplit(trail, "\n", -1);
+        for (char **line = lines; *line; line++) {
+                bool all = true;
+                for (const char *const *word = words; *word && all; word++)
+                        all = strstr(*line, *word) != NULL;
+                if (all)
+                        return true;
         }
         return false;
 }

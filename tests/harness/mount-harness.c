@@ -329,6 +329,22 @@ void mount_harness_teardown(MountHarness *h)
         g_clear_pointer(&h->log, g_free);
 }
 
+char *harness_trail_text(const char *po)
+{
+        g_autofree char *folder = g_build_filename(po, ".mailbagfs-trail", NULL);
+        g_autoptr(GDir) dir = g_dir_open(folder, 0, NULL);
+        if (!dir)
+                return NULL;
+        GString *trail = g_string_new(NULL);
+        for (const char *name; (name = g_dir_read_name(dir));) {
+                g_autofree char *path = g_build_filename(folder, name, NULL);
+                g_autofree char *text = NULL;
+                if (g_file_get_contents(path, &text, NULL, NULL))
+                        g_string_append(trail, text);
+        }
+        return g_string_free(trail, FALSE);
+}
+
 char *mount_harness_log_problems(const MountHarness *h)
 {
         g_autofree char *text = NULL;

@@ -57,6 +57,11 @@ void mount_harness_teardown(MountHarness *h);
  * there were none (caller frees). */
 char *mount_harness_log_problems(const MountHarness *h);
 
+/* The trail streams of the postoffice folder @po on the backing store
+ * (its .mailbagfs-trail/ files, one after the other), or NULL when it has
+ * no trail folder (caller frees). */
+char *harness_trail_text(const char *po);
+
 /* Whether the daemon's log lands in @h->log (foreground start only). */
 bool mount_harness_has_log(const MountHarness *h);
 
