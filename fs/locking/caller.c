@@ -104,9 +104,11 @@ static CallerEntry *caller_entry_get(pid_t tid, gint64 now, bool *recent, pid_t 
                                      char *name, size_t size)
 {
         *recent = false;
+        /* Outside the lock: its first call reads pid_max. */
+        gint64 reuse_us = caller_name_reuse_us();
         g_mutex_lock(&caller_cache_lock);
         CallerEntry *entry = caller_entry_lookup_locked(tid);
-        if (entry && now - entry->name_read_at < caller_name_reuse_us()) {
+        if (entry && now - entry->name_read_at < reuse_us) {
                 *recent = true;
                 *tgid = entry->tgid;
                 g_strlcpy(name, entry->name, size);
