@@ -270,14 +270,17 @@ char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error)
         return inode_table_path_to(table, nodeid, NULL, error);
 }
 
-char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, fuse_ino_t *parent)
+char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, InodeKey *key, InodeKey *parent)
 {
         char *name = NULL;
         g_mutex_lock(&table->mutex);
         Inode *node = inode_lookup_locked(table, nodeid);
         if (node && node != table->root && node->names) {
                 InodeName *first = node->names->data;
-                *parent = first->parent->key.nodeid;
+                if (key)
+                        *key = node->key;
+                if (parent)
+                        *parent = first->parent->key;
                 name = g_strdup(first->name);
         }
         g_mutex_unlock(&table->mutex);

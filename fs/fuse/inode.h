@@ -51,10 +51,11 @@ int inode_table_key(InodeTable *table, fuse_ino_t nodeid, InodeKey *key);
  * and ENOENT for a name in it (a removed directory). */
 char *inode_table_path(InodeTable *table, fuse_ino_t nodeid, int *error);
 
-/* The node's most recent name (the one its path ends with) and, in
- * @parent, the folder node it is in; NULL for the root and for a node
- * with no name left (caller frees). */
-char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, fuse_ino_t *parent);
+/* The node's most recent name (the one its path ends with), with, read
+ * under the same lock, the node's key in @key and the key of the folder
+ * node it is in in @parent (either may be NULL); NULL for the root and for
+ * a node with no name left (caller frees). */
+char *inode_table_last_name(InodeTable *table, fuse_ino_t nodeid, InodeKey *key, InodeKey *parent);
 
 /* The path of entry @name in directory @parent. */
 char *inode_table_child_path(InodeTable *table, fuse_ino_t parent, const char *name, int *error);

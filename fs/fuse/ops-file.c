@@ -249,15 +249,15 @@ static int file_reopen_node(int node, int flags)
 static int file_open_in_kept_folder(Mailbagfs *fs, fuse_ino_t ino, int flags)
 {
         g_autofree char *name = NULL;
-        autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name);
         InodeKey key;
-        if (dir.fd < 0 || inode_table_key(fs->inodes, ino, &key) < 0)
+        autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name, &key);
+        if (dir.fd < 0)
                 return -EAGAIN;
         autorelease_node NodeRef node = node_cache_get(fs->nodes, ino, key.backing);
         struct stat st;
         if (node.fd >= 0) {
-                if (fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    ops_node_verify(fs, ino, &st) < 0 || S_ISLNK(st.st_mode))
+                if (fstatat(dir.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !ops_key_is(&key, &st) ||
+                    S_ISLNK(st.st_mode))
                         return -EAGAIN;
                 return file_reopen_node(node.fd, flags);
         }

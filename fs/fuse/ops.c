@@ -138,15 +138,18 @@ char *ops_node_path(Mailbagfs *fs, fuse_ino_t ino, int *error)
         return inode_table_path(fs->inodes, ino, error);
 }
 
+bool ops_key_is(const InodeKey *key, const struct stat *st)
+{
+        return key->backing.dev == st->st_dev && key->backing.ino == st->st_ino;
+}
+
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st)
 {
         InodeKey key;
         int r = inode_table_key(fs->inodes, ino, &key);
         if (r < 0)
                 return r;
-        if (key.backing.dev != st->st_dev || key.backing.ino != st->st_ino)
-                return -ESTALE;
-        return 0;
+        return ops_key_is(&key, st) ? 0 : -ESTALE;
 }
 
 int ops_node_check(Mailbagfs *fs, fuse_ino_t ino, int fd, struct stat *st)
@@ -195,14 +198,13 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
         return fd;
 }
 
-NodeRef ops_kept_folder_of(Mailbagfs *fs, fuse_ino_t ino, char **name)
+NodeRef ops_kept_folder_of(Mailbagfs *fs, fuse_ino_t ino, char **name, InodeKey *key)
 {
-        fuse_ino_t parent = 0;
-        InodeKey parent_key;
-        *name = inode_table_last_name(fs->inodes, ino, &parent);
-        if (!*name || inode_table_key(fs->inodes, parent, &parent_key) < 0)
+        InodeKey parent;
+        *name = inode_table_last_name(fs->inodes, ino, key, &parent);
+        if (!*name)
                 return (NodeRef){.fd = -1, .cache = fs->dirs};
-        return node_cache_get(fs->dirs, parent, parent_key.backing);
+        return node_cache_get(fs->dirs, parent.nodeid, parent.backing);
 }
 
 /* The attributes of @ino read by its last name in its folder, when that
@@ -212,9 +214,10 @@ static bool ops_node_stat_cached(Mailbagfs *fs, fuse_ino_t ino, struct stat *st)
 {
         g_autoptr(GRWLockReaderLocker) names = g_rw_lock_reader_locker_new(&fs->names_lock);
         g_autofree char *name = NULL;
-        autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name);
+        InodeKey key;
+        autorelease_node NodeRef dir = ops_kept_folder_of(fs, ino, &name, &key);
         if (dir.fd < 0 || fstatat(dir.fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ||
-            ops_node_verify(fs, ino, st) < 0)
+            !ops_key_is(&key, st))
                 return false;
         inode_table_link_count_for_kernel(fs->inodes, ino, st);
         return true;
@@ -256,8 +259,7 @@ NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino)
         /* A node with no name left is reached through a duplicate of a
          * client's open file (or of the descriptor kept at its removal):
          * never kept, so that it ends when the client's does. */
-        fuse_ino_t parent = 0;
-        g_autofree char *name = inode_table_last_name(fs->inodes, ino, &parent);
+        g_autofree char *name = inode_table_last_name(fs->inodes, ino, NULL, NULL);
         if (!name && ino != FUSE_ROOT_ID)
                 return (NodeRef){.fd = ops_node_open_plain(fs, ino), .cache = fs->nodes};
         return ops_cached_ref(fs, fs->nodes, ino, ops_node_open_plain);

@@ -159,6 +159,8 @@ int ops_node_open(Mailbagfs *fs, fuse_ino_t ino, struct stat *st);
 
 /* -ESTALE unless @st is the backing file of @ino. */
 int ops_node_verify(Mailbagfs *fs, fuse_ino_t ino, const struct stat *st);
+/* The same for a node whose key is at hand. */
+bool ops_key_is(const InodeKey *key, const struct stat *st);
 
 /* The one answer for "this node's backing name is gone or leads elsewhere
  * now": -ESTALE, so the kernel walks the path again and finds the current
@@ -189,10 +191,11 @@ NodeRef ops_node_ref(Mailbagfs *fs, fuse_ino_t ino);
 int ops_dir_gone(Mailbagfs *fs, fuse_ino_t ino, const NodeRef *dir, int error);
 
 /* The kept descriptor (node-cache.h) of the folder holding @ino's last
- * name, and that name in *@name (caller frees; NULL for the root and a
- * node with no name left); .fd is -1 when the folder is not kept. The
- * caller holds the names lock, so that name and folder go together. */
-NodeRef ops_kept_folder_of(Mailbagfs *fs, fuse_ino_t ino, char **name);
+ * name, that name in *@name (caller frees; NULL for the root and a node
+ * with no name left) and, when it has one, the node's key in @key; .fd is
+ * -1 when the folder is not kept. The caller holds the names lock, so that
+ * name and folder go together. */
+NodeRef ops_kept_folder_of(Mailbagfs *fs, fuse_ino_t ino, char **name, InodeKey *key);
 
 /* The attributes of node @ino, as ops_node_open() gives them, without a
  * descriptor: through its folder's cached descriptor when there is one.

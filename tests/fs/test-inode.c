@@ -74,6 +74,41 @@ Test(inode, paths_from_names)
         cr_expect_eq(inode_table_key(table, 999999, &k), -ESTALE);
 }
 
+Test(inode, a_last_name_comes_with_the_nodes_key_and_its_folders)
+{
+        fuse_ino_t p1 = remember(FUSE_ROOT_ID, "P1", 10, S_IFDIR);
+        fuse_ino_t q = remember(FUSE_ROOT_ID, "QUARANT", 11, S_IFDIR);
+        fuse_ino_t file = remember(p1, "0000002A.P1", 20, S_IFREG);
+        InodeKey key = {0}, folder = {0};
+        g_autofree char *name = inode_table_last_name(table, file, &key, &folder);
+        cr_assert_not_null(name);
+        cr_expect_str_eq(name, "0000002A.P1");
+        cr_expect_eq(key.nodeid, file);
+        cr_expect_eq(key.backing.ino, 20);
+        cr_expect_eq(key.type, S_IFREG);
+        cr_expect_eq(folder.nodeid, p1);
+        cr_expect_eq(folder.backing.ino, 10);
+
+        /* After a rename, the new name and the new folder, together. */
+        inode_table_renamed(table, p1, "0000002A.P1", q, "0000002B.P1", 0, NULL, NULL);
+        g_autofree char *renamed = inode_table_last_name(table, file, &key, &folder);
+        cr_assert_not_null(renamed);
+        cr_expect_str_eq(renamed, "0000002B.P1");
+        cr_expect_eq(key.nodeid, file);
+        cr_expect_eq(folder.nodeid, q);
+        cr_expect_eq(folder.backing.ino, 11);
+
+        /* Either key may be left out; no name, no keys touched. */
+        g_autofree char *plain = inode_table_last_name(table, file, NULL, NULL);
+        cr_expect_str_eq(plain, "0000002B.P1");
+        inode_table_unlinked(table, q, "0000002B.P1", NULL, NULL);
+        InodeKey untouched = {.nodeid = 7};
+        cr_expect_null(inode_table_last_name(table, file, &untouched, NULL));
+        cr_expect_eq(untouched.nodeid, 7);
+        cr_expect_null(inode_table_last_name(table, FUSE_ROOT_ID, &untouched, &untouched));
+        cr_expect_null(inode_table_last_name(table, 999999, NULL, NULL));
+}
+
 Test(inode, hard_links_and_unlink)
 {
         fuse_ino_t dir = remember(FUSE_ROOT_ID, "P1", 10, S_IFDIR);
