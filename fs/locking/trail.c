@@ -175,11 +175,25 @@ static void trail_event_line(GString *out, const TrailEvent *event, const char *
         g_string_append_c(out, '\n');
 }
 
+static void trail_line_free(gpointer line)
+{
+        g_string_free(line, TRUE);
+}
+
+/* Each thread builds its lines in one buffer of its own, kept for its next
+ * line: a line is written on every open a trail follows. */
+static GPrivate trail_line = G_PRIVATE_INIT(trail_line_free);
+
 void trail_append(Trail *trail, const TrailEvent *event)
 {
         if (!trail)
                 return;
-        g_autoptr(GString) line = g_string_sized_new(256);
+        GString *line = g_private_get(&trail_line);
+        if (!line) {
+                line = g_string_sized_new(256);
+                g_private_set(&trail_line, line);
+        }
+        g_string_truncate(line, 0);
         trail_event_line(line, event, trail->node);
         g_mutex_lock(&trail->mutex);
         if (trail->fd >= 0 && trail->size + line->len > trail->half_bytes)
