@@ -54,7 +54,12 @@
 # less than strace: what the daemon does by the clock (a name read again
 # only after a millisecond, caller.c) shows as it does unobserved. Its own
 # calls there are all calls but read and writev (a daemon's other reads,
-# of /proc files, are rare).
+# of /proc files, are rare). Where the kernel has FUSE tracepoints
+# (perf list 'fuse:*'), a fourth run records them, with every read()
+# that returns, under perf record -a, and splits each request's time in
+# two, per opcode: its wait (from the client's request until a daemon
+# thread returns from the read that takes it: the transport and the
+# wake-up) and its work (from there until the reply reaches the kernel).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/bench/bench-lib.sh
@@ -98,24 +103,25 @@ setup_target() {
         local name=$1 data="$work/tmpfs/data-$1" mnt="$work/mnt-$1"
         mkdir -p "$mnt"
         "$build/tools/mkpo" "$data" --users 20 --messages 0 --seed 7 >/dev/null
-        # NAME-strace and NAME-debug are the extra runs of BENCH_STRACE=1:
+        # NAME-strace, NAME-debug, NAME-perf and NAME-phase are the extra
+        # runs of BENCH_STRACE=1:
         # the same daemon with the same options, and -d for the debug one.
         local debug=()
         case $name in *-debug) debug=(-d) ;; esac
         case $name in
         raw) return 0 ;;
-        mailbagfs|mailbagfs-strace|mailbagfs-debug|mailbagfs-perf|before)
+        mailbagfs|mailbagfs-strace|mailbagfs-debug|mailbagfs-perf|mailbagfs-phase|before)
                 local program="$build/fs/mailbagfs" opts=$mailbagfs_opts
                 [ "$name" = before ] && program=$before && opts=$before_opts
                 # shellcheck disable=SC2086 # the options are split on purpose
                 "$program" "$data" "$mnt" -f "${debug[@]}" $opts 2>"$work/$name.log" & ;;
-        passthrough_ll|passthrough_ll-strace|passthrough_ll-debug|passthrough_ll-perf)
+        passthrough_ll|passthrough_ll-strace|passthrough_ll-debug|passthrough_ll-perf|passthrough_ll-phase)
                 # It keeps a descriptor per inode it has seen: give it all
                 # the kernel allows, as mailbagfs takes for itself.
                 (ulimit -n "$(ulimit -Hn)"
                  exec "$work/passthrough_ll" -o source="$data" -f "${debug[@]}" "$mnt") \
                         2>"$work/$name.log" & ;;
-        passthrough_ll_perm|passthrough_ll_perm-strace|passthrough_ll_perm-debug|passthrough_ll_perm-perf)
+        passthrough_ll_perm|passthrough_ll_perm-strace|passthrough_ll_perm-debug|passthrough_ll_perm-perf|passthrough_ll_perm-phase)
                 (ulimit -n "$(ulimit -Hn)"
                  exec "$work/passthrough_ll" -o source="$data" -o default_permissions -f "${debug[@]}" "$mnt") \
                         2>"$work/$name.log" & ;;
@@ -263,6 +269,45 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                 awk '/^unique: [0-9]+, opcode: / { sub(/,$/, "", $4); count[$4]++ }
                         END { for (op in count) print op "\t" count[op] }'
         }
+        # Reads perf script output (pid/tid, time, event, fields) of the
+        # kernel's fuse_request_send and fuse_request_end tracepoints and of
+        # every read() that returned; prints, per opcode, the requests
+        # answered and the seconds they spent waiting (from the client's
+        # request until a thread of daemon PID returned from the read that
+        # took it) and being worked on (from there until the reply reached
+        # the kernel). A request is matched to the last read of the thread
+        # that answered it: no matching by order, which FORGET (no reply)
+        # and requests answered out of turn would upset.
+        request_phases() {
+                awk -v daemon="$1" '
+                        { split($1, id, "/"); at = $2 + 0 }
+                        $3 == "syscalls:sys_exit_read:" { if (id[1] == daemon) last[id[2]] = at; next }
+                        $3 == "fuse:fuse_request_send:" {
+                                key = $5 " " $7
+                                sent[key] = at
+                                op[key] = $10
+                                gsub(/[()]|FUSE_/, "", op[key])
+                                next
+                        }
+                        $3 == "fuse:fuse_request_end:" {
+                                key = $5 " " $7
+                                if ((key in sent) && (id[2] in last) && last[id[2]] >= sent[key]) {
+                                        o = op[key]
+                                        n[o]++
+                                        waited[o] += last[id[2]] - sent[key]
+                                        worked[o] += at - last[id[2]]
+                                }
+                                delete sent[key]
+                                delete op[key]
+                        }
+                        END { for (o in n) printf "%s\t%d\t%.9f\t%.9f\n", o, n[o], waited[o], worked[o] }'
+        }
+        # The kernel has tracepoints for FUSE requests (6.x): the time of
+        # each request is split into its wait and its work.
+        phases=no
+        if command -v perf >/dev/null && perf list 'fuse:*' 2>/dev/null | grep -q fuse_request_send; then
+                phases=yes
+        fi
 
         # Two more runs of each FUSE target, each on a fresh mount: strace on
         # a daemon started as above, and the request log of one started with
@@ -306,6 +351,24 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                         settle "$pid"
                         kill -INT "$perf_pid"
                         wait "$perf_pid" || true
+                fi
+
+                if [ "$phases" = yes ]; then
+                        setup_target "$t-phase"
+                        pid=${daemon_pid[$t-phase]}
+                        perf record -a -q -o "$work/$t.phase.data" \
+                                -e fuse:fuse_request_send,fuse:fuse_request_end,syscalls:sys_exit_read \
+                                2>"$work/$t.phase.err" &
+                        perf_pid=$!
+                        daemons+=("$perf_pid")
+                        sleep 0.5
+                        "$cycle" "$(target_dir "$t-phase")" "$messages" >/dev/null
+                        settle "$pid"
+                        kill -INT "$perf_pid"
+                        wait "$perf_pid" || true
+                        perf script -i "$work/$t.phase.data" -F pid,tid,time,event,trace 2>/dev/null |
+                                request_phases "$pid" >"$work/$t.phases"
+                        rm -f "$work/$t.phase.data"
                 fi
         done
 
@@ -376,4 +439,47 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
         side_by_side opcode requests
         printf '\ndaemon system calls per message, by name (NAME /dev/fuse: requests and replies):\n'
         side_by_side "system call" syscalls
+
+        if [ "$phases" = yes ]; then
+                printf '\nwhere the requests'"'"' time goes (a run under perf record of the kernel'"'"'s FUSE\n'
+                printf 'tracepoints and the daemons'"'"' reads, which slows every target alike): per\n'
+                printf 'opcode, requests answered a message, then microseconds each waited for a\n'
+                printf 'daemon thread to take it and was worked on until its reply; last, each\n'
+                printf 'target'"'"'s sums over a message:\n'
+                printf '  %-12s' opcode
+                for t in "${traced[@]}"; do printf ' %26s' "$t"; done
+                printf '\n  %-12s' ''
+                for t in "${traced[@]}"; do printf ' %8s %8s %8s' n wait work; done
+                printf '\n'
+                files=()
+                for t in "${traced[@]}"; do files+=("$work/$t.phases"); done
+                awk -F '\t' -v n="$messages" '
+                        FNR == 1 { f++ }
+                        {
+                                c[$1, f] = $2; w[$1, f] = $3; k[$1, f] = $4; ops[$1] = 1
+                                sn[f] += $2; sw[f] += $3; sk[f] += $4
+                        }
+                        END {
+                                for (o in ops) {
+                                        top = 0
+                                        for (i = 1; i <= f; i++)
+                                                if (c[o, i] > top)
+                                                        top = c[o, i]
+                                        printf "%d\t  %-12s", top, o
+                                        for (i = 1; i <= f; i++)
+                                                if (c[o, i] > 0)
+                                                        printf " %8.2f %8.1f %8.1f", c[o, i] / n,
+                                                               w[o, i] / c[o, i] * 1e6, k[o, i] / c[o, i] * 1e6
+                                                else
+                                                        printf " %8s %8s %8s", "-", "-", "-"
+                                        printf "\n"
+                                }
+                                printf "-1\t  %-12s", "(message)"
+                                for (i = 1; i <= f; i++)
+                                        printf " %8.2f %8.1f %8.1f", sn[i] / n, sw[i] / n * 1e6, sk[i] / n * 1e6
+                                printf "\n"
+                        }' "${files[@]}" | sort -t "$(printf '\t')" -k1,1gr -k2 | cut -f2-
+        else
+                printf '\n(no FUSE tracepoints in perf list '"'"'fuse:*'"'"': no split of request time)\n'
+        fi
 fi
