@@ -302,6 +302,24 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                         }
                         END { for (o in n) printf "%s\t%d\t%.9f\t%.9f\n", o, n[o], waited[o], worked[o] }'
         }
+        # Runs the cycle on a fresh mount of target NAME while perf watches,
+        # with the arguments given (DAEMON among them stands for the
+        # daemon's pid); its messages go to $work/NAME.perf.err.
+        cycle_under_perf() {
+                local name=$1 args=() arg pid perf_pid
+                shift
+                setup_target "$name"
+                pid=${daemon_pid[$name]}
+                for arg in "$@"; do args+=("${arg/#DAEMON/$pid}"); done
+                perf "${args[@]}" 2>"$work/$name.perf.err" &
+                perf_pid=$!
+                daemons+=("$perf_pid")
+                sleep 0.5
+                "$cycle" "$(target_dir "$name")" "$messages" >/dev/null
+                settle "$pid"
+                kill -INT "$perf_pid"
+                wait "$perf_pid" || true
+        }
         # The kernel has tracepoints for FUSE requests (6.x): the time of
         # each request is split into its wait and its work.
         phases=no
@@ -340,38 +358,29 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                 tail -n +"$((skip + 1))" "$log" | count_requests >"$work/$t.requests"
 
                 if command -v perf >/dev/null; then
-                        setup_target "$t-perf"
-                        pid=${daemon_pid[$t-perf]}
-                        perf stat -x , -e raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_writev \
-                                -p "$pid" -o "$work/$t.perf" &
-                        perf_pid=$!
-                        daemons+=("$perf_pid")
-                        sleep 0.5
-                        "$cycle" "$(target_dir "$t-perf")" "$messages" >/dev/null
-                        settle "$pid"
-                        kill -INT "$perf_pid"
-                        wait "$perf_pid" || true
+                        cycle_under_perf "$t-perf" stat -x , \
+                                -e raw_syscalls:sys_enter,syscalls:sys_enter_read,syscalls:sys_enter_writev \
+                                -p DAEMON -o "$work/$t.perf"
                 fi
 
                 if [ "$phases" = yes ]; then
-                        setup_target "$t-phase"
-                        pid=${daemon_pid[$t-phase]}
-                        perf record -a -q -o "$work/$t.phase.data" \
-                                -e fuse:fuse_request_send,fuse:fuse_request_end,syscalls:sys_exit_read \
-                                2>"$work/$t.phase.err" &
-                        perf_pid=$!
-                        daemons+=("$perf_pid")
-                        sleep 0.5
-                        "$cycle" "$(target_dir "$t-phase")" "$messages" >/dev/null
-                        settle "$pid"
-                        kill -INT "$perf_pid"
-                        wait "$perf_pid" || true
+                        cycle_under_perf "$t-phase" record -a -q -o "$work/$t.phase.data" \
+                                -e fuse:fuse_request_send,fuse:fuse_request_end,syscalls:sys_exit_read
                         perf script -i "$work/$t.phase.data" -F pid,tid,time,event,trace 2>/dev/null |
-                                request_phases "$pid" >"$work/$t.phases"
+                                request_phases "${daemon_pid[$t-phase]}" >"$work/$t.phases"
                         rm -f "$work/$t.phase.data"
                 fi
         done
 
+        # An awk function: the largest of a[KEY, 1..F], the targets' values
+        # for one row, by which the side-by-side tables are sorted.
+        largest_of='function largest_of(a, key, f,    i, top) {
+                top = 0
+                for (i = 1; i <= f; i++)
+                        if (a[key, i] > top)
+                                top = a[key, i]
+                return top
+        }'
         # Prints the counts in each target's file $work/TARGET.SUFFIX side by
         # side, per message, the largest first (by the largest of the
         # targets' counts), and their sums last.
@@ -381,16 +390,12 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                 printf '  %-22s' "$label"
                 printf ' %20s' "${traced[@]}"
                 printf '\n'
-                awk -F '\t' -v n="$messages" '
+                awk -F '\t' -v n="$messages" "$largest_of"'
                         FNR == 1 { f++ }
                         { v[$1, f] = $2; names[$1] = 1; sum[f] += $2 }
                         END {
                                 for (name in names) {
-                                        top = 0
-                                        for (i = 1; i <= f; i++)
-                                                if (v[name, i] > top)
-                                                        top = v[name, i]
-                                        printf "%d\t  %-22s", top, name
+                                        printf "%d\t  %-22s", largest_of(v, name, f), name
                                         for (i = 1; i <= f; i++)
                                                 printf " %20.2f", v[name, i] / n
                                         printf "\n"
@@ -453,7 +458,7 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                 printf '\n'
                 files=()
                 for t in "${traced[@]}"; do files+=("$work/$t.phases"); done
-                awk -F '\t' -v n="$messages" '
+                awk -F '\t' -v n="$messages" "$largest_of"'
                         FNR == 1 { f++ }
                         {
                                 c[$1, f] = $2; w[$1, f] = $3; k[$1, f] = $4; ops[$1] = 1
@@ -461,11 +466,7 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
                         }
                         END {
                                 for (o in ops) {
-                                        top = 0
-                                        for (i = 1; i <= f; i++)
-                                                if (c[o, i] > top)
-                                                        top = c[o, i]
-                                        printf "%d\t  %-12s", top, o
+                                        printf "%d\t  %-12s", largest_of(c, o, f), o
                                         for (i = 1; i <= f; i++)
                                                 if (c[o, i] > 0)
                                                         printf " %8.2f %8.1f %8.1f", c[o, i] / n,
