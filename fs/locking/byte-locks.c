@@ -228,14 +228,18 @@ static LockOwner *owner_find(ByteLocks *locks, dev_t dev, ino_t ino, uint64_t ow
         return g_hash_table_lookup(locks->owners, &key);
 }
 
-static LockOwner *owner_new(ByteLocks *locks, const ByteLockRequest *who)
+/* A new owner, of process @pid named @program (read by the caller before
+ * it took the module's lock, which calls nothing). */
+static LockOwner *owner_new(ByteLocks *locks, const ByteLockRequest *who, pid_t pid,
+                            const char *program)
 {
         LockOwner *owner = g_new0(LockOwner, 1);
         owner->key = (OwnerKey){.dev = who->dev, .ino = who->ino, .owner = who->owner};
         owner->fd = -1;
         owner->handles = g_array_new(FALSE, FALSE, sizeof(uint64_t));
         owner->serial = ++locks->next_id;
-        identify(who->thread_id, &owner->pid, owner->program, sizeof(owner->program));
+        owner->pid = pid;
+        g_strlcpy(owner->program, program, sizeof(owner->program));
         owner->path = g_strdup(who->path);
         g_hash_table_insert(locks->owners, &owner->key, owner);
         return owner;
@@ -392,6 +396,12 @@ static LockWaiter *waiter_park(ByteLocks *locks, const ByteLockRequest *who,
 int byte_locks_set(ByteLocks *locks, const ByteLockRequest *who, const struct flock *lock,
                    bool wait, ByteLocksDoneFn done, void *opaque, uint64_t *waiter_id)
 {
+        /* The process a new owner is recorded with, read before the lock:
+         * its name is a /proc read now and then (caller.h). */
+        pid_t pid = 0;
+        char program[64] = "?";
+        if (lock->l_type != F_UNLCK)
+                identify(who->thread_id, &pid, program, sizeof(program));
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
         LockOwner *owner = owner_find(locks, who->dev, who->ino, who->owner);
         if (lock->l_type == F_UNLCK) {
@@ -400,7 +410,7 @@ int byte_locks_set(ByteLocks *locks, const ByteLockRequest *who, const struct fl
                 return r;
         }
         if (!owner)
-                owner = owner_new(locks, who);
+                owner = owner_new(locks, who, pid, program);
         int r = owner_try(owner, who->fd, lock);
         if (r == 0)
                 owner_add_handle(owner, who->handle);
