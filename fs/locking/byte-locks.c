@@ -396,12 +396,6 @@ static LockWaiter *waiter_park(ByteLocks *locks, const ByteLockRequest *who,
 int byte_locks_set(ByteLocks *locks, const ByteLockRequest *who, const struct flock *lock,
                    bool wait, ByteLocksDoneFn done, void *opaque, uint64_t *waiter_id)
 {
-        /* The process a new owner is recorded with, read before the lock:
-         * its name is a /proc read now and then (caller.h). */
-        pid_t pid = 0;
-        char program[64] = "?";
-        if (lock->l_type != F_UNLCK)
-                identify(who->thread_id, &pid, program, sizeof(program));
         g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&locks->mutex);
         LockOwner *owner = owner_find(locks, who->dev, who->ino, who->owner);
         if (lock->l_type == F_UNLCK) {
@@ -409,8 +403,20 @@ int byte_locks_set(ByteLocks *locks, const ByteLockRequest *who, const struct fl
                 kick_locked(locks);
                 return r;
         }
-        if (!owner)
-                owner = owner_new(locks, who, pid, program);
+        if (!owner) {
+                /* A new owner is recorded with its process, read with the
+                 * module's lock let go (it calls nothing; a name is a /proc
+                 * read now and then, caller.h). Nothing is changed yet; a
+                 * request of the same owner may have made it meanwhile. */
+                pid_t pid = 0;
+                char program[64] = "?";
+                g_mutex_unlock(&locks->mutex);
+                identify(who->thread_id, &pid, program, sizeof(program));
+                g_mutex_lock(&locks->mutex);
+                owner = owner_find(locks, who->dev, who->ino, who->owner);
+                if (!owner)
+                        owner = owner_new(locks, who, pid, program);
+        }
         int r = owner_try(owner, who->fd, lock);
         if (r == 0)
                 owner_add_handle(owner, who->handle);
